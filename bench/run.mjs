@@ -1,0 +1,137 @@
+// `pnpm bench`: core micro-benchmarks. Each task runs a batch of operations per sample so that
+// tinybench's own per-sample overhead does not hide nanosecond costs; figures are per operation.
+import { Bench } from 'tinybench';
+import {
+  createArgon2Hasher,
+  createHmacHasher,
+  createKeyManager,
+  createMemoryKeyStore,
+  formatApiKey,
+  generateApiKey,
+  parseApiKey,
+} from '../packages/core/dist/index.js';
+
+const quick = process.argv.includes('--quick');
+const time = quick ? 200 : 1000;
+const rows = [];
+
+/** Counts every store and hasher call, so the malformed benchmark can prove it made none. */
+function counted(store, hasher) {
+  const calls = { store: 0, hash: 0 };
+  const wrap = (target, counter) =>
+    new Proxy(target, {
+      get(obj, prop) {
+        const value = obj[prop];
+        if (typeof value !== 'function') return value;
+        return (...args) => {
+          calls[counter]++;
+          return value.apply(obj, args);
+        };
+      },
+    });
+  return { store: wrap(store, 'store'), hasher: wrap(hasher, 'hash'), calls };
+}
+
+async function measure(name, batch, fn, note = '') {
+  const bench = new Bench({ time, warmupTime: quick ? 50 : 200 });
+  bench.add(name, fn);
+  await bench.run();
+  const { latency } = bench.tasks[0].result;
+  const nsPerOp = (latency.mean * 1e6) / batch;
+  rows.push({
+    benchmark: name,
+    'ns/op': nsPerOp < 1e5 ? Number(nsPerOp.toFixed(1)) : Math.round(nsPerOp),
+    'ops/s': Math.round(1e9 / nsPerOp),
+    'p99 ns/op': Math.round((latency.p99 * 1e6) / batch),
+    samples: latency.samplesCount ?? bench.tasks[0].result.latency.samples?.length,
+    note,
+  });
+}
+
+// --- malformed keys: parse alone, and through the whole verifier with counting wrappers
+const valid = generateApiKey('kw_live').key;
+const malformed = [
+  '',
+  'not-a-key',
+  `${valid.slice(0, -1)}${valid.endsWith('A') ? 'B' : 'A'}`, // bad checksum
+  `kw_live_${'a'.repeat(200)}`, // too long
+  valid.replace('kw_live', 'kw_prod'), // unknown prefix
+  `${valid.slice(0, 20)}-${valid.slice(21)}`, // bad character
+  'Bearer abc.def.ghi',
+  `kw_live_${'é'.repeat(50)}`,
+];
+const prefixes = new Set(['kw_live', 'kw_test']);
+const BATCH = 1000;
+await measure(
+  'parseApiKey, malformed (mixed)',
+  BATCH,
+  () => {
+    for (let i = 0; i < BATCH; i++) parseApiKey(malformed[i & 7], prefixes);
+  },
+  'no store, no hash',
+);
+
+const hmacPepper = 'bench-pepper-bench-pepper-bench-pepper';
+const c1 = counted(createMemoryKeyStore(), createArgon2Hasher());
+const managerForMalformed = createKeyManager({ store: c1.store, hasher: c1.hasher });
+const created = await managerForMalformed.create({ name: 'bench' });
+c1.calls.store = 0;
+c1.calls.hash = 0;
+await measure('verify(), malformed (mixed)', BATCH, async () => {
+  for (let i = 0; i < BATCH; i++) await managerForMalformed.verify(malformed[i & 7]);
+});
+rows.at(-1).note = `store calls ${c1.calls.store}, hash calls ${c1.calls.hash}`;
+if (c1.calls.store !== 0 || c1.calls.hash !== 0)
+  throw new Error('malformed keys reached the store or hasher');
+
+// --- warm verification (cache hit): argon2 is not involved
+await managerForMalformed.verify(created.key);
+await measure(
+  'verify(), warm key (cache hit)',
+  100,
+  async () => {
+    for (let i = 0; i < 100; i++) await managerForMalformed.verify(created.key);
+  },
+  'SHA-256 digest + LRU + status check',
+);
+
+// --- wrong secret on a warm id is throttled after 10 failures; measure an unknown id instead
+const unknownKey = formatApiKey('kw_live', 'ZZZZZZZZZZZZ', 'S'.repeat(32));
+await measure(
+  'verify(), unknown id (negative cache)',
+  100,
+  async () => {
+    for (let i = 0; i < 100; i++) await managerForMalformed.verify(unknownKey);
+  },
+  'one store read per 10 s per id',
+);
+
+// --- cold verification: every sample verifies a key never seen before
+async function cold(name, hasher, count) {
+  const store = createMemoryKeyStore();
+  const manager = createKeyManager({ store, hasher, maxConcurrentHashes: 1 });
+  const keys = [];
+  for (let i = 0; i < count; i++) keys.push((await manager.create({ name: `cold ${i}` })).key);
+  const durations = [];
+  for (const key of keys) {
+    const start = process.hrtime.bigint();
+    const result = await manager.verify(key);
+    durations.push(Number(process.hrtime.bigint() - start));
+    if (!result.ok) throw new Error(`cold verify failed: ${result.reason}`);
+  }
+  durations.sort((a, b) => a - b);
+  const mean = durations.reduce((a, b) => a + b, 0) / durations.length;
+  rows.push({
+    benchmark: name,
+    'ns/op': Math.round(mean),
+    'ops/s': Math.round(1e9 / mean),
+    'p99 ns/op': durations[Math.min(durations.length - 1, Math.floor(durations.length * 0.99))],
+    samples: durations.length,
+    note: `${(mean / 1e6).toFixed(2)} ms/op`,
+  });
+}
+await cold('verify(), cold key, argon2id m=19456 t=2 p=1', createArgon2Hasher(), quick ? 10 : 40);
+await cold('verify(), cold key, HMAC-SHA-256', createHmacHasher({ pepper: hmacPepper }), quick ? 100 : 1000);
+
+console.log(`keywarden core benchmarks — node ${process.version}, ${process.platform}/${process.arch}`);
+console.table(rows);

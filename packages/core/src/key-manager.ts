@@ -1,0 +1,517 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { type EventHandler, safeEventHandler } from './events.js';
+import { createArgon2Hasher, type Hasher } from './hashers.js';
+import { generateApiKey, isValidKeyPrefix, parseApiKey } from './key-format.js';
+import { createLimiter, LimiterBusyError } from './limiter.js';
+import {
+  type ApiKeyInfo,
+  type KeyRecord,
+  type KeyRecordPatch,
+  type KeySettings,
+  toApiKeyInfo,
+  validateKeySettings,
+} from './record.js';
+import type { KeyListFilter, KeyStore } from './store.js';
+
+/** Verification cache sizes and lifetimes. */
+export interface KeyCacheOptions {
+  /** Verified keys (and their records) kept in memory. @default 10000 */
+  maxKeys?: number;
+  /** How long a verified key skips the hasher, in ms: argon2 runs once per key per this period. @default 600000 */
+  verifiedTtlMs?: number;
+  /**
+   * How long a record is trusted without reading the store again, in ms. Changes made through this
+   * manager, and changes a store reports through `subscribe`, apply at once regardless.
+   * @default 30000
+   */
+  recordTtlMs?: number;
+  /** How long an unknown key id is answered from memory, in ms. @default 10000 */
+  unknownTtlMs?: number;
+  /** Unknown ids remembered. A spray of random ids cannot grow memory past this. @default 10000 */
+  maxUnknown?: number;
+}
+
+/** Throttling of wrong secrets per key id. */
+export interface FailureThrottleOptions {
+  /** Wrong secrets allowed per key id in one window before that id is refused without hashing. @default 10 */
+  maxFailures?: number;
+  /** Window length in ms. @default 60000 */
+  windowMs?: number;
+  /** Key ids tracked at once. @default 10000 */
+  maxTracked?: number;
+}
+
+/** Options for {@link createKeyManager}. Validated once; unknown fields throw. */
+export interface KeyManagerOptions {
+  /** Where records live. */
+  store: KeyStore;
+  /** Hashes new keys and verifies presented ones. @default createArgon2Hasher() */
+  hasher?: Hasher;
+  /** Environment name to key prefix. @default { live: 'kw_live', test: 'kw_test' } */
+  environments?: Record<string, string>;
+  /** Environment of keys created without one. @default the first of `environments` */
+  defaultEnvironment?: string;
+  /** Clock in epoch milliseconds; inject a fixed one in tests. @default Date.now */
+  now?: () => number;
+  cache?: KeyCacheOptions;
+  failureThrottle?: FailureThrottleOptions;
+  /** Hash verifications running at once (argon2 uses libuv's 4 threads). @default 4 */
+  maxConcurrentHashes?: number;
+  /** Verifications waiting for a slot; beyond it a cold key gets `busy` (503). @default 1000 */
+  maxQueuedHashes?: number;
+  /** Minimum time between `lastUsedAt` writes for one key, in ms. @default 60000 */
+  lastUsedIntervalMs?: number;
+  /** Grace period for {@link KeyManager.rotate} when none is given, in seconds. @default 86400 */
+  defaultRotationGraceSeconds?: number;
+  onEvent?: EventHandler;
+}
+
+/** Input of {@link KeyManager.create}. */
+export interface CreateKeyInput extends KeySettings {
+  name: string;
+  /** Environment name (a key of `environments`). @default the manager's default environment */
+  environment?: string;
+  /** Lifetime in seconds from now; an alternative to `expiresAt`. */
+  expiresIn?: number;
+}
+
+/** A new key: the plaintext, shown once, and its record. */
+export interface CreatedApiKey {
+  /** The plaintext key. It is not stored anywhere; show it to its owner once. */
+  key: string;
+  record: ApiKeyInfo;
+}
+
+/** Options of {@link KeyManager.rotate}. */
+export interface RotateKeyOptions {
+  /** How long the old key keeps working, in seconds (never past its own expiry). @default 86400 */
+  gracePeriodSeconds?: number;
+  /** Name of the new key. @default the old key's name */
+  name?: string;
+}
+
+/** Why a presented key was refused. Never shown to clients; reported in events. */
+export type VerifyFailureReason =
+  | 'malformed'
+  | 'bad_checksum'
+  | 'unknown_key'
+  | 'wrong_secret'
+  | 'revoked'
+  | 'expired'
+  | 'throttled'
+  | 'busy'
+  | 'store_unavailable';
+
+/** Result of {@link KeyManager.verify}. */
+export type VerifyApiKeyResult =
+  | { ok: true; key: ApiKeyInfo }
+  | { ok: false; reason: VerifyFailureReason /** Public id when the key was well formed. */; keyId?: string };
+
+/** Create, manage and verify API keys. Made by {@link createKeyManager}. */
+export interface KeyManager {
+  create(input: CreateKeyInput): Promise<CreatedApiKey>;
+  list(filter?: KeyListFilter): Promise<ApiKeyInfo[]>;
+  get(id: string): Promise<ApiKeyInfo | null>;
+  /** Changes settings; null when the key does not exist. */
+  update(id: string, settings: KeySettings): Promise<ApiKeyInfo | null>;
+  /** Revokes at once (idempotent); null when the key does not exist. */
+  revoke(id: string): Promise<ApiKeyInfo | null>;
+  /**
+   * Creates a new key with the old one's settings; the old key works until
+   * `min(now + grace, its own expiry)`. A key that had a lifetime gets the same lifetime from now.
+   * Null when the key does not exist; throws for a revoked key.
+   */
+  rotate(id: string, options?: RotateKeyOptions): Promise<CreatedApiKey | null>;
+  delete(id: string): Promise<boolean>;
+  /** Checks a presented key. Never throws for any input. */
+  verify(key: unknown): Promise<VerifyApiKeyResult>;
+  /** Drops everything cached about a key id (stores call this through `subscribe`). */
+  invalidate(id: string): void;
+  /** Stops listening to the store. Does not close the store. */
+  close(): void;
+}
+
+type Failure = Extract<VerifyApiKeyResult, { ok: false }>;
+type ColdOutcome = { ok: true; entry: RecordEntry } | Failure;
+interface RecordEntry {
+  record: KeyRecord;
+  info: ApiKeyInfo;
+  until: number;
+}
+interface VerifiedEntry {
+  id: string;
+  hash: string;
+  until: number;
+}
+
+const OPTION_KEYS = new Set([
+  'store',
+  'hasher',
+  'environments',
+  'defaultEnvironment',
+  'now',
+  'cache',
+  'failureThrottle',
+  'maxConcurrentHashes',
+  'maxQueuedHashes',
+  'lastUsedIntervalMs',
+  'defaultRotationGraceSeconds',
+  'onEvent',
+]);
+
+function checkKeys(name: string, value: object, allowed: readonly string[] | Set<string>): void {
+  const set = allowed instanceof Set ? allowed : new Set(allowed);
+  for (const key of Object.keys(value)) {
+    if (!set.has(key)) throw new TypeError(`keywarden: unknown option ${name}${key}`);
+  }
+}
+
+function int(name: string, value: number | undefined, fallback: number, min = 1, max = 2 ** 31): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RangeError(`keywarden: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function freezeInfo(info: ApiKeyInfo): ApiKeyInfo {
+  Object.freeze(info.scopes);
+  Object.freeze(info.paths);
+  Object.freeze(info.ips);
+  return Object.freeze(info);
+}
+
+const fail = (reason: VerifyFailureReason, keyId?: string): Failure =>
+  keyId === undefined ? { ok: false, reason } : { ok: false, reason, keyId };
+
+/**
+ * Creates the API key manager: the lifecycle (create, list, get, update, revoke, rotate, delete)
+ * and the verifier, which share one cache so that a revocation here applies to the next request.
+ *
+ * Verification of a well-formed key: a bounded LRU keyed by the SHA-256 of the key (never the
+ * plaintext) remembers keys whose secret already matched, so the hasher runs once per key per
+ * `verifiedTtlMs`; concurrent first uses of one key share one store read and one hash
+ * (single-flight); hashes run at most `maxConcurrentHashes` at a time; unknown ids are remembered
+ * for `unknownTtlMs`; an id with `maxFailures` wrong secrets in a window is refused without hashing.
+ * Revocation and expiry are checked on every call, cached or not.
+ *
+ * @example
+ * ```ts
+ * const keys = createKeyManager({ store: await openFileKeyStore('.keywarden/keys.json') });
+ * const { key } = await keys.create({ name: 'acme backend', scopes: ['images:write'] });
+ * const result = await keys.verify(key); // { ok: true, key: { id, name, scopes, ... } }
+ * ```
+ */
+export function createKeyManager(options: KeyManagerOptions): KeyManager {
+  if (typeof options !== 'object' || options === null) throw new TypeError('keywarden: options are required');
+  checkKeys('', options, OPTION_KEYS);
+  const { store } = options;
+  if (!store || typeof store.get !== 'function')
+    throw new TypeError('keywarden: options.store must be a KeyStore');
+  const hasher = options.hasher ?? createArgon2Hasher();
+  const environments = { ...(options.environments ?? { live: 'kw_live', test: 'kw_test' }) };
+  const envNames = Object.keys(environments);
+  if (envNames.length === 0) throw new TypeError('keywarden: environments must name at least one prefix');
+  for (const [env, prefix] of Object.entries(environments)) {
+    if (!isValidKeyPrefix(prefix)) throw new TypeError(`keywarden: environment ${env} has an invalid prefix`);
+  }
+  const prefixes: ReadonlySet<string> = new Set(Object.values(environments));
+  if (prefixes.size !== envNames.length) throw new TypeError('keywarden: two environments share a prefix');
+  const defaultEnvironment = options.defaultEnvironment ?? envNames[0]!;
+  if (!(defaultEnvironment in environments))
+    throw new TypeError('keywarden: defaultEnvironment is not defined');
+  const now = options.now ?? Date.now;
+  if (typeof now !== 'function') throw new TypeError('keywarden: now must be a function');
+  const cacheOptions = options.cache ?? {};
+  checkKeys('cache.', cacheOptions, [
+    'maxKeys',
+    'verifiedTtlMs',
+    'recordTtlMs',
+    'unknownTtlMs',
+    'maxUnknown',
+  ]);
+  const maxKeys = int('cache.maxKeys', cacheOptions.maxKeys, 10_000);
+  const verifiedTtlMs = int('cache.verifiedTtlMs', cacheOptions.verifiedTtlMs, 600_000, 0);
+  const recordTtlMs = int('cache.recordTtlMs', cacheOptions.recordTtlMs, 30_000, 0);
+  const unknownTtlMs = int('cache.unknownTtlMs', cacheOptions.unknownTtlMs, 10_000, 0);
+  const maxUnknown = int('cache.maxUnknown', cacheOptions.maxUnknown, 10_000);
+  const throttleOptions = options.failureThrottle ?? {};
+  checkKeys('failureThrottle.', throttleOptions, ['maxFailures', 'windowMs', 'maxTracked']);
+  const maxFailures = int('failureThrottle.maxFailures', throttleOptions.maxFailures, 10);
+  const failureWindowMs = int('failureThrottle.windowMs', throttleOptions.windowMs, 60_000);
+  const maxTracked = int('failureThrottle.maxTracked', throttleOptions.maxTracked, 10_000);
+  const limiter = createLimiter(
+    int('maxConcurrentHashes', options.maxConcurrentHashes, 4, 1, 1024),
+    int('maxQueuedHashes', options.maxQueuedHashes, 1000, 0),
+  );
+  const lastUsedIntervalMs = int('lastUsedIntervalMs', options.lastUsedIntervalMs, 60_000, 0);
+  const defaultGrace = int('defaultRotationGraceSeconds', options.defaultRotationGraceSeconds, 86_400, 0);
+  const emit = safeEventHandler(options.onEvent);
+
+  const verified = new LRUCache<string, VerifiedEntry>({ max: maxKeys });
+  const records = new LRUCache<string, RecordEntry>({ max: maxKeys });
+  const unknown = new LRUCache<string, number>({ max: maxUnknown });
+  const failures = new LRUCache<string, { count: number; since: number }>({ max: maxTracked });
+  const touched = new LRUCache<string, number>({ max: maxKeys });
+  const recordFlights = new Map<string, Promise<RecordEntry | null>>();
+  const verifyFlights = new Map<string, Promise<ColdOutcome>>();
+  // Bumped by every invalidation, so a store read that started before a change never caches its
+  // stale answer after it.
+  let generation = 0;
+
+  function invalidate(id: string): void {
+    generation++;
+    records.delete(id);
+    unknown.delete(id);
+    recordFlights.delete(id);
+  }
+  const unsubscribe = store.subscribe?.(invalidate);
+
+  function storeError(operation: string, error: unknown): void {
+    emit({
+      type: 'store.error',
+      time: new Date(now()),
+      operation,
+      message: (error as Error)?.message ?? 'error',
+    });
+  }
+
+  /** The record for an id from cache or store (one store read per id at a time); throws on store errors. */
+  function loadRecord(id: string): Promise<RecordEntry | null> {
+    let flight = recordFlights.get(id);
+    if (!flight) {
+      const startedAt = generation;
+      flight = store.get(id).then(
+        (record) => {
+          if (recordFlights.get(id) === flight) recordFlights.delete(id);
+          if (!record) return null;
+          const entry = { record, info: freezeInfo(toApiKeyInfo(record)), until: now() + recordTtlMs };
+          if (startedAt === generation) records.set(id, entry);
+          return entry;
+        },
+        (error: unknown) => {
+          if (recordFlights.get(id) === flight) recordFlights.delete(id);
+          throw error;
+        },
+      );
+      recordFlights.set(id, flight);
+    }
+    return flight;
+  }
+
+  function accept(entry: RecordEntry, t: number): VerifyApiKeyResult {
+    const { record } = entry;
+    if (record.revokedAt !== null && record.revokedAt.getTime() <= t) return fail('revoked', record.id);
+    if (record.expiresAt !== null && record.expiresAt.getTime() <= t) return fail('expired', record.id);
+    const last = touched.get(record.id);
+    if (last === undefined || t - last >= lastUsedIntervalMs) {
+      touched.set(record.id, t);
+      store.touch(record.id, new Date(t)).catch((error: unknown) => storeError('touch', error));
+    }
+    return { ok: true, key: entry.info };
+  }
+
+  async function coldVerify(key: string, digest: string, id: string): Promise<ColdOutcome> {
+    const t = now();
+    const unknownUntil = unknown.get(id);
+    if (unknownUntil !== undefined && unknownUntil > t) return fail('unknown_key', id);
+    const failed = failures.get(id);
+    if (failed && failed.count >= maxFailures && t - failed.since < failureWindowMs)
+      return fail('throttled', id);
+    let entry: RecordEntry | null;
+    try {
+      entry = await loadRecord(id);
+    } catch (error) {
+      storeError('get', error);
+      return fail('store_unavailable', id);
+    }
+    if (!entry) {
+      unknown.set(id, now() + unknownTtlMs);
+      return fail('unknown_key', id);
+    }
+    let match: boolean;
+    try {
+      match = await limiter.run(() => hasher.verify(entry.record.hash, key));
+    } catch (error) {
+      if (error instanceof LimiterBusyError) return fail('busy', id);
+      match = false; // a hasher that throws is a hasher that did not say yes
+    }
+    if (!match) {
+      const after = now();
+      const current = failures.get(id);
+      if (!current || after - current.since >= failureWindowMs) failures.set(id, { count: 1, since: after });
+      else current.count++;
+      return fail('wrong_secret', id);
+    }
+    failures.delete(id);
+    verified.set(digest, { id, hash: entry.record.hash, until: now() + verifiedTtlMs });
+    return { ok: true, entry };
+  }
+
+  async function verify(key: unknown): Promise<VerifyApiKeyResult> {
+    const parsed = parseApiKey(key, prefixes);
+    if (!parsed.ok) return parsed;
+    const plaintext = key as string;
+    const { id } = parsed;
+    const digest = createHash('sha256').update(plaintext).digest('base64');
+    const t = now();
+    const hit = verified.get(digest);
+    if (hit !== undefined && hit.until > t && hit.id === id) {
+      let entry = records.get(id);
+      if (entry === undefined || entry.until <= t) {
+        try {
+          entry = (await loadRecord(id)) ?? undefined;
+        } catch (error) {
+          storeError('get', error);
+          return fail('store_unavailable', id);
+        }
+      }
+      if (entry !== undefined && entry.record.hash === hit.hash) return accept(entry, now());
+      verified.delete(digest); // deleted, or its hash changed: verify from scratch
+    }
+    let flight = verifyFlights.get(digest);
+    if (!flight) {
+      flight = coldVerify(plaintext, digest, id).finally(() => verifyFlights.delete(digest));
+      verifyFlights.set(digest, flight);
+    }
+    const outcome = await flight;
+    return outcome.ok ? accept(outcome.entry, now()) : outcome;
+  }
+
+  async function updateRecord(id: string, patch: KeyRecordPatch): Promise<KeyRecord | null> {
+    const record = await store.update(id, patch);
+    invalidate(id);
+    return record;
+  }
+
+  async function createRecord(
+    base: KeyRecordPatch & { name: string },
+    environment: string,
+  ): Promise<CreatedApiKey> {
+    const prefix = environments[environment];
+    if (prefix === undefined)
+      throw new TypeError(`keywarden: unknown environment ${JSON.stringify(environment)}`);
+    const t = now();
+    if (base.expiresAt && base.expiresAt.getTime() <= t)
+      throw new RangeError('keywarden: expiresAt is in the past');
+    const { key, id } = generateApiKey(prefix);
+    const record: KeyRecord = {
+      id,
+      name: base.name,
+      environment,
+      prefix,
+      hash: await hasher.hash(key),
+      scopes: base.scopes ?? [],
+      paths: base.paths ?? ['*'],
+      ips: base.ips ?? [],
+      createdAt: new Date(t),
+      expiresAt: base.expiresAt ?? null,
+      revokedAt: null,
+      lastUsedAt: null,
+      rateLimit: base.rateLimit ?? null,
+      quota: base.quota ?? null,
+      metadata: base.metadata ?? {},
+      ownerId: base.ownerId ?? null,
+      replacedBy: null,
+    };
+    await store.insert(record);
+    invalidate(id);
+    emit({ type: 'key.created', time: new Date(t), keyId: id, prefix, name: record.name });
+    return { key, record: toApiKeyInfo(record) };
+  }
+
+  return {
+    async create(input) {
+      if (typeof input !== 'object' || input === null)
+        throw new TypeError('keywarden: create needs { name, ... }');
+      const { environment = defaultEnvironment, expiresIn, ...settings } = input;
+      if (settings.name === undefined) throw new TypeError('keywarden: name is required');
+      const patch = validateKeySettings(settings);
+      if (expiresIn !== undefined) {
+        if (settings.expiresAt !== undefined)
+          throw new TypeError('keywarden: give expiresIn or expiresAt, not both');
+        patch.expiresAt = new Date(now() + int('expiresIn', expiresIn, 0, 1, 100 * 365 * 86400) * 1000);
+      }
+      return createRecord({ ...patch, name: patch.name! }, environment);
+    },
+    async list(filter) {
+      return (await store.list(filter)).map(toApiKeyInfo);
+    },
+    async get(id) {
+      const record = await store.get(id);
+      return record ? toApiKeyInfo(record) : null;
+    },
+    async update(id, settings) {
+      const patch = validateKeySettings(settings);
+      const record = await updateRecord(id, patch);
+      if (!record) return null;
+      emit({ type: 'key.updated', time: new Date(now()), keyId: id, fields: Object.keys(patch) });
+      return toApiKeyInfo(record);
+    },
+    async revoke(id) {
+      const existing = await store.get(id);
+      if (!existing) return null;
+      if (existing.revokedAt !== null) {
+        invalidate(id);
+        return toApiKeyInfo(existing);
+      }
+      const record = await updateRecord(id, { revokedAt: new Date(now()) });
+      if (!record) return null;
+      emit({ type: 'key.revoked', time: new Date(now()), keyId: id });
+      return toApiKeyInfo(record);
+    },
+    async rotate(id, rotateOptions = {}) {
+      checkKeys('rotate.', rotateOptions, ['gracePeriodSeconds', 'name']);
+      const grace = int('gracePeriodSeconds', rotateOptions.gracePeriodSeconds, defaultGrace, 0, 365 * 86400);
+      const old = await store.get(id);
+      if (!old) return null;
+      if (old.revokedAt !== null) throw new Error(`keywarden: key ${id} is revoked and cannot be rotated`);
+      const t = now();
+      const lifetime = old.expiresAt === null ? null : old.expiresAt.getTime() - old.createdAt.getTime();
+      const settings = validateKeySettings({
+        name: rotateOptions.name ?? old.name,
+        scopes: old.scopes,
+        paths: old.paths,
+        ips: old.ips,
+        rateLimit: old.rateLimit,
+        quota: old.quota,
+        metadata: old.metadata,
+        ownerId: old.ownerId,
+        expiresAt: lifetime === null ? null : new Date(t + Math.max(lifetime, 1000)),
+      });
+      const created = await createRecord({ ...settings, name: settings.name! }, old.environment);
+      const oldUntil = new Date(
+        Math.min(t + grace * 1000, old.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY),
+      );
+      await updateRecord(id, { expiresAt: oldUntil, replacedBy: created.record.id });
+      emit({
+        type: 'key.rotated',
+        time: new Date(t),
+        keyId: id,
+        newKeyId: created.record.id,
+        oldKeyExpiresAt: oldUntil,
+      });
+      return created;
+    },
+    async delete(id) {
+      const deleted = await store.delete(id);
+      invalidate(id);
+      if (deleted) emit({ type: 'key.deleted', time: new Date(now()), keyId: id });
+      return deleted;
+    },
+    async verify(key) {
+      try {
+        return await verify(key);
+      } catch (error) {
+        // Unreachable by design; if it happens anyway, refuse (fail closed) rather than throw.
+        storeError('verify', error);
+        return fail('store_unavailable');
+      }
+    },
+    invalidate,
+    close() {
+      unsubscribe?.();
+    },
+  };
+}
