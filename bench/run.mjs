@@ -5,9 +5,11 @@ import {
   createArgon2Hasher,
   createHmacHasher,
   createKeyManager,
+  createKeywarden,
   createMemoryKeyStore,
   formatApiKey,
   generateApiKey,
+  matchPathPattern,
   parseApiKey,
 } from '../packages/core/dist/index.js';
 
@@ -105,6 +107,52 @@ await measure(
   },
   'one store read per 10 s per id',
 );
+
+// --- full request authentication: credential extraction, warm key, IP, path and scope checks
+const scoped = await managerForMalformed.create({
+  name: 'scoped',
+  scopes: ['images:read', 'images:write'],
+  paths: ['/v3/file-ops/upload/', '/v3/tools/*', '/v3/files/*'],
+  ips: ['127.0.0.0/8', '::1'],
+});
+const keywarden = createKeywarden({ keys: managerForMalformed, requireHttps: false });
+const request = {
+  method: 'GET',
+  url: '/v3/files/my-project/result.png?download=1',
+  headers: { authorization: [`Token ${scoped.key}`], accept: ['*/*'], 'user-agent': ['bench'] },
+  ip: '127.0.0.1',
+  secure: false,
+};
+const route = { scopes: ['images:read'] };
+if (!(await keywarden.authenticate(request, route)).ok) throw new Error('authenticate failed');
+await measure(
+  'authenticate(), warm key + path + IP + scope',
+  100,
+  async () => {
+    for (let i = 0; i < 100; i++) await keywarden.authenticate(request, route);
+  },
+  'the whole per-request cost of an API key',
+);
+const malformedRequest = { ...request, headers: { 'x-api-key': [malformed[2]] } };
+await measure('authenticate(), malformed key', 100, async () => {
+  for (let i = 0; i < 100; i++) await keywarden.authenticate(malformedRequest);
+});
+
+// --- path matcher worst case: 512-char pattern against an 8 KB path that shares its prefix
+const worstPattern = `/${'a/'.repeat(254)}*`;
+const worstPath = `/${'a/'.repeat(4095)}`;
+await measure(
+  'matchPathPattern, worst case (512 B pattern, 8 KB path)',
+  10,
+  () => {
+    for (let i = 0; i < 10; i++) matchPathPattern(worstPattern, worstPath);
+  },
+  'linear scan; compare the 8x shorter case below',
+);
+const shortPath = `/${'a/'.repeat(511)}`;
+await measure('matchPathPattern, 1 KB path', 10, () => {
+  for (let i = 0; i < 10; i++) matchPathPattern(worstPattern, shortPath);
+});
 
 // --- cold verification: every sample verifies a key never seen before
 async function cold(name, hasher, count) {

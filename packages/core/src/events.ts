@@ -8,6 +8,29 @@
  * ```
  */
 export type KeywardenEvent =
+  | {
+      type: 'auth.succeeded';
+      time: Date;
+      kind: 'api_key' | 'access_token';
+      keyId: string;
+      method: string;
+      /** Request path without the query (the query may hold a credential). */
+      path: string;
+    }
+  | {
+      type: 'auth.failed';
+      time: Date;
+      /** The public error code sent to the client. */
+      code: string;
+      /** The precise internal reason, e.g. `wrong_secret` or `duplicate_header`. Never sent to the client. */
+      reason: string;
+      method: string;
+      path: string;
+      ip: string | null;
+      kind: 'api_key' | 'access_token' | null;
+      /** Public key id, when the credential was well formed enough to name one. */
+      keyId: string | null;
+    }
   | { type: 'key.created'; time: Date; keyId: string; prefix: string; name: string }
   | { type: 'key.updated'; time: Date; keyId: string; fields: string[] }
   | { type: 'key.rotated'; time: Date; keyId: string; newKeyId: string; oldKeyExpiresAt: Date }

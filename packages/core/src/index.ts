@@ -1,4 +1,24 @@
+export {
+  type AuthFailureReason,
+  type AuthRequest,
+  type AuthResult,
+  createKeywarden,
+  type KeyMetadata,
+  type Keywarden,
+  type KeywardenOptions,
+  type Principal,
+  type RouteRequirements,
+} from './authenticate.js';
 export { BASE62_ALPHABET } from './base62.js';
+export type { CredentialKind, CredentialSource, RawHeaders } from './credentials.js';
+export {
+  AUTH_ERROR_STATUS,
+  AuthError,
+  type AuthErrorCode,
+  PROBLEM_CONTENT_TYPE,
+  PROBLEM_TYPE_BASE,
+  type ProblemBody,
+} from './errors.js';
 export type { EventHandler, KeywardenEvent } from './events.js';
 export { type FileKeyStore, type FileKeyStoreOptions, openFileKeyStore } from './file-store.js';
 export {

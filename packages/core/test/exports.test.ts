@@ -5,16 +5,21 @@ import { expect, it } from 'vitest';
 
 const expected = [
   'API_KEY_PARTS',
+  'AUTH_ERROR_STATUS',
   'API_KEY_REGEX',
+  'AuthError',
   'BASE62_ALPHABET',
   'DuplicateKeyIdError',
   'MAX_API_KEY_LENGTH',
   'MAX_PATH_LENGTH',
   'MAX_PATTERN_LENGTH',
   'MAX_PREFIX_LENGTH',
+  'PROBLEM_CONTENT_TYPE',
+  'PROBLEM_TYPE_BASE',
   'createArgon2Hasher',
   'createHmacHasher',
   'createKeyManager',
+  'createKeywarden',
   'createMemoryKeyStore',
   'formatApiKey',
   'generateApiKey',
@@ -25,7 +30,7 @@ const expected = [
   'normalizeCidr',
   'openFileKeyStore',
   'parseApiKey',
-];
+].sort();
 
 it('src exports exactly the public API', async () => {
   expect(Object.keys(await import('../src/index.js')).sort()).toEqual(expected);

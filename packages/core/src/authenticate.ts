@@ -1,0 +1,428 @@
+import {
+  type CredentialConfig,
+  type CredentialKind,
+  type CredentialSource,
+  type ExtractionFailureReason,
+  extractCredential,
+  type RawHeaders,
+} from './credentials.js';
+import { AuthError, type AuthErrorCode, challengeFor } from './errors.js';
+import { type EventHandler, safeEventHandler } from './events.js';
+import { createIpAllowlist } from './ip.js';
+import type { KeyManager, VerifyFailureReason } from './key-manager.js';
+import { isSafeRawPath, matchesSafePath } from './path-pattern.js';
+import type { ApiKeyInfo, JsonValue } from './record.js';
+
+/**
+ * A framework-free view of one request. Adapters build it from the framework's request without
+ * decoding or normalizing anything.
+ *
+ * @example
+ * ```ts
+ * const input: AuthRequest = {
+ *   method: req.method, url: req.originalUrl, headers: req.headersDistinct, ip: req.ip, secure: req.secure,
+ * };
+ * ```
+ */
+export interface AuthRequest {
+  method: string;
+  /** The raw request target as received (`req.originalUrl`, `ctx.originalUrl`, `request.raw.url`): path and query. */
+  url: string;
+  /**
+   * Header values exactly as sent, keyed by lower-case name; repeated headers as arrays
+   * (Node's `req.headersDistinct`). A joined value such as `"a, b"` is refused, never split.
+   */
+  headers: RawHeaders;
+  /** Client address as the framework resolves it under its own trust-proxy setting. */
+  ip?: string | undefined;
+  /** Whether the request arrived over TLS, as the framework resolves it. */
+  secure?: boolean | undefined;
+}
+
+/** What a route asks of a credential on top of being valid. */
+export interface RouteRequirements {
+  /** Every one of these scopes must be held. @default [] */
+  scopes?: readonly string[];
+}
+
+/**
+ * Typed metadata on keys and principals. Augment it to type your own fields:
+ *
+ * @example
+ * ```ts
+ * declare module '@keywarden/core' {
+ *   interface KeyMetadata { plan?: 'free' | 'pro' }
+ * }
+ * ```
+ */
+export interface KeyMetadata {
+  [key: string]: JsonValue | undefined;
+}
+
+/**
+ * Who made an authenticated request: `req.auth` (Express), `ctx.state.auth` (Koa),
+ * `request.auth` (Fastify). Declared once here; augment it through declaration merging.
+ *
+ * @example
+ * ```ts
+ * const principal = getAuth(req);
+ * if (principal.kind === 'access_token') console.log('browser upload for', principal.keyId);
+ * ```
+ */
+export interface Principal {
+  kind: CredentialKind;
+  /** Id of the API key (for a token, of the key that minted it). */
+  keyId: string;
+  name: string;
+  scopes: readonly string[];
+  paths: readonly string[];
+  ownerId: string | null;
+  metadata: Readonly<KeyMetadata>;
+  expiresAt: Date | null;
+}
+
+/** Outcome of {@link Keywarden.authenticate}. */
+export type AuthResult =
+  | {
+      ok: true;
+      principal: Principal;
+      /** Headers to add to the response (rate-limit headers once limits apply). */
+      headers: Readonly<Record<string, string>>;
+      /** Where the credential was, for `hideCredentials`. */
+      credential: CredentialSource;
+    }
+  | { ok: false; error: AuthError };
+
+/** Options for {@link createKeywarden}. Validated once; unknown fields throw. */
+export interface KeywardenOptions {
+  /** The key manager that verifies API keys. */
+  keys: KeyManager;
+  /** Header carrying an API key, or `false` to not read one. @default 'x-api-key' */
+  apiKeyHeader?: string | false;
+  /** Authorization schemes that carry an API key (case-insensitive on the wire). @default ['Bearer', 'Token'] */
+  apiKeySchemes?: readonly string[];
+  /** Authorization scheme that carries an access token, or `false`. @default 'AccessToken' */
+  accessTokenScheme?: string | false;
+  /**
+   * Query parameter carrying an API key, or `false`. Discouraged: URLs end up in logs, browser
+   * history and Referer headers. Access tokens are never read from the URL. @default false
+   */
+  apiKeyQueryParam?: string | false;
+  /** Refuse plain-HTTP requests with 403 `https_required`. @default process.env.NODE_ENV === 'production' */
+  requireHttps?: boolean;
+  /** `realm` of the `WWW-Authenticate` challenges. @default 'api' */
+  realm?: string;
+  /** Longest access token accepted, in characters. @default 8192 */
+  maxTokenLength?: number;
+  /** Receives `auth.succeeded` and `auth.failed` (with the precise reason); never a secret. */
+  onEvent?: EventHandler;
+  /** Clock in epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+/** The request authenticator made by {@link createKeywarden}. */
+export interface Keywarden {
+  /**
+   * Authenticates one request: resolves to the principal and headers to set, or to an
+   * {@link AuthError} carrying status, headers and problem body. Never rejects for any request.
+   */
+  authenticate(input: AuthRequest, route?: RouteRequirements): Promise<AuthResult>;
+  /** The key manager given in the options. */
+  readonly keys: KeyManager;
+}
+
+const OPTION_KEYS = new Set([
+  'keys',
+  'apiKeyHeader',
+  'apiKeySchemes',
+  'accessTokenScheme',
+  'apiKeyQueryParam',
+  'requireHttps',
+  'realm',
+  'maxTokenLength',
+  'onEvent',
+  'now',
+]);
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 token: header names and auth schemes
+
+function option<T>(name: string, value: T, check: (v: T) => boolean, expected: string): T {
+  if (!check(value)) throw new TypeError(`keywarden: ${name} must be ${expected}`);
+  return value;
+}
+
+/** Internal reasons reported in `auth.failed` events. */
+export type AuthFailureReason =
+  | VerifyFailureReason
+  | ExtractionFailureReason
+  | 'access_token_not_supported'
+  | 'https_required'
+  | 'ip_not_allowed'
+  | 'path_not_allowed'
+  | 'insufficient_scope';
+
+const CREDENTIAL_FAILURE: Record<VerifyFailureReason, AuthErrorCode> = {
+  malformed: 'invalid_credentials',
+  bad_checksum: 'invalid_credentials',
+  unknown_key: 'invalid_credentials',
+  wrong_secret: 'invalid_credentials',
+  revoked: 'invalid_credentials',
+  expired: 'invalid_credentials',
+  throttled: 'invalid_credentials',
+  busy: 'auth_unavailable',
+  store_unavailable: 'auth_unavailable',
+};
+
+/** The path part of a raw request target. */
+function pathOf(url: string): string {
+  let end = url.length;
+  const q = url.indexOf('?');
+  if (q !== -1) end = q;
+  const h = url.indexOf('#');
+  if (h !== -1 && h < end) end = h;
+  return end === url.length ? url : url.slice(0, end);
+}
+
+/**
+ * Creates the request authenticator: the core's one entry point, which every adapter calls.
+ *
+ * Order of checks: HTTPS rule; exactly one well-formed credential; the key (or token) itself; the
+ * key's IP allowlist; its path patterns against the raw path; the route's required scopes.
+ *
+ * @example
+ * ```ts
+ * const keywarden = createKeywarden({ keys: createKeyManager({ store }) });
+ * const result = await keywarden.authenticate(
+ *   { method: 'GET', url: '/v3/files/a.png', headers: { authorization: `Token ${key}` } },
+ *   { scopes: ['images:read'] },
+ * );
+ * if (!result.ok) console.log(result.error.status, result.error.body);
+ * ```
+ */
+export function createKeywarden(options: KeywardenOptions): Keywarden {
+  if (typeof options !== 'object' || options === null) throw new TypeError('keywarden: options are required');
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`keywarden: unknown option ${key}`);
+  }
+  const { keys } = options;
+  if (!keys || typeof keys.verify !== 'function')
+    throw new TypeError('keywarden: options.keys must be a KeyManager');
+  const apiKeyHeader = option(
+    'apiKeyHeader',
+    options.apiKeyHeader ?? 'x-api-key',
+    (v) => v === false || TOKEN.test(v),
+    'a header name or false',
+  );
+  const apiKeySchemes = option(
+    'apiKeySchemes',
+    options.apiKeySchemes ?? ['Bearer', 'Token'],
+    (v) => Array.isArray(v) && v.every((s) => typeof s === 'string' && TOKEN.test(s)),
+    'an array of scheme names',
+  );
+  const accessTokenScheme = option(
+    'accessTokenScheme',
+    options.accessTokenScheme ?? 'AccessToken',
+    (v) => v === false || (typeof v === 'string' && TOKEN.test(v)),
+    'a scheme name or false',
+  );
+  const queryParam = option(
+    'apiKeyQueryParam',
+    options.apiKeyQueryParam ?? false,
+    (v) => v === false || (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(v)),
+    'a parameter name or false',
+  );
+  const requireHttps = option(
+    'requireHttps',
+    options.requireHttps ?? process.env.NODE_ENV === 'production',
+    (v) => typeof v === 'boolean',
+    'a boolean',
+  );
+  const realm = option(
+    'realm',
+    options.realm ?? 'api',
+    (v) => typeof v === 'string' && /^[\x20-\x7e]{0,100}$/.test(v),
+    'printable ASCII',
+  );
+  const maxTokenLength = option(
+    'maxTokenLength',
+    options.maxTokenLength ?? 8192,
+    (v) => Number.isSafeInteger(v) && v >= 64 && v <= 65536,
+    'an integer from 64 to 65536',
+  );
+  const now = options.now ?? Date.now;
+  const onEvent = options.onEvent;
+  const emit = safeEventHandler(onEvent);
+
+  const schemes = new Map<string, CredentialKind>();
+  const schemeNames = new Map<string, string>(); // lower case to the configured spelling
+  for (const scheme of apiKeySchemes) {
+    schemes.set(scheme.toLowerCase(), 'api_key');
+    schemeNames.set(scheme.toLowerCase(), scheme);
+  }
+  if (accessTokenScheme !== false) {
+    if (schemes.has(accessTokenScheme.toLowerCase())) {
+      throw new TypeError('keywarden: accessTokenScheme must differ from the API key schemes');
+    }
+    schemes.set(accessTokenScheme.toLowerCase(), 'access_token');
+    schemeNames.set(accessTokenScheme.toLowerCase(), accessTokenScheme);
+  }
+  if (schemes.size === 0 && apiKeyHeader === false && queryParam === false) {
+    throw new TypeError('keywarden: no way left to present a credential');
+  }
+  const credentialConfig: CredentialConfig = {
+    apiKeyHeader: apiKeyHeader === false ? null : apiKeyHeader.toLowerCase(),
+    schemes,
+    queryParam: queryParam === false ? null : queryParam,
+    maxLength: { api_key: 256, access_token: maxTokenLength },
+  };
+  // Challenges: every scheme when nothing was presented; otherwise the scheme that was used.
+  const allSchemes = [...schemeNames.values()];
+  const apiKeyChallenge = apiKeySchemes[0] ?? 'Bearer';
+
+  // Refusals are immutable, so each distinct one is built once and reused: a flood of bad
+  // requests allocates nothing and captures no stack traces.
+  const errorCache = new Map<string, AuthError>();
+  function authError(
+    code: AuthErrorCode,
+    challengeSchemes: readonly string[],
+    scope?: readonly string[],
+  ): AuthError {
+    const cacheKey = `${code}|${challengeSchemes.join(',')}|${scope?.join(' ') ?? ''}`;
+    let error = errorCache.get(cacheKey);
+    if (!error) {
+      const challenge = challengeFor(code, { schemes: challengeSchemes, realm, ...(scope ? { scope } : {}) });
+      error = new AuthError(code, challenge === null ? {} : { 'www-authenticate': challenge });
+      if (errorCache.size < 1000) errorCache.set(cacheKey, error);
+    }
+    return error;
+  }
+
+  const principals = new WeakMap<ApiKeyInfo, Principal>();
+  const allowlists = new WeakMap<ApiKeyInfo, (ip: string | undefined) => boolean>();
+  function principalOf(info: ApiKeyInfo, kind: CredentialKind): Principal {
+    let principal = principals.get(info);
+    if (!principal) {
+      principal = Object.freeze({
+        kind,
+        keyId: info.id,
+        name: info.name,
+        scopes: info.scopes,
+        paths: info.paths,
+        ownerId: info.ownerId,
+        metadata: info.metadata as KeyMetadata,
+        expiresAt: info.expiresAt,
+      });
+      principals.set(info, principal);
+    }
+    return principal;
+  }
+  function allowlistOf(info: ApiKeyInfo) {
+    let allow = allowlists.get(info);
+    if (!allow) {
+      allow = createIpAllowlist(info.ips);
+      allowlists.set(info, allow);
+    }
+    return allow;
+  }
+
+  function refuse(
+    input: AuthRequest,
+    code: AuthErrorCode,
+    reason: AuthFailureReason,
+    challengeSchemes: readonly string[],
+    detail: { kind?: CredentialKind; keyId?: string; scope?: readonly string[] } = {},
+  ): AuthResult {
+    if (onEvent) {
+      emit({
+        type: 'auth.failed',
+        time: new Date(now()),
+        code,
+        reason,
+        method: input.method,
+        path: pathOf(input.url).slice(0, 512),
+        ip: input.ip ?? null,
+        kind: detail.kind ?? null,
+        keyId: detail.keyId ?? null,
+      });
+    }
+    return { ok: false, error: authError(code, challengeSchemes, detail.scope) };
+  }
+
+  async function authenticate(input: AuthRequest, route?: RouteRequirements): Promise<AuthResult> {
+    if (requireHttps && input.secure !== true) return refuse(input, 'https_required', 'https_required', []);
+    const extracted = extractCredential(input.headers ?? {}, input.url ?? '', credentialConfig);
+    if (!extracted.ok) {
+      if (extracted.reason === 'no_credentials') {
+        return refuse(input, 'missing_credentials', 'no_credentials', allSchemes);
+      }
+      return refuse(input, 'invalid_request', extracted.reason, allSchemes);
+    }
+    const { credential } = extracted;
+    const challenge = [(credential.scheme && schemeNames.get(credential.scheme)) || apiKeyChallenge];
+    if (credential.kind === 'access_token') {
+      // Access tokens arrive with the next slice of work (issue 4); until then no token is valid.
+      return refuse(input, 'invalid_credentials', 'access_token_not_supported', challenge, {
+        kind: 'access_token',
+      });
+    }
+    const verified = await keys.verify(credential.value);
+    if (!verified.ok) {
+      const detail =
+        verified.keyId === undefined
+          ? { kind: credential.kind }
+          : { kind: credential.kind, keyId: verified.keyId };
+      return refuse(input, CREDENTIAL_FAILURE[verified.reason], verified.reason, challenge, detail);
+    }
+    const info = verified.key;
+    const detail = { kind: credential.kind, keyId: info.id };
+    if (info.ips.length > 0 && !allowlistOf(info)(input.ip)) {
+      return refuse(input, 'ip_not_allowed', 'ip_not_allowed', [], detail);
+    }
+    if (!info.paths.includes('*') && !pathAllowed(info.paths, pathOf(input.url))) {
+      return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
+    }
+    const required = route?.scopes;
+    if (required && required.length > 0) {
+      for (const scope of required) {
+        if (!info.scopes.includes(scope)) {
+          return refuse(input, 'insufficient_scope', 'insufficient_scope', challenge, {
+            ...detail,
+            scope: required,
+          });
+        }
+      }
+    }
+    const principal = principalOf(info, credential.kind);
+    if (onEvent) {
+      emit({
+        type: 'auth.succeeded',
+        time: new Date(now()),
+        kind: credential.kind,
+        keyId: info.id,
+        method: input.method,
+        path: pathOf(input.url).slice(0, 512),
+      });
+    }
+    return { ok: true, principal, headers: NO_HEADERS, credential: credential.source };
+  }
+
+  return {
+    keys,
+    async authenticate(input, route) {
+      try {
+        return await authenticate(input, route);
+      } catch {
+        // Only a bug could get here (the verifier never throws); fail closed, never 500.
+        return { ok: false, error: authError('auth_unavailable', []) };
+      }
+    },
+  };
+}
+
+/** True when a safe raw path matches one of the (valid, non-`*`) patterns. */
+function pathAllowed(patterns: readonly string[], path: string): boolean {
+  if (!isSafeRawPath(path)) return false;
+  for (const pattern of patterns) if (matchesSafePath(pattern, path)) return true;
+  return false;
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});

@@ -1,0 +1,142 @@
+// Credential extraction (DESIGN.md section 2). Pure string work over the header values exactly as
+// the client sent them; nothing here touches a store or a hasher.
+
+/** What a credential is. The scheme decides it: a key is never read as a token or the reverse. */
+export type CredentialKind = 'api_key' | 'access_token';
+
+/** Where the credential was found, so an adapter can remove it (`hideCredentials`). */
+export interface CredentialSource {
+  in: 'header' | 'query';
+  /** Header name (lower case) or query parameter name. */
+  name: string;
+}
+
+/** Header values as the client sent them: one string, or one string per repeated header. */
+export type RawHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+export interface ExtractedCredential {
+  kind: CredentialKind;
+  value: string;
+  source: CredentialSource;
+  /** Lower-case Authorization scheme, when the credential came in that header. */
+  scheme?: string;
+}
+
+/** Why a request's credentials were refused before any lookup. */
+export type ExtractionFailureReason =
+  | 'no_credentials'
+  | 'duplicate_header'
+  | 'duplicate_parameter'
+  | 'multiple_credentials'
+  | 'unknown_scheme'
+  | 'empty_credential'
+  | 'invalid_characters'
+  | 'credential_too_long';
+
+export type ExtractionResult =
+  | { ok: true; credential: ExtractedCredential }
+  | { ok: false; reason: ExtractionFailureReason };
+
+export interface CredentialConfig {
+  /** Lower-case API key header name, or null when that header is not read. */
+  apiKeyHeader: string | null;
+  /** Lower-case Authorization scheme to the kind it carries. */
+  schemes: ReadonlyMap<string, CredentialKind>;
+  /** Query parameter carrying an API key, or null (the default: off). */
+  queryParam: string | null;
+  maxLength: Readonly<Record<CredentialKind, number>>;
+}
+
+const failures = new Map<ExtractionFailureReason, { ok: false; reason: ExtractionFailureReason }>();
+function refuse(reason: ExtractionFailureReason): { ok: false; reason: ExtractionFailureReason } {
+  let failure = failures.get(reason);
+  if (!failure) {
+    failure = Object.freeze({ ok: false as const, reason });
+    failures.set(reason, failure);
+  }
+  return failure;
+}
+
+function valuesOf(value: string | readonly string[] | undefined): readonly string[] {
+  if (value === undefined) return [];
+  return typeof value === 'string' ? [value] : value;
+}
+
+/** Null when `value` is a usable credential of `kind`, else the reason it is not. */
+function checkValue(
+  value: string,
+  kind: CredentialKind,
+  config: CredentialConfig,
+): ExtractionFailureReason | null {
+  if (value.length === 0) return 'empty_credential';
+  if (value.length > config.maxLength[kind]) return 'credential_too_long';
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e) return 'invalid_characters'; // controls, spaces, DEL, non-ASCII
+  }
+  return null;
+}
+
+/** The raw query string of a request target (between `?` and `#`), or null. */
+function rawQuery(url: string): string | null {
+  const q = url.indexOf('?');
+  if (q === -1) return null;
+  const hash = url.indexOf('#', q);
+  return url.slice(q + 1, hash === -1 ? undefined : hash);
+}
+
+/**
+ * Finds the one credential of a request, or says why there is none or too many. Refuses a
+ * repeated header or parameter, two credentials in different places (even if equal), an unknown
+ * Authorization scheme, an empty value, any byte outside printable ASCII, and values over the cap.
+ */
+export function extractCredential(
+  headers: RawHeaders,
+  url: string,
+  config: CredentialConfig,
+): ExtractionResult {
+  let found: ExtractedCredential | null = null;
+
+  const authorization = valuesOf(headers.authorization);
+  if (authorization.length > 1) return refuse('duplicate_header');
+  if (authorization.length === 1) {
+    const raw = authorization[0]!;
+    const space = raw.indexOf(' ');
+    const scheme = (space === -1 ? raw : raw.slice(0, space)).toLowerCase();
+    const kind = config.schemes.get(scheme);
+    if (kind === undefined) return raw.length === 0 ? refuse('empty_credential') : refuse('unknown_scheme');
+    let start = space === -1 ? raw.length : space + 1;
+    while (raw.charCodeAt(start) === 32) start++; // RFC 9110: 1*SP between scheme and credentials
+    const value = raw.slice(start);
+    const problem = checkValue(value, kind, config);
+    if (problem) return refuse(problem);
+    found = { kind, value, source: { in: 'header', name: 'authorization' }, scheme };
+  }
+
+  if (config.apiKeyHeader !== null) {
+    const values = valuesOf(headers[config.apiKeyHeader]);
+    if (values.length > 1) return refuse('duplicate_header');
+    if (values.length === 1) {
+      if (found) return refuse('multiple_credentials');
+      const problem = checkValue(values[0]!, 'api_key', config);
+      if (problem) return refuse(problem);
+      found = { kind: 'api_key', value: values[0]!, source: { in: 'header', name: config.apiKeyHeader } };
+    }
+  }
+
+  if (config.queryParam !== null) {
+    const query = rawQuery(url);
+    if (query !== null && query.length > 0) {
+      const values = new URLSearchParams(query).getAll(config.queryParam);
+      if (values.length > 1) return refuse('duplicate_parameter');
+      if (values.length === 1) {
+        if (found) return refuse('multiple_credentials');
+        const problem = checkValue(values[0]!, 'api_key', config);
+        if (problem) return refuse(problem);
+        found = { kind: 'api_key', value: values[0]!, source: { in: 'query', name: config.queryParam } };
+      }
+    }
+  }
+
+  return found ? { ok: true, credential: found } : refuse('no_credentials');
+}

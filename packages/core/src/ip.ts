@@ -1,0 +1,38 @@
+import { BlockList, isIP } from 'node:net';
+
+/**
+ * Turns a client address into the form `net.BlockList` compares: IPv4-mapped IPv6
+ * (`::ffff:10.0.0.1`, what a dual-stack server reports for IPv4 clients) becomes plain IPv4.
+ */
+function normalizeAddress(ip: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
+  let address = ip;
+  if (address.length > 7 && address.slice(0, 7).toLowerCase() === '::ffff:' && isIP(address.slice(7)) === 4) {
+    address = address.slice(7);
+  }
+  const family = isIP(address);
+  if (family === 0) return null;
+  return { address, family: family === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/**
+ * Compiles a CIDR allowlist (as normalized by `normalizeCidr`) into a predicate. An empty list
+ * allows every address; a missing or unparsable address is never allowed by a non-empty list.
+ */
+export function createIpAllowlist(cidrs: readonly string[]): (ip: string | undefined) => boolean {
+  if (cidrs.length === 0) return () => true;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const slash = cidr.lastIndexOf('/');
+    const network = normalizeAddress(cidr.slice(0, slash));
+    if (!network) continue; // records are validated on write; an unreadable entry allows nothing
+    const bits = Number(cidr.slice(slash + 1));
+    // An IPv4-mapped network written as IPv6 is compared as IPv4, like the addresses are.
+    const prefix = network.family === 'ipv4' && cidr.includes(':') ? Math.max(0, bits - 96) : bits;
+    list.addSubnet(network.address, prefix, network.family);
+  }
+  return (ip) => {
+    if (typeof ip !== 'string') return false;
+    const client = normalizeAddress(ip);
+    return client !== null && list.check(client.address, client.family);
+  };
+}
