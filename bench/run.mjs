@@ -1,5 +1,8 @@
 // `pnpm bench`: core micro-benchmarks. Each task runs a batch of operations per sample so that
 // tinybench's own per-sample overhead does not hide nanosecond costs; figures are per operation.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createVerifier } from 'fast-jwt';
+import { jwtVerify, SignJWT } from 'jose';
 import { Bench } from 'tinybench';
 import {
   createArgon2Hasher,
@@ -9,6 +12,7 @@ import {
   createMemoryKeyStore,
   formatApiKey,
   generateApiKey,
+  generateTokenSecret,
   matchPathPattern,
   parseApiKey,
 } from '../packages/core/dist/index.js';
@@ -137,6 +141,89 @@ const malformedRequest = { ...request, headers: { 'x-api-key': [malformed[2]] } 
 await measure('authenticate(), malformed key', 100, async () => {
   for (let i = 0; i < 100; i++) await keywarden.authenticate(malformedRequest);
 });
+
+// --- access tokens: the library comparison behind the choice of fast-jwt, then keywarden's own path
+const jwtSecret = randomBytes(32);
+const nowSec = Math.floor(Date.now() / 1000);
+const sampleClaims = {
+  iss: 'keywarden',
+  aud: 'keywarden',
+  sub: 'abcdefABCDEF',
+  paths: ['/v3/file-ops/upload/', '/v3/tools/*', '/v3/files/*'],
+  scope: 'images:read images:write',
+  iat: nowSec,
+  exp: nowSec + 600,
+  jti: 'x'.repeat(22),
+};
+const sampleToken = await new SignJWT(sampleClaims)
+  .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: 'k1' })
+  .sign(jwtSecret);
+await measure('JWT HS256 verify: jose jwtVerify', 10, async () => {
+  for (let i = 0; i < 10; i++) await jwtVerify(sampleToken, jwtSecret, { algorithms: ['HS256'] });
+});
+const fastVerify = createVerifier({ key: jwtSecret, algorithms: ['HS256'], cache: false });
+await measure('JWT HS256 verify: fast-jwt (no cache)', 10, () => {
+  for (let i = 0; i < 10; i++) fastVerify(sampleToken);
+});
+await measure('JWT HS256 verify: node:crypto HMAC + JSON.parse', 10, () => {
+  for (let i = 0; i < 10; i++) {
+    const d1 = sampleToken.indexOf('.');
+    const d2 = sampleToken.indexOf('.', d1 + 1);
+    const mac = createHmac('sha256', jwtSecret).update(sampleToken.slice(0, d2)).digest();
+    if (!timingSafeEqual(mac, Buffer.from(sampleToken.slice(d2 + 1), 'base64url'))) throw new Error('bad');
+    JSON.parse(Buffer.from(sampleToken.slice(0, d1), 'base64url').toString());
+    JSON.parse(Buffer.from(sampleToken.slice(d1 + 1, d2), 'base64url').toString());
+  }
+});
+
+const tokenSecret = generateTokenSecret();
+const tokenWarden = createKeywarden({
+  keys: managerForMalformed,
+  requireHttps: false,
+  tokens: { secrets: [{ id: 'k1', secret: tokenSecret }] },
+});
+const mintedToken = await tokenWarden.mintAccessToken(scoped.record.id, {
+  paths: ['/v3/file-ops/upload/', '/v3/files/*'],
+  expiresIn: 600,
+});
+const tokenRequest = {
+  ...request,
+  headers: { authorization: [`AccessToken ${mintedToken.token}`], accept: ['*/*'] },
+};
+if (!(await tokenWarden.authenticate(tokenRequest, route)).ok) throw new Error('token authenticate failed');
+await measure(
+  'authenticate(), access token (warm)',
+  100,
+  async () => {
+    for (let i = 0; i < 100; i++) await tokenWarden.authenticate(tokenRequest, route);
+  },
+  'verified-token cache + parent key check + path + scope',
+);
+// The same keyring with a one-entry cache: cycling through 1,000 tokens, every use is a cache miss.
+const uncachedWarden = createKeywarden({
+  keys: managerForMalformed,
+  requireHttps: false,
+  tokens: { secrets: [{ id: 'k1', secret: tokenSecret }], cacheSize: 1 },
+});
+const coldTokens = [];
+for (let i = 0; i < 1000; i++) {
+  coldTokens.push((await tokenWarden.mintAccessToken(scoped.record.id, { paths: ['/v3/files/*'] })).token);
+}
+let coldIndex = 0;
+await measure(
+  'authenticate(), access token (first use)',
+  10,
+  async () => {
+    for (let i = 0; i < 10; i++) {
+      const token = coldTokens[coldIndex++ % coldTokens.length];
+      await uncachedWarden.authenticate(
+        { ...request, headers: { authorization: [`AccessToken ${token}`] } },
+        route,
+      );
+    }
+  },
+  'pre-checks + fast-jwt signature + claim checks',
+);
 
 // --- path matcher worst case: 512-char pattern against an 8 KB path that shares its prefix
 const worstPattern = `/${'a/'.repeat(254)}*`;

@@ -10,8 +10,17 @@ import { AuthError, type AuthErrorCode, challengeFor } from './errors.js';
 import { type EventHandler, safeEventHandler } from './events.js';
 import { createIpAllowlist } from './ip.js';
 import type { KeyManager, VerifyFailureReason } from './key-manager.js';
+import { checkMintOptions, firstPathOutside, parseMintBody } from './mint-body.js';
 import { isSafeRawPath, matchesSafePath } from './path-pattern.js';
 import type { ApiKeyInfo, JsonValue } from './record.js';
+import {
+  ACCESS_TOKEN_LIFETIME,
+  type AccessTokenClaims,
+  type AccessTokenOptions,
+  createTokenService,
+  type TokenFailureReason,
+  type TokenService,
+} from './tokens.js';
 
 /**
  * A framework-free view of one request. Adapters build it from the framework's request without
@@ -112,8 +121,10 @@ export interface KeywardenOptions {
   requireHttps?: boolean;
   /** `realm` of the `WWW-Authenticate` challenges. @default 'api' */
   realm?: string;
-  /** Longest access token accepted, in characters. @default 8192 */
+  /** Longest access token accepted, in characters; minting refuses paths that would exceed it. @default 8192 */
   maxTokenLength?: number;
+  /** Access tokens: the signing keyring and claims. Without it, every access token is refused and minting is off. */
+  tokens?: AccessTokenOptions;
   /** Receives `auth.succeeded` and `auth.failed` (with the precise reason); never a secret. */
   onEvent?: EventHandler;
   /** Clock in epoch ms. @default Date.now */
@@ -127,9 +138,64 @@ export interface Keywarden {
    * {@link AuthError} carrying status, headers and problem body. Never rejects for any request.
    */
   authenticate(input: AuthRequest, route?: RouteRequirements): Promise<AuthResult>;
+  /**
+   * The framework-free handler behind `POST /v3/auth/access-token/`: authenticates the request with
+   * an API key (never a token; the key's path patterns do not apply to this route, its IP allowlist
+   * does), validates the body, and mints a token within the key's paths and scopes.
+   * @param body - The raw body (string or bytes; preferred) or a parsed object.
+   */
+  handleMintRequest(input: AuthRequest, body: unknown): Promise<MintResult>;
+  /**
+   * Mints an access token for a key from server code. Throws an {@link AuthError}
+   * (`invalid_request` or `insufficient_scope`, with `detail`) for options the key does not allow,
+   * `invalid_credentials` when the key is not valid, and a `TypeError` when tokens are not configured.
+   */
+  mintAccessToken(keyId: string, options?: MintAccessTokenOptions): Promise<MintedAccessToken>;
+  /** Whether `tokens` was configured (adapters mount the mint route only then). */
+  readonly tokensEnabled: boolean;
   /** The key manager given in the options. */
   readonly keys: KeyManager;
 }
+
+/** Options of {@link Keywarden.mintAccessToken}. */
+export interface MintAccessTokenOptions {
+  /** Path patterns, each within the key's own. @default ['*'] */
+  paths?: readonly string[];
+  /** Lifetime in seconds, 1..600. @default 60 */
+  expiresIn?: number;
+  /** Scopes, each held by the key. @default all of the key's scopes */
+  scopes?: readonly string[];
+}
+
+/** A freshly minted access token. */
+export interface MintedAccessToken {
+  token: string;
+  expiresIn: number;
+  expiresAt: Date;
+  paths: string[];
+  scopes: string[];
+  /** Unique token id (`jti`), for logs. */
+  tokenId: string;
+}
+
+/** The JSON body of a successful mint (seed 004). */
+export interface AccessTokenResponse {
+  access_token: string;
+  token_type: 'AccessToken';
+  expires_in: number;
+  paths: string[];
+}
+
+/** Outcome of {@link Keywarden.handleMintRequest}. */
+export type MintResult =
+  | {
+      ok: true;
+      status: 200;
+      headers: Readonly<Record<string, string>>;
+      body: AccessTokenResponse;
+      principal: Principal;
+    }
+  | { ok: false; error: AuthError };
 
 const OPTION_KEYS = new Set([
   'keys',
@@ -140,6 +206,7 @@ const OPTION_KEYS = new Set([
   'requireHttps',
   'realm',
   'maxTokenLength',
+  'tokens',
   'onEvent',
   'now',
 ]);
@@ -154,7 +221,9 @@ function option<T>(name: string, value: T, check: (v: T) => boolean, expected: s
 export type AuthFailureReason =
   | VerifyFailureReason
   | ExtractionFailureReason
-  | 'access_token_not_supported'
+  | TokenFailureReason
+  | 'access_tokens_disabled'
+  | 'token_cannot_mint'
   | 'https_required'
   | 'ip_not_allowed'
   | 'path_not_allowed'
@@ -249,6 +318,8 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     'an integer from 64 to 65536',
   );
   const now = options.now ?? Date.now;
+  const tokens: TokenService | null =
+    options.tokens === undefined ? null : createTokenService(options.tokens, now, maxTokenLength);
   const onEvent = options.onEvent;
   const emit = safeEventHandler(onEvent);
 
@@ -347,7 +418,73 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     return { ok: false, error: authError(code, challengeSchemes, detail.scope) };
   }
 
-  async function authenticate(input: AuthRequest, route?: RouteRequirements): Promise<AuthResult> {
+  const tokenPrincipals = new WeakMap<AccessTokenClaims, { info: ApiKeyInfo; principal: Principal }>();
+  /** A token's principal: its own paths, and the scopes it names that its key still holds. */
+  function tokenPrincipalOf(claims: AccessTokenClaims, info: ApiKeyInfo): Principal {
+    const cached = tokenPrincipals.get(claims);
+    if (cached?.info === info) return cached.principal;
+    const granted = claims.scope === '' ? [] : claims.scope.split(' ');
+    const principal: Principal = Object.freeze({
+      kind: 'access_token' as const,
+      keyId: info.id,
+      name: info.name,
+      scopes: Object.freeze(granted.filter((scope) => info.scopes.includes(scope))),
+      paths: Object.freeze([...claims.paths]),
+      ownerId: info.ownerId,
+      metadata: info.metadata as KeyMetadata,
+      expiresAt: new Date(claims.exp * 1000),
+    });
+    tokenPrincipals.set(claims, { info, principal });
+    return principal;
+  }
+
+  type Mode = 'request' | 'mint';
+  type Detail = { kind: CredentialKind; keyId: string };
+
+  /** The checks shared by keys and tokens once the credential itself is valid. */
+  function authorize(
+    input: AuthRequest,
+    route: RouteRequirements | undefined,
+    principal: Principal,
+    patterns: readonly (readonly string[])[],
+    challenge: readonly string[],
+    detail: Detail,
+    source: CredentialSource,
+  ): AuthResult {
+    for (const paths of patterns) {
+      if (!paths.includes('*') && !pathAllowed(paths, pathOf(input.url))) {
+        return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
+      }
+    }
+    const required = route?.scopes;
+    if (required && required.length > 0) {
+      for (const scope of required) {
+        if (!principal.scopes.includes(scope)) {
+          return refuse(input, 'insufficient_scope', 'insufficient_scope', challenge, {
+            ...detail,
+            scope: required,
+          });
+        }
+      }
+    }
+    if (onEvent) {
+      emit({
+        type: 'auth.succeeded',
+        time: new Date(now()),
+        kind: detail.kind,
+        keyId: detail.keyId,
+        method: input.method,
+        path: pathOf(input.url).slice(0, 512),
+      });
+    }
+    return { ok: true, principal, headers: NO_HEADERS, credential: source };
+  }
+
+  async function authenticate(
+    input: AuthRequest,
+    route: RouteRequirements | undefined,
+    mode: Mode,
+  ): Promise<AuthResult> {
     if (requireHttps && input.secure !== true) return refuse(input, 'https_required', 'https_required', []);
     const extracted = extractCredential(input.headers ?? {}, input.url ?? '', credentialConfig);
     if (!extracted.ok) {
@@ -358,12 +495,34 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     }
     const { credential } = extracted;
     const challenge = [(credential.scheme && schemeNames.get(credential.scheme)) || apiKeyChallenge];
+
     if (credential.kind === 'access_token') {
-      // Access tokens arrive with the next slice of work (issue 4); until then no token is valid.
-      return refuse(input, 'invalid_credentials', 'access_token_not_supported', challenge, {
-        kind: 'access_token',
-      });
+      const kind = { kind: credential.kind };
+      if (mode === 'mint')
+        return refuse(input, 'invalid_credentials', 'token_cannot_mint', [apiKeyChallenge], kind);
+      if (!tokens) return refuse(input, 'invalid_credentials', 'access_tokens_disabled', challenge, kind);
+      const verified = tokens.verify(credential.value);
+      if (!verified.ok) return refuse(input, 'invalid_credentials', verified.reason, challenge, kind);
+      const { claims } = verified;
+      // The parent key must still be valid: revoking a key ends its tokens at once.
+      const parent = await keys.lookup(claims.sub);
+      const detail = { kind: credential.kind, keyId: claims.sub };
+      if (!parent.ok)
+        return refuse(input, CREDENTIAL_FAILURE[parent.reason], parent.reason, challenge, detail);
+      // A token is bound by its own paths and, should the key have been narrowed since, the key's.
+      // The key's IP allowlist does not apply: tokens exist to be used from browsers.
+      const principal = tokenPrincipalOf(claims, parent.key);
+      return authorize(
+        input,
+        route,
+        principal,
+        [claims.paths, parent.key.paths],
+        challenge,
+        detail,
+        credential.source,
+      );
     }
+
     const verified = await keys.verify(credential.value);
     if (!verified.ok) {
       const detail =
@@ -377,43 +536,120 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     if (info.ips.length > 0 && !allowlistOf(info)(input.ip)) {
       return refuse(input, 'ip_not_allowed', 'ip_not_allowed', [], detail);
     }
-    if (!info.paths.includes('*') && !pathAllowed(info.paths, pathOf(input.url))) {
-      return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
+    // The mint route is reachable by any valid key: what a key may mint is limited by its patterns instead.
+    const patterns = mode === 'mint' ? [] : [info.paths];
+    return authorize(
+      input,
+      route,
+      principalOf(info, credential.kind),
+      patterns,
+      challenge,
+      detail,
+      credential.source,
+    );
+  }
+
+  function requireTokens(): TokenService {
+    if (!tokens) throw new TypeError('keywarden: access tokens are not configured (options.tokens)');
+    return tokens;
+  }
+
+  /** Mints for a valid key, or returns the refusal. */
+  function mintFor(
+    key: { keyId: string; paths: readonly string[]; scopes: readonly string[] },
+    paths: readonly string[],
+    expiresIn: number,
+    scopes: readonly string[],
+  ) {
+    const outside = firstPathOutside(paths, key.paths);
+    if (outside !== -1) {
+      return new AuthError(
+        'insufficient_scope',
+        {},
+        `paths[${outside}] is not within this key's path patterns`,
+      );
     }
-    const required = route?.scopes;
-    if (required && required.length > 0) {
-      for (const scope of required) {
-        if (!info.scopes.includes(scope)) {
-          return refuse(input, 'insufficient_scope', 'insufficient_scope', challenge, {
-            ...detail,
-            scope: required,
-          });
-        }
-      }
+    const extra = scopes.findIndex((scope) => !key.scopes.includes(scope));
+    if (extra !== -1)
+      return new AuthError('insufficient_scope', {}, `scopes[${extra}] is not held by this key`);
+    const minted = requireTokens().mint({ keyId: key.keyId, paths, scopes, expiresIn });
+    if (minted.token.length > maxTokenLength) {
+      return new AuthError(
+        'invalid_request',
+        {},
+        `the paths make the token longer than ${maxTokenLength} characters`,
+      );
     }
-    const principal = principalOf(info, credential.kind);
-    if (onEvent) {
-      emit({
-        type: 'auth.succeeded',
-        time: new Date(now()),
-        kind: credential.kind,
-        keyId: info.id,
-        method: input.method,
-        path: pathOf(input.url).slice(0, 512),
-      });
-    }
-    return { ok: true, principal, headers: NO_HEADERS, credential: credential.source };
+    emit({
+      type: 'token.minted',
+      time: new Date(now()),
+      keyId: key.keyId,
+      tokenId: minted.claims.jti,
+      expiresIn,
+      paths: minted.claims.paths,
+    });
+    return minted;
   }
 
   return {
     keys,
+    tokensEnabled: tokens !== null,
     async authenticate(input, route) {
       try {
-        return await authenticate(input, route);
+        return await authenticate(input, route, 'request');
       } catch {
         // Only a bug could get here (the verifier never throws); fail closed, never 500.
         return { ok: false, error: authError('auth_unavailable', []) };
       }
+    },
+    async handleMintRequest(input, body) {
+      requireTokens();
+      let auth: AuthResult;
+      try {
+        auth = await authenticate(input, undefined, 'mint');
+      } catch {
+        return { ok: false, error: authError('auth_unavailable', []) };
+      }
+      if (!auth.ok) return auth;
+      const request = parseMintBody(body);
+      if (typeof request === 'string') {
+        return { ok: false, error: new AuthError('invalid_request', {}, request) };
+      }
+      // The principal comes from the key verified just now, so its paths and scopes are current.
+      const { principal } = auth;
+      const minted = mintFor(principal, request.paths, request.expiresIn, principal.scopes);
+      if (minted instanceof AuthError) return { ok: false, error: minted };
+      return {
+        ok: true,
+        status: 200,
+        headers: MINT_HEADERS,
+        principal,
+        body: {
+          access_token: minted.token,
+          token_type: 'AccessToken',
+          expires_in: request.expiresIn,
+          paths: minted.claims.paths,
+        },
+      };
+    },
+    async mintAccessToken(keyId, mintOptions = {}) {
+      requireTokens();
+      const { paths = ['*'], expiresIn = ACCESS_TOKEN_LIFETIME.default, scopes } = mintOptions;
+      const problem = checkMintOptions(paths, expiresIn, 'paths', 'expiresIn');
+      if (problem) throw new AuthError('invalid_request', {}, problem);
+      const parent = await keys.lookup(keyId);
+      if (!parent.ok) throw authError(CREDENTIAL_FAILURE[parent.reason], [apiKeyChallenge]);
+      const key = { keyId: parent.key.id, paths: parent.key.paths, scopes: parent.key.scopes };
+      const minted = mintFor(key, [...new Set(paths)], expiresIn, scopes ?? key.scopes);
+      if (minted instanceof AuthError) throw minted;
+      return {
+        token: minted.token,
+        expiresIn,
+        expiresAt: new Date(minted.claims.exp * 1000),
+        paths: minted.claims.paths,
+        scopes: minted.claims.scope === '' ? [] : minted.claims.scope.split(' '),
+        tokenId: minted.claims.jti,
+      };
     },
   };
 }
@@ -426,3 +662,4 @@ function pathAllowed(patterns: readonly string[], path: string): boolean {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const MINT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'cache-control': 'no-store' });

@@ -89,6 +89,8 @@ export interface ProblemBody {
   title: string;
   status: number;
   code: AuthErrorCode;
+  /** Present only on refusals of a request body (the token mint), naming the field at fault. Never holds a credential. */
+  detail?: string;
 }
 
 /** How a refusal is challenged (RFC 6750 / RFC 9110 `WWW-Authenticate`). */
@@ -127,8 +129,10 @@ export class AuthError extends Error {
   readonly headers: Readonly<Record<string, string>>;
   /** Safe to show to the client (Koa and http-errors convention). */
   readonly expose = true;
+  /** What was wrong with a request body; undefined for credential refusals, which never say. */
+  readonly detail: string | undefined;
 
-  constructor(code: AuthErrorCode, headers: Record<string, string> = {}) {
+  constructor(code: AuthErrorCode, headers: Record<string, string> = {}, detail?: string) {
     const info = CODES[code];
     if (!info) throw new TypeError(`keywarden: unknown error code ${String(code)}`);
     super(info.title);
@@ -136,11 +140,19 @@ export class AuthError extends Error {
     this.status = info.status;
     this.statusCode = info.status;
     this.headers = Object.freeze({ 'cache-control': 'no-store', ...headers });
+    this.detail = detail;
   }
 
   /** The problem document sent as the response body. */
   get body(): ProblemBody {
-    return { type: PROBLEM_TYPE_BASE + this.code, title: this.message, status: this.status, code: this.code };
+    const body: ProblemBody = {
+      type: PROBLEM_TYPE_BASE + this.code,
+      title: this.message,
+      status: this.status,
+      code: this.code,
+    };
+    if (this.detail !== undefined) body.detail = this.detail;
+    return body;
   }
 
   toJSON(): ProblemBody {

@@ -31,6 +31,15 @@ export type KeywardenEvent =
       /** Public key id, when the credential was well formed enough to name one. */
       keyId: string | null;
     }
+  | {
+      type: 'token.minted';
+      time: Date;
+      keyId: string;
+      /** The token's `jti`; the token itself is never reported. */
+      tokenId: string;
+      expiresIn: number;
+      paths: string[];
+    }
   | { type: 'key.created'; time: Date; keyId: string; prefix: string; name: string }
   | { type: 'key.updated'; time: Date; keyId: string; fields: string[] }
   | { type: 'key.rotated'; time: Date; keyId: string; newKeyId: string; oldKeyExpiresAt: Date }

@@ -1,4 +1,5 @@
 export {
+  type AccessTokenResponse,
   type AuthFailureReason,
   type AuthRequest,
   type AuthResult,
@@ -6,6 +7,9 @@ export {
   type KeyMetadata,
   type Keywarden,
   type KeywardenOptions,
+  type MintAccessTokenOptions,
+  type MintedAccessToken,
+  type MintResult,
   type Principal,
   type RouteRequirements,
 } from './authenticate.js';
@@ -54,7 +58,9 @@ export {
   type VerifyFailureReason,
 } from './key-manager.js';
 export { createMemoryKeyStore } from './memory-store.js';
+export { MAX_MINT_BODY_BYTES } from './mint-body.js';
 export {
+  isPatternWithin,
   isSafeRawPath,
   isValidPathPattern,
   MAX_PATH_LENGTH,
@@ -72,3 +78,12 @@ export {
   type RateLimitSpec,
 } from './record.js';
 export { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './store.js';
+export {
+  ACCESS_TOKEN_LIFETIME,
+  type AccessTokenClaims,
+  type AccessTokenOptions,
+  generateTokenSecret,
+  MAX_TOKEN_PATHS,
+  type SigningSecret,
+  type TokenFailureReason,
+} from './tokens.js';

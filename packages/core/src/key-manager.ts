@@ -126,6 +126,11 @@ export interface KeyManager {
   delete(id: string): Promise<boolean>;
   /** Checks a presented key. Never throws for any input. */
   verify(key: unknown): Promise<VerifyApiKeyResult>;
+  /**
+   * Checks that the key with this id exists and is neither revoked nor expired, without a secret:
+   * how access tokens confirm their parent key on every request. Uses the record cache.
+   */
+  lookup(id: string): Promise<VerifyApiKeyResult>;
   /** Drops everything cached about a key id (stores call this through `subscribe`). */
   invalidate(id: string): void;
   /** Stops listening to the store. Does not close the store. */
@@ -300,6 +305,18 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     return flight;
   }
 
+  /** The record from the cache while fresh, else from the store; 'unavailable' when the store fails. */
+  async function cachedRecord(id: string, t: number): Promise<RecordEntry | undefined | 'unavailable'> {
+    const entry = records.get(id);
+    if (entry !== undefined && entry.until > t) return entry;
+    try {
+      return (await loadRecord(id)) ?? undefined;
+    } catch (error) {
+      storeError('get', error);
+      return 'unavailable';
+    }
+  }
+
   function accept(entry: RecordEntry, t: number): VerifyApiKeyResult {
     const { record } = entry;
     if (record.revokedAt !== null && record.revokedAt.getTime() <= t) return fail('revoked', record.id);
@@ -358,16 +375,9 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     const t = now();
     const hit = verified.get(digest);
     if (hit !== undefined && hit.until > t && hit.id === id) {
-      let entry = records.get(id);
-      if (entry === undefined || entry.until <= t) {
-        try {
-          entry = (await loadRecord(id)) ?? undefined;
-        } catch (error) {
-          storeError('get', error);
-          return fail('store_unavailable', id);
-        }
-      }
-      if (entry !== undefined && entry.record.hash === hit.hash) return accept(entry, now());
+      const cached = await cachedRecord(id, t);
+      if (cached === 'unavailable') return fail('store_unavailable', id);
+      if (cached !== undefined && cached.record.hash === hit.hash) return accept(cached, now());
       verified.delete(digest); // deleted, or its hash changed: verify from scratch
     }
     let flight = verifyFlights.get(digest);
@@ -508,6 +518,11 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
         storeError('verify', error);
         return fail('store_unavailable');
       }
+    },
+    async lookup(id) {
+      const cached = await cachedRecord(id, now());
+      if (cached === 'unavailable') return fail('store_unavailable', id);
+      return cached === undefined ? fail('unknown_key', id) : accept(cached, now());
     },
     invalidate,
     close() {

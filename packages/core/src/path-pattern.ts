@@ -102,3 +102,29 @@ export function matchesSafePath(pattern: string, safePath: string): boolean {
   }
   return safePath === pattern;
 }
+
+/**
+ * True when every path `inner` matches is also matched by `outer` (both valid patterns). Decides
+ * whether a key may mint a token for `inner`:
+ * - `outer` `*` contains everything; `inner` `*` is contained only by `*`;
+ * - an exact literal is contained by the same literal, or by a prefix `P/*` it lies below;
+ * - a prefix `Q/*` is contained by a prefix `P/*` when `Q/` starts with `P/` (never by a literal,
+ *   which matches one path while `Q/*` matches infinitely many).
+ * One outer pattern must contain the whole inner one; a union of patterns cannot cover a prefix
+ * pattern that no single pattern covers, so checking each pattern alone is exact for this grammar.
+ *
+ * @example
+ * ```ts
+ * isPatternWithin('/v3/files/project/*', '/v3/files/*'); // true
+ * isPatternWithin('*', '/v3/files/*');                   // false
+ * ```
+ */
+export function isPatternWithin(inner: string, outer: string): boolean {
+  if (!isValidPathPattern(inner) || !isValidPathPattern(outer)) return false;
+  if (outer === '*') return true;
+  if (inner === '*') return false;
+  if (!outer.endsWith('/*')) return inner === outer;
+  const outerPrefix = outer.slice(0, -1); // keeps the trailing `/`
+  if (inner.endsWith('/*')) return inner.slice(0, -1).startsWith(outerPrefix);
+  return matchesSafePath(outer, inner);
+}

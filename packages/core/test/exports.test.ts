@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 
 const expected = [
+  'ACCESS_TOKEN_LIFETIME',
+  'MAX_MINT_BODY_BYTES',
+  'MAX_TOKEN_PATHS',
+  'generateTokenSecret',
+  'isPatternWithin',
   'API_KEY_PARTS',
   'AUTH_ERROR_STATUS',
   'API_KEY_REGEX',
