@@ -151,6 +151,11 @@ export interface Keywarden {
    * `invalid_credentials` when the key is not valid, and a `TypeError` when tokens are not configured.
    */
   mintAccessToken(keyId: string, options?: MintAccessTokenOptions): Promise<MintedAccessToken>;
+  /**
+   * Checks a route's requirements against a principal an earlier middleware already established
+   * (a router-wide middleware, then a stricter route): null when met, else the refusal.
+   */
+  checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null;
   /** Whether `tokens` was configured (adapters mount the mint route only then). */
   readonly tokensEnabled: boolean;
   /** The key manager given in the options. */
@@ -594,6 +599,18 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   return {
     keys,
     tokensEnabled: tokens !== null,
+    checkRoute(principal, route) {
+      const required = route?.scopes;
+      if (!required) return null;
+      for (const scope of required) {
+        if (!principal.scopes.includes(scope)) {
+          const scheme =
+            principal.kind === 'access_token' && accessTokenScheme ? accessTokenScheme : apiKeyChallenge;
+          return authError('insufficient_scope', [scheme], required);
+        }
+      }
+      return null;
+    },
     async authenticate(input, route) {
       try {
         return await authenticate(input, route, 'request');

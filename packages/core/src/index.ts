@@ -33,6 +33,13 @@ export {
   type HmacHasherOptions,
 } from './hashers.js';
 export {
+  hideCredential,
+  type ProblemResponse,
+  readRequestBody,
+  renderProblem,
+  requestHeaders,
+} from './http.js';
+export {
   API_KEY_PARTS,
   API_KEY_REGEX,
   type ApiKeyParseFailure,

@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 
 const expected = [
+  'hideCredential',
+  'readRequestBody',
+  'renderProblem',
+  'requestHeaders',
   'ACCESS_TOKEN_LIFETIME',
   'MAX_MINT_BODY_BYTES',
   'MAX_TOKEN_PATHS',

@@ -1,0 +1,54 @@
+// The keys and tokens every scenario refers to as {name}, made once per run.
+import {
+  createArgon2Hasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  generateTokenSecret,
+  type Keywarden,
+} from '@keywarden/core';
+
+export interface Fixtures {
+  keywarden: Keywarden;
+  /** Same keys, but `requireHttps` on. */
+  httpsOnly: Keywarden;
+  values: Record<string, string>;
+}
+
+export async function makeFixtures(): Promise<Fixtures> {
+  let offset = 0;
+  const now = () => Date.now() + offset;
+  const keys = createKeyManager({
+    store: createMemoryKeyStore(),
+    hasher: createArgon2Hasher({ memoryCost: 1024, timeCost: 1 }),
+    now,
+  });
+  const tokens = { secrets: [{ id: 'k1', secret: generateTokenSecret() }] };
+  const keywarden = createKeywarden({ keys, tokens, requireHttps: false, now });
+  const httpsOnly = createKeywarden({ keys, tokens, requireHttps: true, now });
+  const create = async (name: string, settings: Parameters<typeof keys.create>[0]) => {
+    const { key, record } = await keys.create(settings);
+    values[name] = key;
+    values[`${name}Id`] = record.id;
+  };
+  const values: Record<string, string> = {};
+  await create('full', { name: 'full', scopes: ['images:read', 'images:write'], metadata: { plan: 'pro' } });
+  await create('reader', { name: 'reader', scopes: ['images:read'] });
+  await create('files', { name: 'files', scopes: ['images:read'], paths: ['/v3/files/*'] });
+  await create('ipLocked', { name: 'ip locked', ips: ['10.0.0.0/8'] });
+  await create('ipLocal', { name: 'ip local', ips: ['127.0.0.0/8', '::1'] });
+  await create('revoked', { name: 'revoked' });
+  await create('expired', { name: 'expired', expiresIn: 60 });
+  await create('doomed', { name: 'doomed' });
+  values.filesToken = (
+    await keywarden.mintAccessToken(values.fullId!, { paths: ['/v3/files/*'], expiresIn: 600 })
+  ).token;
+  values.doomedToken = (await keywarden.mintAccessToken(values.doomedId!, { expiresIn: 600 })).token;
+  const [h, p, s] = values.filesToken.split('.') as [string, string, string];
+  values.tamperedToken = `${h}.${p.slice(0, -2)}${p.endsWith('AA') ? 'BB' : 'AA'}.${s}`;
+  values.wrongSecret = `${values.full!.slice(0, 20)}${'W'.repeat(32)}${values.full!.slice(-6)}`;
+  await keys.revoke(values.revokedId!);
+  await keys.revoke(values.doomedId!);
+  offset += 61_000; // `expired` is now past its lifetime
+  return { keywarden, httpsOnly, values };
+}

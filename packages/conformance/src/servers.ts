@@ -1,0 +1,162 @@
+// The same small image API on every framework version, built the way each framework's users would
+// build it. Routes:
+//   POST /v3/auth/access-token/    the mint handler (authenticates itself)
+//   GET  /public/health            opted out of auth
+//   GET  /v3/files/<path>          any valid credential; answers { auth }
+//   POST /v3/file-ops/upload/      scope images:write
+//   POST /v3/tools/<tool>/process/ scope images:write
+//   GET  /v3/admin                 scope admin
+//   GET  /v3/boom                  the handler throws: the user's error handler must get it
+// The user's error handler answers 418 { user_error } for handler errors and, when refusals are
+// delegated to it, err.status with { custom: err.code }.
+import type { AddressInfo } from 'node:net';
+import type { Keywarden } from '@keywarden/core';
+import { createExpressAuth } from '@keywarden/express';
+import { keywardenFastify } from '@keywarden/fastify';
+import { createKoaAuth, getAuth as getKoaAuth } from '@keywarden/koa';
+import Router from '@koa/router';
+import express5 from 'express';
+import express4 from 'express4';
+import Fastify from 'fastify';
+import Koa3 from 'koa';
+import Koa2 from 'koa2';
+
+export interface ServerVariant {
+  delegateErrors?: boolean;
+}
+
+export interface RunningServer {
+  name: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export type ServerFactory = (keywarden: Keywarden, variant: ServerVariant) => Promise<RunningServer>;
+
+interface ErrorLike {
+  code?: unknown;
+  status?: unknown;
+  message?: string;
+}
+function userError(err: ErrorLike): { status: number; body: object } {
+  return typeof err.code === 'string' && typeof err.status === 'number'
+    ? { status: err.status, body: { custom: err.code } }
+    : { status: 418, body: { user_error: err.message } };
+}
+
+type Listener = { listen(port: number, host: string, cb: () => void): import('node:http').Server };
+
+function listen(name: string, app: Listener): Promise<RunningServer> {
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => {
+      resolve({
+        name,
+        port: (server.address() as AddressInfo).port,
+        close: () => new Promise<void>((done) => server.close(() => done())),
+      });
+    });
+  });
+}
+
+function expressServer(name: string, express: typeof express5): ServerFactory {
+  return async (keywarden, variant) => {
+    const app = express();
+    const auth = createExpressAuth(keywarden, variant);
+    const whoami: import('express').RequestHandler = (req, res) => {
+      res.json({ auth: req.auth });
+    };
+    app.post('/v3/auth/access-token/', auth.mint());
+    app.get('/public/health', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.use(auth.authenticate());
+    app.get(/^\/v3\/files\/.+/, whoami);
+    app.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami);
+    app.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami);
+    app.get('/v3/admin', auth.authenticate({ scopes: ['admin'] }), whoami);
+    app.get('/v3/boom', () => {
+      throw new Error('boom');
+    });
+    app.use(
+      (
+        err: ErrorLike,
+        _req: import('express').Request,
+        res: import('express').Response,
+        _next: import('express').NextFunction,
+      ) => {
+        const { status, body } = userError(err);
+        res.status(status).json(body);
+      },
+    );
+    return listen(name, app);
+  };
+}
+
+function koaServer(name: string, Koa: typeof Koa3): ServerFactory {
+  return async (keywarden, variant) => {
+    const app = new Koa();
+    const auth = createKoaAuth(keywarden, variant);
+    app.use(async (ctx, next) => {
+      try {
+        await next();
+      } catch (err) {
+        const { status, body } = userError(err as ErrorLike);
+        ctx.status = status;
+        ctx.body = body;
+      }
+    });
+    const open = new Router();
+    open.post('/v3/auth/access-token/', auth.mint());
+    open.get('/public/health', (ctx) => {
+      ctx.body = { ok: true };
+    });
+    const whoami = (ctx: import('koa').Context) => {
+      ctx.body = { auth: getKoaAuth(ctx) };
+    };
+    const api = new Router();
+    api.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami);
+    api.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami);
+    api.get('/v3/admin', auth.authenticate({ scopes: ['admin'] }), whoami);
+    api.get('/v3/boom', () => {
+      throw new Error('boom');
+    });
+    app.use(open.routes());
+    app.use(auth.authenticate());
+    app.use(api.routes());
+    app.use(async (ctx, next) => {
+      if (ctx.method === 'GET' && /^\/v3\/files\/.+/.test(ctx.path)) return whoami(ctx);
+      return next();
+    });
+    return listen(name, app as unknown as Listener);
+  };
+}
+
+const fastifyServer: ServerFactory = async (keywarden, variant) => {
+  const app = Fastify();
+  app.setErrorHandler((err, _request, reply) => {
+    const { status, body } = userError(err as ErrorLike);
+    return reply.code(status).send(body);
+  });
+  await app.register(keywardenFastify, { keywarden, mintPath: '/v3/auth/access-token/', ...variant });
+  const whoami = async (request: import('fastify').FastifyRequest) => ({ auth: request.auth });
+  const writes = { config: { keywarden: { scopes: ['images:write'] } } };
+  app.get('/public/health', { config: { keywarden: false } }, async () => ({ ok: true }));
+  app.get('/v3/files/*', whoami);
+  app.post('/v3/file-ops/upload/', writes, whoami);
+  app.post('/v3/tools/:tool/process/', writes, whoami);
+  app.get('/v3/admin', { config: { keywarden: { scopes: ['admin'] } } }, whoami);
+  app.get('/v3/boom', async () => {
+    throw new Error('boom');
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { name: 'fastify5', port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+};
+
+/** Every framework version the suite runs against. */
+export const SERVERS: Record<string, ServerFactory> = {
+  express4: expressServer('express4', express4 as unknown as typeof express5),
+  express5: expressServer('express5', express5),
+  koa2: koaServer('koa2', Koa2 as unknown as typeof Koa3),
+  koa3: koaServer('koa3', Koa3),
+  fastify5: fastifyServer,
+};

@@ -1,0 +1,126 @@
+import {
+  type AuthError,
+  type AuthRequest,
+  hideCredential,
+  type Keywarden,
+  MAX_MINT_BODY_BYTES,
+  type Principal,
+  type RouteRequirements,
+  readRequestBody,
+  renderProblem,
+  requestHeaders,
+} from '@keywarden/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set by keywarden's middleware once the request is authenticated. */
+      auth?: Principal;
+    }
+  }
+}
+
+/** Options of {@link createExpressAuth}. */
+export interface ExpressAuthOptions {
+  /** Remove the credential from the request before handlers run. @default false */
+  hideCredentials?: boolean;
+  /** Pass refusals to `next(error)` so your error middleware renders them (an `AuthError`). @default false: answer with problem+json */
+  delegateErrors?: boolean;
+}
+
+/** The middleware factories made by {@link createExpressAuth}. */
+export interface ExpressAuth {
+  /** Authenticates, then requires the route's scopes. Use on the app, a router, or one route. */
+  authenticate(route?: RouteRequirements): RequestHandler;
+  /** The access-token mint handler, for `app.post('/v3/auth/access-token/', auth.mint())`. Mount it before any body parser, or it reads `req.body`. */
+  mint(): RequestHandler;
+}
+
+function toInput(req: Request): AuthRequest {
+  return {
+    method: req.method,
+    url: req.originalUrl,
+    headers: requestHeaders(req),
+    ip: req.ip,
+    secure: req.secure,
+  };
+}
+
+/**
+ * keywarden for Express 4 and 5.
+ *
+ * @example
+ * ```ts
+ * const auth = createExpressAuth(keywarden);
+ * app.post('/v3/auth/access-token/', auth.mint());
+ * app.use('/v3', auth.authenticate());
+ * app.post('/v3/tools/upscale/process/', auth.authenticate({ scopes: ['images:write'] }), handler);
+ * ```
+ */
+export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOptions = {}): ExpressAuth {
+  const { hideCredentials = false, delegateErrors = false } = options;
+  const refuse = (error: AuthError, res: Response, next: NextFunction) => {
+    if (delegateErrors) return next(error);
+    const problem = renderProblem(error);
+    res.writeHead(problem.status, problem.headers).end(problem.body);
+  };
+  return {
+    authenticate(route) {
+      return (req, res, next) => {
+        if (req.auth) {
+          const error = keywarden.checkRoute(req.auth, route);
+          return error ? refuse(error, res, next) : next();
+        }
+        keywarden.authenticate(toInput(req), route).then((result) => {
+          if (!result.ok) return refuse(result.error, res, next);
+          for (const name in result.headers) res.setHeader(name, result.headers[name]!);
+          req.auth = result.principal;
+          if (hideCredentials) {
+            const url = hideCredential(req, result.credential);
+            if (url !== null) {
+              req.originalUrl = url;
+              if (req.query && typeof req.query === 'object')
+                delete (req.query as Record<string, unknown>)[result.credential.name];
+            }
+          }
+          next();
+        }, next);
+      };
+    },
+    mint() {
+      return (req, res, next) => {
+        const body =
+          req.body !== undefined ? Promise.resolve(req.body) : readRequestBody(req, MAX_MINT_BODY_BYTES);
+        body
+          .then((raw) => keywarden.handleMintRequest(toInput(req), raw))
+          .then((result) => {
+            if (!result.ok) return refuse(result.error, res, next);
+            res
+              .writeHead(result.status, {
+                ...result.headers,
+                'content-type': 'application/json; charset=utf-8',
+              })
+              .end(JSON.stringify(result.body));
+          }, next);
+      };
+    },
+  };
+}
+
+/**
+ * The principal of an authenticated request.
+ *
+ * @example
+ * ```ts
+ * app.get('/v3/files/*', (req, res) => res.json({ owner: getAuth(req).ownerId }));
+ * ```
+ * @throws Error when keywarden's middleware did not run before the handler.
+ */
+export function getAuth(req: Request): Principal {
+  if (!req.auth)
+    throw new Error(
+      'keywarden: no principal on this request; is auth.authenticate() mounted before this handler?',
+    );
+  return req.auth;
+}

@@ -1,0 +1,125 @@
+import {
+  type AuthError,
+  type AuthRequest,
+  hideCredential,
+  type Keywarden,
+  MAX_MINT_BODY_BYTES,
+  type Principal,
+  type RouteRequirements,
+  renderProblem,
+  requestHeaders,
+} from '@keywarden/core';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** Per-route settings, in the route's `config.keywarden`; `false` makes the route public. */
+export type RouteAuthConfig = RouteRequirements | false;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The principal, once keywarden authenticated the request; null on public routes. */
+    auth: Principal | null;
+  }
+  interface FastifyContextConfig {
+    keywarden?: RouteAuthConfig;
+  }
+}
+
+/** Options of the {@link keywardenFastify} plugin. */
+export interface FastifyAuthOptions {
+  keywarden: Keywarden;
+  /** Path at which to mount the access-token mint route (e.g. `/v3/auth/access-token/`), or none. */
+  mintPath?: string;
+  /** Remove the credential from the request before handlers run. @default false */
+  hideCredentials?: boolean;
+  /** Throw refusals (an `AuthError`) to your `setErrorHandler`. @default false: answer with problem+json */
+  delegateErrors?: boolean;
+}
+
+function toInput(request: FastifyRequest): AuthRequest {
+  return {
+    method: request.method,
+    url: request.raw.url ?? '',
+    headers: requestHeaders(request.raw),
+    ip: request.ip,
+    secure: request.protocol === 'https',
+  };
+}
+
+const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) => {
+  const { keywarden, mintPath, hideCredentials = false, delegateErrors = false } = options;
+  if (!keywarden || typeof keywarden.authenticate !== 'function') {
+    throw new TypeError('@keywarden/fastify: options.keywarden must come from createKeywarden()');
+  }
+  const refuse = (reply: FastifyReply, error: AuthError) => {
+    if (delegateErrors) throw error;
+    const problem = renderProblem(error);
+    // Bytes, not a string: Fastify would append `; charset=utf-8` to a string's content type.
+    return reply.code(problem.status).headers(problem.headers).send(Buffer.from(problem.body));
+  };
+
+  fastify.decorateRequest('auth', null);
+  // onRequest: refuse before Fastify reads or parses a body.
+  fastify.addHook('onRequest', async (request, reply) => {
+    const config = request.routeOptions.config.keywarden;
+    if (config === false) return;
+    const result = await keywarden.authenticate(toInput(request), config);
+    if (!result.ok) return refuse(reply, result.error);
+    reply.headers(result.headers);
+    request.auth = result.principal;
+    if (hideCredentials && hideCredential(request.raw, result.credential) !== null) {
+      delete (request.query as Record<string, unknown>)[result.credential.name];
+    }
+  });
+
+  if (mintPath !== undefined) {
+    if (!keywarden.tokensEnabled)
+      throw new TypeError('@keywarden/fastify: mintPath needs tokens in createKeywarden()');
+    await fastify.register(async (mint) => {
+      // The core reads the raw bytes, so a bad JSON body gets keywarden's own 400 like on Express
+      // and Koa. The limit is above the core's 64 KB so that the core, not Fastify, refuses.
+      mint.removeAllContentTypeParsers();
+      mint.addContentTypeParser(
+        '*',
+        { parseAs: 'buffer', bodyLimit: MAX_MINT_BODY_BYTES * 16 },
+        (_req, body, done) => done(null, body),
+      );
+      mint.post(mintPath, { config: { keywarden: false } }, async (request, reply) => {
+        const result = await keywarden.handleMintRequest(toInput(request), request.body);
+        if (!result.ok) return refuse(reply, result.error);
+        return reply
+          .code(result.status)
+          .headers({ ...result.headers, 'content-type': 'application/json; charset=utf-8' })
+          .send(JSON.stringify(result.body));
+      });
+    });
+  }
+};
+
+/**
+ * keywarden for Fastify 5: authenticates every route in its scope (onRequest), with per-route
+ * settings in `config.keywarden`, and optionally mounts the access-token mint route.
+ *
+ * @example
+ * ```ts
+ * await app.register(keywardenFastify, { keywarden, mintPath: '/v3/auth/access-token/' });
+ * app.post('/v3/tools/upscale/process/', { config: { keywarden: { scopes: ['images:write'] } } }, handler);
+ * app.get('/health', { config: { keywarden: false } }, () => 'ok');
+ * ```
+ */
+export const keywardenFastify = fp(plugin, { name: '@keywarden/fastify', fastify: '5.x' });
+
+/**
+ * The principal of an authenticated request.
+ *
+ * @example
+ * ```ts
+ * app.get('/v3/files/*', async (request) => ({ owner: getAuth(request).ownerId }));
+ * ```
+ * @throws Error when the route is public or the plugin is not registered.
+ */
+export function getAuth(request: FastifyRequest): Principal {
+  if (!request.auth)
+    throw new Error('keywarden: no principal on this request; is the route public or the plugin missing?');
+  return request.auth;
+}

@@ -1,0 +1,114 @@
+import {
+  type AuthError,
+  type AuthRequest,
+  hideCredential,
+  type Keywarden,
+  MAX_MINT_BODY_BYTES,
+  type Principal,
+  type RouteRequirements,
+  readRequestBody,
+  renderProblem,
+  requestHeaders,
+} from '@keywarden/core';
+import type { Context, Middleware } from 'koa';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set by keywarden's middleware once the request is authenticated. */
+    auth?: Principal;
+  }
+}
+
+/** Options of {@link createKoaAuth}. */
+export interface KoaAuthOptions {
+  /** Remove the credential from the request before downstream middleware runs. @default false */
+  hideCredentials?: boolean;
+  /** Throw refusals (an `AuthError`, with `status`, `expose` and `headers`) for your error middleware. @default false: answer with problem+json */
+  delegateErrors?: boolean;
+}
+
+/** The middleware factories made by {@link createKoaAuth}. */
+export interface KoaAuth {
+  /** Authenticates, then requires the route's scopes. Use on the app, a router, or one route. */
+  authenticate(route?: RouteRequirements): Middleware;
+  /** The access-token mint handler. Mount it before any body parser, or it reads `ctx.request.body`. */
+  mint(): Middleware;
+}
+
+function toInput(ctx: Context): AuthRequest {
+  return {
+    method: ctx.method,
+    url: ctx.originalUrl,
+    headers: requestHeaders(ctx.req),
+    ip: ctx.ip,
+    secure: ctx.secure,
+  };
+}
+
+/**
+ * keywarden for Koa 2 and 3.
+ *
+ * @example
+ * ```ts
+ * const auth = createKoaAuth(keywarden);
+ * router.post('/v3/auth/access-token/', auth.mint());
+ * router.post('/v3/tools/upscale/process/', auth.authenticate({ scopes: ['images:write'] }), handler);
+ * ```
+ */
+export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}): KoaAuth {
+  const { hideCredentials = false, delegateErrors = false } = options;
+  const refuse = (ctx: Context, error: AuthError) => {
+    if (delegateErrors) throw error;
+    const problem = renderProblem(error);
+    ctx.status = problem.status;
+    ctx.set(problem.headers); // content-type first, so assigning the body keeps it
+    ctx.body = problem.body;
+  };
+  return {
+    authenticate(route) {
+      return async (ctx, next) => {
+        if (ctx.state.auth) {
+          const error = keywarden.checkRoute(ctx.state.auth, route);
+          if (error) return refuse(ctx, error);
+          return next();
+        }
+        const result = await keywarden.authenticate(toInput(ctx), route);
+        if (!result.ok) return refuse(ctx, result.error);
+        ctx.set(result.headers);
+        ctx.state.auth = result.principal;
+        if (hideCredentials && hideCredential(ctx.req, result.credential) !== null)
+          ctx.originalUrl = ctx.req.url!;
+        return next();
+      };
+    },
+    mint() {
+      return async (ctx) => {
+        const parsed = (ctx.request as { body?: unknown }).body;
+        const body = parsed !== undefined ? parsed : await readRequestBody(ctx.req, MAX_MINT_BODY_BYTES);
+        const result = await keywarden.handleMintRequest(toInput(ctx), body);
+        if (!result.ok) return refuse(ctx, result.error);
+        ctx.status = result.status;
+        ctx.set({ ...result.headers, 'content-type': 'application/json; charset=utf-8' });
+        ctx.body = JSON.stringify(result.body);
+      };
+    },
+  };
+}
+
+/**
+ * The principal of an authenticated request.
+ *
+ * @example
+ * ```ts
+ * router.get('/v3/files/(.*)', (ctx) => { ctx.body = { owner: getAuth(ctx).ownerId }; });
+ * ```
+ * @throws Error when keywarden's middleware did not run first.
+ */
+export function getAuth(ctx: Pick<Context, 'state'>): Principal {
+  const auth = (ctx.state as { auth?: Principal }).auth;
+  if (!auth)
+    throw new Error(
+      'keywarden: no principal on this request; is auth.authenticate() mounted before this middleware?',
+    );
+  return auth;
+}

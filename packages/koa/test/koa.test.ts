@@ -1,0 +1,36 @@
+import type { AddressInfo } from 'node:net';
+import { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } from '@keywarden/core';
+import Koa from 'koa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createKoaAuth, getAuth } from '../src/index.js';
+
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const close of closers.splice(0)) close();
+});
+
+describe('@keywarden/koa', () => {
+  it('hideCredentials removes the header before downstream middleware, which sees the principal', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key, record } = await keys.create({ name: 'k' });
+    const app = new Koa();
+    app.use(createKoaAuth(keywarden, { hideCredentials: true }).authenticate());
+    app.use((ctx) => {
+      ctx.body = { header: ctx.get('authorization') || null, keyId: getAuth(ctx).keyId };
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => server.close());
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const response = await fetch(`${base}/x`, { headers: { authorization: `Token ${key}` } });
+    expect(await response.json()).toEqual({ header: null, keyId: record.id });
+  });
+
+  it('getAuth explains a missing middleware', () => {
+    expect(() => getAuth({ state: {} })).toThrow(/auth.authenticate/);
+  });
+});
