@@ -23,3 +23,15 @@ describe('README set-up', () => {
     for (const command of commands) expect(command).toContain(`npm install -g ${pinned} `);
   });
 });
+
+describe('changesets', () => {
+  it('every changeset has front matter naming published packages and a bump', async () => {
+    const { readdirSync } = await import('node:fs');
+    const files = readdirSync(join(root, '.changeset')).filter((f) => f.endsWith('.md') && f !== 'README.md');
+    for (const file of files) {
+      const text = read(join('.changeset', file));
+      const front = /^---\n((?:'@keywarden\/[a-z]+': (?:major|minor|patch)\n)+)---\n\n\S/.exec(text);
+      expect(front, file).not.toBeNull();
+    }
+  });
+});

@@ -1,0 +1,79 @@
+// Each adapter README's quick start, run as written: extracted, started as a real Node process in
+// an empty folder (its keys file lands there), and exercised over HTTP.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const here = join(import.meta.dirname, '..');
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function quickStart(adapter: string): Promise<string> {
+  const readme = await readFile(join(here, '..', adapter, 'README.md'), 'utf8');
+  const match = /## Quick start\s+```js\n([\s\S]*?)```/.exec(readme);
+  if (!match) throw new Error(`no quick start in ${adapter}/README.md`);
+  return match[1]!;
+}
+
+describe.each(['express', 'koa', 'fastify'])('@keywarden/%s README quick start', (adapter) => {
+  it('is at most 15 lines and works as written', async () => {
+    const code = await quickStart(adapter);
+    expect(code.trimEnd().split('\n').length).toBeLessThanOrEqual(15);
+    // Written beside this package so that its imports resolve; run from an empty folder.
+    const file = join(here, `.quickstart-${adapter}.tmp.mjs`);
+    await writeFile(file, code);
+    const cwd = await mkdtemp(join(tmpdir(), 'keywarden-quickstart-'));
+    const port = await freePort();
+    const child: ChildProcess = spawn(process.execPath, [file], {
+      cwd,
+      env: { ...process.env, PORT: String(port) },
+    });
+    cleanups.push(async () => {
+      child.kill();
+      await rm(file, { force: true });
+      await rm(cwd, { recursive: true, force: true });
+    });
+    let output = '';
+    const key = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const found = /kw_live_[0-9A-Za-z]{50}/.exec(output);
+        if (found) resolve(found[0]);
+      });
+      child.stderr!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.on('exit', (status) => reject(new Error(`exited ${status}: ${output}`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
+    const hello = await fetch(`${base}/v3/hello`, { headers: { 'x-api-key': key } });
+    expect(hello.status).toBe(200);
+    expect(await hello.json()).toEqual({ key: key.slice(8, 20) });
+    const refused = await fetch(`${base}/v3/hello`);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    const minted = await fetch(`${base}/v3/auth/access-token/`, {
+      method: 'POST',
+      headers: { authorization: `Token ${key}`, 'content-type': 'application/json' },
+      body: '{"paths":["/v3/hello"],"expires_in":30}',
+    });
+    expect(minted.status).toBe(200);
+    const { access_token: token } = (await minted.json()) as { access_token: string };
+    const withToken = await fetch(`${base}/v3/hello`, { headers: { authorization: `AccessToken ${token}` } });
+    expect(withToken.status).toBe(200);
+  });
+});
