@@ -24,8 +24,11 @@ export async function makeFixtures(): Promise<Fixtures> {
     now,
   });
   const tokens = { secrets: [{ id: 'k1', secret: generateTokenSecret() }] };
-  const keywarden = createKeywarden({ keys, tokens, requireHttps: false, now });
-  const httpsOnly = createKeywarden({ keys, tokens, requireHttps: true, now });
+  // Every scenario comes from 127.0.0.1 and many fail on purpose: lift the per-address throttle
+  // (core tests cover it) so that it does not turn later scenarios into 429s.
+  const limits = { failedAuth: { limit: 1_000_000, windowSeconds: 60 } };
+  const keywarden = createKeywarden({ keys, tokens, limits, requireHttps: false, now });
+  const httpsOnly = createKeywarden({ keys, tokens, limits, requireHttps: true, now });
   const create = async (name: string, settings: Parameters<typeof keys.create>[0]) => {
     const { key, record } = await keys.create(settings);
     values[name] = key;
@@ -40,6 +43,13 @@ export async function makeFixtures(): Promise<Fixtures> {
   await create('revoked', { name: 'revoked' });
   await create('expired', { name: 'expired', expiresIn: 60 });
   await create('doomed', { name: 'doomed' });
+  await create('limited', {
+    name: 'limited',
+    scopes: ['images:write'],
+    rateLimit: { limit: 100_000, windowSeconds: 3600 },
+    quota: { limit: 100_000, period: 'month' },
+  });
+  await create('spent', { name: 'spent', quota: { limit: 1, period: 'month' } });
   values.filesToken = (
     await keywarden.mintAccessToken(values.fullId!, { paths: ['/v3/files/*'], expiresIn: 600 })
   ).token;
@@ -47,6 +57,12 @@ export async function makeFixtures(): Promise<Fixtures> {
   const [h, p, s] = values.filesToken.split('.') as [string, string, string];
   values.tamperedToken = `${h}.${p.slice(0, -2)}${p.endsWith('AA') ? 'BB' : 'AA'}.${s}`;
   values.wrongSecret = `${values.full!.slice(0, 20)}${'W'.repeat(32)}${values.full!.slice(-6)}`;
+  const spend = await keywarden.authenticate({
+    method: 'GET',
+    url: '/',
+    headers: { 'x-api-key': values.spent! },
+  });
+  if (!spend.ok) throw new Error('could not spend the quota of `spent`');
   await keys.revoke(values.revokedId!);
   await keys.revoke(values.doomedId!);
   offset += 61_000; // `expired` is now past its lifetime

@@ -16,6 +16,8 @@ export interface Scenario extends RawRequest {
     challenge?: string | null;
     /** Parsed body must contain this (deep partial match). */
     body?: unknown;
+    /** Headers, after numbers that change between requests are replaced by `#`. */
+    headers?: Record<string, string>;
   };
 }
 
@@ -333,6 +335,27 @@ export const SCENARIOS: Scenario[] = [
     name: 'mint a token, then use it',
     ...post('/v3/auth/access-token/', [key('full'), json], '{"paths":["/v3/files/*"]}'),
     expect: { status: 200 },
+  },
+  // --- rate limits and quotas
+  {
+    name: 'RateLimit headers on success',
+    ...get(FILE, [key('limited')]),
+    expect: { status: 200, headers: { 'ratelimit-policy': `"rate";q=100000;w=3600, "quota";q=100000;w=#` } },
+  },
+  {
+    name: 'a costly route',
+    ...post('/v3/tools/upscale/process/', [key('limited')]),
+    expect: { status: 200 },
+  },
+  {
+    name: 'a spent quota',
+    ...get(FILE, [key('spent')]),
+    expect: {
+      status: 429,
+      code: 'quota_exceeded',
+      challenge: null,
+      headers: { 'retry-after': '#', ratelimit: '"quota";r=#;t=#' },
+    },
   },
   // --- routes opted out, and the user's error handlers
   {

@@ -7,6 +7,7 @@
 //   POST /v3/tools/<tool>/process/ scope images:write
 //   GET  /v3/admin                 scope admin
 //   GET  /v3/boom                  the handler throws: the user's error handler must get it
+//   POST /v3/tools/upscale/process/ scope images:write, costs 2 quota units (its own middleware)
 // The user's error handler answers 418 { user_error } for handler errors and, when refusals are
 // delegated to it, err.status with { custom: err.code }.
 import type { AddressInfo } from 'node:net';
@@ -69,6 +70,7 @@ function expressServer(name: string, express: typeof express5): ServerFactory {
     app.get('/public/health', (_req, res) => {
       res.json({ ok: true });
     });
+    app.post('/v3/tools/upscale/process/', auth.authenticate({ scopes: ['images:write'], cost: 2 }), whoami);
     app.use(auth.authenticate());
     app.get(/^\/v3\/files\/.+/, whoami);
     app.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami);
@@ -113,6 +115,7 @@ function koaServer(name: string, Koa: typeof Koa3): ServerFactory {
     const whoami = (ctx: import('koa').Context) => {
       ctx.body = { auth: getKoaAuth(ctx) };
     };
+    open.post('/v3/tools/upscale/process/', auth.authenticate({ scopes: ['images:write'], cost: 2 }), whoami);
     const api = new Router();
     api.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami);
     api.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami);
@@ -141,6 +144,11 @@ const fastifyServer: ServerFactory = async (keywarden, variant) => {
   const whoami = async (request: import('fastify').FastifyRequest) => ({ auth: request.auth });
   const writes = { config: { keywarden: { scopes: ['images:write'] } } };
   app.get('/public/health', { config: { keywarden: false } }, async () => ({ ok: true }));
+  app.post(
+    '/v3/tools/upscale/process/',
+    { config: { keywarden: { scopes: ['images:write'], cost: 2 } } },
+    whoami,
+  );
   app.get('/v3/files/*', whoami);
   app.post('/v3/file-ops/upload/', writes, whoami);
   app.post('/v3/tools/:tool/process/', writes, whoami);

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import {
   type CredentialConfig,
   type CredentialKind,
@@ -10,6 +11,16 @@ import { AuthError, type AuthErrorCode, challengeFor } from './errors.js';
 import { type EventHandler, safeEventHandler } from './events.js';
 import { createIpAllowlist } from './ip.js';
 import type { KeyManager, VerifyFailureReason } from './key-manager.js';
+import {
+  type ConsumeResult,
+  clientPartition,
+  createMemoryLimitStore,
+  keyCounters,
+  type LimitStore,
+  rateLimitHeaders,
+  rateWindow,
+  secondsUntil,
+} from './limits.js';
 import { checkMintOptions, firstPathOutside, parseMintBody } from './mint-body.js';
 import { isSafeRawPath, matchesSafePath } from './path-pattern.js';
 import type { ApiKeyInfo, JsonValue } from './record.js';
@@ -52,6 +63,65 @@ export interface AuthRequest {
 export interface RouteRequirements {
   /** Every one of these scopes must be held. @default [] */
   scopes?: readonly string[];
+  /**
+   * Quota units this route charges the key (an upscale may cost 2). 0 charges nothing and is
+   * never refused by limits (downloads keep working after the quota is spent). @default 1
+   */
+  cost?: number;
+}
+
+/**
+ * Checks route requirements once, where a route is defined (adapters call it when a middleware is
+ * made or a route registered), so that a typo fails at start-up, not per request. Returns a frozen copy.
+ *
+ * @example
+ * ```ts
+ * const upscale = validateRouteRequirements({ scopes: ['images:write'], cost: 2 });
+ * ```
+ */
+export function validateRouteRequirements(
+  route: RouteRequirements | undefined,
+): RouteRequirements | undefined {
+  if (route === undefined) return undefined;
+  if (typeof route !== 'object' || route === null)
+    throw new TypeError('keywarden: route requirements must be an object');
+  for (const key of Object.keys(route)) {
+    if (key !== 'scopes' && key !== 'cost')
+      throw new TypeError(`keywarden: unknown route requirement ${key}`);
+  }
+  const { scopes, cost } = route;
+  if (
+    scopes !== undefined &&
+    (!Array.isArray(scopes) || !scopes.every((x) => typeof x === 'string' && x.length > 0))
+  ) {
+    throw new TypeError('keywarden: route scopes must be an array of non-empty strings');
+  }
+  if (cost !== undefined && (!Number.isSafeInteger(cost) || cost < 0 || cost > 1_000_000)) {
+    throw new TypeError('keywarden: route cost must be an integer from 0 to 1000000');
+  }
+  return Object.freeze({
+    ...(scopes ? { scopes: Object.freeze([...scopes]) } : {}),
+    ...(cost !== undefined ? { cost } : {}),
+  });
+}
+
+/** Rate limits, quotas and failed-authentication throttling. */
+export interface LimitOptions {
+  /** Where counters live; share one (`@keywarden/redis`) between instances. @default createMemoryLimitStore() */
+  store?: LimitStore;
+  /**
+   * When the counter store fails: `false` answers 503 `auth_unavailable`; `true` lets
+   * authenticated requests through without RateLimit headers (authentication still runs). @default false
+   */
+  failOpen?: boolean;
+  /**
+   * Failed authentications allowed per client address (IPv6 per /64) per window; beyond it the
+   * address gets 429 `rate_limited` until the window ends. Never charged to the key a request
+   * names. `false` turns it off. @default { limit: 30, windowSeconds: 60 }
+   */
+  failedAuth?: { limit: number; windowSeconds: number } | false;
+  /** Throttled addresses remembered per process. @default 10000 */
+  maxBlockedClients?: number;
 }
 
 /**
@@ -123,6 +193,8 @@ export interface KeywardenOptions {
   realm?: string;
   /** Longest access token accepted, in characters; minting refuses paths that would exceed it. @default 8192 */
   maxTokenLength?: number;
+  /** Rate limits and quotas of keys (from their records), and the failed-authentication throttle. */
+  limits?: LimitOptions;
   /** Access tokens: the signing keyring and claims. Without it, every access token is refused and minting is off. */
   tokens?: AccessTokenOptions;
   /** Receives `auth.succeeded` and `auth.failed` (with the precise reason); never a secret. */
@@ -212,6 +284,7 @@ const OPTION_KEYS = new Set([
   'realm',
   'maxTokenLength',
   'tokens',
+  'limits',
   'onEvent',
   'now',
 ]);
@@ -229,6 +302,10 @@ export type AuthFailureReason =
   | TokenFailureReason
   | 'access_tokens_disabled'
   | 'token_cannot_mint'
+  | 'client_throttled'
+  | 'rate_limited'
+  | 'quota_exceeded'
+  | 'limit_store_unavailable'
   | 'https_required'
   | 'ip_not_allowed'
   | 'path_not_allowed'
@@ -327,6 +404,43 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     options.tokens === undefined ? null : createTokenService(options.tokens, now, maxTokenLength);
   const onEvent = options.onEvent;
   const emit = safeEventHandler(onEvent);
+  const limitOptions = options.limits ?? {};
+  for (const key of Object.keys(limitOptions)) {
+    if (!['store', 'failOpen', 'failedAuth', 'maxBlockedClients'].includes(key)) {
+      throw new TypeError(`keywarden: unknown option limits.${key}`);
+    }
+  }
+  const limitStore = limitOptions.store ?? createMemoryLimitStore();
+  if (typeof limitStore.consume !== 'function')
+    throw new TypeError('keywarden: limits.store must be a LimitStore');
+  const failOpen = option(
+    'limits.failOpen',
+    limitOptions.failOpen ?? false,
+    (v) => typeof v === 'boolean',
+    'a boolean',
+  );
+  const failedAuth = option(
+    'limits.failedAuth',
+    limitOptions.failedAuth ?? { limit: 30, windowSeconds: 60 },
+    (v) =>
+      v === false ||
+      (typeof v === 'object' &&
+        Number.isSafeInteger(v.limit) &&
+        v.limit >= 1 &&
+        Number.isSafeInteger(v.windowSeconds) &&
+        v.windowSeconds >= 1),
+    'false or { limit, windowSeconds } of positive integers',
+  );
+  // Addresses over the failed-authentication limit, until when: answered locally, so successful
+  // requests never pay a store round trip for this check.
+  const blockedClients = new LRUCache<string, number>({
+    max: option(
+      'limits.maxBlockedClients',
+      limitOptions.maxBlockedClients ?? 10_000,
+      (v) => Number.isSafeInteger(v) && v >= 1,
+      'a positive integer',
+    ),
+  });
 
   const schemes = new Map<string, CredentialKind>();
   const schemeNames = new Map<string, string>(); // lower case to the configured spelling
@@ -406,6 +520,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     reason: AuthFailureReason,
     challengeSchemes: readonly string[],
     detail: { kind?: CredentialKind; keyId?: string; scope?: readonly string[] } = {},
+    prebuilt?: AuthError,
   ): AuthResult {
     if (onEvent) {
       emit({
@@ -420,7 +535,88 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         keyId: detail.keyId ?? null,
       });
     }
-    return { ok: false, error: authError(code, challengeSchemes, detail.scope) };
+    return { ok: false, error: prebuilt ?? authError(code, challengeSchemes, detail.scope) };
+  }
+
+  /** After a refused credential: counts it against the client's address, and blocks the address past the limit. */
+  async function countFailure(input: AuthRequest): Promise<void> {
+    if (failedAuth === false) return;
+    const partition = clientPartition(input.ip);
+    if (partition === null) return;
+    const t = now();
+    const { end } = rateWindow(failedAuth.windowSeconds, t);
+    try {
+      const { counts } = await limitStore.consume(
+        [{ key: `kw:fail:${partition}`, limit: failedAuth.limit, resetAt: end }],
+        1,
+        t,
+      );
+      if (counts[0]! >= failedAuth.limit) blockedClients.set(partition, end);
+    } catch (error) {
+      emit({
+        type: 'store.error',
+        time: new Date(t),
+        operation: 'limits',
+        message: (error as Error)?.message ?? 'error',
+      });
+    }
+  }
+
+  function clientBlockedUntil(input: AuthRequest): number | null {
+    if (failedAuth === false) return null;
+    const partition = clientPartition(input.ip);
+    const until = partition === null ? undefined : blockedClients.get(partition);
+    if (until === undefined) return null;
+    if (until <= now()) {
+      blockedClients.delete(partition!);
+      return null;
+    }
+    return until;
+  }
+
+  /** Charges the key's counters; the result's headers, or the refusal. */
+  async function charge(
+    input: AuthRequest,
+    principal: Principal,
+    limits: Pick<ApiKeyInfo, 'rateLimit' | 'quota'>,
+    cost: number,
+    detail: Detail,
+  ): Promise<Readonly<Record<string, string>> | AuthResult> {
+    if (!limits.rateLimit && !limits.quota) return NO_HEADERS;
+    const t = now();
+    const counters = keyCounters(principal.keyId, limits.rateLimit, limits.quota, t);
+    let result: ConsumeResult;
+    try {
+      result = await limitStore.consume(counters, cost, t);
+    } catch (error) {
+      emit({
+        type: 'store.error',
+        time: new Date(t),
+        operation: 'limits',
+        message: (error as Error)?.message ?? 'error',
+      });
+      if (failOpen) return NO_HEADERS;
+      const unavailable = new AuthError('auth_unavailable', { 'retry-after': '1' });
+      return refuse(input, 'auth_unavailable', 'limit_store_unavailable', [], detail, unavailable);
+    }
+    const headers = rateLimitHeaders(counters, result.counts, t);
+    if (result.allowed) return headers;
+    const denied = counters.findIndex((counter, i) => result.counts[i]! + cost > counter.limit);
+    const counter = counters[denied] ?? counters[0]!;
+    const code = counter.policy === 'rate' ? 'rate_limited' : 'quota_exceeded';
+    emit({
+      type: 'limit.exceeded',
+      time: new Date(t),
+      keyId: principal.keyId,
+      policy: counter.policy,
+      limit: counter.limit,
+      cost,
+    });
+    const error = new AuthError(code, {
+      ...headers,
+      'retry-after': String(secondsUntil(counter.resetAt, t)),
+    });
+    return refuse(input, code, code, [], detail, error);
   }
 
   const tokenPrincipals = new WeakMap<AccessTokenClaims, { info: ApiKeyInfo; principal: Principal }>();
@@ -447,15 +643,16 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   type Detail = { kind: CredentialKind; keyId: string };
 
   /** The checks shared by keys and tokens once the credential itself is valid. */
-  function authorize(
+  async function authorize(
     input: AuthRequest,
     route: RouteRequirements | undefined,
     principal: Principal,
+    limits: Pick<ApiKeyInfo, 'rateLimit' | 'quota'>,
     patterns: readonly (readonly string[])[],
     challenge: readonly string[],
     detail: Detail,
     source: CredentialSource,
-  ): AuthResult {
+  ): Promise<AuthResult> {
     for (const paths of patterns) {
       if (!paths.includes('*') && !pathAllowed(paths, pathOf(input.url))) {
         return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
@@ -472,6 +669,13 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         }
       }
     }
+    const cost = route?.cost ?? 1;
+    if (!Number.isSafeInteger(cost) || cost < 0) {
+      // An unvalidated route object with a bad cost: refuse rather than guess (fail closed).
+      return refuse(input, 'auth_unavailable', 'limit_store_unavailable', [], detail);
+    }
+    const charged = await charge(input, principal, limits, cost, detail);
+    if ('ok' in charged) return charged as AuthResult;
     if (onEvent) {
       emit({
         type: 'auth.succeeded',
@@ -482,7 +686,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         path: pathOf(input.url).slice(0, 512),
       });
     }
-    return { ok: true, principal, headers: NO_HEADERS, credential: source };
+    return { ok: true, principal, headers: charged, credential: source };
   }
 
   async function authenticate(
@@ -490,7 +694,24 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     route: RouteRequirements | undefined,
     mode: Mode,
   ): Promise<AuthResult> {
+    const result = await authenticateOnce(input, route, mode);
+    if (!result.ok && result.error.code === 'invalid_credentials') await countFailure(input);
+    return result;
+  }
+
+  async function authenticateOnce(
+    input: AuthRequest,
+    route: RouteRequirements | undefined,
+    mode: Mode,
+  ): Promise<AuthResult> {
     if (requireHttps && input.secure !== true) return refuse(input, 'https_required', 'https_required', []);
+    const blockedUntil = clientBlockedUntil(input);
+    if (blockedUntil !== null) {
+      const error = new AuthError('rate_limited', {
+        'retry-after': String(secondsUntil(blockedUntil, now())),
+      });
+      return refuse(input, 'rate_limited', 'client_throttled', [], {}, error);
+    }
     const extracted = extractCredential(input.headers ?? {}, input.url ?? '', credentialConfig);
     if (!extracted.ok) {
       if (extracted.reason === 'no_credentials') {
@@ -521,6 +742,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         input,
         route,
         principal,
+        parent.key,
         [claims.paths, parent.key.paths],
         challenge,
         detail,
@@ -547,6 +769,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       input,
       route,
       principalOf(info, credential.kind),
+      info,
       patterns,
       challenge,
       detail,
@@ -623,7 +846,8 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       requireTokens();
       let auth: AuthResult;
       try {
-        auth = await authenticate(input, undefined, 'mint');
+        // Minting charges no quota: the calls made with the token do.
+        auth = await authenticate(input, MINT_ROUTE, 'mint');
       } catch {
         return { ok: false, error: authError('auth_unavailable', []) };
       }
@@ -679,4 +903,5 @@ function pathAllowed(patterns: readonly string[], path: string): boolean {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const MINT_ROUTE: RouteRequirements = Object.freeze({ cost: 0 });
 const MINT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'cache-control': 'no-store' });

@@ -40,6 +40,15 @@ export type KeywardenEvent =
       expiresIn: number;
       paths: string[];
     }
+  | {
+      type: 'limit.exceeded';
+      time: Date;
+      keyId: string;
+      policy: 'rate' | 'quota';
+      limit: number;
+      /** Cost of the refused request. */
+      cost: number;
+    }
   | { type: 'key.created'; time: Date; keyId: string; prefix: string; name: string }
   | { type: 'key.updated'; time: Date; keyId: string; fields: string[] }
   | { type: 'key.rotated'; time: Date; keyId: string; newKeyId: string; oldKeyExpiresAt: Date }

@@ -7,11 +7,13 @@ export {
   type KeyMetadata,
   type Keywarden,
   type KeywardenOptions,
+  type LimitOptions,
   type MintAccessTokenOptions,
   type MintedAccessToken,
   type MintResult,
   type Principal,
   type RouteRequirements,
+  validateRouteRequirements,
 } from './authenticate.js';
 export { BASE62_ALPHABET } from './base62.js';
 export type { CredentialKind, CredentialSource, RawHeaders } from './credentials.js';
@@ -64,6 +66,14 @@ export {
   type VerifyApiKeyResult,
   type VerifyFailureReason,
 } from './key-manager.js';
+export {
+  type ConsumeResult,
+  createMemoryLimitStore,
+  type LimitCounter,
+  type LimitStore,
+  type MemoryLimitStoreOptions,
+  quotaPeriod,
+} from './limits.js';
 export { createMemoryKeyStore } from './memory-store.js';
 export { MAX_MINT_BODY_BYTES } from './mint-body.js';
 export {

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 
 const expected = [
+  'validateRouteRequirements',
+  'createMemoryLimitStore',
+  'quotaPeriod',
   'hideCredential',
   'readRequestBody',
   'renderProblem',

@@ -9,6 +9,7 @@ import {
   readRequestBody,
   renderProblem,
   requestHeaders,
+  validateRouteRequirements,
 } from '@keywarden/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -66,7 +67,8 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
     res.writeHead(problem.status, problem.headers).end(problem.body);
   };
   return {
-    authenticate(route) {
+    authenticate(requirements) {
+      const route = validateRouteRequirements(requirements);
       return (req, res, next) => {
         if (req.auth) {
           const error = keywarden.checkRoute(req.auth, route);
@@ -89,6 +91,8 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
       };
     },
     mint() {
+      if (!keywarden.tokensEnabled)
+        throw new TypeError('@keywarden/express: mint() needs tokens in createKeywarden()');
       return (req, res, next) => {
         const body =
           req.body !== undefined ? Promise.resolve(req.body) : readRequestBody(req, MAX_MINT_BODY_BYTES);

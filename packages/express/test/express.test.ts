@@ -52,3 +52,11 @@ describe('@keywarden/express', () => {
     expect(() => getAuth({} as express.Request)).toThrow(/auth.authenticate/);
   });
 });
+
+describe('@keywarden/express start-up checks', () => {
+  it('refuses bad route requirements and a mint handler without tokens when they are defined', async () => {
+    const { auth } = await setup();
+    expect(() => auth.authenticate({ cost: -1 })).toThrow(/cost/);
+    expect(() => auth.mint()).toThrow(/tokens/);
+  });
+});

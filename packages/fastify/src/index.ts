@@ -8,6 +8,7 @@ import {
   type RouteRequirements,
   renderProblem,
   requestHeaders,
+  validateRouteRequirements,
 } from '@keywarden/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -59,6 +60,11 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
   };
 
   fastify.decorateRequest('auth', null);
+  // Route settings are checked when a route is registered, so a typo fails at start-up.
+  fastify.addHook('onRoute', (route) => {
+    const config = (route.config as { keywarden?: RouteAuthConfig } | undefined)?.keywarden;
+    if (config !== undefined && config !== false) validateRouteRequirements(config);
+  });
   // onRequest: refuse before Fastify reads or parses a body.
   fastify.addHook('onRequest', async (request, reply) => {
     const config = request.routeOptions.config.keywarden;

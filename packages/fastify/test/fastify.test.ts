@@ -29,6 +29,13 @@ describe('@keywarden/fastify', () => {
     ).rejects.toThrow(/tokens/);
   });
 
+  it('refuses a bad route config when the route is registered', async () => {
+    const app = Fastify();
+    await app.register(keywardenFastify, { keywarden: keywardenWith() });
+    expect(() => app.get('/x', { config: { keywarden: { cost: 1.5 } } }, async () => 'x')).toThrow(/cost/);
+    await app.close();
+  });
+
   it('hideCredentials removes the header; public routes have a null principal', async () => {
     const keywarden = keywardenWith(true);
     const { key, record } = await keywarden.keys.create({ name: 'k' });

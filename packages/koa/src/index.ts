@@ -9,6 +9,7 @@ import {
   readRequestBody,
   renderProblem,
   requestHeaders,
+  validateRouteRequirements,
 } from '@keywarden/core';
 import type { Context, Middleware } from 'koa';
 
@@ -65,7 +66,8 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
     ctx.body = problem.body;
   };
   return {
-    authenticate(route) {
+    authenticate(requirements) {
+      const route = validateRouteRequirements(requirements);
       return async (ctx, next) => {
         if (ctx.state.auth) {
           const error = keywarden.checkRoute(ctx.state.auth, route);
@@ -82,6 +84,8 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
       };
     },
     mint() {
+      if (!keywarden.tokensEnabled)
+        throw new TypeError('@keywarden/koa: mint() needs tokens in createKeywarden()');
       return async (ctx) => {
         const parsed = (ctx.request as { body?: unknown }).body;
         const body = parsed !== undefined ? parsed : await readRequestBody(ctx.req, MAX_MINT_BODY_BYTES);

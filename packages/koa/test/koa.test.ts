@@ -34,3 +34,12 @@ describe('@keywarden/koa', () => {
     expect(() => getAuth({ state: {} })).toThrow(/auth.authenticate/);
   });
 });
+
+describe('@keywarden/koa start-up checks', () => {
+  it('refuses bad route requirements and a mint handler without tokens when they are defined', () => {
+    const keys = createKeyManager({ store: createMemoryKeyStore() });
+    const auth = createKoaAuth(createKeywarden({ keys }));
+    expect(() => auth.authenticate({ scopes: 'admin' } as never)).toThrow(/scopes/);
+    expect(() => auth.mint()).toThrow(/tokens/);
+  });
+});
