@@ -1,0 +1,183 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  createMemoryLimitStore,
+  type LimitStore,
+  openFileKeyStore,
+} from '@keywarden/core';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisLimitStore } from '../src/index.js';
+import { type RedisServer, startRedis } from './redis-server.js';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.destroy();
+});
+
+let prefixes = 0;
+const stores: [string, () => LimitStore][] = [
+  ['memory', () => createMemoryLimitStore()],
+  ['redis', () => createRedisLimitStore({ url: redis.url, prefix: `t${++prefixes}:` })],
+];
+
+describe.each(stores)('%s limit store contract', (_name, make) => {
+  it('adds the cost to every counter or to none, and reads with cost 0', async () => {
+    const store = make();
+    const a = { key: 'kw:{k}:a', limit: 3, resetAt: 60_000 };
+    const b = { key: 'kw:{k}:b', limit: 1, resetAt: 60_000 };
+    expect(await store.consume([a, b], 1, 0)).toEqual({ allowed: true, counts: [1, 1] });
+    expect(await store.consume([a, b], 1, 0)).toEqual({ allowed: false, counts: [1, 1] });
+    expect(await store.consume([a], 2, 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume([a], 0, 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume([a], 1, 0)).toEqual({ allowed: false, counts: [3] });
+    await store.close?.();
+  });
+
+  it('is exact under concurrency: 1,000 parallel consumes against a limit of 100', async () => {
+    const store = make();
+    const counter = { key: 'kw:{k}:race', limit: 100, resetAt: 60_000 };
+    const results = await Promise.all(Array.from({ length: 1000 }, () => store.consume([counter], 1, 0)));
+    expect(results.filter((r) => r.allowed)).toHaveLength(100);
+    expect(
+      results
+        .filter((r) => r.allowed)
+        .map((r) => r.counts[0])
+        .sort((x, y) => x! - y!),
+    ).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await store.close?.();
+  });
+});
+
+describe('redis limit store', () => {
+  it('expires counters at the end of their window, measured from the caller clock', async () => {
+    const store = createRedisLimitStore({ url: redis.url, prefix: 'ttl:' });
+    await store.consume([{ key: 'kw:{k}:w', limit: 5, resetAt: 1_000_000 + 1500 }], 1, 1_000_000);
+    const ttl = await store.client.pttl('ttl:kw:{k}:w');
+    expect(ttl).toBeGreaterThan(1000);
+    expect(ttl).toBeLessThanOrEqual(1500);
+    await store.close();
+  });
+
+  it('refuses bad options', () => {
+    expect(() => createRedisLimitStore({} as never)).toThrow(/client or url/);
+    expect(() => createRedisLimitStore({ url: redis.url, colour: 1 } as never)).toThrow(/unknown option/);
+    expect(() => createRedisLimitStore({ url: redis.url, timeoutMs: 0 })).toThrow(/timeoutMs/);
+  });
+
+  it('leaves a client it was given open', async () => {
+    const client = new Redis(redis.url);
+    const store = createRedisLimitStore({ client, prefix: 'own:' });
+    await store.consume([{ key: 'kw:{k}:x', limit: 1, resetAt: 10_000 }], 1, 0);
+    await store.close();
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
+  });
+});
+
+describe('Redis going down and coming back', () => {
+  async function setup(failOpen: boolean) {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const limitStore = createRedisLimitStore({ url: redis.url, prefix: `down${failOpen}:`, timeoutMs: 200 });
+    const keywarden = createKeywarden({ keys, requireHttps: false, limits: { store: limitStore, failOpen } });
+    const { key } = await keys.create({ name: 'k', quota: { limit: 1000, period: 'month' } });
+    const call = () => keywarden.authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } });
+    return { call, limitStore };
+  }
+
+  async function until(check: () => Promise<boolean>) {
+    for (let i = 0; i < 100; i++) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('did not recover within 10 s');
+  }
+
+  it('fails closed (503) or open (no headers), as configured, and recovers by itself', async () => {
+    const closed = await setup(false);
+    const open = await setup(true);
+    expect((await closed.call()).ok).toBe(true);
+    await redis.stop();
+    const refused = await closed.call();
+    expect(refused.ok ? 'ok' : [refused.error.code, refused.error.status]).toEqual(['auth_unavailable', 503]);
+    const passed = await open.call();
+    expect(passed.ok && passed.headers).toEqual({});
+    await redis.start();
+    await until(async () => (await closed.call()).ok);
+    const recovered = await open.call();
+    expect(recovered.ok && recovered.headers.ratelimit).toMatch(/^"quota";r=\d+;t=\d+$/);
+    await closed.limitStore.close();
+    await open.limitStore.close();
+  }, 30_000);
+});
+
+describe('two server processes sharing one Redis', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of children) child.kill();
+  });
+
+  function startServer(env: Record<string, string>): Promise<number> {
+    const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'server.mjs')], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    return new Promise((resolve, reject) => {
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening (\d+)/.exec(output);
+        if (match) resolve(Number(match[1]));
+      });
+      child.stderr!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.on('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
+    });
+  }
+
+  it('quota 100, 1,000 parallel requests split over both: exactly 100 succeed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keywarden-two-'));
+    try {
+      const pepper = 'p'.repeat(32);
+      const keysFile = join(dir, 'keys.json');
+      const store = await openFileKeyStore({ path: keysFile, watch: false });
+      const keys = createKeyManager({ store, hasher: createHmacHasher({ pepper }) });
+      const { key } = await keys.create({ name: 'shared', quota: { limit: 100, period: 'month' } });
+      await store.close();
+      const env = { KEYS_FILE: keysFile, PEPPER: pepper, REDIS_URL: redis.url };
+      const ports = await Promise.all([startServer(env), startServer(env)]);
+      const responses = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          fetch(`http://127.0.0.1:${ports[i % 2]}/v3/files/a.png`, { headers: { 'x-api-key': key } }),
+        ),
+      );
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(900);
+      // Both processes served some of the successes.
+      const okByPort = [0, 1].map((p) => responses.filter((r, i) => i % 2 === p && r.status === 200).length);
+      expect(okByPort.every((n) => n > 0)).toBe(true);
+      const remaining = responses
+        .filter((r) => r.status === 200)
+        .map((r) => Number(/r=(\d+)/.exec(r.headers.get('ratelimit')!)![1]))
+        .sort((a, b) => a - b);
+      expect(remaining).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test suites start real servers from Debian packages (redis-server today). This makes sure
+# they are installed: as root with apt-get it installs what is missing; otherwise it names the
+# command to run and stops, so a missing server never turns into a confusing test failure.
+set -euo pipefail
+
+# binary -> Debian package
+declare -A needed=([redis-server]=redis-server)
+
+missing=()
+for binary in "${!needed[@]}"; do
+  command -v "$binary" >/dev/null 2>&1 || missing+=("${needed[$binary]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing Debian packages the tests need: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "The tests need these Debian packages: ${missing[*]}" >&2
+  echo "Install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
