@@ -84,6 +84,34 @@ describe('redis limit store', () => {
   });
 });
 
+describe('windows and calendar periods on Redis (frozen clock)', () => {
+  it('a monthly quota rolls over at 00:00 UTC on the 1st, a rate window at its end', async () => {
+    let now = Date.UTC(2026, 0, 31, 23, 59, 59);
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      now: () => now,
+    });
+    const store = createRedisLimitStore({ url: redis.url, prefix: 'roll:' });
+    const keywarden = createKeywarden({ keys, requireHttps: false, now: () => now, limits: { store } });
+    const monthly = await keys.create({ name: 'm', quota: { limit: 2, period: 'month' } });
+    const perMinute = await keys.create({ name: 'r', rateLimit: { limit: 1, windowSeconds: 60 } });
+    const call = async (key: string) => {
+      const r = await keywarden.authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } });
+      return r.ok ? r.headers.ratelimit : r.error.code;
+    };
+    expect(await call(monthly.key)).toBe('"quota";r=1;t=1');
+    expect(await call(monthly.key)).toBe('"quota";r=0;t=1');
+    expect(await call(monthly.key)).toBe('quota_exceeded');
+    expect(await call(perMinute.key)).toBe('"rate";r=0;t=1');
+    expect(await call(perMinute.key)).toBe('rate_limited');
+    now = Date.UTC(2026, 1, 1); // February
+    expect(await call(monthly.key)).toBe(`"quota";r=1;t=${28 * 86400}`);
+    expect(await call(perMinute.key)).toBe('"rate";r=0;t=60');
+    await store.close();
+  });
+});
+
 describe('Redis going down and coming back', () => {
   async function setup(failOpen: boolean) {
     const keys = createKeyManager({
