@@ -64,8 +64,9 @@ export interface RouteRequirements {
   /** Every one of these scopes must be held. @default [] */
   scopes?: readonly string[];
   /**
-   * Quota units this route charges the key (an upscale may cost 2). 0 charges nothing and is
-   * never refused by limits (downloads keep working after the quota is spent). @default 1
+   * Quota units this route charges the key (an upscale may cost 2); the rate limit counts every
+   * request as 1. A cost of 0 charges no quota and is never refused by it (downloads keep working
+   * after the quota is spent), but still counts against the rate limit. @default 1
    */
   cost?: number;
 }
@@ -547,8 +548,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     const { end } = rateWindow(failedAuth.windowSeconds, t);
     try {
       const { counts } = await limitStore.consume(
-        [{ key: `kw:fail:${partition}`, limit: failedAuth.limit, resetAt: end }],
-        1,
+        [{ key: `kw:fail:${partition}`, limit: failedAuth.limit, resetAt: end, cost: 1 }],
         t,
       );
       if (counts[0]! >= failedAuth.limit) blockedClients.set(partition, end);
@@ -584,10 +584,10 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   ): Promise<Readonly<Record<string, string>> | AuthResult> {
     if (!limits.rateLimit && !limits.quota) return NO_HEADERS;
     const t = now();
-    const counters = keyCounters(principal.keyId, limits.rateLimit, limits.quota, t);
+    const counters = keyCounters(principal.keyId, limits.rateLimit, limits.quota, cost, t);
     let result: ConsumeResult;
     try {
-      result = await limitStore.consume(counters, cost, t);
+      result = await limitStore.consume(counters, t);
     } catch (error) {
       emit({
         type: 'store.error',
@@ -601,7 +601,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     }
     const headers = rateLimitHeaders(counters, result.counts, t);
     if (result.allowed) return headers;
-    const denied = counters.findIndex((counter, i) => result.counts[i]! + cost > counter.limit);
+    const denied = counters.findIndex((counter, i) => result.counts[i]! + counter.cost > counter.limit);
     const counter = counters[denied] ?? counters[0]!;
     const code = counter.policy === 'rate' ? 'rate_limited' : 'quota_exceeded';
     emit({

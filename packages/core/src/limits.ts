@@ -13,11 +13,13 @@ export interface LimitCounter {
   limit: number;
   /** When this window ends, in epoch ms; the store may forget the counter then. */
   resetAt: number;
+  /** Units this call adds (0 reads). */
+  cost: number;
 }
 
 /** Outcome of {@link LimitStore.consume}. */
 export interface ConsumeResult {
-  /** True when `cost` was added to every counter. */
+  /** True when every counter's cost was added. */
   allowed: boolean;
   /** Each counter's count after the call (unchanged when refused). */
   counts: number[];
@@ -34,11 +36,11 @@ export interface ConsumeResult {
  */
 export interface LimitStore {
   /**
-   * All or nothing, atomically: when every counter plus `cost` stays within its limit, adds `cost`
-   * to each and answers `allowed`; otherwise changes nothing. `cost` 0 reads the counts.
+   * All or nothing, atomically: when every counter plus its `cost` stays within its limit, adds
+   * each cost and answers `allowed`; otherwise changes nothing. Costs of 0 read the counts.
    * Rejects when the store cannot answer (the caller then fails open or closed).
    */
-  consume(counters: readonly LimitCounter[], cost: number, now: number): Promise<ConsumeResult>;
+  consume(counters: readonly LimitCounter[], now: number): Promise<ConsumeResult>;
   close?(): Promise<void>;
 }
 
@@ -77,23 +79,25 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
   }
 
   return {
-    async consume(list, cost, now) {
+    async consume(list, now) {
       const current = list.map(({ key }) => {
         const entry = counters.get(key);
         return entry && entry.resetAt > now ? entry.count : 0;
       });
-      const allowed = list.every((counter, i) => current[i]! + cost <= counter.limit);
-      if (!allowed || cost === 0) return { allowed, counts: current };
+      const allowed = list.every((counter, i) => current[i]! + counter.cost <= counter.limit);
+      if (!allowed) return { allowed, counts: current };
       const counts: number[] = [];
       for (const [i, counter] of list.entries()) {
         const entry = counters.get(counter.key);
-        if (entry && entry.resetAt > now) {
-          entry.count += cost;
+        if (counter.cost === 0) {
+          counts.push(current[i]!);
+        } else if (entry && entry.resetAt > now) {
+          entry.count += counter.cost;
           counts.push(entry.count);
         } else {
           if (!entry && !makeRoom(now)) throw new Error('keywarden: memory limit store is full');
-          counters.set(counter.key, { count: current[i]! + cost, resetAt: counter.resetAt });
-          counts.push(current[i]! + cost);
+          counters.set(counter.key, { count: current[i]! + counter.cost, resetAt: counter.resetAt });
+          counts.push(current[i]! + counter.cost);
         }
       }
       return { allowed, counts };
@@ -127,11 +131,15 @@ export interface PolicyCounter extends LimitCounter {
   windowSeconds: number;
 }
 
-/** The counters charged for one request of a key. */
+/**
+ * The counters charged for one request of a key: the rate limit counts requests (1 each, whatever
+ * the route's cost), the quota counts the route's cost.
+ */
 export function keyCounters(
   keyId: string,
   rateLimit: RateLimitSpec | null,
   quota: QuotaSpec | null,
+  cost: number,
   now: number,
 ): PolicyCounter[] {
   const counters: PolicyCounter[] = [];
@@ -142,6 +150,7 @@ export function keyCounters(
       key: `kw:{${keyId}}:rate:${rateLimit.windowSeconds}:${start}`,
       limit: rateLimit.limit,
       resetAt: end,
+      cost: 1,
       windowSeconds: rateLimit.windowSeconds,
     });
   }
@@ -152,6 +161,7 @@ export function keyCounters(
       key: `kw:{${keyId}}:quota:${quota.period}:${start}`,
       limit: quota.limit,
       resetAt: end,
+      cost,
       windowSeconds: Math.round((end - start) / 1000),
     });
   }

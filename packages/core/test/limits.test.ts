@@ -9,6 +9,7 @@ import {
   generateTokenSecret,
   type KeySettings,
   type KeywardenEvent,
+  type LimitCounter,
   type LimitOptions,
   type LimitStore,
   quotaPeriod,
@@ -16,6 +17,10 @@ import {
 } from '../src/index.js';
 import { clientPartition } from '../src/limits.js';
 import { frozenClock } from './helpers.js';
+
+/** The same cost on every counter. */
+const charge = (list: readonly Omit<LimitCounter, 'cost'>[], cost: number): LimitCounter[] =>
+  list.map((counter) => ({ ...counter, cost }));
 
 async function setup(
   settings: KeySettings,
@@ -54,25 +59,27 @@ describe('memory limit store', () => {
     const store = createMemoryLimitStore();
     const a = { key: 'a', limit: 3, resetAt: 1000 };
     const b = { key: 'b', limit: 1, resetAt: 1000 };
-    expect(await store.consume([a, b], 1, 0)).toEqual({ allowed: true, counts: [1, 1] });
-    expect(await store.consume([a, b], 1, 0)).toEqual({ allowed: false, counts: [1, 1] });
-    expect(await store.consume([a], 2, 0)).toEqual({ allowed: true, counts: [3] });
-    expect(await store.consume([a], 0, 0)).toEqual({ allowed: true, counts: [3] });
-    expect(await store.consume([a], 1, 999)).toEqual({ allowed: false, counts: [3] });
-    expect(await store.consume([a], 1, 1000)).toEqual({ allowed: true, counts: [1] }); // a new window
+    expect(await store.consume(charge([a, b], 1), 0)).toEqual({ allowed: true, counts: [1, 1] });
+    expect(await store.consume(charge([a, b], 1), 0)).toEqual({ allowed: false, counts: [1, 1] });
+    expect(await store.consume(charge([a], 2), 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume(charge([a], 0), 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume(charge([a], 1), 999)).toEqual({ allowed: false, counts: [3] });
+    expect(await store.consume(charge([a], 1), 1000)).toEqual({ allowed: true, counts: [1] }); // a new window
   });
 
   it('stays bounded: drops ended windows, and refuses a new counter rather than evict a live one', async () => {
     const store = createMemoryLimitStore({ maxCounters: 2 });
-    await store.consume([{ key: 'old', limit: 5, resetAt: 100 }], 1, 0);
-    await store.consume([{ key: 'live', limit: 5, resetAt: 10_000 }], 1, 0);
+    await store.consume(charge([{ key: 'old', limit: 5, resetAt: 100 }], 1), 0);
+    await store.consume(charge([{ key: 'live', limit: 5, resetAt: 10_000 }], 1), 0);
     // 'old' has ended by t=200, so there is room for 'new'.
-    expect((await store.consume([{ key: 'new', limit: 5, resetAt: 10_000 }], 1, 2000)).allowed).toBe(true);
-    // Now both counters are live: a third is refused, and the live counts are intact.
-    await expect(store.consume([{ key: 'third', limit: 5, resetAt: 10_000 }], 1, 3000)).rejects.toThrow(
-      /full/,
+    expect((await store.consume(charge([{ key: 'new', limit: 5, resetAt: 10_000 }], 1), 2000)).allowed).toBe(
+      true,
     );
-    expect(await store.consume([{ key: 'live', limit: 5, resetAt: 10_000 }], 0, 3000)).toEqual({
+    // Now both counters are live: a third is refused, and the live counts are intact.
+    await expect(
+      store.consume(charge([{ key: 'third', limit: 5, resetAt: 10_000 }], 1), 3000),
+    ).rejects.toThrow(/full/);
+    expect(await store.consume(charge([{ key: 'live', limit: 5, resetAt: 10_000 }], 0), 3000)).toEqual({
       allowed: true,
       counts: [1],
     });
@@ -120,6 +127,21 @@ describe('rate limits', () => {
     expect(summary(await call())).toMatchObject({ code: 'rate_limited', 'retry-after': '1' });
     clock.advance(1);
     expect(summary(await call())).toMatchObject({ ok: true, ratelimit: '"rate";r=2;t=60' });
+  });
+
+  it('counts requests, not route cost: a cost-3 call uses one request of the rate and 3 units of quota', async () => {
+    const { call } = await setup({
+      rateLimit: { limit: 10, windowSeconds: 60 },
+      quota: { limit: 100, period: 'month' },
+    });
+    expect(summary(await call({}, 3))).toMatchObject({
+      ok: true,
+      ratelimit: '"rate";r=9;t=60, "quota";r=97;t=1425600',
+    });
+    expect(summary(await call({}, 0))).toMatchObject({
+      ok: true,
+      ratelimit: '"rate";r=8;t=60, "quota";r=97;t=1425600',
+    });
   });
 
   it('never lets remaining go negative or rise inside a window', async () => {

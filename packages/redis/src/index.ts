@@ -6,22 +6,24 @@ import { Redis, type RedisOptions } from 'ioredis';
 // be charged to its rate limit and its quota all-or-nothing (a request refused by the quota must
 // not use up rate). Both need one atomic step over several counters: this Lua script.
 //
-// KEYS: the counters. ARGV: cost, then limit and TTL in ms for each counter.
-// Reads every counter; if each stays within its limit after adding `cost`, adds it to all and
-// sets their expiry. Answers { allowed (1/0), count... }.
+// KEYS: the counters. ARGV: cost, limit and TTL in ms for each counter, in turn.
+// Reads every counter; if each stays within its limit after adding its cost, adds the costs and
+// sets the expiry of counters it creates. Answers { allowed (1/0), count... }.
 const CONSUME = `
-local cost = tonumber(ARGV[1])
 local counts = {}
 local allowed = 1
 for i = 1, #KEYS do
   local current = tonumber(redis.call('GET', KEYS[i]) or '0')
   counts[i] = current
-  if current + cost > tonumber(ARGV[2 * i]) then allowed = 0 end
+  if current + tonumber(ARGV[3 * i - 2]) > tonumber(ARGV[3 * i - 1]) then allowed = 0 end
 end
-if allowed == 1 and cost > 0 then
+if allowed == 1 then
   for i = 1, #KEYS do
-    counts[i] = redis.call('INCRBY', KEYS[i], cost)
-    if counts[i] == cost then redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 1]) end
+    local cost = tonumber(ARGV[3 * i - 2])
+    if cost > 0 then
+      counts[i] = redis.call('INCRBY', KEYS[i], cost)
+      if counts[i] == cost then redis.call('PEXPIRE', KEYS[i], ARGV[3 * i]) end
+    end
   end
 end
 table.insert(counts, 1, allowed)
@@ -96,7 +98,7 @@ export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLim
 
   return {
     client,
-    async consume(counters: readonly LimitCounter[], cost: number, now: number): Promise<ConsumeResult> {
+    async consume(counters: readonly LimitCounter[], now: number): Promise<ConsumeResult> {
       const args: (string | number)[] = [];
       const keys: string[] = [];
       const params: number[] = [];
@@ -104,9 +106,9 @@ export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLim
         keys.push(prefix + counter.key);
         // TTL relative to the caller's clock, so a test clock (or a skewed host) cannot make
         // counters expire early or late on the server.
-        params.push(counter.limit, Math.max(1, counter.resetAt - now));
+        params.push(counter.cost, counter.limit, Math.max(1, counter.resetAt - now));
       }
-      args.push(...keys, cost, ...params);
+      args.push(...keys, ...params);
       let timer: NodeJS.Timeout | undefined;
       let timedOut = false;
       const timeout = new Promise<never>((_, reject) => {

@@ -8,6 +8,7 @@ import {
   createKeywarden,
   createMemoryKeyStore,
   createMemoryLimitStore,
+  type LimitCounter,
   type LimitStore,
   openFileKeyStore,
 } from '@keywarden/core';
@@ -15,6 +16,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisLimitStore } from '../src/index.js';
 import { type RedisServer, startRedis } from './redis-server.js';
+
+/** The same cost on every counter. */
+const charge = (list: readonly Omit<LimitCounter, 'cost'>[], cost: number): LimitCounter[] =>
+  list.map((counter) => ({ ...counter, cost }));
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -35,18 +40,54 @@ describe.each(stores)('%s limit store contract', (_name, make) => {
     const store = make();
     const a = { key: 'kw:{k}:a', limit: 3, resetAt: 60_000 };
     const b = { key: 'kw:{k}:b', limit: 1, resetAt: 60_000 };
-    expect(await store.consume([a, b], 1, 0)).toEqual({ allowed: true, counts: [1, 1] });
-    expect(await store.consume([a, b], 1, 0)).toEqual({ allowed: false, counts: [1, 1] });
-    expect(await store.consume([a], 2, 0)).toEqual({ allowed: true, counts: [3] });
-    expect(await store.consume([a], 0, 0)).toEqual({ allowed: true, counts: [3] });
-    expect(await store.consume([a], 1, 0)).toEqual({ allowed: false, counts: [3] });
+    expect(await store.consume(charge([a, b], 1), 0)).toEqual({ allowed: true, counts: [1, 1] });
+    expect(await store.consume(charge([a, b], 1), 0)).toEqual({ allowed: false, counts: [1, 1] });
+    expect(await store.consume(charge([a], 2), 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume(charge([a], 0), 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume(charge([a], 1), 0)).toEqual({ allowed: false, counts: [3] });
+    await store.close?.();
+  });
+
+  it('charges each counter its own cost, all or nothing', async () => {
+    const store = make();
+    const rate = { key: 'kw:{c}:rate', limit: 10, resetAt: 60_000 };
+    const quota = { key: 'kw:{c}:quota', limit: 5, resetAt: 60_000 };
+    expect(
+      await store.consume(
+        [
+          { ...rate, cost: 1 },
+          { ...quota, cost: 3 },
+        ],
+        0,
+      ),
+    ).toEqual({ allowed: true, counts: [1, 3] });
+    expect(
+      await store.consume(
+        [
+          { ...rate, cost: 1 },
+          { ...quota, cost: 3 },
+        ],
+        0,
+      ),
+    ).toEqual({ allowed: false, counts: [1, 3] });
+    expect(
+      await store.consume(
+        [
+          { ...rate, cost: 1 },
+          { ...quota, cost: 0 },
+        ],
+        0,
+      ),
+    ).toEqual({ allowed: true, counts: [2, 3] });
     await store.close?.();
   });
 
   it('is exact under concurrency: 1,000 parallel consumes against a limit of 100', async () => {
     const store = make();
     const counter = { key: 'kw:{k}:race', limit: 100, resetAt: 60_000 };
-    const results = await Promise.all(Array.from({ length: 1000 }, () => store.consume([counter], 1, 0)));
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, () => store.consume(charge([counter], 1), 0)),
+    );
     expect(results.filter((r) => r.allowed)).toHaveLength(100);
     expect(
       results
@@ -61,7 +102,7 @@ describe.each(stores)('%s limit store contract', (_name, make) => {
 describe('redis limit store', () => {
   it('expires counters at the end of their window, measured from the caller clock', async () => {
     const store = createRedisLimitStore({ url: redis.url, prefix: 'ttl:' });
-    await store.consume([{ key: 'kw:{k}:w', limit: 5, resetAt: 1_000_000 + 1500 }], 1, 1_000_000);
+    await store.consume(charge([{ key: 'kw:{k}:w', limit: 5, resetAt: 1_000_000 + 1500 }], 1), 1_000_000);
     const ttl = await store.client.pttl('ttl:kw:{k}:w');
     expect(ttl).toBeGreaterThan(1000);
     expect(ttl).toBeLessThanOrEqual(1500);
@@ -77,7 +118,7 @@ describe('redis limit store', () => {
   it('leaves a client it was given open', async () => {
     const client = new Redis(redis.url);
     const store = createRedisLimitStore({ client, prefix: 'own:' });
-    await store.consume([{ key: 'kw:{k}:x', limit: 1, resetAt: 10_000 }], 1, 0);
+    await store.consume(charge([{ key: 'kw:{k}:x', limit: 1, resetAt: 10_000 }], 1), 0);
     await store.close();
     expect(await client.ping()).toBe('PONG');
     client.disconnect();
