@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The test suites start real servers from Debian packages (redis-server today). This makes sure
+# The test suites start real servers and a browser from Debian packages (redis-server, chromium). This makes sure
 # they are installed: as root with apt-get it installs what is missing; otherwise it names the
 # command to run and stops, so a missing server never turns into a confusing test failure.
 set -euo pipefail
 
-# binary -> Debian package
-declare -A needed=([redis-server]=redis-server)
+# binary -> Debian package (chromium drives the browser test of the access-token flow)
+declare -A needed=([redis-server]=redis-server [chromium]=chromium)
 
 missing=()
 for binary in "${!needed[@]}"; do

@@ -1,0 +1,15 @@
+import { curlExamples } from 'example-image-api-shared';
+import { buildApp } from './app.js';
+
+const { app, example } = await buildApp();
+await app.listen({ port: example.config.port, host: example.config.host });
+const base = `http://${example.config.host}:${example.config.port}`;
+console.log(`keywarden image API (Fastify) on ${base}
+Open ${base}/ for the browser flow: the page gets a short-lived access token from "your server".
+
+Demo API key (kept in ${example.config.keysFile.replace(/keys\.json$/, 'demo-key')}):
+  ${example.demoKey}
+
+Try each credential form:
+${curlExamples(base, example.demoKey)}
+`);

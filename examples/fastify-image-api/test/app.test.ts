@@ -1,0 +1,13 @@
+import type { AddressInfo } from 'node:net';
+import { runExampleSuite } from '../../image-api-shared/test/example-suite.js';
+import { buildApp } from '../src/app.js';
+
+runExampleSuite('fastify', async (overrides) => {
+  const { app, example } = await buildApp(overrides);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    example,
+    close: () => app.close(),
+  };
+});

@@ -1,0 +1,148 @@
+// The seed's access-token flow in a real browser: headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core) picks an image, the page gets a token from "your server", uploads,
+// processes and downloads with it. Then: the pixels changed as the tool says, and the API key
+// appeared in no request, response, page or storage.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testImage } from '../../image-api-shared/test/example-suite.js';
+import { buildApp } from '../src/app.js';
+
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+/** Where the screenshot of the finished flow is written (gitignored), to look at by eye. */
+export const SCREENSHOT = join(import.meta.dirname, '..', 'test-results', 'browser-flow.png');
+
+let dir: string;
+let base: string;
+let key: string;
+let offset = 0;
+let browser: Browser;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keywarden-browser-'));
+  const { app, example } = await buildApp({
+    keysFile: join(dir, 'keys.json'),
+    storageDir: join(dir, 'storage'),
+    now: () => Date.now() + offset,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  key = example.demoKey;
+  close = () => app.close();
+  await writeFile(join(dir, 'photo.png'), await testImage());
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_FLAGS,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await close?.();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Everything the browser sent and received, as text, to search for the key. */
+function record(page: Page): string[] {
+  const seen: string[] = [];
+  page.on('request', (request) => {
+    seen.push(
+      request.url(),
+      JSON.stringify(request.headers()),
+      request.postDataBuffer()?.toString('latin1') ?? '',
+    );
+  });
+  page.on('response', async (response) => {
+    seen.push(JSON.stringify(await response.allHeaders()));
+    seen.push(await response.text().catch(() => ''));
+  });
+  return seen;
+}
+
+describe('the browser flow', () => {
+  it('uploads, removes the background and shows the result without ever holding the API key', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const traffic = record(page);
+    await page.goto(`${base}/`);
+    await page.setInputFiles('#file', join(dir, 'photo.png'));
+    await page.selectOption('#tool', 'remove-bg');
+    await page.click('#go');
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>('#result');
+      return Boolean(img?.dataset.path && img.complete && img.naturalWidth > 0);
+    });
+    // Read the pixels the person sees.
+    const pixels = await page.evaluate(() => {
+      const img = document.querySelector<HTMLImageElement>('#result')!;
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(img, 0, 0);
+      const at = (x: number, y: number) => Array.from(ctx.getImageData(x, y, 1, 1).data);
+      return {
+        size: [canvas.width, canvas.height],
+        corner: at(0, 0),
+        farCorner: at(39, 29),
+        centre: at(20, 15),
+      };
+    });
+    expect(pixels.size).toEqual([40, 30]);
+    expect(pixels.corner[3]).toBe(0); // the white background is now transparent
+    expect(pixels.farCorner[3]).toBe(0);
+    expect(pixels.centre).toEqual([255, 0, 0, 255]); // the red square stays
+    // The token's remaining lifetime is on screen.
+    await expect.poll(() => page.textContent('#token')).toMatch(/^valid for \d+ s more$/);
+    await mkdir(join(SCREENSHOT, '..'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    // The key was in no request or response, nor in the page or any storage.
+    const storage = await page.evaluate(() =>
+      JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie }),
+    );
+    const cookies = JSON.stringify(await context.cookies());
+    for (const text of [...traffic, await page.content(), storage, cookies]) expect(text).not.toContain(key);
+    expect(traffic.some((t) => t.includes('AccessToken '))).toBe(true);
+    await context.close();
+  });
+
+  it('a token is refused outside its paths, and once expired', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${base}/`);
+    const statuses = await page.evaluate(async () => {
+      const { accessToken } = await fetch('/your-server/token', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ tool: 'resize' }),
+      }).then((r) => r.json() as Promise<{ accessToken: string }>);
+      const headers = { Authorization: `AccessToken ${accessToken}`, 'Content-Type': 'application/json' };
+      const outside = await fetch('/v3/tools/remove-bg/process/', { method: 'POST', headers, body: '{}' });
+      (window as unknown as { token: string }).token = accessToken;
+      return { outside: [outside.status, (await outside.json()).code] };
+    });
+    expect(statuses.outside).toEqual([401, 'path_not_allowed']);
+    offset += 126_000; // 120 s lifetime + 5 s tolerance + 1 s, on the server's clock
+    const expired = await page.evaluate(async () => {
+      const token = (window as unknown as { token: string }).token;
+      const response = await fetch('/v3/files/browser/none.png', {
+        headers: { Authorization: `AccessToken ${token}` },
+      });
+      return [response.status, (await response.json()).code];
+    });
+    expect(expired).toEqual([401, 'invalid_credentials']);
+    await page.close();
+  });
+});

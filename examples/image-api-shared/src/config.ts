@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { generateTokenSecret } from '@keywarden/core';
+
+/** What the three examples read from the environment, the same way. */
+export interface ExampleConfig {
+  port: number;
+  host: string;
+  /** The embedded file key store. */
+  keysFile: string;
+  /** Uploaded and produced images, one folder per key owner. */
+  storageDir: string;
+  /** Signing secret of access tokens. */
+  tokenSecret: string;
+  redisUrl: string | undefined;
+  databaseUrl: string | undefined;
+  /** Clock for tests. */
+  now: () => number;
+}
+
+/**
+ * Reads `PORT` (3000), `HOST` (127.0.0.1), `KEYWARDEN_KEYS_FILE` (.keywarden/keys.json),
+ * `KEYWARDEN_STORAGE_DIR` (storage/ beside the keys file), `KEYWARDEN_TOKEN_SECRET` (else a secret
+ * generated once and kept beside the keys file, mode 0600), `REDIS_URL` and `DATABASE_URL`.
+ */
+export async function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<ExampleConfig> = {},
+): Promise<ExampleConfig> {
+  const keysFile = resolve(overrides.keysFile ?? env.KEYWARDEN_KEYS_FILE ?? '.keywarden/keys.json');
+  const folder = dirname(keysFile);
+  await mkdir(folder, { recursive: true, mode: 0o700 });
+  let tokenSecret = overrides.tokenSecret ?? env.KEYWARDEN_TOKEN_SECRET;
+  if (!tokenSecret) {
+    const secretFile = join(folder, 'token-secret');
+    if (existsSync(secretFile)) {
+      tokenSecret = (await readFile(secretFile, 'utf8')).trim();
+    } else {
+      tokenSecret = generateTokenSecret();
+      await writeFile(secretFile, `${tokenSecret}\n`, { mode: 0o600 });
+      await chmod(secretFile, 0o600);
+    }
+  }
+  const port = overrides.port ?? Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`PORT must be a port number`);
+  return {
+    port,
+    host: overrides.host ?? env.HOST ?? '127.0.0.1',
+    keysFile,
+    storageDir: resolve(overrides.storageDir ?? env.KEYWARDEN_STORAGE_DIR ?? join(folder, 'storage')),
+    tokenSecret,
+    redisUrl: overrides.redisUrl ?? env.REDIS_URL,
+    databaseUrl: overrides.databaseUrl ?? env.DATABASE_URL,
+    now: overrides.now ?? Date.now,
+  };
+}

@@ -1,0 +1,110 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  createKeyManager,
+  createKeywarden,
+  type KeyManager,
+  type Keywarden,
+  type LimitStore,
+  openFileKeyStore,
+} from '@keywarden/core';
+import { createRedisLimitStore } from '@keywarden/redis';
+import { type ExampleConfig, loadConfig } from './config.js';
+import { ApiError } from './errors.js';
+import { createImageService, type ImageService } from './service.js';
+import { TOOLS, type ToolName } from './tools.js';
+
+/** Everything an example app needs, whatever its framework. */
+export interface Example {
+  config: ExampleConfig;
+  keywarden: Keywarden;
+  keys: KeyManager;
+  service: ImageService;
+  /** The API key "your server" holds; it never leaves the server. */
+  demoKey: string;
+  /** "Your server": mints a token for the page, with the API key it holds. */
+  mintForPage(body: unknown): Promise<{ accessToken: string; expiresIn: number; paths: string[] }>;
+  close(): Promise<void>;
+}
+
+/** The demo key: reused from `demo-key` beside the keys file while it is valid, else created. */
+async function ensureDemoKey(keys: KeyManager, folder: string): Promise<string> {
+  const file = join(folder, 'demo-key');
+  if (existsSync(file)) {
+    const key = (await readFile(file, 'utf8')).trim();
+    if ((await keys.verify(key)).ok) return key;
+  }
+  const { key } = await keys.create({
+    name: 'demo key',
+    scopes: ['images:read', 'images:write'],
+    rateLimit: { limit: 600, windowSeconds: 60 },
+    quota: { limit: 1000, period: 'month' },
+  });
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/**
+ * Builds the keywarden set-up and image service every example shares, from the environment (see
+ * `loadConfig`) and optional overrides (tests pass folders and a clock).
+ */
+export async function createExample(overrides: Partial<ExampleConfig> = {}): Promise<Example> {
+  const config = await loadConfig(process.env, overrides);
+  if (config.databaseUrl) {
+    console.warn('DATABASE_URL is set, but @keywarden/postgres is not available yet: using the file store');
+  }
+  const store = await openFileKeyStore({ path: config.keysFile });
+  const keys = createKeyManager({ store, now: config.now });
+  const limitStore: LimitStore | undefined = config.redisUrl
+    ? createRedisLimitStore({ url: config.redisUrl })
+    : undefined;
+  const keywarden = createKeywarden({
+    keys,
+    now: config.now,
+    tokens: { secrets: [{ id: 'main', secret: config.tokenSecret }] },
+    ...(limitStore ? { limits: { store: limitStore } } : {}),
+  });
+  const demoKey = await ensureDemoKey(keys, dirname(config.keysFile));
+  return {
+    config,
+    keywarden,
+    keys,
+    demoKey,
+    service: createImageService({ storageDir: config.storageDir }),
+    async mintForPage(body) {
+      const tool = (body as { tool?: unknown } | null)?.tool;
+      if (typeof tool !== 'string' || !(tool in TOOLS))
+        throw new ApiError(400, 'unknown_tool', 'Pick a tool');
+      // Exactly what a customer's server does (seed 004): call the mint endpoint with its API key,
+      // asking only for the paths this upload needs, for two minutes.
+      const paths = ['/v3/file-ops/upload/', `/v3/tools/${tool as ToolName}/process/`, '/v3/files/*'];
+      const minted = await keywarden.handleMintRequest(
+        { method: 'POST', url: '/v3/auth/access-token/', headers: { authorization: `Token ${demoKey}` } },
+        JSON.stringify({ paths, expires_in: 120 }),
+      );
+      if (!minted.ok) throw new ApiError(502, 'mint_failed', 'Could not mint an access token');
+      return {
+        accessToken: minted.body.access_token,
+        expiresIn: minted.body.expires_in,
+        paths: minted.body.paths,
+      };
+    },
+    async close() {
+      keys.close();
+      await store.close();
+      await limitStore?.close?.();
+    },
+  };
+}
+
+/** The curl commands `pnpm demo` prints, one per credential form. */
+export function curlExamples(base: string, key: string): string {
+  return [
+    `curl -H "X-Api-Key: ${key}" -F files=@photo.png -F upload_path=my-project ${base}/v3/file-ops/upload/`,
+    `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"input_file_path":"my-project/photo.png","output_variants":[{"output_file_path":"my-project/big.png","scale":2}]}' ${base}/v3/tools/resize/process/`,
+    `curl -H "Authorization: Bearer ${key}" -o big.png ${base}/v3/files/my-project/big.png`,
+    `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"paths":["/v3/files/*"],"expires_in":60}' ${base}/v3/auth/access-token/`,
+    `curl -H "Authorization: AccessToken <access_token from above>" -o big.png ${base}/v3/files/my-project/big.png`,
+  ].join('\n');
+}

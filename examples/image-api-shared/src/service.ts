@@ -1,0 +1,217 @@
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { dirname } from 'node:path';
+import { readRequestBody } from '@keywarden/core';
+import busboy from 'busboy';
+import sharp from 'sharp';
+import { ApiError } from './errors.js';
+import { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';
+import { runTool, TOOLS, type ToolName } from './tools.js';
+
+/** Upload limits. */
+export const UPLOAD_LIMITS = Object.freeze({
+  /** Bytes per file. */
+  fileSize: 10 * 1024 * 1024,
+  files: 5,
+  /** Image types accepted, as sharp detects them from the bytes (never from the client's word). */
+  types: ['jpeg', 'png', 'webp'] as readonly string[],
+});
+const MAX_JSON_BYTES = 64 * 1024;
+const MAX_VARIANTS = 5;
+const EXTENSIONS: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
+const CONTENT_TYPES: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+};
+
+/** Who is asking: the parts of keywarden's principal the service needs. */
+export interface Caller {
+  keyId: string;
+  ownerId: string | null;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Parses a JSON body given as bytes, text or an already-parsed value. */
+export async function jsonBody(body: unknown, req?: IncomingMessage): Promise<unknown> {
+  let raw = body;
+  if (raw === undefined && req) raw = await readRequestBody(req, MAX_JSON_BYTES);
+  if (typeof raw === 'string' || raw instanceof Uint8Array) {
+    const text = Buffer.from(raw).toString('utf8');
+    if (text.length > MAX_JSON_BYTES) throw new ApiError(413, 'body_too_large', 'The JSON body is too large');
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ApiError(400, 'invalid_json', 'The body is not valid JSON');
+    }
+  }
+  return raw;
+}
+
+interface Upload {
+  name: string;
+  data: Buffer;
+}
+
+function readMultipart(req: IncomingMessage): Promise<{ fields: Map<string, string>; files: Upload[] }> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data\b/i.test(type)) {
+    return Promise.reject(
+      new ApiError(415, 'unsupported_media_type', 'Send multipart/form-data with a "files" field'),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const fields = new Map<string, string>();
+    const files: Upload[] = [];
+    let failure: ApiError | null = null;
+    const fail = (error: ApiError) => {
+      failure ??= error;
+    };
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: req.headers,
+        limits: {
+          fileSize: UPLOAD_LIMITS.fileSize,
+          files: UPLOAD_LIMITS.files,
+          fields: 10,
+          fieldSize: 1024,
+          parts: 20,
+        },
+      });
+    } catch {
+      reject(new ApiError(400, 'invalid_multipart', 'The multipart body is malformed'));
+      return;
+    }
+    parser.on('field', (name, value) => fields.set(name, value));
+    parser.on('file', (name, stream, info) => {
+      if (name !== 'files') {
+        fail(new ApiError(400, 'invalid_field', 'Files go in the "files" field'));
+        stream.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('limit', () =>
+        fail(
+          new ApiError(413, 'file_too_large', `Each file must be at most ${UPLOAD_LIMITS.fileSize} bytes`),
+        ),
+      );
+      stream.on('end', () => files.push({ name: info.filename ?? 'image', data: Buffer.concat(chunks) }));
+    });
+    parser.on('filesLimit', () =>
+      fail(new ApiError(413, 'too_many_files', `At most ${UPLOAD_LIMITS.files} files`)),
+    );
+    parser.on('partsLimit', () => fail(new ApiError(413, 'too_many_parts', 'Too many parts')));
+    parser.on('error', () =>
+      reject(new ApiError(400, 'invalid_multipart', 'The multipart body is malformed')),
+    );
+    parser.on('close', () => (failure ? reject(failure) : resolve({ fields, files })));
+    req.pipe(parser);
+  });
+}
+
+/** A stored file name from the client's name: safe characters only, extension from the real type. */
+function storedName(original: string, format: string): string {
+  const stem = original
+    .replace(/\.[^.]*$/, '')
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^[-_]+/, '')
+    .slice(0, 60);
+  return `${stem || 'image'}.${EXTENSIONS[format]}`;
+}
+
+/**
+ * The image API's work, independent of the web framework: every example maps its routes to these
+ * three calls and renders {@link ApiError}s as problem+json.
+ */
+export function createImageService(options: { storageDir: string }) {
+  const root = options.storageDir;
+
+  return {
+    /** `POST /v3/file-ops/upload/`: multipart `files` (1-5 images) and `upload_path`. */
+    async upload(caller: Caller, req: IncomingMessage): Promise<{ file_paths: string[] }> {
+      const { fields, files } = await readMultipart(req);
+      if (files.length === 0)
+        throw new ApiError(400, 'no_files', 'Send at least one image in the "files" field');
+      const folder = checkFilePath(fields.get('upload_path') ?? 'uploads', 'upload_path');
+      const namespace = namespaceOf(caller);
+      const paths: string[] = [];
+      for (const file of files) {
+        const format = await sharp(file.data)
+          .metadata()
+          .then((m) => m.format as string | undefined)
+          .catch(() => undefined);
+        if (!format || !UPLOAD_LIMITS.types.includes(format)) {
+          throw new ApiError(415, 'unsupported_image', 'Only JPEG, PNG and WebP images are accepted');
+        }
+        const name = storedName(file.name, format);
+        let relative = `${folder}/${name}`;
+        for (let n = 1; await exists(resolveInside(root, namespace, relative)); n++) {
+          relative = `${folder}/${name.replace(/(\.[a-z]+)$/, `-${n}$1`)}`;
+        }
+        const target = resolveInside(root, namespace, relative);
+        await mkdir(dirname(target), { recursive: true });
+        await writeFile(target, file.data, { flag: 'wx' });
+        paths.push(relative);
+      }
+      return { file_paths: paths };
+    },
+
+    /** `POST /v3/tools/<tool>/process/`: `{ input_file_path, output_variants: [{ output_file_path, ... }] }`. */
+    async process(caller: Caller, tool: ToolName, body: unknown): Promise<{ output_file_paths: string[] }> {
+      if (!(tool in TOOLS)) throw new ApiError(404, 'unknown_tool', 'No such tool');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new ApiError(400, 'invalid_body', 'The body must be a JSON object');
+      }
+      const { input_file_path, output_variants, ...rest } = body as Record<string, unknown>;
+      if (Object.keys(rest).length) throw new ApiError(400, 'invalid_body', 'Unknown fields in the body');
+      const namespace = namespaceOf(caller);
+      const input = resolveInside(root, namespace, checkFilePath(input_file_path, 'input_file_path'));
+      if (
+        !Array.isArray(output_variants) ||
+        output_variants.length < 1 ||
+        output_variants.length > MAX_VARIANTS
+      ) {
+        throw new ApiError(400, 'invalid_body', `output_variants must hold 1 to ${MAX_VARIANTS} variants`);
+      }
+      const data = await readFile(input).catch(() => {
+        throw new ApiError(404, 'not_found', 'input_file_path does not exist');
+      });
+      const outputs: string[] = [];
+      for (const variant of output_variants) {
+        if (typeof variant !== 'object' || variant === null)
+          throw new ApiError(400, 'invalid_body', 'Each variant must be an object');
+        const relative = checkFilePath(
+          (variant as Record<string, unknown>).output_file_path,
+          'output_file_path',
+        );
+        const image = await runTool(tool, data, variant as Record<string, unknown>, relative);
+        const target = resolveInside(root, namespace, relative);
+        await mkdir(dirname(target), { recursive: true });
+        await writeFile(target, image);
+        outputs.push(relative);
+      }
+      return { output_file_paths: outputs };
+    },
+
+    /** `GET /v3/files/<path>`: the bytes, from the raw request URL. */
+    async download(caller: Caller, rawUrl: string): Promise<{ data: Buffer; contentType: string }> {
+      const relative = filePathFromUrl(rawUrl);
+      const data = await readFile(resolveInside(root, namespaceOf(caller), relative)).catch(() => {
+        throw new ApiError(404, 'not_found', 'No such file');
+      });
+      const ext = relative.slice(relative.lastIndexOf('.') + 1).toLowerCase();
+      return { data, contentType: CONTENT_TYPES[ext] ?? 'application/octet-stream' };
+    },
+  };
+}
+
+export type ImageService = ReturnType<typeof createImageService>;

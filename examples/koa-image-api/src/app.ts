@@ -1,0 +1,70 @@
+import { createKoaAuth, getAuth } from '@keywarden/koa';
+import Router from '@koa/router';
+import {
+  createExample,
+  type ExampleConfig,
+  jsonBody,
+  PAGE,
+  renderApiError,
+  TOOLS,
+  type ToolName,
+} from 'example-image-api-shared';
+import Koa from 'koa';
+
+/** The image API on Koa 3. Overrides are for tests (folders, port, clock). */
+export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
+  const example = await createExample(overrides);
+  const auth = createKoaAuth(example.keywarden);
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const problem = renderApiError(error);
+      ctx.status = problem.status;
+      ctx.set(problem.headers);
+      ctx.body = problem.body;
+    }
+  });
+  const router = new Router();
+  router.get('/', (ctx) => {
+    ctx.type = 'html';
+    ctx.body = PAGE;
+  });
+  router.post('/your-server/token', async (ctx) => {
+    ctx.body = await example.mintForPage(await jsonBody(undefined, ctx.req));
+  });
+  router.post('/v3/auth/access-token/', auth.mint());
+  router.post(
+    '/v3/file-ops/upload/',
+    auth.authenticate({ scopes: ['images:write'], cost: 0 }),
+    async (ctx) => {
+      ctx.body = await example.service.upload(getAuth(ctx), ctx.req);
+    },
+  );
+  for (const [tool, { cost }] of Object.entries(TOOLS)) {
+    router.post(
+      `/v3/tools/${tool}/process/`,
+      auth.authenticate({ scopes: ['images:write'], cost }),
+      async (ctx) => {
+        ctx.body = await example.service.process(
+          getAuth(ctx),
+          tool as ToolName,
+          await jsonBody(undefined, ctx.req),
+        );
+      },
+    );
+  }
+  app.use(router.routes());
+  // Downloads: any path below /v3/files/ (checked by the service, never decoded).
+  const download = auth.authenticate({ scopes: ['images:read'], cost: 0 });
+  app.use(async (ctx, next) => {
+    if (ctx.method !== 'GET' || !ctx.path.startsWith('/v3/files/')) return next();
+    await download(ctx, async () => {
+      const file = await example.service.download(getAuth(ctx), ctx.originalUrl);
+      ctx.type = file.contentType;
+      ctx.body = file.data;
+    });
+  });
+  return { app, example };
+}

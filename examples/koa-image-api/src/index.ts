@@ -1,0 +1,10 @@
+import { curlExamples } from 'example-image-api-shared';
+import { buildApp } from './app.js';
+
+const { app, example } = await buildApp();
+app.listen(example.config.port, example.config.host, () => {
+  const base = `http://${example.config.host}:${example.config.port}`;
+  console.log(
+    `keywarden image API (Koa) on ${base}\nDemo API key: ${example.demoKey}\n\n${curlExamples(base, example.demoKey)}`,
+  );
+});
