@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suites start real servers and a browser from Debian packages (redis-server, chromium). This makes sure
+# The test suites start real servers and a browser from Debian packages (redis-server,
+# postgresql, chromium). This makes sure
 # they are installed: as root with apt-get it installs what is missing; otherwise it names the
 # command to run and stops, so a missing server never turns into a confusing test failure.
 set -euo pipefail
@@ -11,6 +12,8 @@ missing=()
 for binary in "${!needed[@]}"; do
   command -v "$binary" >/dev/null 2>&1 || missing+=("${needed[$binary]}")
 done
+# PostgreSQL's server binaries are not on PATH: look where Debian puts them.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

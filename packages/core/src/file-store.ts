@@ -22,7 +22,7 @@ export interface FileKeyStore extends KeyStore {
   /** Absolute path of the file. */
   readonly path: string;
   /** Tells `listener` the id of every record that changed on disk. Returns an unsubscribe function. */
-  subscribe(listener: (id: string) => void): () => void;
+  subscribe(listener: (id: string | null) => void): () => void;
   /** Re-reads the file now. Resolves false (and keeps the last good records) when it is invalid. */
   reload(): Promise<boolean>;
   /** Writes pending `lastUsedAt` updates and stops watching. */

@@ -131,8 +131,8 @@ export interface KeyManager {
    * how access tokens confirm their parent key on every request. Uses the record cache.
    */
   lookup(id: string): Promise<VerifyApiKeyResult>;
-  /** Drops everything cached about a key id (stores call this through `subscribe`). */
-  invalidate(id: string): void;
+  /** Drops everything cached about a key id, or about every key when `id` is null (stores call this through `subscribe`). */
+  invalidate(id: string | null): void;
   /** Stops listening to the store. Does not close the store. */
   close(): void;
 }
@@ -265,8 +265,14 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   // stale answer after it.
   let generation = 0;
 
-  function invalidate(id: string): void {
+  function invalidate(id: string | null): void {
     generation++;
+    if (id === null) {
+      records.clear();
+      unknown.clear();
+      recordFlights.clear();
+      return;
+    }
     records.delete(id);
     unknown.delete(id);
     recordFlights.delete(id);

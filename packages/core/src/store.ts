@@ -29,9 +29,10 @@ export interface KeyStore {
   touch(id: string, at: Date): Promise<void>;
   /**
    * Calls `listener` with a key id whenever that record changes outside this process (another
-   * instance, a CLI, an edited file), so verification caches drop it. Returns an unsubscribe function.
+   * instance, a CLI, an edited file), so verification caches drop it; with `null` when any record
+   * may have changed unseen (a notification channel that reconnected). Returns an unsubscribe function.
    */
-  subscribe?(listener: (id: string) => void): () => void;
+  subscribe?(listener: (id: string | null) => void): () => void;
   /** Releases files, watchers or connections. */
   close?(): Promise<void>;
 }

@@ -128,7 +128,7 @@ describe('file store', () => {
     const server = await openFileKeyStore({ path });
     const a = record();
     await server.insert(a);
-    const changed = new Promise<string>((done) => server.subscribe((id) => done(id)));
+    const changed = new Promise<string>((done) => server.subscribe((id) => id && done(id)));
     // A second handle, like the CLI in another process, revokes the key.
     const cli = await openFileKeyStore({ path, watch: false });
     await cli.update(a.id, { revokedAt: new Date('2026-03-01T00:00:00Z') });

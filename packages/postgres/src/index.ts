@@ -1,0 +1,280 @@
+import {
+  DuplicateKeyIdError,
+  type KeyListFilter,
+  type KeyRecord,
+  type KeyRecordPatch,
+  type KeyStore,
+} from '@keywarden/core';
+import pg from 'pg';
+import { CHANNEL, migrate } from './migrations.js';
+
+export { MIGRATIONS, type Migration, migrate } from './migrations.js';
+
+/** Options of {@link createPostgresKeyStore}. */
+export interface PostgresKeyStoreOptions {
+  /** A pool you own (keywarden never ends it)... */
+  pool?: pg.Pool;
+  /** ...or a connection string: keywarden creates a pool with the timeouts below, and ends it on close. */
+  connectionString?: string;
+  /** Longest wait for a connection or a query, in ms; beyond it the call fails (503 upstream). @default 2000 */
+  timeoutMs?: number;
+  /** LISTEN for changes made by other instances and the CLI. @default true */
+  listen?: boolean;
+  /** Background failures (the LISTEN connection). */
+  onError?: (error: Error) => void;
+}
+
+/** The store made by {@link createPostgresKeyStore}. */
+export interface PostgresKeyStore extends KeyStore {
+  readonly pool: pg.Pool;
+  /** Runs the migrations (see `migrate`). */
+  migrate(): Promise<number[]>;
+  subscribe(listener: (id: string | null) => void): () => void;
+  close(): Promise<void>;
+}
+
+const COLUMNS: Record<keyof KeyRecordPatch, string> = {
+  name: 'name',
+  scopes: 'scopes',
+  paths: 'paths',
+  ips: 'ips',
+  expiresAt: 'expires_at',
+  revokedAt: 'revoked_at',
+  lastUsedAt: 'last_used_at',
+  rateLimit: 'rate_limit',
+  quota: 'quota',
+  metadata: 'metadata',
+  ownerId: 'owner_id',
+  replacedBy: 'replaced_by',
+};
+const JSON_COLUMNS = new Set(['rate_limit', 'quota', 'metadata']);
+
+interface Row {
+  id: string;
+  name: string;
+  environment: string;
+  prefix: string;
+  hash: string;
+  scopes: string[];
+  paths: string[];
+  ips: string[];
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+  rate_limit: KeyRecord['rateLimit'];
+  quota: KeyRecord['quota'];
+  metadata: KeyRecord['metadata'];
+  owner_id: string | null;
+  replaced_by: string | null;
+}
+
+function toRecord(row: Row): KeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    environment: row.environment,
+    prefix: row.prefix,
+    hash: row.hash,
+    scopes: row.scopes,
+    paths: row.paths,
+    ips: row.ips,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    lastUsedAt: row.last_used_at,
+    rateLimit: row.rate_limit,
+    quota: row.quota,
+    metadata: row.metadata,
+    ownerId: row.owner_id,
+    replacedBy: row.replaced_by,
+  };
+}
+
+const dbValue = (column: string, value: unknown) =>
+  JSON_COLUMNS.has(column) && value !== null ? JSON.stringify(value) : value;
+
+/**
+ * A {@link KeyStore} on PostgreSQL for several server instances. Only hashes are stored. Changes
+ * reach every instance through LISTEN/NOTIFY: a trigger notifies on every change to a key row
+ * (also from plain SQL), each instance drops that key from its caches, typically within a few
+ * milliseconds. When the LISTEN connection drops, the instance reconnects with backoff and then
+ * drops every cached record, since it may have missed changes; while it is down, the key
+ * manager's `recordTtlMs` (30 s by default) bounds how stale a record can be.
+ *
+ * @example
+ * ```ts
+ * const store = createPostgresKeyStore({ connectionString: process.env.DATABASE_URL });
+ * await store.migrate();
+ * const keys = createKeyManager({ store });
+ * ```
+ */
+export function createPostgresKeyStore(options: PostgresKeyStoreOptions): PostgresKeyStore {
+  for (const key of Object.keys(options)) {
+    if (!['pool', 'connectionString', 'timeoutMs', 'listen', 'onError'].includes(key)) {
+      throw new TypeError(`@keywarden/postgres: unknown option ${key}`);
+    }
+  }
+  if (!options.pool === !options.connectionString)
+    throw new TypeError('@keywarden/postgres: give either pool or connectionString');
+  const timeoutMs = options.timeoutMs ?? 2000;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
+    throw new RangeError('@keywarden/postgres: timeoutMs must be >= 1');
+  const onError = options.onError ?? (() => {});
+  const clientConfig: pg.ClientConfig = {
+    ...(options.connectionString ? { connectionString: options.connectionString } : {}),
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    statement_timeout: timeoutMs,
+  };
+  const owned = !options.pool;
+  const pool = options.pool ?? new pg.Pool({ ...clientConfig, max: 10 });
+  // An idle client whose server went away emits 'error' on the pool; without a listener that
+  // would crash the process. The failed call itself is what reports the outage.
+  pool.on('error', () => {});
+  const listeners = new Set<(id: string | null) => void>();
+  const tell = (id: string | null) => {
+    for (const listener of listeners) listener(id);
+  };
+
+  let closed = false;
+  let listenClient: pg.Client | null = null;
+  let retry: NodeJS.Timeout | undefined;
+  let backoff = 100;
+  async function startListening(reconnected: boolean): Promise<void> {
+    if (closed) return;
+    const client = new pg.Client(
+      options.pool
+        ? { ...(options.pool.options as pg.ClientConfig), ...clientConfig, query_timeout: undefined }
+        : { ...clientConfig, query_timeout: undefined },
+    );
+    const again = (error?: Error) => {
+      if (error) onError(error);
+      if (listenClient === client) listenClient = null;
+      client.removeAllListeners();
+      client.on('error', () => {});
+      client.end().catch(() => {});
+      if (closed || retry) return;
+      retry = setTimeout(() => {
+        retry = undefined;
+        void startListening(true);
+      }, backoff);
+      retry.unref();
+      backoff = Math.min(backoff * 2, 2000);
+    };
+    client.on('error', again);
+    client.on('end', () => again());
+    client.on('notification', (message) => {
+      if (message.channel === CHANNEL && message.payload) tell(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      listenClient = client;
+      backoff = 100;
+      if (reconnected) tell(null); // changes made while we were away were not heard
+    } catch (error) {
+      again(error as Error);
+    }
+  }
+  if (options.listen !== false) void startListening(false);
+
+  const query = <R extends pg.QueryResultRow = Row>(text: string, values: unknown[] = []) =>
+    pool.query<R>(text, values);
+
+  return {
+    pool,
+    migrate: () => migrate(pool),
+    async get(id) {
+      const { rows } = await query('SELECT * FROM keywarden_keys WHERE id = $1', [id]);
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async list(filter: KeyListFilter = {}) {
+      const { rows } =
+        filter.ownerId === undefined
+          ? await query('SELECT * FROM keywarden_keys ORDER BY created_at, id')
+          : await query('SELECT * FROM keywarden_keys WHERE owner_id = $1 ORDER BY created_at, id', [
+              filter.ownerId,
+            ]);
+      return rows.map(toRecord);
+    },
+    async insert(record) {
+      try {
+        await query(
+          `INSERT INTO keywarden_keys (id, name, environment, prefix, hash, scopes, paths, ips, created_at,
+             expires_at, revoked_at, last_used_at, rate_limit, quota, metadata, owner_id, replaced_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+          [
+            record.id,
+            record.name,
+            record.environment,
+            record.prefix,
+            record.hash,
+            record.scopes,
+            record.paths,
+            record.ips,
+            record.createdAt,
+            record.expiresAt,
+            record.revokedAt,
+            record.lastUsedAt,
+            dbValue('rate_limit', record.rateLimit),
+            dbValue('quota', record.quota),
+            dbValue('metadata', record.metadata),
+            record.ownerId,
+            record.replacedBy,
+          ],
+        );
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') throw new DuplicateKeyIdError(record.id);
+        throw error;
+      }
+    },
+    async update(id, patch) {
+      const sets: string[] = [];
+      const values: unknown[] = [id];
+      for (const [field, value] of Object.entries(patch)) {
+        const column = COLUMNS[field as keyof KeyRecordPatch];
+        if (!column || value === undefined) continue;
+        values.push(dbValue(column, value));
+        sets.push(`${column} = $${values.length}`);
+      }
+      if (sets.length === 0) {
+        const { rows } = await query('SELECT * FROM keywarden_keys WHERE id = $1', [id]);
+        return rows[0] ? toRecord(rows[0]) : null;
+      }
+      const { rows } = await query(
+        `UPDATE keywarden_keys SET ${sets.join(', ')} WHERE id = $1 RETURNING *`,
+        values,
+      );
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    async delete(id) {
+      const { rowCount } = await query('DELETE FROM keywarden_keys WHERE id = $1', [id]);
+      return (rowCount ?? 0) > 0;
+    },
+    async touch(id, at) {
+      await query(
+        'UPDATE keywarden_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)',
+        [id, at],
+      );
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      const client = listenClient;
+      listenClient = null;
+      if (client) {
+        client.removeAllListeners();
+        client.on('error', () => {});
+        await client.end().catch(() => {});
+      }
+      if (owned) await pool.end().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import type pg from 'pg';
+
+/** One schema step. Versions only grow; a released migration is never edited. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** The channel `NOTIFY` uses when a key row changes. */
+export const CHANNEL = 'keywarden_keys';
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'keys table, owner index, change notifications',
+    sql: `
+      CREATE TABLE keywarden_keys (
+        id            text PRIMARY KEY,
+        name          text NOT NULL,
+        environment   text NOT NULL,
+        prefix        text NOT NULL,
+        hash          text NOT NULL,
+        scopes        text[] NOT NULL DEFAULT '{}',
+        paths         text[] NOT NULL DEFAULT '{*}',
+        ips           text[] NOT NULL DEFAULT '{}',
+        created_at    timestamptz NOT NULL,
+        expires_at    timestamptz,
+        revoked_at    timestamptz,
+        last_used_at  timestamptz,
+        rate_limit    jsonb,
+        quota         jsonb,
+        metadata      jsonb NOT NULL DEFAULT '{}',
+        owner_id      text,
+        replaced_by   text
+      );
+      CREATE INDEX keywarden_keys_owner_id ON keywarden_keys (owner_id) WHERE owner_id IS NOT NULL;
+
+      -- Every change to a key row, from keywarden or from plain SQL, tells the listening instances
+      -- which key changed. last_used_at alone is bookkeeping, not a change worth a cache drop.
+      CREATE FUNCTION keywarden_keys_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'UPDATE' AND (to_jsonb(OLD) - 'last_used_at') = (to_jsonb(NEW) - 'last_used_at') THEN
+          RETURN NULL;
+        END IF;
+        PERFORM pg_notify('${CHANNEL}', COALESCE(NEW.id, OLD.id));
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER keywarden_keys_notify AFTER INSERT OR UPDATE OR DELETE ON keywarden_keys
+        FOR EACH ROW EXECUTE FUNCTION keywarden_keys_notify();
+    `,
+  },
+];
+
+/**
+ * Brings the schema up to date, one transaction per migration, under an advisory lock so that
+ * instances starting together do not race. Returns the versions it applied.
+ *
+ * @example
+ * ```ts
+ * await migrate(pool); // or: npx keywarden migrate --store postgres://…
+ * ```
+ */
+export async function migrate(pool: pg.Pool): Promise<number[]> {
+  const client = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query(`CREATE TABLE IF NOT EXISTS keywarden_migrations (
+      version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    for (const migration of MIGRATIONS) {
+      await client.query('BEGIN');
+      try {
+        await client.query(`SELECT pg_advisory_xact_lock(hashtext('keywarden_migrate'))`);
+        const done = await client.query('SELECT 1 FROM keywarden_migrations WHERE version = $1', [
+          migration.version,
+        ]);
+        if (done.rowCount === 0) {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO keywarden_migrations (version, name) VALUES ($1, $2)', [
+            migration.version,
+            migration.name,
+          ]);
+          applied.push(migration.version);
+        }
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    }
+  } finally {
+    client.release();
+  }
+  return applied;
+}

@@ -1,0 +1,177 @@
+import {
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  DuplicateKeyIdError,
+  type KeyRecord,
+} from '@keywarden/core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresKeyStore, MIGRATIONS, migrate, type PostgresKeyStore } from '../src/index.js';
+import { type PostgresServer, startPostgres } from './pg-server.js';
+
+let server: PostgresServer;
+const stores: PostgresKeyStore[] = [];
+beforeAll(async () => {
+  server = await startPostgres();
+  const store = open();
+  await store.migrate();
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(stores.map((s) => s.close()));
+  await server.destroy();
+});
+
+function open(options: { timeoutMs?: number; listen?: boolean } = {}): PostgresKeyStore {
+  const store = createPostgresKeyStore({ connectionString: server.url, ...options });
+  stores.push(store);
+  return store;
+}
+
+let n = 0;
+function record(overrides: Partial<KeyRecord> = {}): KeyRecord {
+  n++;
+  return {
+    id: `pg${String(n).padStart(10, '0')}`,
+    name: `key ${n}`,
+    environment: 'live',
+    prefix: 'kw_live',
+    hash: '$hmac-sha256$k=1$abc',
+    scopes: ['images:read'],
+    paths: ['/v3/files/*'],
+    ips: ['10.0.0.0/8'],
+    createdAt: new Date(`2026-01-01T00:00:${String(n % 60).padStart(2, '0')}Z`),
+    expiresAt: null,
+    revokedAt: null,
+    lastUsedAt: null,
+    rateLimit: { limit: 10, windowSeconds: 60 },
+    quota: { limit: 50, period: 'month' },
+    metadata: { plan: 'free', nested: { a: [1, 2] } },
+    ownerId: 'owner-1',
+    replacedBy: null,
+    ...overrides,
+  };
+}
+
+function nextChange(store: PostgresKeyStore, id: string): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const stop = store.subscribe((changed) => {
+      if (changed === id) {
+        stop();
+        resolve(Date.now() - started);
+      }
+    });
+  });
+}
+
+describe('postgres key store', () => {
+  it('migrates once, and again safely (also from two callers at once)', async () => {
+    const pool = new pg.Pool({ connectionString: server.url });
+    expect(await Promise.all([migrate(pool), migrate(pool)])).toEqual([[], []]);
+    const { rows } = await pool.query('SELECT version FROM keywarden_migrations ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+    await pool.end();
+  });
+
+  it('inserts, gets, lists, updates and deletes records, with every field intact', async () => {
+    const store = open({ listen: false });
+    const a = record();
+    const b = record({ ownerId: 'owner-2', expiresAt: new Date('2027-01-01T00:00:00Z') });
+    await store.insert(a);
+    await store.insert(b);
+    expect(await store.get(a.id)).toEqual(a);
+    expect(await store.get('missing00000')).toBeNull();
+    expect((await store.list({ ownerId: 'owner-2' })).map((r) => r.id)).toEqual([b.id]);
+    expect((await store.list()).map((r) => r.id)).toEqual(expect.arrayContaining([a.id, b.id]));
+    const updated = await store.update(a.id, {
+      scopes: [],
+      revokedAt: new Date('2026-02-01T00:00:00Z'),
+      quota: null,
+    });
+    expect(updated).toEqual({ ...a, scopes: [], revokedAt: new Date('2026-02-01T00:00:00Z'), quota: null });
+    expect(await store.update('missing00000', { name: 'x' })).toBeNull();
+    await expect(store.insert({ ...a, name: 'dup' })).rejects.toBeInstanceOf(DuplicateKeyIdError);
+    await store.touch(a.id, new Date('2026-03-01T00:00:00Z'));
+    await store.touch(a.id, new Date('2026-02-01T00:00:00Z')); // never moves back
+    expect((await store.get(a.id))!.lastUsedAt).toEqual(new Date('2026-03-01T00:00:00Z'));
+    expect(await store.delete(a.id)).toBe(true);
+    expect(await store.delete(a.id)).toBe(false);
+  });
+
+  it('keeps no plaintext: a key made through the manager is stored as a hash', async () => {
+    const store = open({ listen: false });
+    const keys = createKeyManager({ store, hasher: createHmacHasher({ pepper: 'p'.repeat(32) }) });
+    const { key, record: created } = await keys.create({ name: 'secret' });
+    const { rows } = await store.pool.query(
+      'SELECT row_to_json(k)::text AS row FROM keywarden_keys k WHERE id = $1',
+      [created.id],
+    );
+    expect(rows[0].row).not.toContain(key);
+    expect(rows[0].row).not.toContain(key.slice(20, 52));
+    expect((await keys.verify(key)).ok).toBe(true);
+  });
+
+  it('tells other instances about a change within a second, also for plain SQL, but not for lastUsedAt', async () => {
+    const writer = open({ listen: false });
+    const reader = open();
+    const a = record();
+    await writer.insert(a);
+    await new Promise((r) => setTimeout(r, 200)); // the reader's LISTEN is up
+    const seen = nextChange(reader, a.id);
+    await writer.update(a.id, { revokedAt: new Date() });
+    expect(await seen).toBeLessThan(1000);
+    const bySql = nextChange(reader, a.id);
+    await writer.pool.query(`UPDATE keywarden_keys SET name = 'renamed' WHERE id = $1`, [a.id]);
+    expect(await bySql).toBeLessThan(1000);
+    let touched = false;
+    const stop = reader.subscribe((id) => {
+      if (id === a.id) touched = true;
+    });
+    await writer.touch(a.id, new Date());
+    await new Promise((r) => setTimeout(r, 300));
+    stop();
+    expect(touched).toBe(false);
+  });
+
+  it('answers 503 while PostgreSQL is down, never 401 or success, and recovers by itself', async () => {
+    const store = open({ timeoutMs: 500 });
+    const keys = createKeyManager({
+      store,
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      cache: { recordTtlMs: 0 }, // every request reads the store, so the outage shows at once
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key } = await keys.create({ name: 'k' });
+    const call = async () => {
+      const r = await keywarden.authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } });
+      return r.ok ? 200 : r.error.status;
+    };
+    expect(await call()).toBe(200);
+    let resets = 0;
+    store.subscribe((id) => {
+      if (id === null) resets++;
+    });
+    await server.kill();
+    const started = Date.now();
+    expect(await call()).toBe(503);
+    expect(await call()).toBe(503);
+    expect(Date.now() - started).toBeLessThan(3000); // bounded by timeoutMs, not hanging
+    await server.start();
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = await call();
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(200);
+    for (let i = 0; i < 50 && resets === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(resets).toBeGreaterThan(0); // the LISTEN connection came back and said so
+  }, 60_000);
+
+  it('refuses bad options', () => {
+    expect(() => createPostgresKeyStore({} as never)).toThrow(/pool or connectionString/);
+    expect(() => createPostgresKeyStore({ connectionString: server.url, colour: 1 } as never)).toThrow(
+      /unknown option/,
+    );
+  });
+});
