@@ -5,10 +5,12 @@ import {
   createKeyManager,
   createKeywarden,
   type KeyManager,
+  type KeyStore,
   type Keywarden,
   type LimitStore,
   openFileKeyStore,
 } from '@keywarden/core';
+import { createPostgresKeyStore } from '@keywarden/postgres';
 import { createRedisLimitStore } from '@keywarden/redis';
 import { type ExampleConfig, loadConfig } from './config.js';
 import { ApiError } from './errors.js';
@@ -51,10 +53,14 @@ async function ensureDemoKey(keys: KeyManager, folder: string): Promise<string> 
  */
 export async function createExample(overrides: Partial<ExampleConfig> = {}): Promise<Example> {
   const config = await loadConfig(process.env, overrides);
+  let store: KeyStore & { close(): Promise<void> };
   if (config.databaseUrl) {
-    console.warn('DATABASE_URL is set, but @keywarden/postgres is not available yet: using the file store');
+    const postgres = createPostgresKeyStore({ connectionString: config.databaseUrl });
+    await postgres.migrate();
+    store = postgres;
+  } else {
+    store = await openFileKeyStore({ path: config.keysFile });
   }
-  const store = await openFileKeyStore({ path: config.keysFile });
   const keys = createKeyManager({ store, now: config.now });
   const limitStore: LimitStore | undefined = config.redisUrl
     ? createRedisLimitStore({ url: config.redisUrl })

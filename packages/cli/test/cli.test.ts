@@ -1,0 +1,309 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  generateTokenSecret,
+  openFileKeyStore,
+} from '@keywarden/core';
+import { createPostgresKeyStore } from '@keywarden/postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PostgresServer, startPostgres } from '../../postgres/test/pg-server.js';
+
+const BIN = join(import.meta.dirname, '..', 'dist', 'bin.js');
+const PEPPER = 'cli-test-pepper-cli-test-pepper-0123456789';
+const SECRET = generateTokenSecret();
+const ENV = { KEYWARDEN_HASHER: 'hmac', KEYWARDEN_PEPPER: PEPPER, KEYWARDEN_TOKEN_SECRET: SECRET };
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+async function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...ENV, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+const json = async (args: string[], env?: Record<string, string>) => {
+  const run = await cli([...args, '--json'], env);
+  if (run.code !== 0) throw new Error(`keywarden ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout);
+};
+
+let dir: string;
+let pg: PostgresServer;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'keywarden-cli-'));
+  pg = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  await pg.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.each([
+  ['a keys file', () => join(dir, 'keys.json')],
+  ['PostgreSQL', () => pg.url],
+])('keywarden against %s', (_name, storeOf) => {
+  const store = () => ['--store', storeOf()];
+
+  it('migrates PostgreSQL, and refuses to "migrate" a file', async () => {
+    const run = await cli(['migrate', ...store()]);
+    if (storeOf().startsWith('postgres')) {
+      expect(run.code).toBe(0);
+      expect((await json(['migrate', ...store()])).applied).toEqual([]); // already done
+    } else {
+      expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/needs --store postgres/)]);
+    }
+  });
+
+  it('creates a key with every setting, prints it once, and the key works', async () => {
+    const human = await cli(['keys', 'create', '--name', 'human', ...store()]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/not shown again[\s\S]*kw_live_[0-9A-Za-z]{50}/);
+    const created = await json([
+      'keys',
+      'create',
+      '--name',
+      'acme',
+      '--env',
+      'test',
+      '--scope',
+      'images:read',
+      '--scope',
+      'images:write',
+      '--path',
+      '/v3/files/*',
+      '--ip',
+      '10.0.0.0/8',
+      '--ip',
+      '::1',
+      '--expires-in',
+      '30d',
+      '--rate',
+      '100/1m',
+      '--quota',
+      '50/month',
+      '--metadata',
+      'plan=free',
+      '--owner',
+      'acct_1',
+      ...store(),
+    ]);
+    expect(created.key).toMatch(/^kw_test_[0-9A-Za-z]{50}$/);
+    expect(created.record).toMatchObject({
+      name: 'acme',
+      environment: 'test',
+      scopes: ['images:read', 'images:write'],
+      paths: ['/v3/files/*'],
+      ips: ['10.0.0.0/8', '::1/128'],
+      rateLimit: { limit: 100, windowSeconds: 60 },
+      quota: { limit: 50, period: 'month' },
+      metadata: { plan: 'free' },
+      ownerId: 'acct_1',
+    });
+    expect(Date.parse(created.record.expiresAt) - Date.now()).toBeGreaterThan(29.9 * 86400_000);
+    // A server using the same store verifies it.
+    const target = storeOf();
+    const serverStore = target.startsWith('postgres')
+      ? createPostgresKeyStore({ connectionString: target, listen: false })
+      : await openFileKeyStore({ path: target, watch: false });
+    const keys = createKeyManager({ store: serverStore, hasher: createHmacHasher({ pepper: PEPPER }) });
+    expect(await keys.verify(created.key)).toMatchObject({ ok: true, key: { id: created.record.id } });
+    await serverStore.close?.();
+  });
+
+  it('lists, shows, updates, rotates, revokes and deletes', async () => {
+    const { record } = await json(['keys', 'create', '--name', 'life', '--owner', 'acct_2', ...store()]);
+    const list = await cli(['keys', 'list', ...store()]);
+    expect(list.stdout).toMatch(/^ID\s+NAME\s+ENV\s+STATUS/);
+    expect(list.stdout).toContain(record.id);
+    expect(
+      (await json(['keys', 'list', '--owner', 'acct_2', ...store()])).map((k: { id: string }) => k.id),
+    ).toEqual([record.id]);
+    const shown = await cli(['keys', 'show', record.id, ...store()]);
+    expect(shown.stdout).toMatch(/status:\s+active/);
+    const updated = await json([
+      'keys',
+      'update',
+      record.id,
+      '--scope',
+      'admin',
+      '--quota',
+      '10/day',
+      ...store(),
+    ]);
+    expect(updated).toMatchObject({ scopes: ['admin'], quota: { limit: 10, period: 'day' } });
+    const rotated = await json(['keys', 'rotate', record.id, '--grace', '1h', ...store()]);
+    expect(rotated.record).toMatchObject({ name: 'life', scopes: ['admin'], ownerId: 'acct_2' });
+    expect(Math.abs(Date.parse(rotated.old.expiresAt) - (Date.now() + 3600_000))).toBeLessThan(60_000);
+    expect(rotated.old.replacedBy).toBe(rotated.record.id);
+    await cli(['keys', 'revoke', rotated.record.id, ...store()]);
+    expect((await cli(['keys', 'show', rotated.record.id, ...store()])).stdout).toMatch(/status:\s+revoked/);
+    expect((await cli(['keys', 'delete', record.id, ...store()])).code).toBe(0);
+    const gone = await cli(['keys', 'show', record.id, ...store()]);
+    expect([gone.code, gone.stderr]).toEqual([1, `keywarden: no key with id ${record.id}\n`]);
+  });
+
+  it('mints a token that a server with the same secret accepts, within the key', async () => {
+    const { record } = await json([
+      'keys',
+      'create',
+      '--name',
+      'minter',
+      '--path',
+      '/v3/files/*',
+      ...store(),
+    ]);
+    const token = (
+      await cli([
+        'token',
+        'mint',
+        '--key',
+        record.id,
+        '--path',
+        '/v3/files/a/*',
+        '--expires-in',
+        '120',
+        ...store(),
+      ])
+    ).stdout.trim();
+    const target = storeOf();
+    const serverStore = target.startsWith('postgres')
+      ? createPostgresKeyStore({ connectionString: target, listen: false })
+      : await openFileKeyStore({ path: target, watch: false });
+    const keys = createKeyManager({ store: serverStore, hasher: createHmacHasher({ pepper: PEPPER }) });
+    const keywarden = createKeywarden({
+      keys,
+      requireHttps: false,
+      tokens: { secrets: [{ id: 'main', secret: SECRET }] },
+    });
+    const use = (url: string) =>
+      keywarden.authenticate({ method: 'GET', url, headers: { authorization: `AccessToken ${token}` } });
+    expect((await use('/v3/files/a/b.png')).ok).toBe(true);
+    expect((await use('/v3/files/b.png')).ok).toBe(false);
+    await serverStore.close?.();
+    const beyond = await cli(['token', 'mint', '--key', record.id, ...store()]); // "*" is beyond the key
+    expect([beyond.code, beyond.stderr]).toEqual([
+      1,
+      expect.stringMatching(/not within this key's path patterns/),
+    ]);
+  });
+});
+
+describe('keywarden command line', () => {
+  it.each([
+    [['keys', 'frob'], /unknown command/],
+    [['keys', 'create'], /needs --name/],
+    [['keys', 'create', '--name', 'x', '--colour', 'red'], /Unknown option '--colour'/],
+    [['keys', 'create', '--name', 'x', '--rate', '5/fortnight'], /--rate window/],
+    [['keys', 'create', '--name', 'x', '--quota', '5/week'], /--quota/],
+    [['keys', 'create', '--name', 'x', '--ip', 'not-an-ip'], /ips/],
+    [['keys', 'create', '--name', 'x', '--path', '/v3/*/x'], /paths/],
+    [['keys', 'create', '--name', 'x', '--env', 'prod'], /--env/],
+    [['keys', 'create', '--name', 'x', '--expires-in', 'soon'], /--expires-in/],
+    [['keys', 'show'], /takes one key id/],
+    [['keys', 'update', 'abc'], /at least one setting/],
+    [['token', 'mint', '--key', 'abc'], /secret/],
+    [['migrate'], /postgres/],
+  ])('refuses %j with exit code 2 and a clear message', async (args, message) => {
+    const run = await cli([...args, '--store', join(dir, 'refusals.json')], { KEYWARDEN_TOKEN_SECRET: '' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).toMatch(/--help" for usage/);
+  });
+
+  it('has --help everywhere, --version, and generates secrets', async () => {
+    expect((await cli(['--help'])).stdout).toMatch(/Commands:/);
+    for (const command of [
+      ['keys', 'create'],
+      ['keys', 'list'],
+      ['keys', 'rotate'],
+      ['token', 'mint'],
+      ['migrate'],
+    ]) {
+      const run = await cli([...command, '--help']);
+      expect([run.code, run.stdout]).toEqual([0, expect.stringMatching(/^Usage: keywarden /)]);
+    }
+    expect((await cli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect((await cli([])).code).toBe(2);
+    const secret = await json(['secret', 'generate']);
+    expect(secret.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('fails with exit code 1, not a stack trace, when the store is unreachable', async () => {
+    const run = await cli(['keys', 'list', '--store', 'postgres://postgres@127.0.0.1:1/none']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^keywarden: failed: /);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('two server processes on one PostgreSQL', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of children) child.kill();
+  });
+
+  function startServer(): Promise<number> {
+    const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'server.mjs')], {
+      env: { ...process.env, ...ENV, DATABASE_URL: pg.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    return new Promise((resolve, reject) => {
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening (\d+)/.exec(output);
+        if (match) resolve(Number(match[1]));
+      });
+      child.stderr!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.on('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
+    });
+  }
+
+  it('a key revoked through the CLI, and its tokens, are refused by both within one second', async () => {
+    await cli(['migrate', '--store', pg.url]);
+    const ports = await Promise.all([startServer(), startServer()]);
+    const { key, record } = await json(['keys', 'create', '--name', 'shared', '--store', pg.url]);
+    const token = (
+      await cli(['token', 'mint', '--key', record.id, '--expires-in', '600', '--store', pg.url])
+    ).stdout.trim();
+    const status = (port: number, header: string) =>
+      fetch(`http://127.0.0.1:${port}/v3/files/a.png`, { headers: { authorization: header } }).then(
+        (r) => r.status,
+      );
+    const credentials = [`Token ${key}`, `AccessToken ${token}`];
+    // Both servers have verified (and cached) the key and the token.
+    for (const port of ports) for (const header of credentials) expect(await status(port, header)).toBe(200);
+    const revoked = await cli(['keys', 'revoke', record.id, '--store', pg.url]);
+    expect(revoked.code).toBe(0);
+    const start = Date.now();
+    const refusedAt = await Promise.all(
+      ports.flatMap((port) =>
+        credentials.map(async (header) => {
+          while ((await status(port, header)) !== 401) {
+            if (Date.now() - start > 5000) throw new Error('still accepted after 5 s');
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          return Date.now() - start;
+        }),
+      ),
+    );
+    expect(Math.max(...refusedAt)).toBeLessThan(1000);
+  }, 60_000);
+});
