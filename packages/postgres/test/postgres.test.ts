@@ -168,6 +168,32 @@ describe('postgres key store', () => {
     expect(resets).toBeGreaterThan(0); // the LISTEN connection came back and said so
   }, 60_000);
 
+  it('answers 503 when PostgreSQL is slow beyond timeoutMs, and recovers when it is fast again', async () => {
+    const store = open({ timeoutMs: 300, listen: false });
+    const keys = createKeyManager({
+      store,
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      cache: { recordTtlMs: 0 },
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key } = await keys.create({ name: 'slow' });
+    const call = async () => {
+      const r = await keywarden.authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } });
+      return r.ok ? 200 : r.error.status;
+    };
+    // Another session holds an exclusive lock: every read of the table waits behind it.
+    const blocker = new pg.Client({ connectionString: server.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE keywarden_keys IN ACCESS EXCLUSIVE MODE');
+    const started = Date.now();
+    expect(await call()).toBe(503);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await blocker.query('ROLLBACK');
+    await blocker.end();
+    expect(await call()).toBe(200);
+  }, 30_000);
+
   it('refuses bad options', () => {
     expect(() => createPostgresKeyStore({} as never)).toThrow(/pool or connectionString/);
     expect(() => createPostgresKeyStore({ connectionString: server.url, colour: 1 } as never)).toThrow(
