@@ -49,10 +49,11 @@ export interface AuthRequest {
   /** The raw request target as received (`req.originalUrl`, `ctx.originalUrl`, `request.raw.url`): path and query. */
   url: string;
   /**
-   * Header values exactly as sent, keyed by lower-case name; repeated headers as arrays
-   * (Node's `req.headersDistinct`). A joined value such as `"a, b"` is refused, never split.
+   * Header values exactly as sent: Node's `req.rawHeaders` (fastest: only the credential headers are
+   * read), or an object keyed by lower-case name with repeated headers as arrays (Node's
+   * `req.headersDistinct`). A joined value such as `"a, b"` is refused, never split.
    */
-  headers: RawHeaders;
+  headers: RawHeaders | readonly string[];
   /** Client address as the framework resolves it under its own trust-proxy setting. */
   ip?: string | undefined;
   /** Whether the request arrived over TLS, as the framework resolves it. */
@@ -563,7 +564,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   }
 
   function clientBlockedUntil(input: AuthRequest): number | null {
-    if (failedAuth === false) return null;
+    if (failedAuth === false || blockedClients.size === 0) return null;
     const partition = clientPartition(input.ip);
     const until = partition === null ? undefined : blockedClients.get(partition);
     if (until === undefined) return null;
@@ -643,7 +644,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   type Detail = { kind: CredentialKind; keyId: string };
 
   /** The checks shared by keys and tokens once the credential itself is valid. */
-  async function authorize(
+  function authorize(
     input: AuthRequest,
     route: RouteRequirements | undefined,
     principal: Principal,
@@ -652,7 +653,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     challenge: readonly string[],
     detail: Detail,
     source: CredentialSource,
-  ): Promise<AuthResult> {
+  ): AuthResult | Promise<AuthResult> {
     for (const paths of patterns) {
       if (!paths.includes('*') && !pathAllowed(paths, pathOf(input.url))) {
         return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
@@ -674,19 +675,24 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       // An unvalidated route object with a bad cost: refuse rather than guess (fail closed).
       return refuse(input, 'auth_unavailable', 'limit_store_unavailable', [], detail);
     }
-    const charged = await charge(input, principal, limits, cost, detail);
-    if ('ok' in charged) return charged as AuthResult;
-    if (onEvent) {
-      emit({
-        type: 'auth.succeeded',
-        time: new Date(now()),
-        kind: detail.kind,
-        keyId: detail.keyId,
-        method: input.method,
-        path: pathOf(input.url).slice(0, 512),
-      });
-    }
-    return { ok: true, principal, headers: charged, credential: source };
+    const succeed = (headers: Readonly<Record<string, string>>): AuthResult => {
+      if (onEvent) {
+        emit({
+          type: 'auth.succeeded',
+          time: new Date(now()),
+          kind: detail.kind,
+          keyId: detail.keyId,
+          method: input.method,
+          path: pathOf(input.url).slice(0, 512),
+        });
+      }
+      return { ok: true, principal, headers, credential: source };
+    };
+    // Keys without limits answer without a counter store, and without an await.
+    if (!limits.rateLimit && !limits.quota) return succeed(NO_HEADERS);
+    return charge(input, principal, limits, cost, detail).then((charged) =>
+      'ok' in charged ? (charged as AuthResult) : succeed(charged),
+    );
   }
 
   async function authenticate(

@@ -6,11 +6,13 @@ import type { CredentialSource, RawHeaders } from './credentials.js';
 import { type AuthError, PROBLEM_CONTENT_TYPE } from './errors.js';
 
 /**
- * Header values of a Node request as the client sent them: `headersDistinct` (repeated headers as
- * arrays). Request objects that lack it (Fastify's `inject`, mocks) fall back to `headers`, where
- * a repeated `X-Api-Key` arrives joined as `"a, b"` and is refused for its space.
+ * Header values of a Node request as the client sent them: `rawHeaders` (every occurrence, names
+ * as sent; the core reads only the credential headers from it). Request objects without it
+ * (mocks) fall back to `headersDistinct`, then `headers`, where a repeated `X-Api-Key` arrives
+ * joined as `"a, b"` and is refused for its space.
  */
-export function requestHeaders(req: IncomingMessage): RawHeaders {
+export function requestHeaders(req: IncomingMessage): RawHeaders | readonly string[] {
+  if (Array.isArray(req.rawHeaders)) return req.rawHeaders;
   return (req.headersDistinct as RawHeaders | undefined) ?? req.headers;
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type EventHandler, safeEventHandler } from './events.js';
 import { createArgon2Hasher, type Hasher } from './hashers.js';
@@ -187,6 +187,14 @@ function freezeInfo(info: ApiKeyInfo): ApiKeyInfo {
   return Object.freeze(info);
 }
 
+// One-shot `crypto.hash` (Node >= 20.12) is 2.6x faster than createHash() for a 58-byte key
+// (248 vs 644 ns, `pnpm bench`); older Node 20 releases fall back to createHash.
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string })
+  .hash;
+const sha256 = oneShot
+  ? (text: string) => oneShot('sha256', text, 'base64')
+  : (text: string) => nodeCrypto.createHash('sha256').update(text).digest('base64');
+
 const fail = (reason: VerifyFailureReason, keyId?: string): Failure =>
   keyId === undefined ? { ok: false, reason } : { ok: false, reason, keyId };
 
@@ -372,20 +380,42 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     return { ok: true, entry };
   }
 
-  async function verify(key: unknown): Promise<VerifyApiKeyResult> {
+  /**
+   * The warm path (a verified key whose record is cached) answers synchronously: `pnpm bench`
+   * showed the promise machinery of an `await` there costing as much as the check itself.
+   */
+  function verify(key: unknown): VerifyApiKeyResult | Promise<VerifyApiKeyResult> {
     const parsed = parseApiKey(key, prefixes);
     if (!parsed.ok) return parsed;
     const plaintext = key as string;
     const { id } = parsed;
-    const digest = createHash('sha256').update(plaintext).digest('base64');
+    const digest = sha256(plaintext);
     const t = now();
     const hit = verified.get(digest);
     if (hit !== undefined && hit.until > t && hit.id === id) {
-      const cached = await cachedRecord(id, t);
-      if (cached === 'unavailable') return fail('store_unavailable', id);
-      if (cached !== undefined && cached.record.hash === hit.hash) return accept(cached, now());
-      verified.delete(digest); // deleted, or its hash changed: verify from scratch
+      const entry = records.get(id);
+      if (entry !== undefined && entry.until > t && entry.record.hash === hit.hash) return accept(entry, t);
+      return verifyHit(plaintext, digest, id, hit, t);
     }
+    return verifyCold(plaintext, digest, id);
+  }
+
+  /** A verified key whose record must be read again. */
+  async function verifyHit(
+    plaintext: string,
+    digest: string,
+    id: string,
+    hit: VerifiedEntry,
+    t: number,
+  ): Promise<VerifyApiKeyResult> {
+    const cached = await cachedRecord(id, t);
+    if (cached === 'unavailable') return fail('store_unavailable', id);
+    if (cached !== undefined && cached.record.hash === hit.hash) return accept(cached, now());
+    verified.delete(digest); // deleted, or its hash changed: verify from scratch
+    return verifyCold(plaintext, digest, id);
+  }
+
+  async function verifyCold(plaintext: string, digest: string, id: string): Promise<VerifyApiKeyResult> {
     let flight = verifyFlights.get(digest);
     if (!flight) {
       flight = coldVerify(plaintext, digest, id).finally(() => verifyFlights.delete(digest));
@@ -516,13 +546,17 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       if (deleted) emit({ type: 'key.deleted', time: new Date(now()), keyId: id });
       return deleted;
     },
-    async verify(key) {
-      try {
-        return await verify(key);
-      } catch (error) {
-        // Unreachable by design; if it happens anyway, refuse (fail closed) rather than throw.
+    verify(key) {
+      // Unreachable by design; if a failure happens anyway, refuse (fail closed) rather than throw.
+      const failClosed = (error: unknown) => {
         storeError('verify', error);
         return fail('store_unavailable');
+      };
+      try {
+        const result = verify(key);
+        return result instanceof Promise ? result.catch(failClosed) : Promise.resolve(result);
+      } catch (error) {
+        return Promise.resolve(failClosed(error));
       }
     },
     async lookup(id) {

@@ -82,6 +82,26 @@ describe('credential extraction: refusals before any store or hash work', () => 
     expect(hashCalls.verify).toBe(0);
   });
 
+  it.each(rows)(
+    'gives the same answer from Node rawHeaders (names in any case): %s',
+    async (_name, rawHeaders, url, expected) => {
+      const { key, auth, storeCalls } = await setup();
+      const headers = JSON.parse(JSON.stringify(rawHeaders).replaceAll('<key>', key)) as Record<
+        string,
+        string | string[]
+      >;
+      const raw: string[] = [];
+      for (const [name, value] of Object.entries(headers)) {
+        for (const [i, v] of (Array.isArray(value) ? value : [value]).entries())
+          raw.push(i % 2 ? name.toUpperCase() : name, v);
+      }
+      raw.push('Host', 'example.test', 'Accept', '*/*');
+      expect(code(await auth({ headers: raw, url }))).toBe(expected);
+      expect(storeCalls.get).toBe(0);
+      expect(code(await auth({ headers: ['X-API-KEY', key, 'Host', 'h'] }))).toBe('ok');
+    },
+  );
+
   it('accepts every configured form, schemes in any case, with one or more spaces', async () => {
     const { key, auth } = await setup();
     for (const headers of [

@@ -1,0 +1,102 @@
+// One server of the HTTP benchmark, run as a child process so that it has a core of its own and
+// its CPU time can be measured alone. argv: framework (fastify|express|koa), mode (none|keywarden|
+// bearer-auth|passport). Talks to the parent over IPC: 'ready', then answers 'headers' and 'cpu'.
+import {
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  generateTokenSecret,
+} from '../packages/core/dist/index.js';
+import { createExpressAuth } from '../packages/express/dist/index.js';
+import { keywardenFastify } from '../packages/fastify/dist/index.js';
+import { createKoaAuth } from '../packages/koa/dist/index.js';
+
+const [framework, mode] = process.argv.slice(2);
+const keys = createKeyManager({ store: createMemoryKeyStore() }); // argon2id: runs once, then cached
+const keywarden = createKeywarden({
+  keys,
+  requireHttps: false,
+  tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
+  limits: { failedAuth: false },
+});
+const { key, record } = await keys.create({ name: 'bench', scopes: ['images:read'], paths: ['/v3/files/*'] });
+const body = { ok: true };
+let port;
+
+if (framework === 'fastify') {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  if (mode === 'keywarden') await app.register(keywardenFastify, { keywarden });
+  if (mode === 'empty-async-hook') app.addHook('onRequest', async () => {});
+  if (mode === 'empty-callback-hook') app.addHook('onRequest', (_request, _reply, done) => done());
+  if (mode === 'bearer-auth')
+    await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set([key]) });
+  app.get('/v3/files/*', async () => body);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  port = app.server.address().port;
+} else if (framework === 'express') {
+  const { default: express } = await import('express');
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  if (mode === 'keywarden') app.use(createExpressAuth(keywarden).authenticate());
+  if (mode === 'passport') {
+    const { default: passport } = await import('passport');
+    const { HeaderAPIKeyStrategy } = await import('passport-headerapikey');
+    passport.use(
+      new HeaderAPIKeyStrategy({ header: 'X-Api-Key', prefix: '' }, false, (apiKey, done) =>
+        done(null, apiKey === key ? { id: record.id } : false),
+      ),
+    );
+    app.use(passport.initialize());
+    app.use(passport.authenticate('headerapikey', { session: false }));
+  }
+  app.get(/^\/v3\/files\/.+/, (_req, res) => res.json(body));
+  await new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => {
+      port = server.address().port;
+      resolve();
+    });
+  });
+} else {
+  const { default: Koa } = await import('koa');
+  const app = new Koa();
+  if (mode === 'keywarden') app.use(createKoaAuth(keywarden).authenticate());
+  app.use((ctx) => {
+    ctx.body = body;
+  });
+  await new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => {
+      port = server.address().port;
+      resolve();
+    });
+  });
+}
+
+/** Request headers for a credential form; access tokens are minted fresh (they live 10 minutes). */
+async function headersFor(form) {
+  switch (form) {
+    case 'x-api-key':
+      return { 'x-api-key': key };
+    case 'bearer':
+      return { authorization: `Bearer ${key}` };
+    case 'token':
+      return { authorization: `Token ${key}` };
+    case 'access-token': {
+      const { token } = await keywarden.mintAccessToken(record.id, {
+        paths: ['/v3/files/*'],
+        expiresIn: 600,
+      });
+      return { authorization: `AccessToken ${token}` };
+    }
+    default:
+      return {};
+  }
+}
+
+process.on('message', async (message) => {
+  if (message.type === 'headers') process.send({ type: 'headers', headers: await headersFor(message.form) });
+  if (message.type === 'cpu')
+    process.send({ type: 'cpu', usage: process.cpuUsage(), rss: process.memoryUsage().rss });
+});
+process.send({ type: 'ready', port });

@@ -1,0 +1,128 @@
+// HTTP part of `pnpm bench`: each framework without auth, with keywarden (every credential form,
+// and an access token), and with the peers people use instead, in alternating rounds in one run.
+// Loopback only, bounded: ROUNDS x configs x DURATION seconds.
+import { fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const DURATION = quick ? 1 : 3;
+const CONNECTIONS = 50;
+const here = import.meta.dirname;
+
+export const CONFIGS = [
+  // Baselines get the same X-Api-Key header (ignored): the comparison is then the cost of
+  // authenticating, not of parsing a header that no-auth clients would not send.
+  { framework: 'fastify', mode: 'none', form: 'x-api-key', label: 'Fastify, no auth' },
+  { framework: 'fastify', mode: 'keywarden', form: 'x-api-key', label: 'Fastify + keywarden, X-Api-Key' },
+  { framework: 'fastify', mode: 'keywarden', form: 'bearer', label: 'Fastify + keywarden, Bearer' },
+  { framework: 'fastify', mode: 'keywarden', form: 'token', label: 'Fastify + keywarden, Token' },
+  {
+    framework: 'fastify',
+    mode: 'keywarden',
+    form: 'access-token',
+    label: 'Fastify + keywarden, AccessToken',
+  },
+  { framework: 'fastify', mode: 'bearer-auth', form: 'bearer', label: 'Fastify + @fastify/bearer-auth' },
+  { framework: 'express', mode: 'none', form: 'x-api-key', label: 'Express, no auth' },
+  { framework: 'express', mode: 'keywarden', form: 'x-api-key', label: 'Express + keywarden, X-Api-Key' },
+  { framework: 'express', mode: 'passport', form: 'x-api-key', label: 'Express + passport-headerapikey' },
+  { framework: 'koa', mode: 'none', form: 'x-api-key', label: 'Koa, no auth' },
+  { framework: 'koa', mode: 'keywarden', form: 'x-api-key', label: 'Koa + keywarden, X-Api-Key' },
+];
+
+function start(framework, mode) {
+  const child = fork(join(here, 'http-server.mjs'), [framework, mode], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ask = (message, type) =>
+    new Promise((resolve) => {
+      const onMessage = (reply) => {
+        if (reply.type === type) {
+          child.off('message', onMessage);
+          resolve(reply);
+        }
+      };
+      child.on('message', onMessage);
+      if (message) child.send(message);
+    });
+  return ask(null, 'ready').then(({ port }) => ({ child, port, ask }));
+}
+
+const servers = new Map();
+for (const { framework, mode } of CONFIGS) {
+  const id = `${framework}/${mode}`;
+  if (!servers.has(id)) servers.set(id, await start(framework, mode));
+}
+
+const samples = new Map(CONFIGS.map((c) => [c.label, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  // Alternate the order every round, so that drift (thermal, other load) falls on all alike.
+  const order = round % 2 === 0 ? CONFIGS : [...CONFIGS].reverse();
+  for (const config of order) {
+    const server = servers.get(`${config.framework}/${config.mode}`);
+    const { headers } = await server.ask({ type: 'headers', form: config.form }, 'headers');
+    const url = `http://127.0.0.1:${server.port}/v3/files/bench.png`;
+    await autocannon({ url, headers, connections: CONNECTIONS, duration: 0.5 }); // warm-up
+    const before = (await server.ask({ type: 'cpu' }, 'cpu')).usage;
+    const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION });
+    const { usage: after, rss } = await server.ask({ type: 'cpu' }, 'cpu');
+    const cpu = after.user - before.user + (after.system - before.system);
+    const total = result.requests.total;
+    if (result.non2xx > 0 || result.errors > 0) {
+      throw new Error(`${config.label}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
+    }
+    samples.get(config.label).push({
+      rps: total / DURATION,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      cpuMicrosPerRequest: cpu / total,
+      rss,
+    });
+    process.stderr.write(
+      `round ${round + 1}/${ROUNDS} ${config.label}: ${Math.round(total / DURATION)} req/s\n`,
+    );
+  }
+}
+for (const { child } of servers.values()) child.kill();
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const rows = CONFIGS.map((config) => {
+  const runs = samples.get(config.label);
+  const base = samples.get(CONFIGS.find((c) => c.framework === config.framework && c.mode === 'none').label);
+  // Ratio per round (the paired A/B), then the median of those.
+  const ratio = median(runs.map((run, i) => run.rps / base[i].rps));
+  return {
+    ...config,
+    rps: {
+      min: Math.min(...runs.map((r) => r.rps)),
+      median: median(runs.map((r) => r.rps)),
+      max: Math.max(...runs.map((r) => r.rps)),
+    },
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    cpuMicrosPerRequest: median(runs.map((r) => r.cpuMicrosPerRequest)),
+    ratio,
+  };
+});
+console.table(
+  rows.map((r) => ({
+    server: r.label,
+    'req/s median': Math.round(r.rps.median),
+    'min..max': `${Math.round(r.rps.min)}..${Math.round(r.rps.max)}`,
+    'p50 ms': r.p50,
+    'p99 ms': r.p99,
+    'CPU µs/req': r.cpuMicrosPerRequest.toFixed(1),
+    'vs no auth': r.ratio.toFixed(3),
+  })),
+);
+await mkdir(join(here, 'results'), { recursive: true });
+await writeFile(
+  join(here, 'results', 'http.json'),
+  JSON.stringify({ rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, rows }, null, 2),
+);
