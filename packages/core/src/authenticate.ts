@@ -3,6 +3,7 @@ import {
   type CredentialConfig,
   type CredentialKind,
   type CredentialSource,
+  type ExtractedCredential,
   type ExtractionFailureReason,
   extractCredential,
   type RawHeaders,
@@ -10,7 +11,7 @@ import {
 import { AuthError, type AuthErrorCode, challengeFor } from './errors.js';
 import { type EventHandler, safeEventHandler } from './events.js';
 import { createIpAllowlist } from './ip.js';
-import type { KeyManager, VerifyFailureReason } from './key-manager.js';
+import type { KeyManager, VerifyApiKeyResult, VerifyFailureReason } from './key-manager.js';
 import {
   type ConsumeResult,
   clientPartition,
@@ -212,6 +213,11 @@ export interface Keywarden {
    * {@link AuthError} carrying status, headers and problem body. Never rejects for any request.
    */
   authenticate(input: AuthRequest, route?: RouteRequirements): Promise<AuthResult>;
+  /**
+   * {@link Keywarden.authenticate} that answers without a promise when it can (a warm key or token
+   * without limits): the adapters use it on the request path. Never throws.
+   */
+  authenticateNow(input: AuthRequest, route?: RouteRequirements): AuthResult | Promise<AuthResult>;
   /**
    * The framework-free handler behind `POST /v3/auth/access-token/`: authenticates the request with
    * an API key (never a token; the key's path patterns do not apply to this route, its IP allowlist
@@ -695,21 +701,25 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     );
   }
 
-  async function authenticate(
+  /** Authenticates; a refused credential also counts against the client's address. */
+  function authenticate(
     input: AuthRequest,
     route: RouteRequirements | undefined,
     mode: Mode,
-  ): Promise<AuthResult> {
-    const result = await authenticateOnce(input, route, mode);
-    if (!result.ok && result.error.code === 'invalid_credentials') await countFailure(input);
-    return result;
+  ): AuthResult | Promise<AuthResult> {
+    const afterwards = (result: AuthResult): AuthResult | Promise<AuthResult> =>
+      !result.ok && result.error.code === 'invalid_credentials'
+        ? countFailure(input).then(() => result)
+        : result;
+    const result = authenticateOnce(input, route, mode);
+    return result instanceof Promise ? result.then(afterwards) : afterwards(result);
   }
 
-  async function authenticateOnce(
+  function authenticateOnce(
     input: AuthRequest,
     route: RouteRequirements | undefined,
     mode: Mode,
-  ): Promise<AuthResult> {
+  ): AuthResult | Promise<AuthResult> {
     if (requireHttps && input.secure !== true) return refuse(input, 'https_required', 'https_required', []);
     const blockedUntil = clientBlockedUntil(input);
     if (blockedUntil !== null) {
@@ -737,26 +747,34 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       if (!verified.ok) return refuse(input, 'invalid_credentials', verified.reason, challenge, kind);
       const { claims } = verified;
       // The parent key must still be valid: revoking a key ends its tokens at once.
-      const parent = await keys.lookup(claims.sub);
       const detail = { kind: credential.kind, keyId: claims.sub };
-      if (!parent.ok)
-        return refuse(input, CREDENTIAL_FAILURE[parent.reason], parent.reason, challenge, detail);
-      // A token is bound by its own paths and, should the key have been narrowed since, the key's.
-      // The key's IP allowlist does not apply: tokens exist to be used from browsers.
-      const principal = tokenPrincipalOf(claims, parent.key);
-      return authorize(
-        input,
-        route,
-        principal,
-        parent.key,
-        [claims.paths, parent.key.paths],
-        challenge,
-        detail,
-        credential.source,
-      );
+      const withParent = (parent: VerifyApiKeyResult): AuthResult | Promise<AuthResult> => {
+        if (!parent.ok)
+          return refuse(input, CREDENTIAL_FAILURE[parent.reason], parent.reason, challenge, detail);
+        // A token is bound by its own paths and, should the key have been narrowed since, the key's.
+        // The key's IP allowlist does not apply: tokens exist to be used from browsers.
+        const principal = tokenPrincipalOf(claims, parent.key);
+        const patterns = [claims.paths, parent.key.paths];
+        return authorize(input, route, principal, parent.key, patterns, challenge, detail, credential.source);
+      };
+      const parent = keys.lookupNow(claims.sub);
+      return parent instanceof Promise ? parent.then(withParent) : withParent(parent);
     }
 
-    const verified = await keys.verify(credential.value);
+    const verified = keys.verifyNow(credential.value);
+    return verified instanceof Promise
+      ? verified.then((result) => afterKeyVerify(input, route, mode, credential, challenge, result))
+      : afterKeyVerify(input, route, mode, credential, challenge, verified);
+  }
+
+  function afterKeyVerify(
+    input: AuthRequest,
+    route: RouteRequirements | undefined,
+    mode: Mode,
+    credential: ExtractedCredential,
+    challenge: readonly string[],
+    verified: VerifyApiKeyResult,
+  ): AuthResult | Promise<AuthResult> {
     if (!verified.ok) {
       const detail =
         verified.keyId === undefined
@@ -781,6 +799,17 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       detail,
       credential.source,
     );
+  }
+
+  function authenticateNow(input: AuthRequest, route?: RouteRequirements): AuthResult | Promise<AuthResult> {
+    // Only a bug could make these fail (the verifier never throws): fail closed, never 500.
+    const failClosed = (): AuthResult => ({ ok: false, error: authError('auth_unavailable', []) });
+    try {
+      const result = authenticate(input, route, 'request');
+      return result instanceof Promise ? result.catch(failClosed) : result;
+    } catch {
+      return failClosed();
+    }
   }
 
   function requireTokens(): TokenService {
@@ -840,14 +869,8 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       }
       return null;
     },
-    async authenticate(input, route) {
-      try {
-        return await authenticate(input, route, 'request');
-      } catch {
-        // Only a bug could get here (the verifier never throws); fail closed, never 500.
-        return { ok: false, error: authError('auth_unavailable', []) };
-      }
-    },
+    authenticateNow,
+    authenticate: (input, route) => Promise.resolve(authenticateNow(input, route)),
     async handleMintRequest(input, body) {
       requireTokens();
       let auth: AuthResult;

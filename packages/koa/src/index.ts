@@ -74,7 +74,8 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
           if (error) return refuse(ctx, error);
           return next();
         }
-        const result = await keywarden.authenticate(toInput(ctx), route);
+        const pending = keywarden.authenticateNow(toInput(ctx), route);
+        const result = pending instanceof Promise ? await pending : pending;
         if (!result.ok) return refuse(ctx, result.error);
         ctx.set(result.headers);
         ctx.state.auth = result.principal;
