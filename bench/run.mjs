@@ -270,3 +270,6 @@ await cold('verify(), cold key, HMAC-SHA-256', createHmacHasher({ pepper: hmacPe
 
 console.log(`keywarden core benchmarks — node ${process.version}, ${process.platform}/${process.arch}`);
 console.table(rows);
+const { mkdir, writeFile } = await import('node:fs/promises');
+await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+await writeFile(new URL('./results/core.json', import.meta.url), JSON.stringify(rows, null, 2));
