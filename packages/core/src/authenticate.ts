@@ -569,6 +569,18 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     }
   }
 
+  // A throttled client's refusals differ only in Retry-After: one error per value, so a flood from
+  // a blocked address allocates nothing (`pnpm bench`: ~4 µs a refusal before, mostly the stack).
+  const throttledErrors = new LRUCache<number, AuthError>({ max: 1000 });
+  function throttledError(retryAfter: number): AuthError {
+    let error = throttledErrors.get(retryAfter);
+    if (!error) {
+      error = new AuthError('rate_limited', { 'retry-after': String(retryAfter) });
+      throttledErrors.set(retryAfter, error);
+    }
+    return error;
+  }
+
   function clientBlockedUntil(input: AuthRequest): number | null {
     if (failedAuth === false || blockedClients.size === 0) return null;
     const partition = clientPartition(input.ip);
@@ -723,10 +735,14 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     if (requireHttps && input.secure !== true) return refuse(input, 'https_required', 'https_required', []);
     const blockedUntil = clientBlockedUntil(input);
     if (blockedUntil !== null) {
-      const error = new AuthError('rate_limited', {
-        'retry-after': String(secondsUntil(blockedUntil, now())),
-      });
-      return refuse(input, 'rate_limited', 'client_throttled', [], {}, error);
+      return refuse(
+        input,
+        'rate_limited',
+        'client_throttled',
+        [],
+        {},
+        throttledError(secondsUntil(blockedUntil, now())),
+      );
     }
     const extracted = extractCredential(input.headers ?? {}, input.url ?? '', credentialConfig);
     if (!extracted.ok) {
