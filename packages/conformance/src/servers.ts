@@ -63,19 +63,25 @@ function expressServer(name: string, express: typeof express5): ServerFactory {
   return async (keywarden, variant) => {
     const app = express();
     const auth = createExpressAuth(keywarden, variant);
-    const whoami: import('express').RequestHandler = (req, res) => {
-      res.json({ auth: req.auth });
-    };
+    const whoami =
+      (route: string): import('express').RequestHandler =>
+      (req, res) => {
+        res.json({ route, auth: req.auth });
+      };
     app.post('/v3/auth/access-token/', auth.mint());
     app.get('/public/health', (_req, res) => {
       res.json({ ok: true });
     });
-    app.post('/v3/tools/upscale/process/', auth.authenticate({ scopes: ['images:write'], cost: 2 }), whoami);
+    app.post(
+      '/v3/tools/upscale/process/',
+      auth.authenticate({ scopes: ['images:write'], cost: 2 }),
+      whoami('upscale'),
+    );
     app.use(auth.authenticate());
-    app.get(/^\/v3\/files\/.+/, whoami);
-    app.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami);
-    app.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami);
-    app.get('/v3/admin', auth.authenticate({ scopes: ['admin'] }), whoami);
+    app.get(/^\/v3\/files\/.+/, whoami('files'));
+    app.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami('upload'));
+    app.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami('process'));
+    app.get('/v3/admin', auth.authenticate({ scopes: ['admin'] }), whoami('admin'));
     app.get('/v3/boom', () => {
       throw new Error('boom');
     });
@@ -112,14 +118,18 @@ function koaServer(name: string, Koa: typeof Koa3): ServerFactory {
     open.get('/public/health', (ctx) => {
       ctx.body = { ok: true };
     });
-    const whoami = (ctx: import('koa').Context) => {
-      ctx.body = { auth: getKoaAuth(ctx) };
+    const whoami = (route: string) => (ctx: import('koa').Context) => {
+      ctx.body = { route, auth: getKoaAuth(ctx) };
     };
-    open.post('/v3/tools/upscale/process/', auth.authenticate({ scopes: ['images:write'], cost: 2 }), whoami);
+    open.post(
+      '/v3/tools/upscale/process/',
+      auth.authenticate({ scopes: ['images:write'], cost: 2 }),
+      whoami('upscale'),
+    );
     const api = new Router();
-    api.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami);
-    api.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami);
-    api.get('/v3/admin', auth.authenticate({ scopes: ['admin'] }), whoami);
+    api.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami('upload'));
+    api.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami('process'));
+    api.get('/v3/admin', auth.authenticate({ scopes: ['admin'] }), whoami('admin'));
     api.get('/v3/boom', () => {
       throw new Error('boom');
     });
@@ -127,7 +137,7 @@ function koaServer(name: string, Koa: typeof Koa3): ServerFactory {
     app.use(auth.authenticate());
     app.use(api.routes());
     app.use(async (ctx, next) => {
-      if (ctx.method === 'GET' && /^\/v3\/files\/.+/.test(ctx.path)) return whoami(ctx);
+      if (ctx.method === 'GET' && /^\/v3\/files\/.+/.test(ctx.path)) return whoami('files')(ctx);
       return next();
     });
     return listen(name, app as unknown as Listener);
@@ -141,18 +151,21 @@ const fastifyServer: ServerFactory = async (keywarden, variant) => {
     return reply.code(status).send(body);
   });
   await app.register(keywardenFastify, { keywarden, mintPath: '/v3/auth/access-token/', ...variant });
-  const whoami = async (request: import('fastify').FastifyRequest) => ({ auth: request.auth });
+  const whoami = (route: string) => async (request: import('fastify').FastifyRequest) => ({
+    route,
+    auth: request.auth,
+  });
   const writes = { config: { keywarden: { scopes: ['images:write'] } } };
   app.get('/public/health', { config: { keywarden: false } }, async () => ({ ok: true }));
   app.post(
     '/v3/tools/upscale/process/',
     { config: { keywarden: { scopes: ['images:write'], cost: 2 } } },
-    whoami,
+    whoami('upscale'),
   );
-  app.get('/v3/files/*', whoami);
-  app.post('/v3/file-ops/upload/', writes, whoami);
-  app.post('/v3/tools/:tool/process/', writes, whoami);
-  app.get('/v3/admin', { config: { keywarden: { scopes: ['admin'] } } }, whoami);
+  app.get('/v3/files/*', whoami('files'));
+  app.post('/v3/file-ops/upload/', writes, whoami('upload'));
+  app.post('/v3/tools/:tool/process/', writes, whoami('process'));
+  app.get('/v3/admin', { config: { keywarden: { scopes: ['admin'] } } }, whoami('admin'));
   app.get('/v3/boom', async () => {
     throw new Error('boom');
   });
