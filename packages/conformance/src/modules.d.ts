@@ -7,3 +7,13 @@ declare module 'koa2' {
   import Koa from 'koa';
   export default Koa;
 }
+declare module 'autocannon' {
+  interface Result {
+    requests: { total: number; average: number };
+    errors: number;
+    timeouts: number;
+    statusCodeStats?: Record<string, { count: number }>;
+  }
+  function autocannon(options: Record<string, unknown>): Promise<Result>;
+  export default autocannon;
+}
