@@ -72,9 +72,11 @@ export async function startPostgres(): Promise<PostgresServer> {
   for (const setting of ['fsync=off', 'full_page_writes=off']) args.push('-c', setting);
   const start = () =>
     new Promise<void>((resolve, reject) => {
+      // Its own process group, so that a kill reaches the postmaster and every backend at once.
       const proc = spawn(join(bin, 'postgres'), args, {
         stdio: ['ignore', 'pipe', 'pipe'],
         cwd: dir,
+        detached: true,
         ...user,
       });
       child = proc;
@@ -89,13 +91,24 @@ export async function startPostgres(): Promise<PostgresServer> {
       proc.on('exit', (code) => reject(new Error(`postgres exited ${code}: ${output}`)));
     });
   const kill = async () => {
-    const proc = child;
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGKILL');
-      await exited;
+    const pid = child?.pid;
+    if (pid !== undefined) {
+      try {
+        process.kill(-pid, 'SIGKILL'); // the whole group: the postmaster and every backend
+      } catch {
+        // already gone
+      }
+      // A restart fails while an old backend still holds the shared memory: wait for all of them.
+      for (;;) {
+        try {
+          process.kill(-pid, 0);
+        } catch {
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     }
-    await portFree(port); // backends notice the postmaster's death and exit
+    await portFree(port);
   };
   await start();
   return {
