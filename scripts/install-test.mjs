@@ -1,0 +1,160 @@
+// `pnpm test:release`: packs the published packages and installs them, as users will, into fresh
+// projects outside the workspace: Express 4, Express 5, Koa and Fastify, each with an ES module, a
+// CommonJS and a TypeScript entry (type-checked with tsc, then compiled and run). Every entry
+// starts a server and asserts that a key is accepted and a damaged one refused.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const work = mkdtempSync(join(tmpdir(), 'keywarden-install-'));
+const run = (cmd, args, cwd) =>
+  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+
+const tarballs = join(work, 'tarballs');
+mkdirSync(tarballs);
+for (const pkg of ['core', 'express', 'koa', 'fastify'])
+  run('pnpm', ['pack', '--pack-destination', tarballs], join(root, 'packages', pkg));
+const tgz = (name) =>
+  join(
+    tarballs,
+    readdirSync(tarballs).find((f) => f.startsWith(`keywarden-${name}-`)),
+  );
+
+// What differs per framework: packages, imports, and the lines that build and start the server.
+const FRAMEWORKS = {
+  express4: {
+    deps: ['express@4', '@types/express@4'],
+    adapter: 'express',
+    esm: "import express from 'express';\nimport { createExpressAuth, getAuth } from '@keywarden/express';",
+    cjs: "const express = require('express');\nconst { createExpressAuth, getAuth } = require('@keywarden/express');",
+    start: `const app = express();
+app.use(createExpressAuth(keywarden).authenticate());
+app.get('/x', (req, res) => { res.json({ id: getAuth(req).keyId }); });
+const server = app.listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const port = (server.address() as AddressInfo).port;
+const stop = () => server.close();`,
+  },
+  koa: {
+    deps: ['koa@3', '@types/koa@3'],
+    adapter: 'koa',
+    esm: "import Koa from 'koa';\nimport { createKoaAuth, getAuth } from '@keywarden/koa';",
+    cjs: "const Koa = require('koa');\nconst { createKoaAuth, getAuth } = require('@keywarden/koa');",
+    start: `const app = new Koa();
+app.use(createKoaAuth(keywarden).authenticate());
+app.use((ctx) => { ctx.body = { id: getAuth(ctx).keyId }; });
+const server = app.listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const port = (server.address() as AddressInfo).port;
+const stop = () => server.close();`,
+  },
+  fastify: {
+    deps: ['fastify@5'],
+    adapter: 'fastify',
+    esm: "import Fastify from 'fastify';\nimport { getAuth, keywardenFastify } from '@keywarden/fastify';",
+    cjs: "const Fastify = require('fastify');\nconst { getAuth, keywardenFastify } = require('@keywarden/fastify');",
+    start: `const app = Fastify();
+await app.register(keywardenFastify, { keywarden });
+app.get('/x', async (request) => ({ id: getAuth(request).keyId }));
+await app.listen({ port: 0, host: '127.0.0.1' });
+const port = (app.server.address() as AddressInfo).port;
+const stop = () => app.close();`,
+  },
+};
+FRAMEWORKS.express5 = { ...FRAMEWORKS.express4, deps: ['express@5', '@types/express@5'] };
+
+const body = (
+  start,
+) => `const keys = createKeyManager({ store: createMemoryKeyStore(), hasher: createHmacHasher({ pepper: 'p'.repeat(32) }) });
+const keywarden = createKeywarden({ keys, requireHttps: false });
+const { key, record } = await keys.create({ name: 'install test' });
+${start}
+const ask = (k: string) => fetch(\`http://127.0.0.1:\${port}/x\`, { headers: { 'x-api-key': k } });
+const ok = await ask(key);
+const bad = await ask(key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A'));
+const seen = ok.status === 200 ? ((await ok.json()) as { id: string }).id : null;
+await stop();
+if (seen !== record.id || bad.status !== 401) {
+  console.error('FAIL', ok.status, seen, bad.status);
+  process.exit(1);
+}
+console.log('OK');`;
+const stripTypes = (code) =>
+  code
+    .replace(/ as AddressInfo/g, '')
+    .replace(/\(k: string\)/g, '(k)')
+    .replace(/ as Promise<\{ id: string \}>| as \{ id: string \}/g, '');
+const coreEsm =
+  "import { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } from '@keywarden/core';";
+const coreCjs =
+  "const { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } = require('@keywarden/core');";
+
+let failures = 0;
+for (const [name, fw] of Object.entries(FRAMEWORKS)) {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: `try-${name}`, private: true, type: 'module' }),
+  );
+  run(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      tgz('core'),
+      tgz(fw.adapter),
+      ...fw.deps,
+      'typescript@5',
+      '@types/node@20',
+    ],
+    dir,
+  );
+  writeFileSync(join(dir, 'app.mjs'), `${coreEsm}\n${fw.esm}\n${stripTypes(body(fw.start))}\n`);
+  writeFileSync(
+    join(dir, 'app.cjs'),
+    `${coreCjs}\n${fw.cjs}\n(async () => {\n${stripTypes(body(fw.start))}\n})();\n`,
+  );
+  writeFileSync(
+    join(dir, 'app.ts'),
+    `import type { AddressInfo } from 'node:net';\n${coreEsm}\n${fw.esm}\n${body(fw.start)}\n`,
+  );
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext',
+        target: 'es2022',
+        strict: true,
+        outDir: 'out',
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      files: ['app.ts'],
+    }),
+  );
+  for (const [label, step] of [
+    ['ESM', () => run('node', ['app.mjs'], dir)],
+    ['CommonJS', () => run('node', ['app.cjs'], dir)],
+    ['TypeScript', () => (run('npx', ['tsc', '-p', '.'], dir), run('node', ['out/app.js'], dir))],
+  ]) {
+    try {
+      const out = step().trim();
+      console.log(`${name} ${label}: ${out}`);
+      if (out !== 'OK') failures++;
+    } catch (error) {
+      failures++;
+      console.error(`${name} ${label}: FAILED\n${error.stdout ?? ''}${error.stderr ?? error.message}`);
+    }
+  }
+}
+rmSync(work, { recursive: true, force: true });
+if (failures) {
+  console.error(`${failures} install check(s) failed`);
+  process.exit(1);
+}
+console.log('Every package installs and works from its tarball.');
