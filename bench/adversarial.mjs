@@ -25,11 +25,20 @@ function counted(store, hasher) {
   const calls = { get: 0, verify: 0 };
   return {
     calls,
-    store: { ...store, get: (id) => (calls.get++, store.get(id)) },
+    store: {
+      ...store,
+      get: (id) => {
+        calls.get++;
+        return store.get(id);
+      },
+    },
     hasher: {
       id: hasher.id,
       hash: (k) => hasher.hash(k),
-      verify: (h, k) => (calls.verify++, hasher.verify(h, k)),
+      verify: (h, k) => {
+        calls.verify++;
+        return hasher.verify(h, k);
+      },
     },
   };
 }

@@ -14,7 +14,7 @@ const run = (cmd, args, cwd) =>
 
 const tarballs = join(work, 'tarballs');
 mkdirSync(tarballs);
-for (const pkg of ['core', 'express', 'koa', 'fastify'])
+for (const pkg of ['core', 'express', 'koa', 'fastify', 'redis', 'postgres', 'cli'])
   run('pnpm', ['pack', '--pack-destination', tarballs], join(root, 'packages', pkg));
 const tgz = (name) =>
   join(
@@ -92,6 +92,17 @@ const coreCjs =
   "const { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } = require('@keywarden/core');";
 
 let failures = 0;
+/** Runs one check; it passes when it prints exactly OK. */
+const check = (label, step) => {
+  try {
+    const out = step().trim();
+    console.log(`${label}: ${out}`);
+    if (out !== 'OK') failures++;
+  } catch (error) {
+    failures++;
+    console.error(`${label}: FAILED\n${error.stdout ?? ''}${error.stderr ?? error.message}`);
+  }
+};
 for (const [name, fw] of Object.entries(FRAMEWORKS)) {
   const dir = join(work, name);
   mkdirSync(dir);
@@ -137,20 +148,78 @@ for (const [name, fw] of Object.entries(FRAMEWORKS)) {
       files: ['app.ts'],
     }),
   );
-  for (const [label, step] of [
-    ['ESM', () => run('node', ['app.mjs'], dir)],
-    ['CommonJS', () => run('node', ['app.cjs'], dir)],
-    ['TypeScript', () => (run('npx', ['tsc', '-p', '.'], dir), run('node', ['out/app.js'], dir))],
-  ]) {
-    try {
-      const out = step().trim();
-      console.log(`${name} ${label}: ${out}`);
-      if (out !== 'OK') failures++;
-    } catch (error) {
-      failures++;
-      console.error(`${name} ${label}: FAILED\n${error.stdout ?? ''}${error.stderr ?? error.message}`);
-    }
-  }
+  check(`${name} ESM`, () => run('node', ['app.mjs'], dir));
+  check(`${name} CommonJS`, () => run('node', ['app.cjs'], dir));
+  check(`${name} TypeScript`, () => {
+    run('npx', ['tsc', '-p', '.'], dir);
+    return run('node', ['out/app.js'], dir);
+  });
+}
+// The store packages and the CLI, beside an existing server: both module systems resolve them,
+// their types check, and the installed `keywarden` command creates and lists a key in a file store.
+{
+  const dir = join(work, 'fastify');
+  run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--loglevel=error', tgz('redis'), tgz('postgres'), tgz('cli')],
+    dir,
+  );
+  const checks = [
+    [
+      'stores ESM',
+      () =>
+        run(
+          'node',
+          [
+            '--input-type=module',
+            '-e',
+            "import { createRedisLimitStore } from '@keywarden/redis'; import { createPostgresKeyStore, migrate } from '@keywarden/postgres'; console.log([createRedisLimitStore, createPostgresKeyStore, migrate].every((f) => typeof f === 'function') ? 'OK' : 'missing');",
+          ],
+          dir,
+        ),
+    ],
+    [
+      'stores CommonJS',
+      () =>
+        run(
+          'node',
+          [
+            '-e',
+            "const r = require('@keywarden/redis'); const p = require('@keywarden/postgres'); console.log(typeof r.createRedisLimitStore === 'function' && typeof p.createPostgresKeyStore === 'function' ? 'OK' : 'missing');",
+          ],
+          dir,
+        ),
+    ],
+    [
+      'stores TypeScript',
+      () => {
+        writeFileSync(
+          join(dir, 'stores.ts'),
+          "import type { RedisLimitStoreOptions } from '@keywarden/redis';\nimport type { PostgresKeyStoreOptions } from '@keywarden/postgres';\nexport type Both = [RedisLimitStoreOptions, PostgresKeyStoreOptions];\n",
+        );
+        run(
+          'npx',
+          ['tsc', '--noEmit', '--module', 'nodenext', '--strict', '--types', 'node', 'stores.ts'],
+          dir,
+        );
+        return 'OK';
+      },
+    ],
+    [
+      'CLI',
+      () => {
+        const store = join(dir, 'cli-keys.json');
+        const created = JSON.parse(
+          run('npx', ['keywarden', 'keys', 'create', '--name', 'cli', '--store', store, '--json'], dir),
+        );
+        const listed = JSON.parse(run('npx', ['keywarden', 'keys', 'list', '--store', store, '--json'], dir));
+        return typeof created.key === 'string' && listed.some((r) => r.id === created.record.id)
+          ? 'OK'
+          : `unexpected: ${JSON.stringify(listed)}`;
+      },
+    ],
+  ];
+  for (const [label, step] of checks) check(label, step);
 }
 rmSync(work, { recursive: true, force: true });
 if (failures) {
