@@ -1,0 +1,169 @@
+// The public API of every published package, as users receive it: the runtime exports of the built
+// ES module and CommonJS entries, and every name that the declaration files (.d.ts and .d.cts)
+// export. Adding, removing or renaming an export must change this list, on purpose, with a
+// changeset (a removal or rename is a breaking change).
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const API: Record<string, { values: string[]; types: string[] }> = {
+  core: {
+    values: [
+      'ACCESS_TOKEN_LIFETIME',
+      'API_KEY_PARTS',
+      'API_KEY_REGEX',
+      'AUTH_ERROR_STATUS',
+      'AuthError',
+      'BASE62_ALPHABET',
+      'DuplicateKeyIdError',
+      'MAX_API_KEY_LENGTH',
+      'MAX_MINT_BODY_BYTES',
+      'MAX_PATH_LENGTH',
+      'MAX_PATTERN_LENGTH',
+      'MAX_PREFIX_LENGTH',
+      'MAX_TOKEN_PATHS',
+      'PROBLEM_CONTENT_TYPE',
+      'PROBLEM_TYPE_BASE',
+      'createArgon2Hasher',
+      'createHmacHasher',
+      'createKeyManager',
+      'createKeywarden',
+      'createMemoryKeyStore',
+      'createMemoryLimitStore',
+      'formatApiKey',
+      'generateApiKey',
+      'generateTokenSecret',
+      'hideCredential',
+      'isPatternWithin',
+      'isSafeRawPath',
+      'isValidKeyPrefix',
+      'isValidPathPattern',
+      'matchPathPattern',
+      'normalizeCidr',
+      'openFileKeyStore',
+      'parseApiKey',
+      'quotaPeriod',
+      'readRequestBody',
+      'renderProblem',
+      'requestHeaders',
+      'validateRouteRequirements',
+    ],
+    types: [
+      'AccessTokenClaims',
+      'AccessTokenOptions',
+      'AccessTokenResponse',
+      'ApiKeyInfo',
+      'ApiKeyParseFailure',
+      'Argon2HasherOptions',
+      'AuthErrorCode',
+      'AuthFailureReason',
+      'AuthRequest',
+      'AuthResult',
+      'ConsumeResult',
+      'CreateKeyInput',
+      'CreatedApiKey',
+      'CredentialKind',
+      'CredentialSource',
+      'EventHandler',
+      'FailureThrottleOptions',
+      'FileKeyStore',
+      'FileKeyStoreOptions',
+      'GeneratedApiKey',
+      'Hasher',
+      'HmacHasherOptions',
+      'JsonValue',
+      'KeyCacheOptions',
+      'KeyListFilter',
+      'KeyManager',
+      'KeyManagerOptions',
+      'KeyMetadata',
+      'KeyRecord',
+      'KeyRecordPatch',
+      'KeySettings',
+      'KeyStore',
+      'Keywarden',
+      'KeywardenEvent',
+      'KeywardenOptions',
+      'LimitCounter',
+      'LimitOptions',
+      'LimitStore',
+      'MemoryLimitStoreOptions',
+      'MintAccessTokenOptions',
+      'MintResult',
+      'MintedAccessToken',
+      'ParsedApiKey',
+      'Principal',
+      'ProblemBody',
+      'ProblemResponse',
+      'QuotaSpec',
+      'RateLimitSpec',
+      'RawHeaders',
+      'RotateKeyOptions',
+      'RouteRequirements',
+      'SigningSecret',
+      'TokenFailureReason',
+      'VerifyApiKeyResult',
+      'VerifyFailureReason',
+    ],
+  },
+  express: {
+    values: ['createExpressAuth', 'getAuth'],
+    types: ['ExpressAuth', 'ExpressAuthOptions'],
+  },
+  koa: {
+    values: ['createKoaAuth', 'getAuth'],
+    types: ['KoaAuth', 'KoaAuthOptions'],
+  },
+  fastify: {
+    values: ['getAuth', 'keywardenFastify'],
+    types: ['FastifyAuthOptions', 'RouteAuthConfig'],
+  },
+  redis: {
+    values: ['createRedisLimitStore'],
+    types: ['RedisLimitStore', 'RedisLimitStoreOptions'],
+  },
+  postgres: {
+    values: ['MIGRATIONS', 'createPostgresKeyStore', 'migrate'],
+    types: ['Migration', 'PostgresKeyStore', 'PostgresKeyStoreOptions'],
+  },
+  cli: {
+    values: ['parseDuration', 'runCli'],
+    types: ['CliIo'],
+  },
+};
+
+const dist = (pkg: string, file: string) => join(import.meta.dirname, '..', 'packages', pkg, 'dist', file);
+
+/** Every name a declaration file exports, as TypeScript resolves it for a user. */
+function declared(file: string): string[] {
+  const program = ts.createProgram([file], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    skipLibCheck: true,
+    noEmit: true,
+  });
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(file);
+  const module = source && checker.getSymbolAtLocation(source);
+  if (!module) throw new Error(`no module in ${file}`);
+  return checker
+    .getExportsOfModule(module)
+    .map((s) => s.name)
+    .sort();
+}
+
+describe.each(Object.entries(API))('@keywarden/%s', (pkg, api) => {
+  it('ESM and CommonJS entries export exactly the runtime API', async () => {
+    const esm = await import(dist(pkg, 'index.js'));
+    const cjs = createRequire(import.meta.url)(dist(pkg, 'index.cjs'));
+    expect(Object.keys(esm).sort()).toEqual(api.values);
+    expect(Object.keys(cjs).sort()).toEqual(api.values);
+  });
+
+  it('both declaration files export the runtime API and the documented types', () => {
+    const all = [...api.values, ...api.types].sort();
+    expect(declared(dist(pkg, 'index.d.ts'))).toEqual(all);
+    expect(declared(dist(pkg, 'index.d.cts'))).toEqual(all);
+  });
+});
