@@ -66,6 +66,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'CredentialKind',
       'CredentialSource',
       'EventHandler',
+      'ExtractionFailureReason',
       'FailureThrottleOptions',
       'FileKeyStore',
       'FileKeyStoreOptions',

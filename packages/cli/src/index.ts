@@ -20,8 +20,11 @@ import { createPostgresKeyStore, type PostgresKeyStore } from '@keywarden/postgr
 
 /** Where the CLI writes, and the environment it reads (injectable for tests). */
 export interface CliIo {
+  /** Receives normal output, one chunk per call, with its trailing newline. */
   stdout(text: string): void;
+  /** Receives errors and hints. */
   stderr(text: string): void;
+  /** Environment to read `KEYWARDEN_STORE`, `KEYWARDEN_TOKEN_SECRET`, `KEYWARDEN_HASHER` and `KEYWARDEN_PEPPER` from. */
   env: NodeJS.ProcessEnv;
 }
 
@@ -84,7 +87,14 @@ const HELP: Record<string, string> = {
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 const NAMED_WINDOWS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400 };
 
-/** Seconds from `3600`, `90d`, `12h`, `30m`, `45s`. */
+/**
+ * Seconds from `3600`, `90d`, `12h`, `30m`, `45s`; anything else throws a usage error naming `option`.
+ *
+ * @example
+ * ```ts
+ * parseDuration('90d', '--expires-in'); // 7776000
+ * ```
+ */
 export function parseDuration(text: string, option: string): number {
   const match = /^(\d{1,9})([smhd]?)$/.exec(text);
   if (!match) throw new UsageError(`${option} must be a duration such as 3600, 90d, 12h or 30m`);

@@ -46,6 +46,7 @@ import {
  * ```
  */
 export interface AuthRequest {
+  /** HTTP method, upper case as Node gives it. */
   method: string;
   /** The raw request target as received (`req.originalUrl`, `ctx.originalUrl`, `request.raw.url`): path and query. */
   url: string;
@@ -152,14 +153,21 @@ export interface KeyMetadata {
  * ```
  */
 export interface Principal {
+  /** Which credential the request carried: an API key or an access token. */
   kind: CredentialKind;
   /** Id of the API key (for a token, of the key that minted it). */
   keyId: string;
+  /** The key's name. */
   name: string;
+  /** Scopes granted: the key's, or the token's (never more than its key's). */
   scopes: readonly string[];
+  /** Path patterns granted: the key's, or the token's (inside its key's). */
   paths: readonly string[];
+  /** The key's owner id. */
   ownerId: string | null;
+  /** The key's metadata, typed through {@link KeyMetadata} augmentation. */
   metadata: Readonly<KeyMetadata>;
+  /** When the credential stops working: the key's expiry, or the token's. */
   expiresAt: Date | null;
 }
 
@@ -254,10 +262,15 @@ export interface MintAccessTokenOptions {
 
 /** A freshly minted access token. */
 export interface MintedAccessToken {
+  /** The JWT, for `Authorization: AccessToken <token>`. */
   token: string;
+  /** Lifetime in seconds. */
   expiresIn: number;
+  /** Expiry instant. */
   expiresAt: Date;
+  /** Path patterns granted. */
   paths: string[];
+  /** Scopes granted. */
   scopes: string[];
   /** Unique token id (`jti`), for logs. */
   tokenId: string;
@@ -265,9 +278,13 @@ export interface MintedAccessToken {
 
 /** The JSON body of a successful mint (seed 004). */
 export interface AccessTokenResponse {
+  /** The JWT. */
   access_token: string;
+  /** The Authorization scheme to send it with. */
   token_type: 'AccessToken';
+  /** Lifetime in seconds. */
   expires_in: number;
+  /** Path patterns granted. */
   paths: string[];
 }
 

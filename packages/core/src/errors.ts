@@ -155,6 +155,7 @@ export class AuthError extends Error {
     return body;
   }
 
+  /** The problem document, so that `JSON.stringify(error)` gives the same body as the response. */
   toJSON(): ProblemBody {
     return this.body;
   }

@@ -16,7 +16,9 @@ import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 export interface Hasher {
   /** Short name of the algorithm, e.g. `argon2id` or `hmac-sha256`. */
   readonly id: string;
+  /** Hashes a whole API key for storage; the result is self-describing (PHC string or tagged hex). */
   hash(key: string): Promise<string>;
+  /** True when `key` hashes to `storedHash`. Constant time in the secret; never throws for a bad hash. */
   verify(storedHash: string, key: string): Promise<boolean>;
 }
 

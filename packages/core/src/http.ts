@@ -10,6 +10,13 @@ import { type AuthError, PROBLEM_CONTENT_TYPE } from './errors.js';
  * as sent; the core reads only the credential headers from it). Request objects without it
  * (mocks) fall back to `headersDistinct`, then `headers`, where a repeated `X-Api-Key` arrives
  * joined as `"a, b"` and is refused for its space.
+ *
+ * @example
+ * ```ts
+ * const result = await keywarden.authenticate({
+ *   method: req.method ?? 'GET', url: req.url ?? '/', headers: requestHeaders(req), ip, secure,
+ * });
+ * ```
  */
 export function requestHeaders(req: IncomingMessage): RawHeaders | readonly string[] {
   if (Array.isArray(req.rawHeaders)) return req.rawHeaders;
@@ -79,6 +86,12 @@ export function readRequestBody(stream: Readable, limit: number, hardLimit = 16 
  * `headersDistinct`, `rawHeaders`, and for a query parameter `url`), so that handlers and loggers
  * downstream never see it. Returns the new `url` when it changed, so adapters can update their
  * framework's copy (`originalUrl`).
+ *
+ * @example
+ * ```ts
+ * const result = keywarden.authenticateNow(input);
+ * if (result?.ok) hideCredential(req, result.credential);
+ * ```
  */
 export function hideCredential(req: IncomingMessage, source: CredentialSource): string | null {
   if (source.in === 'header') {

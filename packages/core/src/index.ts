@@ -16,7 +16,7 @@ export {
   validateRouteRequirements,
 } from './authenticate.js';
 export { BASE62_ALPHABET } from './base62.js';
-export type { CredentialKind, CredentialSource, RawHeaders } from './credentials.js';
+export type { CredentialKind, CredentialSource, ExtractionFailureReason, RawHeaders } from './credentials.js';
 export {
   AUTH_ERROR_STATUS,
   AuthError,

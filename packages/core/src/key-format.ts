@@ -32,7 +32,15 @@ export const API_KEY_REGEX =
 
 const PREFIX_REGEX = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
 
-/** True when `prefix` can start an API key: lower-case words joined by `_`, at most 32 chars. */
+/**
+ * True when `prefix` can start an API key: lower-case words joined by `_`, at most 32 chars.
+ *
+ * @example
+ * ```ts
+ * isValidKeyPrefix('kw_live'); // true
+ * isValidKeyPrefix('KW-live'); // false
+ * ```
+ */
 export function isValidKeyPrefix(prefix: string): boolean {
   return typeof prefix === 'string' && prefix.length <= MAX_PREFIX_LENGTH && PREFIX_REGEX.test(prefix);
 }

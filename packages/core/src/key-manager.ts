@@ -54,7 +54,9 @@ export interface KeyManagerOptions {
   defaultEnvironment?: string;
   /** Clock in epoch milliseconds; inject a fixed one in tests. @default Date.now */
   now?: () => number;
+  /** The verified-key cache (size and lifetimes). */
   cache?: KeyCacheOptions;
+  /** Slows down guessing: wrong secrets per key id before that id is refused for a while. */
   failureThrottle?: FailureThrottleOptions;
   /** Hash verifications running at once (argon2 uses libuv's 4 threads). @default 4 */
   maxConcurrentHashes?: number;
@@ -64,6 +66,7 @@ export interface KeyManagerOptions {
   lastUsedIntervalMs?: number;
   /** Grace period for {@link KeyManager.rotate} when none is given, in seconds. @default 86400 */
   defaultRotationGraceSeconds?: number;
+  /** Receives key lifecycle events (created, rotated, revoked...); never given key material. */
   onEvent?: EventHandler;
 }
 
@@ -110,8 +113,11 @@ export type VerifyApiKeyResult =
 
 /** Create, manage and verify API keys. Made by {@link createKeyManager}. */
 export interface KeyManager {
+  /** Creates a key. The full key is in the result only: it is never stored, so show it once. */
   create(input: CreateKeyInput): Promise<CreatedApiKey>;
+  /** Lists keys (without hashes), optionally for one owner. */
   list(filter?: KeyListFilter): Promise<ApiKeyInfo[]>;
+  /** One key by its public id (without its hash); null when it does not exist. */
   get(id: string): Promise<ApiKeyInfo | null>;
   /** Changes settings; null when the key does not exist. */
   update(id: string, settings: KeySettings): Promise<ApiKeyInfo | null>;
@@ -123,6 +129,7 @@ export interface KeyManager {
    * Null when the key does not exist; throws for a revoked key.
    */
   rotate(id: string, options?: RotateKeyOptions): Promise<CreatedApiKey | null>;
+  /** Deletes the record for good (revoke instead to keep an audit trail); false when it did not exist. */
   delete(id: string): Promise<boolean>;
   /** Checks a presented key. Never throws for any input. */
   verify(key: unknown): Promise<VerifyApiKeyResult>;

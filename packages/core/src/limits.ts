@@ -41,6 +41,7 @@ export interface LimitStore {
    * Rejects when the store cannot answer (the caller then fails open or closed).
    */
   consume(counters: readonly LimitCounter[], now: number): Promise<ConsumeResult>;
+  /** Releases connections or timers the store owns; keywarden never calls it for you. */
   close?(): Promise<void>;
 }
 
@@ -105,7 +106,14 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
   };
 }
 
-/** Start and end (epoch ms) of the calendar period holding `now`, in UTC. */
+/**
+ * Start and end (epoch ms) of the calendar period holding `now`, in UTC.
+ *
+ * @example
+ * ```ts
+ * quotaPeriod('month', Date.UTC(2026, 10, 23)); // { start: Date.UTC(2026, 10, 1), end: Date.UTC(2026, 11, 1) }
+ * ```
+ */
 export function quotaPeriod(period: QuotaSpec['period'], now: number): { start: number; end: number } {
   const date = new Date(now);
   const year = date.getUTCFullYear();

@@ -3,13 +3,17 @@ import { isValidPathPattern } from './path-pattern.js';
 
 /** A per-key rate limit: at most `limit` requests per `windowSeconds`. */
 export interface RateLimitSpec {
+  /** Requests allowed per window, 1 to 10^9. */
   limit: number;
+  /** Window length in seconds, 1 to 366 days. */
   windowSeconds: number;
 }
 
 /** A per-key quota: at most `limit` calls per calendar `period` in UTC (the seeds' free tier: 50/month). */
 export interface QuotaSpec {
+  /** Calls allowed per period, 1 to 10^12. */
   limit: number;
+  /** Calendar period in UTC; the count starts again at its first instant. */
   period: 'day' | 'month';
 }
 
@@ -23,6 +27,7 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 export interface KeyRecord {
   /** Public key id, the 12 base62 characters after the prefix. */
   id: string;
+  /** Human-readable label. */
   name: string;
   /** Environment name, e.g. `live` or `test`. */
   environment: string;
@@ -30,19 +35,27 @@ export interface KeyRecord {
   prefix: string;
   /** Output of a {@link Hasher}, e.g. an argon2id PHC string. */
   hash: string;
+  /** Scopes the key grants; routes may require some of them. */
   scopes: string[];
   /** Path patterns the key may call; `["*"]` for everything. */
   paths: string[];
   /** CIDR allowlist (v4 or v6); empty for any address. */
   ips: string[];
+  /** When the key was created. */
   createdAt: Date;
+  /** The key stops working at this instant; null for never. */
   expiresAt: Date | null;
+  /** When the key was revoked; null while it is not. A revoked key never works again. */
   revokedAt: Date | null;
   /** Last successful use, written at most once a minute. */
   lastUsedAt: Date | null;
+  /** Per-key rate limit; null for none. */
   rateLimit: RateLimitSpec | null;
+  /** Per-key quota; null for none. */
   quota: QuotaSpec | null;
+  /** Your data (plan, customer id...), copied into the request's principal. */
   metadata: Record<string, JsonValue>;
+  /** Your account or customer id, to list one owner's keys. */
   ownerId: string | null;
   /** Id of the key that replaced this one through rotation. */
   replacedBy: string | null;
@@ -82,10 +95,13 @@ export interface KeySettings {
   ips?: readonly string[];
   /** Absolute expiry. @default null (never) */
   expiresAt?: Date | null;
+  /** Per-key rate limit. @default null (none) */
   rateLimit?: RateLimitSpec | null;
+  /** Per-key quota. @default null (none) */
   quota?: QuotaSpec | null;
   /** JSON object, at most 4 KB serialized. @default {} */
   metadata?: Record<string, JsonValue>;
+  /** Your account or customer id, at most 200 characters. @default null */
   ownerId?: string | null;
 }
 

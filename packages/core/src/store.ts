@@ -39,10 +39,19 @@ export interface KeyStore {
 
 /** Filter for {@link KeyStore.list}. */
 export interface KeyListFilter {
+  /** Only this owner's keys. */
   ownerId?: string;
 }
 
-/** Rejection of {@link KeyStore.insert} for an id that exists. */
+/**
+ * Rejection of {@link KeyStore.insert} for an id that exists. Custom stores throw it so that the
+ * key manager retries with a new id.
+ *
+ * @example
+ * ```ts
+ * if (rows.has(record.id)) throw new DuplicateKeyIdError(record.id);
+ * ```
+ */
 export class DuplicateKeyIdError extends Error {
   override readonly name = 'DuplicateKeyIdError';
   constructor(id: string) {

@@ -33,15 +33,21 @@ export interface AccessTokenOptions {
 
 /** Claims of a keywarden access token. */
 export interface AccessTokenClaims {
+  /** Issuer, `keywarden` unless configured. */
   iss: string;
+  /** Audience, `keywarden` unless configured. */
   aud: string;
   /** Id of the API key that minted it. */
   sub: string;
+  /** Path patterns the token may call, each inside the minting key's patterns. */
   paths: string[];
   /** Space-separated scopes (RFC 9068 style). */
   scope: string;
+  /** Issued at, seconds since the epoch. */
   iat: number;
+  /** Expiry, seconds since the epoch; `exp - iat` is 1 to 600. */
   exp: number;
+  /** Unique token id, for logs. */
   jti: string;
 }
 

@@ -29,6 +29,7 @@ declare module 'fastify' {
 
 /** Options of the {@link keywardenFastify} plugin. */
 export interface FastifyAuthOptions {
+  /** What `createKeywarden()` returned: the plugin authenticates with it. */
   keywarden: Keywarden;
   /** Path at which to mount the access-token mint route (e.g. `/v3/auth/access-token/`), or none. */
   mintPath?: string;

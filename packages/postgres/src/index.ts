@@ -26,6 +26,7 @@ export interface PostgresKeyStoreOptions {
 
 /** The store made by {@link createPostgresKeyStore}. */
 export interface PostgresKeyStore extends KeyStore {
+  /** The pool in use: yours, or the one made from `connectionString`. */
   readonly pool: pg.Pool;
   /** Runs the migrations (see `migrate`). */
   migrate(): Promise<number[]>;
@@ -95,7 +96,7 @@ const dbValue = (column: string, value: unknown) =>
   JSON_COLUMNS.has(column) && value !== null ? JSON.stringify(value) : value;
 
 /**
- * A {@link KeyStore} on PostgreSQL for several server instances. Only hashes are stored. Changes
+ * A {@link @keywarden/core!KeyStore | KeyStore} on PostgreSQL for several server instances. Only hashes are stored. Changes
  * reach every instance through LISTEN/NOTIFY: a trigger notifies on every change to a key row
  * (also from plain SQL), each instance drops that key from its caches, typically within a few
  * milliseconds. When the LISTEN connection drops, the instance reconnects with backoff and then

@@ -2,14 +2,21 @@ import type pg from 'pg';
 
 /** One schema step. Versions only grow; a released migration is never edited. */
 export interface Migration {
+  /** Schema version after this step, recorded in `keywarden_migrations`. */
   version: number;
+  /** Short description, recorded with the version. */
   name: string;
+  /** The statements, run in one transaction. */
   sql: string;
 }
 
 /** The channel `NOTIFY` uses when a key row changes. */
 export const CHANNEL = 'keywarden_keys';
 
+/**
+ * Every schema step, oldest first; {@link migrate} applies the ones a database lacks. Exported so that
+ * teams with their own migration tool can copy the SQL (`MIGRATIONS.map((m) => m.sql)`).
+ */
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,

@@ -53,7 +53,7 @@ export interface RedisLimitStore extends LimitStore {
 type ConsumeCommand = (numberOfKeys: number, ...args: (string | number)[]) => Promise<number[]>;
 
 /**
- * A {@link LimitStore} on Redis: one atomic Lua call per request, so counters are exact across
+ * A {@link @keywarden/core!LimitStore | LimitStore} on Redis: one atomic Lua call per request, so counters are exact across
  * any number of server instances. Keys of one API key share a `{keyId}` hash tag, so the script
  * works on Redis Cluster.
  *
