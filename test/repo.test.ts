@@ -5,10 +5,16 @@ import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
-const commands = [...read('README.md').matchAll(/```sh\n(.+)\n```/g)].map((m) => m[1]!);
+const readme = read('README.md');
+const setUp = readme.slice(
+  readme.indexOf('## Set up a fresh machine'),
+  readme.indexOf('\n## ', readme.indexOf('## Set up') + 5),
+);
+const commands = [...setUp.matchAll(/```sh\n(.+)\n```/g)].map((m) => m[1]!);
 
 describe('README set-up', () => {
   it('gives two commands, one for the demo and one for the tests', () => {
+    expect(commands).toHaveLength(2);
     expect(commands[0]).toMatch(/pnpm demo$/);
     expect(commands[1]).toMatch(/pnpm test$/);
   });
@@ -33,5 +39,37 @@ describe('changesets', () => {
       const front = /^---\n((?:'@keywarden\/[a-z]+': (?:major|minor|patch)\n)+)---\n\n\S/.exec(text);
       expect(front, file).not.toBeNull();
     }
+  });
+});
+
+describe('package READMEs', () => {
+  const PUBLISHED = ['cli', 'core', 'express', 'fastify', 'koa', 'postgres', 'redis'];
+  const SECTIONS = ['Install', 'Quick start', 'Options', 'Errors', 'TypeScript', 'Compatibility'];
+
+  it.each(PUBLISHED)(
+    '@keywarden/%s has every section users look for, and links its API reference',
+    (name) => {
+      const text = read(join('packages', name, 'README.md'));
+      const headings = [...text.matchAll(/^## (.+)$/gm)].map((m) => m[1]!);
+      for (const section of SECTIONS)
+        expect(
+          headings.some((h) => h.startsWith(section) || h.includes(` ${section.toLowerCase()}`)),
+          `${name}: ## ${section}`,
+        ).toBe(true);
+      expect(text).toContain(`docs/api/@keywarden/${name}.md`);
+      expect(text).toMatch(/```sh\nnpm install /);
+    },
+  );
+
+  it('the root README links every package, the API reference, the benchmarks and the migration guide', () => {
+    for (const name of PUBLISHED) expect(readme).toContain(`(packages/${name})`);
+    for (const doc of [
+      'docs/api/README.md',
+      'docs/benchmarks.md',
+      'docs/migrating.md',
+      'SECURITY.md',
+      'RELEASING.md',
+    ])
+      expect(readme).toContain(`(${doc})`);
   });
 });

@@ -1,5 +1,6 @@
-// Each adapter README's quick start, run as written: extracted, started as a real Node process in
-// an empty folder (its keys file lands there), and exercised over HTTP.
+// Each adapter README's quick start, and the repository README's, run as written: extracted,
+// started as a real Node process in an empty folder (its keys file lands there), and exercised
+// over HTTP.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -23,43 +24,51 @@ function freePort(): Promise<number> {
 }
 
 async function quickStart(adapter: string): Promise<string> {
-  const readme = await readFile(join(here, '..', adapter, 'README.md'), 'utf8');
-  const match = /## Quick start\s+```js\n([\s\S]*?)```/.exec(readme);
+  const path =
+    adapter === 'root' ? join(here, '..', '..', 'README.md') : join(here, '..', adapter, 'README.md');
+  const readme = await readFile(path, 'utf8');
+  const match = /## Quick start[^\n]*\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme);
   if (!match) throw new Error(`no quick start in ${adapter}/README.md`);
   return match[1]!;
 }
 
-describe.each(['express', 'koa', 'fastify'])('@keywarden/%s README quick start', (adapter) => {
+/** Runs a snippet as a Node process in an empty folder; resolves to its base URL and stdout so far once it printed a key. */
+async function start(name: string, code: string): Promise<{ base: string; output: string; key: string }> {
+  // Written beside this package so that its imports resolve; run from an empty folder.
+  const file = join(here, `.quickstart-${name}.tmp.mjs`);
+  await writeFile(file, code);
+  const cwd = await mkdtemp(join(tmpdir(), 'keywarden-quickstart-'));
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [file], {
+    cwd,
+    env: { ...process.env, PORT: String(port) },
+  });
+  cleanups.push(async () => {
+    child.kill();
+    await rm(file, { force: true });
+    await rm(cwd, { recursive: true, force: true });
+  });
+  let output = '';
+  const key = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const found = /kw_live_[0-9A-Za-z]{50}/.exec(output);
+      if (found) resolve(found[0]);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on('exit', (status) => reject(new Error(`exited ${status}: ${output}`)));
+  });
+  return { base: `http://127.0.0.1:${port}`, output, key };
+}
+
+// 'root' is the repository README's 60-second quick start.
+describe.each(['express', 'koa', 'fastify', 'root'])('%s README quick start', (adapter) => {
   it('is at most 15 lines and works as written', async () => {
     const code = await quickStart(adapter);
     expect(code.trimEnd().split('\n').length).toBeLessThanOrEqual(15);
-    // Written beside this package so that its imports resolve; run from an empty folder.
-    const file = join(here, `.quickstart-${adapter}.tmp.mjs`);
-    await writeFile(file, code);
-    const cwd = await mkdtemp(join(tmpdir(), 'keywarden-quickstart-'));
-    const port = await freePort();
-    const child: ChildProcess = spawn(process.execPath, [file], {
-      cwd,
-      env: { ...process.env, PORT: String(port) },
-    });
-    cleanups.push(async () => {
-      child.kill();
-      await rm(file, { force: true });
-      await rm(cwd, { recursive: true, force: true });
-    });
-    let output = '';
-    const key = await new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const found = /kw_live_[0-9A-Za-z]{50}/.exec(output);
-        if (found) resolve(found[0]);
-      });
-      child.stderr!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      child.on('exit', (status) => reject(new Error(`exited ${status}: ${output}`)));
-    });
-    const base = `http://127.0.0.1:${port}`;
+    const { base, key } = await start(adapter, code);
     const hello = await fetch(`${base}/v3/hello`, { headers: { 'x-api-key': key } });
     expect(hello.status).toBe(200);
     expect(await hello.json()).toEqual({ key: key.slice(8, 20) });
@@ -76,4 +85,39 @@ describe.each(['express', 'koa', 'fastify'])('@keywarden/%s README quick start',
     const withToken = await fetch(`${base}/v3/hello`, { headers: { authorization: `AccessToken ${token}` } });
     expect(withToken.status).toBe(200);
   });
+});
+
+describe('docs/migrating.md', () => {
+  it.each([
+    ['@fastify/bearer-auth', 0, 'x-api-key'],
+    ['passport-headerapikey', 1, 'authorization'],
+  ])(
+    'the "After" program for %s serves the old header form, keeps /health public, refuses others',
+    async (peer, index, otherHeader) => {
+      const doc = await readFile(join(here, '..', '..', 'docs', 'migrating.md'), 'utf8');
+      const blocks = [...doc.matchAll(/### After\s+```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+      expect(blocks).toHaveLength(2);
+      const { base, output, key } = await start(`migrating-${index}`, blocks[index]!);
+      // The printed curl line names the client's header and the protected path.
+      const curl = /curl -H "([\w-]+): (?:(\w+) )?kw_live_\w+" localhost:\d+(\S+)/.exec(output);
+      expect(curl, peer).not.toBeNull();
+      const [, header, scheme, path] = curl!;
+      const value = scheme ? `${scheme} ${key}` : key;
+      const ok = await fetch(`${base}${path}`, { headers: { [header!]: value } });
+      expect(ok.status).toBe(200);
+      expect(((await ok.json()) as { owner: string }).owner).toBeTruthy();
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      const none = await fetch(`${base}${path}`);
+      expect(none.status).toBe(401);
+      expect(none.headers.get('content-type')).toBe('application/problem+json');
+      // Fastify: X-Api-Key is turned off, so a key there is no credential. Express: a damaged key.
+      const other = await fetch(`${base}${path}`, {
+        headers: {
+          [otherHeader!]:
+            otherHeader === 'x-api-key' ? key : `Bearer ${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`,
+        },
+      });
+      expect(other.status).toBe(401);
+    },
+  );
 });
