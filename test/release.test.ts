@@ -68,7 +68,16 @@ describe('changesets', () => {
         mkdirSync(join(dir, top, name), { recursive: true });
         cpSync(manifest, join(dir, top, name, 'package.json'));
       }
-    // What `pnpm changeset` writes after its prompts: one more patch note for a single adapter.
+    // `pnpm changeset` runs in this workspace (`--empty`: its prompts need a terminal)...
+    const changeset = join(root, 'node_modules/@changesets/cli/bin.js');
+    const listChangesets = () =>
+      readdirSync(join(dir, '.changeset')).filter((f) => f.endsWith('.md') && f !== 'README.md');
+    const known = new Set(listChangesets());
+    run(process.execPath, [changeset, 'add', '--empty'], dir);
+    const added = listChangesets().filter((f) => !known.has(f));
+    expect(added).toHaveLength(1);
+    expect(readFileSync(join(dir, '.changeset', added[0]!), 'utf8')).toMatch(/^---\n---\n/);
+    // ...and this is what it writes after its prompts: one more patch note for a single adapter.
     writeFileSync(
       join(dir, '.changeset', 'release-check.md'),
       "---\n'@keywarden/koa': patch\n---\n\nRelease check: a patch note for one package.\n",
@@ -76,12 +85,9 @@ describe('changesets', () => {
     const before = Object.fromEntries(
       PUBLISHED.map((p) => [p, json(join(dir, 'packages', p, 'package.json'))]),
     );
-    const changesets = readdirSync(join(dir, '.changeset')).filter(
-      (f) => f.endsWith('.md') && f !== 'README.md',
-    );
-    expect(changesets.length).toBeGreaterThan(1);
+    expect(listChangesets().length).toBeGreaterThan(2);
 
-    run(process.execPath, [join(root, 'node_modules/@changesets/cli/bin.js'), 'version'], dir);
+    run(process.execPath, [changeset, 'version'], dir);
 
     const after = Object.fromEntries(
       PUBLISHED.map((p) => [p, json(join(dir, 'packages', p, 'package.json'))]),
@@ -105,9 +111,7 @@ describe('changesets', () => {
       'First release of `@keywarden/core`',
     );
     // Every changeset was consumed.
-    expect(
-      readdirSync(join(dir, '.changeset')).filter((f) => f.endsWith('.md') && f !== 'README.md'),
-    ).toEqual([]);
+    expect(listChangesets()).toEqual([]);
     // Private examples keep their version (privatePackages.version: false).
     for (const name of readdirSync(join(dir, 'examples'))) {
       const manifest = join(dir, 'examples', name, 'package.json');
