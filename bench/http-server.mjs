@@ -40,6 +40,7 @@ if (framework === 'fastify') {
   app.disable('x-powered-by');
   app.disable('etag');
   if (mode === 'keywarden') app.use(createExpressAuth(keywarden).authenticate());
+  if (mode === 'empty') app.use((_req, _res, next) => next());
   if (mode === 'passport') {
     const { default: passport } = await import('passport');
     const { HeaderAPIKeyStrategy } = await import('passport-headerapikey');

@@ -21,7 +21,8 @@ const top = 50;
 const height = top + rows.length * (bar + gap) + 40;
 const max = Math.max(...rows.map((r) => r.rps.max));
 const scale = (width - left - 190) / max;
-const colour = (r) => (r.mode === 'none' ? '#9aa6c4' : r.mode === 'keywarden' ? '#2f5bd3' : '#d38a2f');
+const colour = (r) =>
+  r.mode.startsWith('none') ? '#9aa6c4' : r.mode === 'keywarden' ? '#2f5bd3' : '#d38a2f';
 const xml = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 const bars = rows
   .map((r, i) => {
@@ -65,10 +66,12 @@ Client and servers share this machine: each server runs in its own process, the 
 ${http.rounds} alternating rounds of ${http.duration} s per server, ${http.connections} connections. Every request of a
 baseline carries the same \`X-Api-Key\` header, ignored, so ratios measure the cost of authenticating.
 "vs no auth" is the median over rounds of each round's ratio (paired A/B). CPU is the server
-process's user + system time per request.
+process's user + system time per request; "CPU vs no auth" is the baseline's CPU per request over
+this server's (median of the paired rounds). CPU pinning: ${http.pinning ?? 'not pinned'}. The "floor" rows
+are an empty hook or middleware: what any auth layer costs before it does any work.
 
 ${table(
-  ['server', 'req/s median (min..max)', 'p50 ms', 'p99 ms', 'CPU µs/req', 'vs no auth'],
+  ['server', 'req/s median (min..max)', 'p50 ms', 'p99 ms', 'CPU µs/req', 'vs no auth', 'CPU vs no auth'],
   rows.map((r) => [
     r.label,
     `${Math.round(r.rps.median).toLocaleString('en')} (${Math.round(r.rps.min).toLocaleString('en')}..${Math.round(r.rps.max).toLocaleString('en')})`,
@@ -76,6 +79,7 @@ ${table(
     r.p99,
     r.cpuMicrosPerRequest.toFixed(1),
     r.ratio.toFixed(3),
+    r.cpuRatio === undefined ? '' : r.cpuRatio.toFixed(3),
   ]),
 )}
 

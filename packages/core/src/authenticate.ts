@@ -710,24 +710,31 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       // An unvalidated route object with a bad cost: refuse rather than guess (fail closed).
       return refuse(input, 'auth_unavailable', 'limit_store_unavailable', [], detail);
     }
-    const succeed = (headers: Readonly<Record<string, string>>): AuthResult => {
-      if (onEvent) {
-        emit({
-          type: 'auth.succeeded',
-          time: new Date(now()),
-          kind: detail.kind,
-          keyId: detail.keyId,
-          method: input.method,
-          path: pathOf(input.url).slice(0, 512),
-        });
-      }
-      return { ok: true, principal, headers, credential: source };
-    };
     // Keys without limits answer without a counter store, and without an await.
-    if (!limits.rateLimit && !limits.quota) return succeed(NO_HEADERS);
+    if (!limits.rateLimit && !limits.quota) return succeed(input, principal, detail, source, NO_HEADERS);
     return charge(input, principal, limits, cost, detail).then((charged) =>
-      'ok' in charged ? (charged as AuthResult) : succeed(charged),
+      'ok' in charged ? (charged as AuthResult) : succeed(input, principal, detail, source, charged),
     );
+  }
+
+  function succeed(
+    input: AuthRequest,
+    principal: Principal,
+    detail: Detail,
+    source: CredentialSource,
+    headers: Readonly<Record<string, string>>,
+  ): AuthResult {
+    if (onEvent) {
+      emit({
+        type: 'auth.succeeded',
+        time: new Date(now()),
+        kind: detail.kind,
+        keyId: detail.keyId,
+        method: input.method,
+        path: pathOf(input.url).slice(0, 512),
+      });
+    }
+    return { ok: true, principal, headers, credential: source };
   }
 
   /** Authenticates; a refused credential also counts against the client's address. */
@@ -736,12 +743,14 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     route: RouteRequirements | undefined,
     mode: Mode,
   ): AuthResult | Promise<AuthResult> {
-    const afterwards = (result: AuthResult): AuthResult | Promise<AuthResult> =>
-      !result.ok && result.error.code === 'invalid_credentials'
-        ? countFailure(input).then(() => result)
-        : result;
     const result = authenticateOnce(input, route, mode);
-    return result instanceof Promise ? result.then(afterwards) : afterwards(result);
+    return result instanceof Promise ? result.then((r) => afterwards(input, r)) : afterwards(input, result);
+  }
+
+  function afterwards(input: AuthRequest, result: AuthResult): AuthResult | Promise<AuthResult> {
+    return !result.ok && result.error.code === 'invalid_credentials'
+      ? countFailure(input).then(() => result)
+      : result;
   }
 
   function authenticateOnce(
@@ -834,9 +843,10 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     );
   }
 
+  // Only a bug could make authentication throw (the verifier never does): fail closed, never 500.
+  const failClosed = (): AuthResult => ({ ok: false, error: authError('auth_unavailable', []) });
+
   function authenticateNow(input: AuthRequest, route?: RouteRequirements): AuthResult | Promise<AuthResult> {
-    // Only a bug could make these fail (the verifier never throws): fail closed, never 500.
-    const failClosed = (): AuthResult => ({ ok: false, error: authError('auth_unavailable', []) });
     try {
       const result = authenticate(input, route, 'request');
       return result instanceof Promise ? result.catch(failClosed) : result;

@@ -65,6 +65,24 @@ const MALFORMED: ApiKeyParseFailure = Object.freeze({ ok: false, reason: 'malfor
 const BAD_CHECKSUM: ApiKeyParseFailure = Object.freeze({ ok: false, reason: 'bad_checksum' });
 
 /**
+ * Everything {@link parseApiKey} checks but the checksum: length, `_`, base62 body, prefix.
+ * Internal (not exported from the package): the key manager's warm path runs this, then looks the
+ * key's digest up, and checks the checksum only for keys it has not verified before.
+ */
+export function hasApiKeyShape(input: unknown, prefixes?: ReadonlySet<string>): input is string {
+  if (typeof input !== 'string') return false;
+  const length = input.length;
+  if (length > MAX_API_KEY_LENGTH || length < BODY_LENGTH + 2) return false;
+  const bodyStart = length - BODY_LENGTH;
+  if (input.charCodeAt(bodyStart - 1) !== 95 /* _ */) return false;
+  for (let i = bodyStart; i < length; i++) {
+    if (!isBase62Code(input.charCodeAt(i))) return false;
+  }
+  const prefix = input.slice(0, bodyStart - 1);
+  return prefixes ? prefixes.has(prefix) : PREFIX_REGEX.test(prefix);
+}
+
+/**
  * Checks the shape and checksum of an API key without any I/O, hashing or regex.
  * Cost is bounded by {@link MAX_API_KEY_LENGTH}: longer input is refused on its length.
  *
@@ -80,16 +98,10 @@ export function parseApiKey(
   input: unknown,
   prefixes?: ReadonlySet<string>,
 ): ParsedApiKey | ApiKeyParseFailure {
-  if (typeof input !== 'string') return MALFORMED;
+  if (!hasApiKeyShape(input, prefixes)) return MALFORMED;
   const length = input.length;
-  if (length > MAX_API_KEY_LENGTH || length < BODY_LENGTH + 2) return MALFORMED;
   const bodyStart = length - BODY_LENGTH;
-  if (input.charCodeAt(bodyStart - 1) !== 95 /* _ */) return MALFORMED;
-  for (let i = bodyStart; i < length; i++) {
-    if (!isBase62Code(input.charCodeAt(i))) return MALFORMED;
-  }
   const prefix = input.slice(0, bodyStart - 1);
-  if (prefixes ? !prefixes.has(prefix) : !PREFIX_REGEX.test(prefix)) return MALFORMED;
   const checksumStart = length - API_KEY_PARTS.checksum;
   const expected = encodeUint32Base62(crc32Ascii(input, checksumStart), API_KEY_PARTS.checksum);
   // The checksum is public information (anyone can compute it), so a plain compare is fine here.

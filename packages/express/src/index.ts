@@ -67,6 +67,20 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
     const problem = renderProblem(error);
     res.writeHead(problem.status, problem.headers).end(problem.body);
   };
+  const finish = (req: Request, res: Response, next: NextFunction, result: AuthResult) => {
+    if (!result.ok) return refuse(result.error, res, next);
+    for (const name in result.headers) res.setHeader(name, result.headers[name]!);
+    req.auth = result.principal;
+    if (hideCredentials) {
+      const url = hideCredential(req, result.credential);
+      if (url !== null) {
+        req.originalUrl = url;
+        if (req.query && typeof req.query === 'object')
+          delete (req.query as Record<string, unknown>)[result.credential.name];
+      }
+    }
+    next();
+  };
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
@@ -75,24 +89,10 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
           const error = keywarden.checkRoute(req.auth, route);
           return error ? refuse(error, res, next) : next();
         }
-        const finish = (result: AuthResult) => {
-          if (!result.ok) return refuse(result.error, res, next);
-          for (const name in result.headers) res.setHeader(name, result.headers[name]!);
-          req.auth = result.principal;
-          if (hideCredentials) {
-            const url = hideCredential(req, result.credential);
-            if (url !== null) {
-              req.originalUrl = url;
-              if (req.query && typeof req.query === 'object')
-                delete (req.query as Record<string, unknown>)[result.credential.name];
-            }
-          }
-          next();
-        };
         // A warm key answers without a promise: no microtask hop on the hot path.
         const result = keywarden.authenticateNow(toInput(req), route);
-        if (result instanceof Promise) result.then(finish, next);
-        else finish(result);
+        if (result instanceof Promise) result.then((r) => finish(req, res, next, r), next);
+        else finish(req, res, next, result);
       };
     },
     mint() {

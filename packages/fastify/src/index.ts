@@ -69,25 +69,30 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
   });
   // onRequest: refuse before Fastify reads or parses a body.
   // A callback hook: a warm key answers without a promise, so the hot path has no microtask hop.
+  const finish = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (error?: Error) => void,
+    result: AuthResult,
+  ) => {
+    if (!result.ok) {
+      if (delegateErrors) return done(result.error);
+      refuse(reply, result.error);
+      return; // answered: Fastify stops here without done()
+    }
+    for (const name in result.headers) reply.header(name, result.headers[name]);
+    request.auth = result.principal;
+    if (hideCredentials && hideCredential(request.raw, result.credential) !== null) {
+      delete (request.query as Record<string, unknown>)[result.credential.name];
+    }
+    done();
+  };
   fastify.addHook('onRequest', (request, reply, done) => {
     const config = request.routeOptions.config.keywarden;
     if (config === false) return done();
-    const finish = (result: AuthResult) => {
-      if (!result.ok) {
-        if (delegateErrors) return done(result.error);
-        refuse(reply, result.error);
-        return; // answered: Fastify stops here without done()
-      }
-      reply.headers(result.headers);
-      request.auth = result.principal;
-      if (hideCredentials && hideCredential(request.raw, result.credential) !== null) {
-        delete (request.query as Record<string, unknown>)[result.credential.name];
-      }
-      done();
-    };
     const result = keywarden.authenticateNow(toInput(request), config);
-    if (result instanceof Promise) result.then(finish, done);
-    else finish(result);
+    if (result instanceof Promise) result.then((r) => finish(request, reply, done, r), done);
+    else finish(request, reply, done, result);
   });
 
   if (mintPath !== undefined) {
