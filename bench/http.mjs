@@ -50,15 +50,14 @@ export const CONFIGS = [
 ];
 
 // Pinning: with `taskset` and 2+ cores, every server runs on the last core and this process
-// (autocannon) on the others, so that client and server never take turns on one core. Unpinned,
-// the same server measured 13.9 to 15.5 µs CPU per request from one round to the next; pinned runs
-// keep the spread of repeated rounds smaller (see docs/benchmarks.md for the figures of a run).
+// (autocannon) on the others, so that client and server never take turns on one core. It does not
+// remove this VM's noise: the control row (an identical second no-auth server) still lands 0.82 to
+// 0.97 of the first from one run to the next.
 const cpus = availableParallelism();
 const pinned = cpus >= 2 && spawnSync('taskset', ['-V']).status === 0;
-if (pinned) spawnSync('taskset', ['-a', '-cp', `0-${cpus - 2}`, String(process.pid)]);
-export const PINNED = pinned
-  ? `servers on CPU ${cpus - 1}, load generator on CPU 0-${cpus - 2}`
-  : 'not pinned';
+const clientCpus = cpus > 2 ? `0-${cpus - 2}` : '0';
+if (pinned) spawnSync('taskset', ['-a', '-cp', clientCpus, String(process.pid)]);
+const PINNED = pinned ? `servers on CPU ${cpus - 1}, load generator on CPU ${clientCpus}` : 'not pinned';
 
 function start(framework, mode) {
   const args = [join(here, 'http-server.mjs'), framework, mode];
@@ -80,21 +79,18 @@ function start(framework, mode) {
   return ask(null, 'ready').then(({ port }) => ({ child, port, ask }));
 }
 
-const servers = new Map();
-for (const { framework, mode } of CONFIGS) {
-  const id = `${framework}/${mode}`;
-  if (!servers.has(id)) servers.set(id, await start(framework, mode));
-}
-
 const samples = new Map(CONFIGS.map((c) => [c.label, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate the order every round, so that drift (thermal, other load) falls on all alike.
   const order = round % 2 === 0 ? CONFIGS : [...CONFIGS].reverse();
   for (const config of order) {
-    const server = servers.get(`${config.framework}/${config.mode}`);
+    // A fresh server process per measurement: two identical servers started once differed by up to
+    // 9% for a whole run (memory layout, JIT), a bias no number of rounds removes; restarting turns
+    // it into noise that the median over rounds shrinks.
+    const server = await start(config.framework, config.mode);
     const { headers } = await server.ask({ type: 'headers', form: config.form }, 'headers');
     const url = `http://127.0.0.1:${server.port}/v3/files/bench.png`;
-    await autocannon({ url, headers, connections: CONNECTIONS, duration: 0.5 }); // warm-up
+    await autocannon({ url, headers, connections: CONNECTIONS, duration: 1 }); // warm-up (JIT)
     const before = (await server.ask({ type: 'cpu' }, 'cpu')).usage;
     const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION });
     const { usage: after, rss } = await server.ask({ type: 'cpu' }, 'cpu');
@@ -113,9 +109,10 @@ for (let round = 0; round < ROUNDS; round++) {
     process.stderr.write(
       `round ${round + 1}/${ROUNDS} ${config.label}: ${Math.round(total / DURATION)} req/s\n`,
     );
+    server.child.kill();
+    await new Promise((resolve) => server.child.once('exit', resolve));
   }
 }
-for (const { child } of servers.values()) child.kill();
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
