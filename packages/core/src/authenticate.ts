@@ -492,6 +492,11 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   // Challenges: every scheme when nothing was presented; otherwise the scheme that was used.
   const allSchemes = [...schemeNames.values()];
   const apiKeyChallenge = apiKeySchemes[0] ?? 'Bearer';
+  // The one-scheme challenge lists, made once: the hot path picks one without allocating.
+  const defaultChallenge: readonly string[] = Object.freeze([apiKeyChallenge]);
+  const challenges = new Map<string, readonly string[]>(
+    [...schemeNames].map(([lower, name]) => [lower, Object.freeze([name])]),
+  );
 
   // Refusals are immutable, so each distinct one is built once and reused: a flood of bad
   // requests allocates nothing and captures no stack traces.
@@ -778,7 +783,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       return refuse(input, 'invalid_request', extracted.reason, allSchemes);
     }
     const { credential } = extracted;
-    const challenge = [(credential.scheme && schemeNames.get(credential.scheme)) || apiKeyChallenge];
+    const challenge = (credential.scheme && challenges.get(credential.scheme)) || defaultChallenge;
 
     if (credential.kind === 'access_token') {
       const kind = { kind: credential.kind };
