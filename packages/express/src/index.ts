@@ -39,14 +39,34 @@ export interface ExpressAuth {
   mint(): RequestHandler;
 }
 
+/**
+ * The request as the core reads it. `ip` and `secure` are getters: Express computes each through
+ * its trust-proxy logic, which measured about 4 and 6 µs a request here (`pnpm bench` machine),
+ * and the core reads them only when it needs them (a key with an IP allowlist, a refusal, the
+ * `requireHttps` rule). A class keeps the getters on the prototype, so each request allocates one
+ * small object, as before.
+ */
+class ExpressInput implements AuthRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: AuthRequest['headers'];
+  readonly #req: Request;
+  constructor(req: Request) {
+    this.#req = req;
+    this.method = req.method;
+    this.url = req.originalUrl;
+    this.headers = requestHeaders(req);
+  }
+  get ip(): string | undefined {
+    return this.#req.ip;
+  }
+  get secure(): boolean {
+    return this.#req.secure;
+  }
+}
+
 function toInput(req: Request): AuthRequest {
-  return {
-    method: req.method,
-    url: req.originalUrl,
-    headers: requestHeaders(req),
-    ip: req.ip,
-    secure: req.secure,
-  };
+  return new ExpressInput(req);
 }
 
 /**

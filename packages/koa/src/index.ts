@@ -36,14 +36,32 @@ export interface KoaAuth {
   mint(): Middleware;
 }
 
+/**
+ * The request as the core reads it. `ip` is a getter: Koa's parses `X-Forwarded-For` under
+ * `app.proxy` and caches its answer on the request, and the core reads it only when it needs it
+ * (a key with an IP allowlist, a refusal). `secure` too, for symmetry with the Express adapter.
+ */
+class KoaInput implements AuthRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: AuthRequest['headers'];
+  readonly #ctx: Context;
+  constructor(ctx: Context) {
+    this.#ctx = ctx;
+    this.method = ctx.method;
+    this.url = ctx.originalUrl;
+    this.headers = requestHeaders(ctx.req);
+  }
+  get ip(): string {
+    return this.#ctx.ip;
+  }
+  get secure(): boolean {
+    return this.#ctx.secure;
+  }
+}
+
 function toInput(ctx: Context): AuthRequest {
-  return {
-    method: ctx.method,
-    url: ctx.originalUrl,
-    headers: requestHeaders(ctx.req),
-    ip: ctx.ip,
-    secure: ctx.secure,
-  };
+  return new KoaInput(ctx);
 }
 
 /**
