@@ -79,10 +79,13 @@ function start(framework, mode) {
   return ask(null, 'ready').then(({ port }) => ({ child, port, ask }));
 }
 
-const samples = new Map(CONFIGS.map((c) => [c.label, []]));
+// `--only=fastify` (or express, koa) measures one framework, for profiling; it writes no results.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const RUN = only ? CONFIGS.filter((c) => c.framework === only) : CONFIGS;
+const samples = new Map(RUN.map((c) => [c.label, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate the order every round, so that drift (thermal, other load) falls on all alike.
-  const order = round % 2 === 0 ? CONFIGS : [...CONFIGS].reverse();
+  const order = round % 2 === 0 ? RUN : [...RUN].reverse();
   for (const config of order) {
     // A fresh server process per measurement: two identical servers started once differed by up to
     // 9% for a whole run (memory layout, JIT), a bias no number of rounds removes; restarting turns
@@ -104,6 +107,7 @@ for (let round = 0; round < ROUNDS; round++) {
       p50: result.latency.p50,
       p99: result.latency.p99,
       cpuMicrosPerRequest: cpu / total,
+      userMicrosPerRequest: (after.user - before.user) / total,
       rss,
     });
     process.stderr.write(
@@ -118,7 +122,7 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const rows = CONFIGS.map((config) => {
+const rows = RUN.map((config) => {
   const runs = samples.get(config.label);
   const base = samples.get(CONFIGS.find((c) => c.framework === config.framework && c.mode === 'none').label);
   // Ratio per round (the paired A/B), then the median of those.
@@ -135,6 +139,10 @@ const rows = CONFIGS.map((config) => {
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     cpuMicrosPerRequest: median(runs.map((r) => r.cpuMicrosPerRequest)),
+    userMicrosPerRequest: median(runs.map((r) => r.userMicrosPerRequest)),
+    // What this server adds in user-space CPU per request over the baseline, median of the pairs:
+    // auth code runs in user space, so this leaves out most of the kernel's loopback noise.
+    userMicrosOverBase: median(runs.map((run, i) => run.userMicrosPerRequest - base[i].userMicrosPerRequest)),
     ratio,
     cpuRatio,
   };
@@ -149,8 +157,11 @@ console.table(
     'CPU µs/req': r.cpuMicrosPerRequest.toFixed(1),
     'vs no auth': r.ratio.toFixed(3),
     'CPU vs no auth': r.cpuRatio.toFixed(3),
+    'user µs/req': r.userMicrosPerRequest.toFixed(2),
+    'user µs over no auth': r.userMicrosOverBase.toFixed(2),
   })),
 );
+if (only) process.exit(0);
 await mkdir(join(here, 'results'), { recursive: true });
 await writeFile(
   join(here, 'results', 'http.json'),

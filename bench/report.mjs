@@ -67,13 +67,25 @@ ${http.rounds} alternating rounds of ${http.duration} s per server, ${http.conne
 baseline carries the same \`X-Api-Key\` header, ignored, so ratios measure the cost of authenticating.
 "vs no auth" is the median over rounds of each round's ratio (paired A/B). CPU is the server
 process's user + system time per request; "CPU vs no auth" is the baseline's CPU per request over
-this server's (median of the paired rounds). CPU pinning: ${http.pinning ?? 'not pinned'}. The "floor" rows
+this server's (median of the paired rounds). "User µs over no auth" is the server's user-space CPU
+per request minus the baseline's (median of the pairs): auth code runs in user space, so this
+column leaves out most of the kernel's loopback work and its noise, and is the steadiest measure
+of what a layer costs. CPU pinning: ${http.pinning ?? 'not pinned'}. The "floor" rows
 are an empty hook or middleware: what any auth layer costs before it does any work. The control row
 is a second no-auth server identical to the first: its distance from 1.000 is this machine's noise
 in one run.
 
 ${table(
-  ['server', 'req/s median (min..max)', 'p50 ms', 'p99 ms', 'CPU µs/req', 'vs no auth', 'CPU vs no auth'],
+  [
+    'server',
+    'req/s median (min..max)',
+    'p50 ms',
+    'p99 ms',
+    'CPU µs/req',
+    'vs no auth',
+    'CPU vs no auth',
+    'user µs over no auth',
+  ],
   rows.map((r) => [
     r.label,
     `${Math.round(r.rps.median).toLocaleString('en')} (${Math.round(r.rps.min).toLocaleString('en')}..${Math.round(r.rps.max).toLocaleString('en')})`,
@@ -82,6 +94,9 @@ ${table(
     r.cpuMicrosPerRequest.toFixed(1),
     r.ratio.toFixed(3),
     r.cpuRatio === undefined ? '' : r.cpuRatio.toFixed(3),
+    r.userMicrosOverBase === undefined
+      ? ''
+      : `${r.userMicrosOverBase >= 0 ? '+' : ''}${r.userMicrosOverBase.toFixed(2)}`,
   ]),
 )}
 

@@ -683,21 +683,27 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   type Mode = 'request' | 'mint';
   type Detail = { kind: CredentialKind; keyId: string };
 
-  /** The checks shared by keys and tokens once the credential itself is valid. */
+  /**
+   * The checks shared by keys and tokens once the credential itself is valid. The request path
+   * must match one of `paths` and, when given, one of `alsoPaths` (a token's own patterns and its
+   * key's). Two arguments rather than a list, so a request allocates no array for them.
+   */
   function authorize(
     input: AuthRequest,
     route: RouteRequirements | undefined,
     principal: Principal,
     limits: Pick<ApiKeyInfo, 'rateLimit' | 'quota'>,
-    patterns: readonly (readonly string[])[],
+    paths: readonly string[] | null,
+    alsoPaths: readonly string[] | null,
     challenge: readonly string[],
     detail: Detail,
     source: CredentialSource,
   ): AuthResult | Promise<AuthResult> {
-    for (const paths of patterns) {
-      if (!paths.includes('*') && !pathAllowed(paths, pathOf(input.url))) {
-        return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
-      }
+    if (
+      (paths !== null && !pathAllowed(paths, input.url)) ||
+      (alsoPaths !== null && !pathAllowed(alsoPaths, input.url))
+    ) {
+      return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
     }
     const required = route?.scopes;
     if (required && required.length > 0) {
@@ -801,8 +807,17 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         // A token is bound by its own paths and, should the key have been narrowed since, the key's.
         // The key's IP allowlist does not apply: tokens exist to be used from browsers.
         const principal = tokenPrincipalOf(claims, parent.key);
-        const patterns = [claims.paths, parent.key.paths];
-        return authorize(input, route, principal, parent.key, patterns, challenge, detail, credential.source);
+        return authorize(
+          input,
+          route,
+          principal,
+          parent.key,
+          claims.paths,
+          parent.key.paths,
+          challenge,
+          detail,
+          credential.source,
+        );
       };
       const parent = keys.lookupNow(claims.sub);
       return parent instanceof Promise ? parent.then(withParent) : withParent(parent);
@@ -835,13 +850,13 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       return refuse(input, 'ip_not_allowed', 'ip_not_allowed', [], detail);
     }
     // The mint route is reachable by any valid key: what a key may mint is limited by its patterns instead.
-    const patterns = mode === 'mint' ? [] : [info.paths];
     return authorize(
       input,
       route,
       principalOf(info, credential.kind),
       info,
-      patterns,
+      mode === 'mint' ? null : info.paths,
+      null,
       challenge,
       detail,
       credential.source,
@@ -973,7 +988,10 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
 }
 
 /** True when a safe raw path matches one of the (valid, non-`*`) patterns. */
-function pathAllowed(patterns: readonly string[], path: string): boolean {
+/** Whether the request target's path matches one of `patterns` (`*` matches any target). */
+function pathAllowed(patterns: readonly string[], url: string): boolean {
+  if (patterns.includes('*')) return true;
+  const path = pathOf(url);
   if (!isSafeRawPath(path)) return false;
   for (const pattern of patterns) if (matchesSafePath(pattern, path)) return true;
   return false;

@@ -60,6 +60,15 @@ describe('credential extraction: refusals before any store or hash work', () => 
     ['a repeated Authorization', { authorization: [`Bearer ${K}`, `Bearer ${K}`] }, '/', 'invalid_request'],
     ['two forms at once, same key', { 'x-api-key': K, authorization: `Bearer ${K}` }, '/', 'invalid_request'],
     ['an unknown scheme', { authorization: `Basic ${K}` }, '/', 'invalid_request'],
+    // U+212A KELVIN SIGN lower-cases to `k` in JavaScript: schemes compare in ASCII only.
+    [
+      'a scheme that only Unicode case folding matches',
+      { authorization: `To\u212Aen ${K}` },
+      '/',
+      'invalid_request',
+    ],
+    ['a scheme with a prefix of a known one', { authorization: `Bear ${K}` }, '/', 'invalid_request'],
+    ['a scheme longer than a known one', { authorization: `Bearers ${K}` }, '/', 'invalid_request'],
     ['a scheme alone', { authorization: 'Bearer' }, '/', 'invalid_request'],
     ['an empty Authorization', { authorization: '' }, '/', 'invalid_request'],
     ['an empty X-Api-Key', { 'x-api-key': '' }, '/', 'invalid_request'],
@@ -99,6 +108,8 @@ describe('credential extraction: refusals before any store or hash work', () => 
       expect(code(await auth({ headers: raw, url }))).toBe(expected);
       expect(storeCalls.get).toBe(0);
       expect(code(await auth({ headers: ['X-API-KEY', key, 'Host', 'h'] }))).toBe('ok');
+      // Header names also compare in ASCII only: a Kelvin sign is not a `k`.
+      expect(code(await auth({ headers: ['X-Api-\u212Aey', key] }))).toBe('missing_credentials');
     },
   );
 

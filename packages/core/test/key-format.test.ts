@@ -44,6 +44,26 @@ describe('parseApiKey refuses', () => {
     expect(parseApiKey(input, live)).toEqual({ ok: false, reason });
   });
 
+  it('a bad character at either end of the body, whatever was checked before', () => {
+    // The body check is a global regex that starts at `lastIndex`: no call may depend on the last.
+    const first = valid.indexOf('_', 3) + 1;
+    const bad = [swap(valid, first, '-'), swap(valid, valid.length - 1, '-'), swap(valid, first, '\u00ff')];
+    for (let round = 0; round < 3; round++) {
+      for (const key of bad) {
+        expect(parseApiKey(key, live)).toEqual({ ok: false, reason: 'malformed' });
+        expect(parseApiKey(valid, live).ok).toBe(true);
+        expect(parseApiKey(key)).toEqual({ ok: false, reason: 'malformed' });
+      }
+    }
+  });
+
+  it('a prefix that a configured prefix only starts, or that only starts it', () => {
+    const longer = formatApiKey('kw_live_x', '0123456789ab', 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef');
+    expect(parseApiKey(longer, live)).toEqual({ ok: false, reason: 'malformed' });
+    expect(parseApiKey(valid, new Set(['kw_live_x', 'kw']))).toEqual({ ok: false, reason: 'malformed' });
+    expect(parseApiKey(valid, new Set(['kw_test', 'kw_live'])).ok).toBe(true);
+  });
+
   it('a key whose prefix is not configured, even with a right checksum', () => {
     const testKey = formatApiKey('kw_test', '0123456789ab', 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef');
     expect(parseApiKey(testKey, live)).toEqual({ ok: false, reason: 'malformed' });

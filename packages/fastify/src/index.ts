@@ -39,14 +39,33 @@ export interface FastifyAuthOptions {
   delegateErrors?: boolean;
 }
 
+/**
+ * The request as the core sees it. `ip` and `protocol` are getters in Fastify, and with
+ * `trustProxy` they parse `X-Forwarded-*` on every call (`ip` through proxy-addr); the core reads
+ * them only when it needs them (a key with an IP allowlist, a refusal, `requireHttps`), so they
+ * are read lazily here, as in the Express and Koa adapters.
+ */
+class FastifyInput implements AuthRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: AuthRequest['headers'];
+  readonly #request: FastifyRequest;
+  constructor(request: FastifyRequest) {
+    this.#request = request;
+    this.method = request.method;
+    this.url = request.raw.url ?? '';
+    this.headers = requestHeaders(request.raw);
+  }
+  get ip(): string | undefined {
+    return this.#request.ip;
+  }
+  get secure(): boolean {
+    return this.#request.protocol === 'https';
+  }
+}
+
 function toInput(request: FastifyRequest): AuthRequest {
-  return {
-    method: request.method,
-    url: request.raw.url ?? '',
-    headers: requestHeaders(request.raw),
-    ip: request.ip,
-    secure: request.protocol === 'https',
-  };
+  return new FastifyInput(request);
 }
 
 const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) => {
