@@ -19,7 +19,15 @@ const keywarden = createKeywarden({
   tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
   limits: { failedAuth: false },
 });
-const { key, record } = await keys.create({ name: 'bench', scopes: ['images:read'], paths: ['/v3/files/*'] });
+// An API with 100 customers: keywarden holds 100 keys (its per-request cost does not depend on the
+// count: one digest lookup); @fastify/bearer-auth compares against each configured key in turn, so
+// it runs with one key (its best case) and with the same 100, the one presented being the 50th.
+const KEY_COUNT = 100;
+const settings = { scopes: ['images:read'], paths: ['/v3/files/*'] };
+const others = [];
+for (let i = 1; i < KEY_COUNT; i++) others.push((await keys.create({ name: `other ${i}`, ...settings })).key);
+const { key, record } = await keys.create({ name: 'bench', ...settings });
+const allKeys = [...others.slice(0, KEY_COUNT / 2 - 1), key, ...others.slice(KEY_COUNT / 2 - 1)];
 const body = { ok: true };
 let port;
 
@@ -31,6 +39,8 @@ if (framework === 'fastify') {
   if (mode === 'empty-callback-hook') app.addHook('onRequest', (_request, _reply, done) => done());
   if (mode === 'bearer-auth')
     await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set([key]) });
+  if (mode === 'bearer-auth-100')
+    await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set(allKeys) });
   app.get('/v3/files/*', async () => body);
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = app.server.address().port;
