@@ -13,10 +13,11 @@ await mkdir(docs, { recursive: true });
 
 // --- chart: median req/s per server, no-auth baselines in grey, with the ratio beside each bar
 const rows = http.rows;
-const width = 900;
 const bar = 22;
 const gap = 8;
-const left = 290;
+// Room for the longest label (about 7.2 px a character at 13 px) left of the bars.
+const left = Math.max(290, Math.ceil(20 + 7.2 * Math.max(...rows.map((r) => r.label.length))));
+const width = left + 610;
 const top = 50;
 const height = top + rows.length * (bar + gap) + 40;
 const max = Math.max(...rows.map((r) => r.rps.max));
@@ -81,10 +82,12 @@ in one run.
 
 Why medians of many fresh processes: a Fastify server process settles either in a fast state or in
 one about 2 µs of CPU a request slower, for its whole life, whatever the process beside it does
-(the extra time is in Node's \`process.nextTick\`, creating its queue entries). It is not
-keywarden's: an empty \`onRequest\` hook showed it in 5 of 8 fresh processes (user CPU 5.6-6.4
-against 7.8-8.8 µs a request), a server without hooks in 0 of 8. One measurement can therefore
-land 15% off; the median over ${http.rounds} processes does not.
+(the extra time is in Node's \`process.nextTick\`, creating its queue entries). Any hook can
+bring it: an empty \`onRequest\` hook showed it in 5 of 8 fresh processes (user CPU 5.6-6.4
+against 7.8-8.8 µs a request), a server without hooks in 0 of 8, keywarden in 2 to 3 of 8. What
+decides the state is not known. One measurement can land 15% off; the median over
+${http.rounds} processes is less exposed, but a row whose processes land slow in most rounds
+still shows it, so compare rows over several runs, and read the user-CPU column beside them.
 
 ${table(
   [
