@@ -1,3 +1,4 @@
+import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } from '@keywarden/core';
 import express from 'express';
@@ -46,6 +47,76 @@ describe('@keywarden/express', () => {
     const viaQuery = await (await fetch(`${base}/x?a=1&api_key=${key}`)).json();
     expect(viaQuery).toMatchObject({ url: '/x?a=1', query: { a: '1' } });
     expect(JSON.stringify(viaQuery)).not.toContain(key);
+  });
+
+  it('a req.auth that another library set is not a keywarden principal', async () => {
+    const { key, auth } = await setup();
+    const app = express();
+    // e.g. express-jwt and express-oauth2-jwt-bearer set req.auth too.
+    app.use((req, _res, next) => {
+      (req as unknown as { auth: unknown }).auth = { keyId: 'jwt-user', scopes: ['admin'] };
+      next();
+    });
+    app.get('/admin', auth.authenticate({ scopes: ['admin'] }), (_req, res) => {
+      res.json({ reached: true });
+    });
+    const base = await start(app);
+    const bare = await fetch(`${base}/admin`);
+    expect(bare.status).toBe(401);
+    expect(await bare.text()).not.toContain('reached');
+    // With a key that lacks the scope: still refused (403), not waved through by the other req.auth.
+    expect((await fetch(`${base}/admin`, { headers: { 'x-api-key': key } })).status).toBe(403);
+  });
+
+  it('req.auth reaches handlers in mounted apps and routers; another library may still assign it', async () => {
+    const { key, auth } = await setup();
+    const app = express();
+    const sub = express();
+    const router = express.Router();
+    app.use(auth.authenticate());
+    sub.get('/who', (req, res) => res.json({ keyId: req.auth?.keyId, viaGetAuth: getAuth(req).keyId }));
+    router.get('/who', auth.authenticate({ scopes: [] }), (req, res) => res.json({ keyId: req.auth?.keyId }));
+    app.use('/sub', sub);
+    app.use('/router', router);
+    app.get('/later', (req, _res, next) => {
+      (req as unknown as { auth: unknown }).auth = { other: true };
+      next();
+    });
+    app.get('/later', (req, res) => res.json({ auth: req.auth, viaGetAuth: getAuth(req).keyId }));
+    const base = await start(app);
+    const headers = { 'x-api-key': key };
+    const fromSub = (await (await fetch(`${base}/sub/who`, { headers })).json()) as Record<string, string>;
+    expect(fromSub.keyId).toMatch(/^[0-9A-Za-z]{12}$/);
+    expect(fromSub.viaGetAuth).toBe(fromSub.keyId);
+    expect(await (await fetch(`${base}/router/who`, { headers })).json()).toEqual({ keyId: fromSub.keyId });
+    expect(await (await fetch(`${base}/later`, { headers })).json()).toEqual({
+      auth: { other: true },
+      viaGetAuth: fromSub.keyId,
+    });
+  });
+
+  it('sets req.auth on a bare router without an Express app', async () => {
+    const { key, auth } = await setup();
+    const router = express.Router();
+    router.get('/who', auth.authenticate(), (req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keyId: req.auth?.keyId ?? null, viaGetAuth: getAuth(req).keyId }));
+    });
+    const server = http.createServer((req, res) =>
+      router(req as express.Request, res as express.Response, () => {
+        res.statusCode = 404;
+        res.end();
+      }),
+    );
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => server.close());
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const response = await fetch(`${base}/who`, { headers: { 'x-api-key': key } });
+    const body = (await response.json()) as Record<string, string>;
+    expect(body.keyId).toMatch(/^[0-9A-Za-z]{12}$/);
+    expect(body.viaGetAuth).toBe(body.keyId);
+    expect((await fetch(`${base}/who`)).status).toBe(401);
   });
 
   it('getAuth explains a missing middleware', () => {

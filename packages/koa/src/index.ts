@@ -64,6 +64,11 @@ function toInput(ctx: Context): AuthRequest {
   return new KoaInput(ctx);
 }
 
+// keywarden's own record of whom it authenticated, by `ctx.state`: other middleware may set
+// `ctx.state.auth` too (a JWT middleware, say), and neither a stacked authenticate() nor getAuth()
+// may take that object for a keywarden principal.
+const principals = new WeakMap<object, Principal>();
+
 /**
  * keywarden for Koa 2 and 3.
  *
@@ -87,8 +92,9 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
       return async (ctx, next) => {
-        if (ctx.state.auth) {
-          const error = keywarden.checkRoute(ctx.state.auth, route);
+        const earlier = principals.get(ctx.state); // an earlier authenticate() on this request
+        if (earlier !== undefined) {
+          const error = keywarden.checkRoute(earlier, route);
           if (error) return refuse(ctx, error);
           return next();
         }
@@ -96,6 +102,7 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
         const result = pending instanceof Promise ? await pending : pending;
         if (!result.ok) return refuse(ctx, result.error);
         ctx.set(result.headers);
+        principals.set(ctx.state, result.principal);
         ctx.state.auth = result.principal;
         if (hideCredentials && hideCredential(ctx.req, result.credential) !== null)
           ctx.originalUrl = ctx.req.url!;
@@ -128,8 +135,8 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
  * @throws Error when keywarden's middleware did not run first.
  */
 export function getAuth(ctx: Pick<Context, 'state'>): Principal {
-  const auth = (ctx.state as { auth?: Principal }).auth;
-  if (!auth)
+  const auth = principals.get(ctx.state);
+  if (auth === undefined)
     throw new Error(
       'keywarden: no principal on this request; is auth.authenticate() mounted before this middleware?',
     );

@@ -30,6 +30,34 @@ describe('@keywarden/koa', () => {
     expect(await response.json()).toEqual({ header: null, keyId: record.id });
   });
 
+  it('a ctx.state.auth that other middleware set is not a keywarden principal', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key } = await keys.create({ name: 'k' });
+    const auth = createKoaAuth(keywarden);
+    const app = new Koa();
+    app.use((ctx, next) => {
+      // e.g. a JWT middleware, whose own object has none of a principal's fields but these
+      (ctx.state as Record<string, unknown>).auth = { keyId: 'jwt-user', scopes: ['admin'] };
+      return next();
+    });
+    app.use(auth.authenticate({ scopes: ['admin'] }));
+    app.use((ctx) => {
+      ctx.body = { reached: true };
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => server.close());
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await fetch(`${base}/x`)).status).toBe(401);
+    expect((await fetch(`${base}/x`, { headers: { 'x-api-key': key } })).status).toBe(403);
+    const foreign = { state: { auth: { keyId: 'jwt-user' } } } as unknown as Parameters<typeof getAuth>[0];
+    expect(() => getAuth(foreign)).toThrow(/auth.authenticate/);
+  });
+
   it('getAuth explains a missing middleware', () => {
     expect(() => getAuth({ state: {} })).toThrow(/auth.authenticate/);
   });
