@@ -6,6 +6,7 @@ import {
   type ExtractedCredential,
   type ExtractionFailureReason,
   extractCredential,
+  hasInvalidCharacters,
   type RawHeaders,
 } from './credentials.js';
 import { AuthError, type AuthErrorCode, challengeFor } from './errors.js';
@@ -568,6 +569,25 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     return { ok: false, error: prebuilt ?? authError(code, challengeSchemes, detail.scope) };
   }
 
+  /**
+   * Refuses a credential that was not accepted. One whose characters are not printable ASCII is
+   * refused as a bad request (400, `invalid_characters`), as the extractor did before; that check
+   * waits until now because an accepted credential equals a verified key or token, which cannot
+   * hold such characters (see `hasInvalidCharacters`).
+   */
+  function refuseCredential(
+    input: AuthRequest,
+    credential: ExtractedCredential,
+    code: AuthErrorCode,
+    reason: AuthFailureReason,
+    challenge: readonly string[],
+    detail: { kind?: CredentialKind; keyId?: string },
+  ): AuthResult {
+    if (hasInvalidCharacters(credential.value))
+      return refuse(input, 'invalid_request', 'invalid_characters', allSchemes);
+    return refuse(input, code, reason, challenge, detail);
+  }
+
   /** After a refused credential: counts it against the client's address, and blocks the address past the limit. */
   async function countFailure(input: AuthRequest): Promise<void> {
     if (failedAuth === false) return;
@@ -793,11 +813,19 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
 
     if (credential.kind === 'access_token') {
       const kind = { kind: credential.kind };
-      if (mode === 'mint')
-        return refuse(input, 'invalid_credentials', 'token_cannot_mint', [apiKeyChallenge], kind);
-      if (!tokens) return refuse(input, 'invalid_credentials', 'access_tokens_disabled', challenge, kind);
+      if (mode === 'mint') {
+        const schemes = [apiKeyChallenge];
+        return refuseCredential(input, credential, 'invalid_credentials', 'token_cannot_mint', schemes, kind);
+      }
+      if (!tokens) {
+        const reason = 'access_tokens_disabled';
+        return refuseCredential(input, credential, 'invalid_credentials', reason, challenge, kind);
+      }
       const verified = tokens.verify(credential.value);
-      if (!verified.ok) return refuse(input, 'invalid_credentials', verified.reason, challenge, kind);
+      if (!verified.ok) {
+        const { reason } = verified;
+        return refuseCredential(input, credential, 'invalid_credentials', reason, challenge, kind);
+      }
       const { claims } = verified;
       // The parent key must still be valid: revoking a key ends its tokens at once.
       const detail = { kind: credential.kind, keyId: claims.sub };
@@ -842,7 +870,8 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         verified.keyId === undefined
           ? { kind: credential.kind }
           : { kind: credential.kind, keyId: verified.keyId };
-      return refuse(input, CREDENTIAL_FAILURE[verified.reason], verified.reason, challenge, detail);
+      const code = CREDENTIAL_FAILURE[verified.reason];
+      return refuseCredential(input, credential, code, verified.reason, challenge, detail);
     }
     const info = verified.key;
     const detail = { kind: credential.kind, keyId: info.id };

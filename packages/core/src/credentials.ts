@@ -108,6 +108,19 @@ function headerSource(name: string): CredentialSource {
 
 const NOT_VISIBLE_ASCII = /[^\x21-\x7e]/;
 
+/**
+ * Whether a credential holds a control character, a space, DEL or a non-ASCII character: such a
+ * credential is refused as `invalid_characters` (400) rather than as a wrong one (401).
+ *
+ * The check runs only once a credential has been refused (see `authenticateOnce`), not on every
+ * request: a credential that passes is equal to a key or token verified before, and those are
+ * base62 and base64url, so it cannot hold such characters. It cost 35 ns for a 58-character key
+ * and 250 ns for a 330-character token (one character class, linear, native code in V8).
+ */
+export function hasInvalidCharacters(value: string): boolean {
+  return NOT_VISIBLE_ASCII.test(value);
+}
+
 /** Null when `value` is a usable credential of `kind`, else the reason it is not. */
 function checkValue(
   value: string,
@@ -116,9 +129,6 @@ function checkValue(
 ): ExtractionFailureReason | null {
   if (value.length === 0) return 'empty_credential';
   if (value.length > config.maxLength[kind]) return 'credential_too_long';
-  // Controls, spaces, DEL, non-ASCII. One character class, so linear; V8 runs it as native code:
-  // 34 ns for a 58-character key against 86 ns for a charCodeAt loop (`node` on the bench machine).
-  if (NOT_VISIBLE_ASCII.test(value)) return 'invalid_characters';
   return null;
 }
 
@@ -133,7 +143,8 @@ function rawQuery(url: string): string | null {
 /**
  * Finds the one credential of a request, or says why there is none or too many. Refuses a
  * repeated header or parameter, two credentials in different places (even if equal), an unknown
- * Authorization scheme, an empty value, any byte outside printable ASCII, and values over the cap.
+ * Authorization scheme, an empty value, and values over the cap. Characters are the caller's to
+ * check ({@link hasInvalidCharacters}) when it refuses the credential.
  */
 export function extractCredential(
   headers: RawHeaders | readonly string[],

@@ -98,7 +98,12 @@ export function matchesSafePath(pattern: string, safePath: string): boolean {
   if (pattern === '*') return true;
   if (pattern.endsWith('/*')) {
     const prefixLength = pattern.length - 1; // keep the trailing `/`
-    return safePath.length > prefixLength && safePath.startsWith(pattern.slice(0, prefixLength));
+    if (safePath.length <= prefixLength) return false;
+    // Compared in place: `startsWith(pattern.slice(...))` made a string on every request.
+    for (let i = 0; i < prefixLength; i++) {
+      if (safePath.charCodeAt(i) !== pattern.charCodeAt(i)) return false;
+    }
+    return true;
   }
   return safePath === pattern;
 }

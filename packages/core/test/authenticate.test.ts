@@ -113,6 +113,29 @@ describe('credential extraction: refusals before any store or hash work', () => 
     },
   );
 
+  it('refuses the same characters once the key is verified and cached', async () => {
+    // The warm path looks the key's digest up before it scans the characters: a string of the
+    // key's length and prefix with one character changed must still be refused as before.
+    const { key, auth, storeCalls, hashCalls } = await setup();
+    expect(code(await auth({ headers: { 'x-api-key': key } }))).toBe('ok');
+    const [gets, verifies] = [storeCalls.get, hashCalls.verify];
+    const swap = (c: string) => key.slice(0, 20) + c + key.slice(21);
+    for (const [c, expected] of [
+      ['é', 'invalid_request'],
+      ['\u0001', 'invalid_request'],
+      [' ', 'invalid_request'],
+      ['-', 'invalid_credentials'],
+    ] as const) {
+      expect([c, code(await auth({ headers: { 'x-api-key': swap(c) } }))]).toEqual([c, expected]);
+      expect([c, code(await auth({ headers: { authorization: `Bearer ${swap(c)}` } }))]).toEqual([
+        c,
+        expected,
+      ]);
+    }
+    expect([storeCalls.get, hashCalls.verify]).toEqual([gets, verifies]);
+    expect(code(await auth({ headers: { 'x-api-key': key } }))).toBe('ok');
+  });
+
   it('accepts every configured form, schemes in any case, with one or more spaces', async () => {
     const { key, auth } = await setup();
     for (const headers of [

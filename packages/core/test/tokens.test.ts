@@ -397,16 +397,29 @@ describe('refusals', () => {
       ['a space inside', `${h}. ${p}.${signature}`, 'invalid_request'],
       ['a newline inside', `${h}.\n${p}.${signature}`, 'invalid_request'],
       ['a tab at the end', `${token}\t`, 'invalid_request'],
+      // Same length and same signature as the real token: the verified-token cache must not take it.
+      [
+        'a space instead of a character',
+        `${h}.${p.slice(0, 7)} ${p.slice(8)}.${signature}`,
+        'invalid_request',
+      ],
     ];
-    const reasons: Record<string, string> = {};
-    for (const [name, bad, expected] of cases) {
-      const result = await use(bad);
-      const last = events.at(-1);
-      reasons[name] = last?.type === 'auth.failed' ? last.reason : 'none';
-      expect([name, code(result)]).toEqual([name, expected]);
-      if (!result.ok) expect(result.error.status).toBe(expected === 'invalid_request' ? 400 : 401);
-    }
-    expect(reasons).toEqual({
+    const refusals = async () => {
+      const reasons: Record<string, string> = {};
+      for (const [name, bad, expected] of cases) {
+        const result = await use(bad);
+        const last = events.at(-1);
+        reasons[name] = last?.type === 'auth.failed' ? last.reason : 'none';
+        expect([name, code(result)]).toEqual([name, expected]);
+        if (!result.ok) expect(result.error.status).toBe(expected === 'invalid_request' ? 400 : 401);
+      }
+      return reasons;
+    };
+    const cold = await refusals();
+    // Once the real token is verified and cached (by its signature), the same refusals hold.
+    expect(code(await use(token))).toBe('ok');
+    expect(await refusals()).toEqual(cold);
+    expect(cold).toEqual({
       'a changed payload': 'token_malformed',
       'a changed signature': 'token_signature_invalid',
       'alg none, no signature': 'token_malformed',
@@ -436,6 +449,7 @@ describe('refusals', () => {
       'a space inside': 'invalid_characters',
       'a newline inside': 'invalid_characters',
       'a tab at the end': 'invalid_characters',
+      'a space instead of a character': 'invalid_characters',
     });
     expect(code(await use(token))).toBe('ok');
     // Stray bits decode to the very same bytes in Node: only the canonical check refuses them.
