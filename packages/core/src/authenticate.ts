@@ -719,10 +719,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     detail: Detail,
     source: CredentialSource,
   ): AuthResult | Promise<AuthResult> {
-    if (
-      (paths !== null && !pathAllowed(paths, input.url)) ||
-      (alsoPaths !== null && !pathAllowed(alsoPaths, input.url))
-    ) {
+    if (!pathsAllow(paths, alsoPaths, input.url)) {
       return refuse(input, 'path_not_allowed', 'path_not_allowed', challenge, detail);
     }
     const required = route?.scopes;
@@ -1016,12 +1013,26 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   };
 }
 
-/** True when a safe raw path matches one of the (valid, non-`*`) patterns. */
-/** Whether the request target's path matches one of `patterns` (`*` matches any target). */
-function pathAllowed(patterns: readonly string[], url: string): boolean {
-  if (patterns.includes('*')) return true;
+/**
+ * Whether the request target's path matches one of `paths` and one of `alsoPaths` (null: no
+ * condition; `*` matches any target). The path is cut from the target and checked for safety once
+ * for both lists: a token's request checks its own patterns and its key's.
+ */
+function pathsAllow(
+  paths: readonly string[] | null,
+  alsoPaths: readonly string[] | null,
+  url: string,
+): boolean {
+  const any = paths === null || paths.includes('*');
+  const alsoAny = alsoPaths === null || alsoPaths.includes('*');
+  if (any && alsoAny) return true;
   const path = pathOf(url);
   if (!isSafeRawPath(path)) return false;
+  return (any || matchesOne(paths!, path)) && (alsoAny || matchesOne(alsoPaths!, path));
+}
+
+/** Whether a safe raw path matches one of the (valid) patterns. */
+function matchesOne(patterns: readonly string[], path: string): boolean {
   for (const pattern of patterns) if (matchesSafePath(pattern, path)) return true;
   return false;
 }

@@ -192,6 +192,22 @@ describe('a token never exceeds its key', () => {
     expect(code(await use(token, '/v3/files/a.png', undefined, ['images:read']))).toBe('ok');
   });
 
+  it('a token is bound by its own paths and, once its key is narrowed, by the key paths too', async () => {
+    const { mintToken, use, keys, record } = await setup({ paths: ['*'] });
+    const wide = await mintToken({ paths: ['*'] });
+    const two = await mintToken({ paths: ['/v3/files/*', '/v3/tools/*'] });
+    for (const url of ['/v3/files/a.png', '/v3/tools/crop/', '/other'])
+      expect(code(await use(wide, url))).toBe('ok');
+    expect(code(await use(two, '/other'))).toBe('path_not_allowed');
+    await keys.update(record.id, { paths: ['/v3/files/*'] });
+    for (const token of [wide, two]) {
+      expect(code(await use(token, '/v3/files/a.png?x=1'))).toBe('ok');
+      expect(code(await use(token, '/v3/tools/crop/'))).toBe('path_not_allowed');
+      expect(code(await use(token, '/v3/files/../tools/crop/'))).toBe('path_not_allowed');
+      expect(code(await use(token, '/v3/files/%2e%2e/tools/'))).toBe('path_not_allowed');
+    }
+  });
+
   it('programmatic minting checks scopes and paths too', async () => {
     const { keywarden, record, use } = await setup({ paths: ['/v3/*'] });
     const minted = await keywarden.mintAccessToken(record.id, {
