@@ -1,6 +1,7 @@
 import {
   type AuthError,
   type AuthRequest,
+  type AuthResult,
   hideCredential,
   type Keywarden,
   MAX_MINT_BODY_BYTES,
@@ -11,7 +12,7 @@ import {
   requestHeaders,
   validateRouteRequirements,
 } from '@keywarden/core';
-import type { Context, Middleware } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
   interface DefaultState {
@@ -94,15 +95,7 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
-      return async (ctx, next) => {
-        const earlier = (ctx.state as StateWithPrincipal)[PRINCIPAL]; // an earlier authenticate() on this request
-        if (earlier !== undefined) {
-          const error = keywarden.checkRoute(earlier, route);
-          if (error) return refuse(ctx, error);
-          return next();
-        }
-        const pending = keywarden.authenticateNow(toInput(ctx), route);
-        const result = pending instanceof Promise ? await pending : pending;
+      const proceed = (ctx: Context, next: Next, result: AuthResult) => {
         if (!result.ok) return refuse(ctx, result.error);
         ctx.set(result.headers);
         (ctx.state as StateWithPrincipal)[PRINCIPAL] = result.principal;
@@ -110,6 +103,22 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
         if (hideCredentials && hideCredential(ctx.req, result.credential) !== null)
           ctx.originalUrl = ctx.req.url!;
         return next();
+      };
+      // A plain function rather than an async one: a warm key answers at once, and handing Koa
+      // next()'s own promise spares it a promise and the two microtask turns an async function
+      // takes to adopt one (Koa's compose wraps the result in Promise.resolve, and a throw here
+      // in a rejection, as before).
+      return (ctx, next) => {
+        const earlier = (ctx.state as StateWithPrincipal)[PRINCIPAL]; // an earlier authenticate() on this request
+        if (earlier !== undefined) {
+          const error = keywarden.checkRoute(earlier, route);
+          if (error) return refuse(ctx, error);
+          return next();
+        }
+        const result = keywarden.authenticateNow(toInput(ctx), route);
+        return result instanceof Promise
+          ? result.then((settled) => proceed(ctx, next, settled))
+          : proceed(ctx, next, result);
       };
     },
     mint() {
