@@ -286,6 +286,23 @@ describe('scopes, IP allowlist, HTTPS', () => {
     if (!result.ok) expect(result.error.status).toBe(403);
   });
 
+  it('answers each address the same when asked again, past the number of addresses it remembers', async () => {
+    const { key, auth } = await setup({ ips: ['10.0.0.0/8', '2001:db8::/32'] });
+    const addresses: [string, boolean][] = [];
+    for (let i = 0; i < 150; i++) {
+      addresses.push([`10.0.${i}.1`, true], [`11.0.${i}.1`, false]);
+      addresses.push([`::ffff:10.9.${i}.1`, true], [`2001:db9::${i.toString(16)}`, false]);
+    }
+    // Longer than any address it remembers: a non-address, and an address with a zone index.
+    addresses.push([`10.1.2.3${' '.repeat(60)}`, false], [`2001:db8::1%${'x'.repeat(60)}`, true]);
+    for (let pass = 0; pass < 3; pass++) {
+      for (const [ip, allowed] of pass === 1 ? [...addresses].reverse() : addresses) {
+        const result = await auth({ ip, headers: { 'x-api-key': key } });
+        expect([pass, ip, code(result)]).toEqual([pass, ip, allowed ? 'ok' : 'ip_not_allowed']);
+      }
+    }
+  });
+
   it('refuses plain HTTP under requireHttps before looking at credentials', async () => {
     const { key, auth, storeCalls } = await setup({}, { requireHttps: true });
     expect(code(await auth({ secure: false, headers: { 'x-api-key': key } }))).toBe('https_required');
