@@ -1,6 +1,7 @@
 // One server of the HTTP benchmark, run as a child process so that it has a core of its own and
 // its CPU time can be measured alone. argv: framework (fastify|express|koa), mode (none|keywarden|
 // bearer-auth|passport). Talks to the parent over IPC: 'ready', then answers 'headers' and 'cpu'.
+import './next-tick-warmup.mjs'; // first: see the file
 import {
   createKeyManager,
   createKeywarden,

@@ -80,14 +80,15 @@ are an empty hook or middleware: what any auth layer costs before it does any wo
 is a second no-auth server identical to the first: its distance from 1.000 is this machine's noise
 in one run.
 
-Why medians of many fresh processes: a Fastify server process settles either in a fast state or in
-one about 2 µs of CPU a request slower, for its whole life, whatever the process beside it does
-(the extra time is in Node's \`process.nextTick\`, creating its queue entries). Any hook can
-bring it: an empty \`onRequest\` hook showed it in 5 of 8 fresh processes (user CPU 5.6-6.4
-against 7.8-8.8 µs a request), a server without hooks in 0 of 8, keywarden in 2 to 3 of 8. What
-decides the state is not known. One measurement can land 15% off; the median over
-${http.rounds} processes is less exposed, but a row whose processes land slow in most rounds
-still shows it, so compare rows over several runs, and read the user-CPU column beside them.
+Why medians of many fresh processes, and a warm-up: a Fastify server process with any
+\`onRequest\` hook settles, in about one start in four, in a state about 2 µs of CPU a request
+slower for its whole life (the extra time is in Node's \`process.nextTick\`, creating its queue
+entries); without a hook it never did. What decides the state is inside Node, but a burst of
+\`process.nextTick\` calls when the process starts prevents it: keywarden with a Bearer key was
+slow in 4 of 16 fresh processes without the burst, in 0 of 32 with it, and a server without hooks
+runs the same either way. Every server here (baselines, peers, keywarden) starts with that burst
+(\`bench/next-tick-warmup.mjs\`). The median over ${http.rounds} processes takes out what noise is left;
+still compare rows over several runs, and read the user-CPU column beside them.
 
 ${table(
   [
