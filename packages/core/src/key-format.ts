@@ -86,20 +86,16 @@ export function hasApiKeyFrame(input: unknown, prefixes?: ReadonlySet<string>): 
   return false;
 }
 
-/** Whether the body of a framed key (id, secret and checksum: its last 50 characters) is base62. */
-export function hasBase62Body(input: string): boolean {
-  // One character class searched from the body's start: linear, native code in V8 (44 ns for a
-  // 50-character body against 92 ns for a charCodeAt loop).
-  NOT_BASE62.lastIndex = input.length - BODY_LENGTH;
-  return !NOT_BASE62.test(input);
-}
-
 /**
  * Everything {@link parseApiKey} checks but the checksum: length, `_`, base62 body, prefix.
  * Internal (not exported from the package).
  */
 export function hasApiKeyShape(input: unknown, prefixes?: ReadonlySet<string>): input is string {
-  return hasApiKeyFrame(input, prefixes) && hasBase62Body(input);
+  if (!hasApiKeyFrame(input, prefixes)) return false;
+  // The body is base62: a search for any other character from its start (one character class,
+  // linear; native code in V8, 44 ns for a 50-character body against 92 ns for a charCodeAt loop).
+  NOT_BASE62.lastIndex = input.length - BODY_LENGTH;
+  return !NOT_BASE62.test(input);
 }
 
 /**

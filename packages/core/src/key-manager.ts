@@ -2,13 +2,7 @@ import * as nodeCrypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type EventHandler, safeEventHandler } from './events.js';
 import { createArgon2Hasher, type Hasher } from './hashers.js';
-import {
-  generateApiKey,
-  hasApiKeyFrame,
-  hasBase62Body,
-  isValidKeyPrefix,
-  parseApiKey,
-} from './key-format.js';
+import { generateApiKey, hasApiKeyFrame, isValidKeyPrefix, parseApiKey } from './key-format.js';
 import { createLimiter, LimiterBusyError } from './limiter.js';
 import {
   type ApiKeyInfo,
@@ -437,8 +431,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       if (entry !== undefined && entry.until > t && entry.record.hash === hit.hash) return accept(entry, t);
       return verifyHit(key, digest, hit.id, hit, t);
     }
-    if (!hasBase62Body(key)) return MALFORMED_KEY;
-    const parsed = parseApiKey(key, prefixes);
+    const parsed = parseApiKey(key, prefixes); // body characters and checksum
     if (!parsed.ok) return parsed;
     return verifyCold(key, digest, parsed.id);
   }

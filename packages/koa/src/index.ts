@@ -85,12 +85,14 @@ type StateWithPrincipal = { [PRINCIPAL]?: Principal };
  */
 export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}): KoaAuth {
   const { hideCredentials = false, delegateErrors = false } = options;
-  const refuse = (ctx: Context, error: AuthError) => {
-    if (delegateErrors) throw error;
+  // A promise either way, like any Koa middleware's answer: rejected with the error when delegating.
+  const refuse = (ctx: Context, error: AuthError): Promise<void> => {
+    if (delegateErrors) return Promise.reject(error);
     const problem = renderProblem(error);
     ctx.status = problem.status;
     ctx.set(problem.headers); // content-type first, so assigning the body keeps it
     ctx.body = problem.body;
+    return Promise.resolve();
   };
   return {
     authenticate(requirements) {
@@ -106,8 +108,7 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
       };
       // A plain function rather than an async one: a warm key answers at once, and handing Koa
       // next()'s own promise spares it a promise and the two microtask turns an async function
-      // takes to adopt one (Koa's compose wraps the result in Promise.resolve, and a throw here
-      // in a rejection, as before).
+      // takes to adopt one. It still always returns a promise, and never throws.
       return (ctx, next) => {
         const earlier = (ctx.state as StateWithPrincipal)[PRINCIPAL]; // an earlier authenticate() on this request
         if (earlier !== undefined) {

@@ -30,6 +30,46 @@ describe('@keywarden/koa', () => {
     expect(await response.json()).toEqual({ header: null, keyId: record.id });
   });
 
+  it('the middleware always answers with a promise, so wrappers may chain on it', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false, limits: { failedAuth: false } });
+    const { key } = await keys.create({ name: 'k' });
+    const answering = createKoaAuth(keywarden).authenticate();
+    const delegating = createKoaAuth(keywarden, { delegateErrors: true }).authenticate();
+    const app = new Koa();
+    app.use((ctx, next) => {
+      const auth = ctx.get('x-delegate') ? delegating : answering;
+      // A wrapper that chains on what the middleware returns (a plain function may not return a promise).
+      return auth(ctx, next).then(
+        () => ctx.set('x-wrapper', 'resolved'),
+        (error: { status: number }) => {
+          ctx.status = error.status;
+          ctx.body = 'delegated';
+          ctx.set('x-wrapper', 'rejected');
+        },
+      );
+    });
+    app.use((ctx) => {
+      ctx.body = 'reached';
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => server.close());
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const call = async (headers: Record<string, string>) => {
+      const response = await fetch(`${base}/x`, { headers });
+      return [response.status, response.headers.get('x-wrapper'), await response.text()];
+    };
+    expect(await call({ 'x-api-key': key })).toEqual([200, 'resolved', 'reached']);
+    expect((await call({}))[1]).toBe('resolved');
+    expect((await call({}))[0]).toBe(401);
+    expect(await call({ 'x-delegate': '1' })).toEqual([401, 'rejected', 'delegated']);
+    expect(await call({ 'x-delegate': '1', 'x-api-key': key })).toEqual([200, 'resolved', 'reached']);
+  });
+
   it('a ctx.state.auth that other middleware set is not a keywarden principal', async () => {
     const keys = createKeyManager({
       store: createMemoryKeyStore(),
