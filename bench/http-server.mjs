@@ -74,6 +74,7 @@ if (framework === 'fastify') {
   const { default: Koa } = await import('koa');
   const app = new Koa();
   if (mode === 'keywarden') app.use(createKoaAuth(keywarden).authenticate());
+  if (mode === 'empty') app.use((_ctx, next) => next());
   app.use((ctx) => {
     ctx.body = body;
   });

@@ -58,6 +58,7 @@ export const CONFIGS = [
   { framework: 'express', mode: 'empty', form: 'x-api-key', label: 'Express + empty middleware (floor)' },
   { framework: 'koa', mode: 'none', form: 'x-api-key', label: 'Koa, no auth' },
   { framework: 'koa', mode: 'keywarden', form: 'x-api-key', label: 'Koa + keywarden, X-Api-Key' },
+  { framework: 'koa', mode: 'empty', form: 'x-api-key', label: 'Koa + empty middleware (floor)' },
 ];
 
 // Pinning: with `taskset` and 2+ cores, every server runs on the last core and this process
