@@ -138,11 +138,11 @@ ${table(
 unknown id), with valid requests interleaved (1 in 20). Memory after a full GC grew by
 ${adversarial.spray.rssGrowthMB} MB RSS (${adversarial.spray.heapGrowthMB} MB heap); the verifier's caches are bounded, so it does not grow
 with the spray. Hash verifications: ${adversarial.spray.hashVerifies} (the valid key's first use), store reads:
-${adversarial.spray.storeReads.toLocaleString('en')} (one per unknown id; repeated ids come from the negative cache). Valid
+${adversarial.spray.storeReads.toLocaleString('en')} (at most one per unknown id: repeated ids come from the negative cache, and clients past their failure budget get 429 without one). Valid
 traffic p99: ${adversarial.spray.validP99QuietNs} ns quiet, ${adversarial.spray.validP99UnderSprayNs} ns under the spray (${adversarial.spray.p99Ratio}×). The spray
-ran at ${adversarial.spray.perSecond.toLocaleString('en')} keys/s through \`authenticate\`. (From one address the failed-
-authentication throttle would stop it after 30 attempts a minute; this run has no addresses, like
-a spray spread over many.)
+ran at ${adversarial.spray.perSecond.toLocaleString('en')} keys/s through \`authenticate\`, each key from its own address
+(spread over many /32s: the worst case for the failure budgets' tables, which fill and coarsen; one
+address would be stopped after 30 store reads a minute).
 
 **Cold-key burst**: ${adversarial.burst.keys} new keys, each used by 10 parallel first requests
 (${adversarial.burst.requests} in all): ${adversarial.burst.storeReads} store reads and ${adversarial.burst.hashVerifies} argon2id verifications (single-flight), done in

@@ -137,16 +137,31 @@ await measure(
   },
   'the whole per-request cost of an API key',
 );
-// Without an address (a spray spread over many clients) every refusal runs the whole check; from
-// one address the failed-authentication throttle takes over after 30 refusals.
+// Malformed keys cost no store read and no hash, so they are never throttled: each runs the whole check.
 const malformedRequest = { ...request, ip: undefined, headers: { 'x-api-key': [malformed[2]] } };
 await measure('authenticate(), malformed key, many clients', 100, async () => {
   for (let i = 0; i < 100; i++) await keywarden.authenticate(malformedRequest);
 });
-const throttledRequest = { ...malformedRequest, ip: '198.51.100.7' };
-await measure('authenticate(), throttled client', 100, async () => {
-  for (let i = 0; i < 100; i++) await keywarden.authenticate(throttledRequest);
-});
+// A client over its failure budget (10 wrong secrets on one key id) presenting another guess:
+// refused with 429 before any store read or hash.
+const scopedId = parseApiKey(scoped.key, prefixes).id;
+const throttledRequest = {
+  ...request,
+  ip: '198.51.100.7',
+  headers: { 'x-api-key': [formatApiKey('kw_live', scopedId, 'W'.repeat(32))] },
+};
+for (let i = 0; i < 10; i++) await keywarden.authenticate(throttledRequest);
+const throttledAnswer = await keywarden.authenticate(throttledRequest);
+if (throttledAnswer.ok || throttledAnswer.error.status !== 429)
+  throw new Error('the client was not throttled');
+await measure(
+  'authenticate(), throttled client, cold guess',
+  100,
+  async () => {
+    for (let i = 0; i < 100; i++) await keywarden.authenticate(throttledRequest);
+  },
+  '429 before any store read or hash',
+);
 
 // --- access tokens: the library comparison behind the choice of fast-jwt, then keywarden's own path
 const jwtSecret = randomBytes(32);

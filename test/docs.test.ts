@@ -25,7 +25,7 @@ beforeAll(() => {
     { cwd: root, encoding: 'utf8' },
   );
   typedoc = { status: result.status, output: `${result.stdout}${result.stderr}` };
-});
+}, 180_000); // TypeDoc over seven packages: ~8 s alone, several times that beside another test run
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const files = (dir: string): string[] =>

@@ -105,6 +105,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'SigningSecret',
       'TokenFailureReason',
       'VerifyApiKeyResult',
+      'VerifyClient',
       'VerifyFailureReason',
     ],
   },

@@ -9,6 +9,8 @@ export interface RawRequest {
   /** Sent in order; a name may repeat. */
   headers?: readonly (readonly [string, string])[];
   body?: string;
+  /** Source address to send from (any 127.x.y.z is loopback): how tests play several clients. */
+  from?: string;
 }
 
 export interface RawResponse {
@@ -39,7 +41,11 @@ export function rawRequest(port: number, request: RawRequest): Promise<RawRespon
   if (body) head += `content-length: ${body.length}\r\n`;
   head += '\r\n';
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect({
+      port,
+      host: '127.0.0.1',
+      ...(request.from ? { localAddress: request.from } : {}),
+    });
     const chunks: Buffer[] = [];
     socket.setTimeout(10_000, () =>
       socket.destroy(new Error(`timeout: ${request.method} ${request.target}`)),

@@ -15,12 +15,10 @@ import { createIpAllowlist } from './ip.js';
 import type { KeyManager, VerifyApiKeyResult, VerifyFailureReason } from './key-manager.js';
 import {
   type ConsumeResult,
-  clientPartition,
   createMemoryLimitStore,
   keyCounters,
   type LimitStore,
   rateLimitHeaders,
-  rateWindow,
   secondsUntil,
 } from './limits.js';
 import { checkMintOptions, firstPathOutside, parseMintBody } from './mint-body.js';
@@ -110,7 +108,10 @@ export function validateRouteRequirements(
   });
 }
 
-/** Rate limits, quotas and failed-authentication throttling. */
+/**
+ * Rate limits and quotas. (Failed verifications are budgeted by the key manager, per client:
+ * `createKeyManager({ failureThrottle })`.)
+ */
 export interface LimitOptions {
   /** Where counters live; share one (`@keywarden/redis`) between instances. @default createMemoryLimitStore() */
   store?: LimitStore;
@@ -119,14 +120,6 @@ export interface LimitOptions {
    * authenticated requests through without RateLimit headers (authentication still runs). @default false
    */
   failOpen?: boolean;
-  /**
-   * Failed authentications allowed per client address (IPv6 per /64) per window; beyond it the
-   * address gets 429 `rate_limited` until the window ends. Never charged to the key a request
-   * names. `false` turns it off. @default { limit: 30, windowSeconds: 60 }
-   */
-  failedAuth?: { limit: number; windowSeconds: number } | false;
-  /** Throttled addresses remembered per process. @default 10000 */
-  maxBlockedClients?: number;
 }
 
 /**
@@ -328,7 +321,6 @@ export type AuthFailureReason =
   | TokenFailureReason
   | 'access_tokens_disabled'
   | 'token_cannot_mint'
-  | 'client_throttled'
   | 'rate_limited'
   | 'quota_exceeded'
   | 'limit_store_unavailable'
@@ -344,7 +336,7 @@ const CREDENTIAL_FAILURE: Record<VerifyFailureReason, AuthErrorCode> = {
   wrong_secret: 'invalid_credentials',
   revoked: 'invalid_credentials',
   expired: 'invalid_credentials',
-  throttled: 'invalid_credentials',
+  throttled: 'rate_limited',
   busy: 'auth_unavailable',
   store_unavailable: 'auth_unavailable',
 };
@@ -432,9 +424,12 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   const emit = safeEventHandler(onEvent);
   const limitOptions = options.limits ?? {};
   for (const key of Object.keys(limitOptions)) {
-    if (!['store', 'failOpen', 'failedAuth', 'maxBlockedClients'].includes(key)) {
-      throw new TypeError(`keywarden: unknown option limits.${key}`);
+    if (key === 'failedAuth' || key === 'maxBlockedClients') {
+      throw new TypeError(
+        `keywarden: limits.${key} moved to createKeyManager({ failureThrottle }): failed verifications are budgeted per client there`,
+      );
     }
+    if (!['store', 'failOpen'].includes(key)) throw new TypeError(`keywarden: unknown option limits.${key}`);
   }
   const limitStore = limitOptions.store ?? createMemoryLimitStore();
   if (typeof limitStore.consume !== 'function')
@@ -445,29 +440,6 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     (v) => typeof v === 'boolean',
     'a boolean',
   );
-  const failedAuth = option(
-    'limits.failedAuth',
-    limitOptions.failedAuth ?? { limit: 30, windowSeconds: 60 },
-    (v) =>
-      v === false ||
-      (typeof v === 'object' &&
-        Number.isSafeInteger(v.limit) &&
-        v.limit >= 1 &&
-        Number.isSafeInteger(v.windowSeconds) &&
-        v.windowSeconds >= 1),
-    'false or { limit, windowSeconds } of positive integers',
-  );
-  // Addresses over the failed-authentication limit, until when: answered locally, so successful
-  // requests never pay a store round trip for this check.
-  const blockedClients = new LRUCache<string, number>({
-    max: option(
-      'limits.maxBlockedClients',
-      limitOptions.maxBlockedClients ?? 10_000,
-      (v) => Number.isSafeInteger(v) && v >= 1,
-      'a positive integer',
-    ),
-  });
-
   const schemes = new Map<string, CredentialKind>();
   const schemeNames = new Map<string, string>(); // lower case to the configured spelling
   for (const scheme of apiKeySchemes) {
@@ -588,29 +560,6 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     return refuse(input, code, reason, challenge, detail);
   }
 
-  /** After a refused credential: counts it against the client's address, and blocks the address past the limit. */
-  async function countFailure(input: AuthRequest): Promise<void> {
-    if (failedAuth === false) return;
-    const partition = clientPartition(input.ip);
-    if (partition === null) return;
-    const t = now();
-    const { end } = rateWindow(failedAuth.windowSeconds, t);
-    try {
-      const { counts } = await limitStore.consume(
-        [{ key: `kw:fail:${partition}`, limit: failedAuth.limit, resetAt: end, cost: 1 }],
-        t,
-      );
-      if (counts[0]! >= failedAuth.limit) blockedClients.set(partition, end);
-    } catch (error) {
-      emit({
-        type: 'store.error',
-        time: new Date(t),
-        operation: 'limits',
-        message: (error as Error)?.message ?? 'error',
-      });
-    }
-  }
-
   // A throttled client's refusals differ only in Retry-After: one error per value, so a flood from
   // a blocked address allocates nothing (`pnpm bench`: ~4 µs a refusal before, mostly the stack).
   const throttledErrors = new LRUCache<number, AuthError>({ max: 1000 });
@@ -621,18 +570,6 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       throttledErrors.set(retryAfter, error);
     }
     return error;
-  }
-
-  function clientBlockedUntil(input: AuthRequest): number | null {
-    if (failedAuth === false || blockedClients.size === 0) return null;
-    const partition = clientPartition(input.ip);
-    const until = partition === null ? undefined : blockedClients.get(partition);
-    if (until === undefined) return null;
-    if (until <= now()) {
-      blockedClients.delete(partition!);
-      return null;
-    }
-    return until;
   }
 
   /** Charges the key's counters; the result's headers, or the refusal. */
@@ -765,39 +702,12 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     return { ok: true, principal, headers, credential: source };
   }
 
-  /** Authenticates; a refused credential also counts against the client's address. */
   function authenticate(
     input: AuthRequest,
     route: RouteRequirements | undefined,
     mode: Mode,
   ): AuthResult | Promise<AuthResult> {
-    const result = authenticateOnce(input, route, mode);
-    return result instanceof Promise ? result.then((r) => afterwards(input, r)) : afterwards(input, result);
-  }
-
-  function afterwards(input: AuthRequest, result: AuthResult): AuthResult | Promise<AuthResult> {
-    return !result.ok && result.error.code === 'invalid_credentials'
-      ? countFailure(input).then(() => result)
-      : result;
-  }
-
-  function authenticateOnce(
-    input: AuthRequest,
-    route: RouteRequirements | undefined,
-    mode: Mode,
-  ): AuthResult | Promise<AuthResult> {
     if (requireHttps && input.secure !== true) return refuse(input, 'https_required', 'https_required', []);
-    const blockedUntil = clientBlockedUntil(input);
-    if (blockedUntil !== null) {
-      return refuse(
-        input,
-        'rate_limited',
-        'client_throttled',
-        [],
-        {},
-        throttledError(secondsUntil(blockedUntil, now())),
-      );
-    }
     const extracted = extractCredential(input.headers ?? {}, input.url ?? '', credentialConfig);
     if (!extracted.ok) {
       if (extracted.reason === 'no_credentials') {
@@ -848,7 +758,8 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       return parent instanceof Promise ? parent.then(withParent) : withParent(parent);
     }
 
-    const verified = keys.verifyNow(credential.value);
+    // The request is the client: failed verifications are budgeted per address.
+    const verified = keys.verifyNow(credential.value, input);
     return verified instanceof Promise
       ? verified.then((result) => afterKeyVerify(input, route, mode, credential, challenge, result))
       : afterKeyVerify(input, route, mode, credential, challenge, verified);
@@ -867,6 +778,12 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         verified.keyId === undefined
           ? { kind: credential.kind }
           : { kind: credential.kind, keyId: verified.keyId };
+      if (verified.reason === 'throttled') {
+        // Too many failed verifications from this client: no new hash for it until the window
+        // ends. Not the key's fault, so not a 401: the right key is simply asked to retry.
+        const error = throttledError(verified.retryAfter ?? 1);
+        return refuse(input, 'rate_limited', 'throttled', [], detail, error);
+      }
       const code = CREDENTIAL_FAILURE[verified.reason];
       return refuseCredential(input, credential, code, verified.reason, challenge, detail);
     }

@@ -64,6 +64,7 @@ export {
   type KeyManagerOptions,
   type RotateKeyOptions,
   type VerifyApiKeyResult,
+  type VerifyClient,
   type VerifyFailureReason,
 } from './key-manager.js';
 export {

@@ -1,9 +1,10 @@
 import * as nodeCrypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type EventHandler, safeEventHandler } from './events.js';
+import { createFairQueue, QueueFullError } from './fair-queue.js';
 import { createArgon2Hasher, type Hasher } from './hashers.js';
 import { generateApiKey, hasApiKeyFrame, isValidKeyPrefix, parseApiKey } from './key-format.js';
-import { createLimiter, LimiterBusyError } from './limiter.js';
+import { clientPartition, secondsUntil } from './limits.js';
 import {
   type ApiKeyInfo,
   type KeyRecord,
@@ -13,6 +14,7 @@ import {
   validateKeySettings,
 } from './record.js';
 import type { KeyListFilter, KeyStore } from './store.js';
+import { createVerifyThrottle, type VerifyThrottle } from './verify-throttle.js';
 
 /** Verification cache sizes and lifetimes. */
 export interface KeyCacheOptions {
@@ -32,14 +34,32 @@ export interface KeyCacheOptions {
   maxUnknown?: number;
 }
 
-/** Throttling of wrong secrets per key id. */
+/**
+ * Budgets for the work that failed verifications cause. A cold verification (a store read and a
+ * hash) reserves one failure from its client's budget, and from the budget of its key id and
+ * client, before it starts; a matching secret gives it back. A client over a budget gets 429
+ * with `Retry-After` for new cold verifications until its window ends; a warm key (verified
+ * before) still passes, and other clients are not affected, so a key is never locked out by
+ * failures on its id. Counted per process (they protect this process's CPU), in bounded tables.
+ */
 export interface FailureThrottleOptions {
-  /** Wrong secrets allowed per key id in one window before that id is refused without hashing. @default 10 */
+  /** Failed verifications per key id and client in one window. @default 10 */
   maxFailures?: number;
-  /** Window length in ms. @default 60000 */
+  /** Failed verifications per client (any key id; IPv6 per /64) in one window. @default 30 */
+  maxClientFailures?: number;
+  /** Window length in ms; a client's window starts at its first failure. @default 60000 */
   windowMs?: number;
-  /** Key ids tracked at once. @default 10000 */
+  /** Clients, and key id and client pairs, tracked at once (beyond: coarser partitions). @default 10000 */
   maxTracked?: number;
+}
+
+/**
+ * Who presented a key, for the failure budgets and the fair hash queue. The adapters pass the
+ * request; `ip` is read once, before any work starts.
+ */
+export interface VerifyClient {
+  /** The client address as the framework resolves it (IPv6 counts per /64); none counts as one shared client. */
+  readonly ip?: string | undefined;
 }
 
 /** Options for {@link createKeyManager}. Validated once; unknown fields throw. */
@@ -56,11 +76,11 @@ export interface KeyManagerOptions {
   now?: () => number;
   /** The verified-key cache (size and lifetimes). */
   cache?: KeyCacheOptions;
-  /** Slows down guessing: wrong secrets per key id before that id is refused for a while. */
-  failureThrottle?: FailureThrottleOptions;
+  /** Budgets for failed verifications per client, and per key id and client; `false` turns them off. */
+  failureThrottle?: FailureThrottleOptions | false;
   /** Hash verifications running at once (argon2 uses libuv's 4 threads). @default 4 */
   maxConcurrentHashes?: number;
-  /** Verifications waiting for a slot; beyond it a cold key gets `busy` (503). @default 1000 */
+  /** Verifications waiting for a slot (served round-robin across clients); beyond it a cold key gets `busy` (503). @default 1000 */
   maxQueuedHashes?: number;
   /** Minimum time between `lastUsedAt` writes for one key, in ms. @default 60000 */
   lastUsedIntervalMs?: number;
@@ -109,7 +129,14 @@ export type VerifyFailureReason =
 /** Result of {@link KeyManager.verify}. */
 export type VerifyApiKeyResult =
   | { ok: true; key: ApiKeyInfo }
-  | { ok: false; reason: VerifyFailureReason /** Public id when the key was well formed. */; keyId?: string };
+  | {
+      ok: false;
+      reason: VerifyFailureReason;
+      /** Public id when the key was well formed. */
+      keyId?: string;
+      /** For `throttled`: seconds until the client may try a cold verification again. */
+      retryAfter?: number;
+    };
 
 /** Create, manage and verify API keys. Made by {@link createKeyManager}. */
 export interface KeyManager {
@@ -131,8 +158,12 @@ export interface KeyManager {
   rotate(id: string, options?: RotateKeyOptions): Promise<CreatedApiKey | null>;
   /** Deletes the record for good (revoke instead to keep an audit trail); false when it did not exist. */
   delete(id: string): Promise<boolean>;
-  /** Checks a presented key. Never throws for any input. */
-  verify(key: unknown): Promise<VerifyApiKeyResult>;
+  /**
+   * Checks a presented key. Never throws for any input. Give the `client` (its address) whenever
+   * there is one: failed verifications are budgeted per client, and without one every call
+   * shares a single budget.
+   */
+  verify(key: unknown, client?: VerifyClient): Promise<VerifyApiKeyResult>;
   /**
    * Checks that the key with this id exists and is neither revoked nor expired, without a secret:
    * how access tokens confirm their parent key on every request. Uses the record cache.
@@ -142,7 +173,7 @@ export interface KeyManager {
    * {@link KeyManager.verify} that answers without a promise when it can (a warm key): the request
    * path of the adapters uses it to save the microtask hops of a promise. Never throws.
    */
-  verifyNow(key: unknown): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
+  verifyNow(key: unknown, client?: VerifyClient): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
   /** {@link KeyManager.lookup} that answers without a promise when the record is cached. Never throws. */
   lookupNow(id: string): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
   /** Drops everything cached about a key id, or about every key when `id` is null (stores call this through `subscribe`). */
@@ -220,6 +251,23 @@ const MALFORMED_KEY: Failure = Object.freeze({ ok: false, reason: 'malformed' })
 const fail = (reason: VerifyFailureReason, keyId?: string): Failure =>
   keyId === undefined ? { ok: false, reason } : { ok: false, reason, keyId };
 
+/** The throttle from its options, or null when turned off. */
+function throttleFrom(
+  options: FailureThrottleOptions | false | undefined,
+  now: () => number,
+): VerifyThrottle | null {
+  if (options === false) return null;
+  const o = options ?? {};
+  checkKeys('failureThrottle.', o, ['maxFailures', 'maxClientFailures', 'windowMs', 'maxTracked']);
+  return createVerifyThrottle({
+    maxKeyFailures: int('failureThrottle.maxFailures', o.maxFailures, 10),
+    maxClientFailures: int('failureThrottle.maxClientFailures', o.maxClientFailures, 30),
+    windowMs: int('failureThrottle.windowMs', o.windowMs, 60_000),
+    maxTracked: int('failureThrottle.maxTracked', o.maxTracked, 10_000),
+    now,
+  });
+}
+
 /**
  * Creates the API key manager: the lifecycle (create, list, get, update, revoke, rotate, delete)
  * and the verifier, which share one cache so that a revocation here applies to the next request.
@@ -227,8 +275,10 @@ const fail = (reason: VerifyFailureReason, keyId?: string): Failure =>
  * Verification of a well-formed key: a bounded LRU keyed by the SHA-256 of the key (never the
  * plaintext) remembers keys whose secret already matched, so the hasher runs once per key per
  * `verifiedTtlMs`; concurrent first uses of one key share one store read and one hash
- * (single-flight); hashes run at most `maxConcurrentHashes` at a time; unknown ids are remembered
- * for `unknownTtlMs`; an id with `maxFailures` wrong secrets in a window is refused without hashing.
+ * (single-flight); hashes run at most `maxConcurrentHashes` at a time, taken round-robin across
+ * clients; unknown ids are remembered for `unknownTtlMs`; each cold verification reserves a
+ * failure from its client's budgets first (see {@link FailureThrottleOptions}), so a client over
+ * them gets `throttled` without any work, while a warm key always answers.
  * Revocation and expiry are checked on every call, cached or not.
  *
  * @example
@@ -271,12 +321,8 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   const recordTtlMs = int('cache.recordTtlMs', cacheOptions.recordTtlMs, 30_000, 0);
   const unknownTtlMs = int('cache.unknownTtlMs', cacheOptions.unknownTtlMs, 10_000, 0);
   const maxUnknown = int('cache.maxUnknown', cacheOptions.maxUnknown, 10_000);
-  const throttleOptions = options.failureThrottle ?? {};
-  checkKeys('failureThrottle.', throttleOptions, ['maxFailures', 'windowMs', 'maxTracked']);
-  const maxFailures = int('failureThrottle.maxFailures', throttleOptions.maxFailures, 10);
-  const failureWindowMs = int('failureThrottle.windowMs', throttleOptions.windowMs, 60_000);
-  const maxTracked = int('failureThrottle.maxTracked', throttleOptions.maxTracked, 10_000);
-  const limiter = createLimiter(
+  const throttle = throttleFrom(options.failureThrottle, now);
+  const hashQueue = createFairQueue(
     int('maxConcurrentHashes', options.maxConcurrentHashes, 4, 1, 1024),
     int('maxQueuedHashes', options.maxQueuedHashes, 1000, 0),
   );
@@ -287,7 +333,6 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   const verified = new LRUCache<string, VerifiedEntry>({ max: maxKeys });
   const records = new LRUCache<string, RecordEntry>({ max: maxKeys });
   const unknown = new LRUCache<string, number>({ max: maxUnknown });
-  const failures = new LRUCache<string, { count: number; since: number }>({ max: maxTracked });
   const touched = new LRUCache<string, number>({ max: maxKeys });
   const recordFlights = new Map<string, Promise<RecordEntry | null>>();
   const verifyFlights = new Map<string, Promise<ColdOutcome>>();
@@ -375,13 +420,37 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     return entry.accepted;
   }
 
-  async function coldVerify(key: string, digest: string, id: string): Promise<ColdOutcome> {
-    const t = now();
+  /** One cold verification: a store read and a hash, paid for by a reservation from the client's budgets. */
+  async function coldVerify(
+    key: string,
+    digest: string,
+    id: string,
+    ip: string | undefined,
+  ): Promise<ColdOutcome> {
     const unknownUntil = unknown.get(id);
-    if (unknownUntil !== undefined && unknownUntil > t) return fail('unknown_key', id);
-    const failed = failures.get(id);
-    if (failed && failed.count >= maxFailures && t - failed.since < failureWindowMs)
-      return fail('throttled', id);
+    if (unknownUntil !== undefined && unknownUntil > now()) return fail('unknown_key', id);
+    const reserved = throttle?.reserve(ip, id);
+    const reservation = reserved instanceof Promise ? await reserved : reserved;
+    if (reservation?.ok === false) {
+      return {
+        ok: false,
+        reason: 'throttled',
+        keyId: id,
+        retryAfter: secondsUntil(reservation.retryAt, now()),
+      };
+    }
+    const outcome = await checkSecret(key, id, reservation?.client ?? clientPartition(ip) ?? 'unknown');
+    // Unknown ids and wrong secrets keep their reservation: work spent on a guess.
+    reservation?.settle(
+      !outcome.ok && (outcome.reason === 'unknown_key' || outcome.reason === 'wrong_secret'),
+    );
+    if (outcome.ok)
+      verified.set(digest, { id, hash: outcome.entry.record.hash, until: now() + verifiedTtlMs });
+    return outcome;
+  }
+
+  /** The store read and the hash of a cold verification; `lane` is the client's turn in the hash queue. */
+  async function checkSecret(key: string, id: string, lane: string): Promise<ColdOutcome> {
     let entry: RecordEntry | null;
     try {
       entry = await loadRecord(id);
@@ -395,28 +464,22 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     }
     let match: boolean;
     try {
-      match = await limiter.run(() => hasher.verify(entry.record.hash, key));
+      match = await hashQueue.run(lane, () => hasher.verify(entry.record.hash, key));
     } catch (error) {
-      if (error instanceof LimiterBusyError) return fail('busy', id);
+      if (error instanceof QueueFullError) return fail('busy', id);
       match = false; // a hasher that throws is a hasher that did not say yes
     }
-    if (!match) {
-      const after = now();
-      const current = failures.get(id);
-      if (!current || after - current.since >= failureWindowMs) failures.set(id, { count: 1, since: after });
-      else current.count++;
-      return fail('wrong_secret', id);
-    }
-    failures.delete(id);
-    verified.set(digest, { id, hash: entry.record.hash, until: now() + verifiedTtlMs });
-    return { ok: true, entry };
+    return match ? { ok: true, entry } : fail('wrong_secret', id);
   }
 
   /**
    * The warm path (a verified key whose record is cached) answers synchronously: `pnpm bench`
    * showed the promise machinery of an `await` there costing as much as the check itself.
    */
-  function verify(key: unknown): VerifyApiKeyResult | Promise<VerifyApiKeyResult> {
+  function verify(
+    key: unknown,
+    client: VerifyClient | undefined,
+  ): VerifyApiKeyResult | Promise<VerifyApiKeyResult> {
     // Warm path first. A digest found in `verified` belongs to a key that was checked whole
     // (body characters, checksum) and matched against its hash before (SHA-256 is collision
     // resistant), so those checks run only on a miss: together they cost as much as the digest
@@ -429,32 +492,39 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     if (hit !== undefined && hit.until > t) {
       const entry = records.get(hit.id);
       if (entry !== undefined && entry.until > t && entry.record.hash === hit.hash) return accept(entry, t);
-      return verifyHit(key, digest, hit.id, hit, t);
+      return verifyHit(key, digest, hit, t, client?.ip);
     }
     const parsed = parseApiKey(key, prefixes); // body characters and checksum
     if (!parsed.ok) return parsed;
-    return verifyCold(key, digest, parsed.id);
+    // The address is read now, while the request is current: read after an await, a client that
+    // reset its connection would have none left, and its failure would go uncounted.
+    return verifyCold(key, digest, parsed.id, client?.ip);
   }
 
   /** A verified key whose record must be read again. */
   async function verifyHit(
     plaintext: string,
     digest: string,
-    id: string,
     hit: VerifiedEntry,
     t: number,
+    ip: string | undefined,
   ): Promise<VerifyApiKeyResult> {
-    const cached = await cachedRecord(id, t);
-    if (cached === 'unavailable') return fail('store_unavailable', id);
+    const cached = await cachedRecord(hit.id, t);
+    if (cached === 'unavailable') return fail('store_unavailable', hit.id);
     if (cached !== undefined && cached.record.hash === hit.hash) return accept(cached, now());
     verified.delete(digest); // deleted, or its hash changed: verify from scratch
-    return verifyCold(plaintext, digest, id);
+    return verifyCold(plaintext, digest, hit.id, ip);
   }
 
-  async function verifyCold(plaintext: string, digest: string, id: string): Promise<VerifyApiKeyResult> {
+  async function verifyCold(
+    plaintext: string,
+    digest: string,
+    id: string,
+    ip: string | undefined,
+  ): Promise<VerifyApiKeyResult> {
     let flight = verifyFlights.get(digest);
     if (!flight) {
-      flight = coldVerify(plaintext, digest, id).finally(() => verifyFlights.delete(digest));
+      flight = coldVerify(plaintext, digest, id, ip).finally(() => verifyFlights.delete(digest));
       verifyFlights.set(digest, flight);
     }
     const outcome = await flight;
@@ -467,9 +537,9 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     return fail('store_unavailable');
   }
 
-  function verifyNow(key: unknown): VerifyApiKeyResult | Promise<VerifyApiKeyResult> {
+  function verifyNow(key: unknown, client?: VerifyClient): VerifyApiKeyResult | Promise<VerifyApiKeyResult> {
     try {
-      const result = verify(key);
+      const result = verify(key, client);
       return result instanceof Promise ? result.catch(failClosed) : result;
     } catch (error) {
       return failClosed(error);
@@ -608,7 +678,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       return deleted;
     },
     verifyNow,
-    verify: (key) => Promise.resolve(verifyNow(key)),
+    verify: (key, client) => Promise.resolve(verifyNow(key, client)),
     lookupNow,
     lookup: (id) => Promise.resolve(lookupNow(id)),
     invalidate,

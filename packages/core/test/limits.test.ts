@@ -205,33 +205,7 @@ describe('quotas', () => {
   });
 });
 
-describe('failed authentication throttling', () => {
-  it('throttles a client address after repeated failures, never charging the key it names', async () => {
-    const { call, key, clock } = await setup(
-      { quota: { limit: 100, period: 'month' } },
-      { failedAuth: { limit: 3, windowSeconds: 60 } },
-    );
-    const wrong = `${key.slice(0, 20)}${'W'.repeat(32)}${key.slice(-6)}`;
-    for (let i = 0; i < 3; i++)
-      expect(summary(await call({ headers: { 'x-api-key': wrong } }))).toMatchObject({
-        code: 'invalid_credentials',
-      });
-    // The address is now throttled, even with the right key.
-    expect(summary(await call())).toMatchObject({ code: 'rate_limited', 'retry-after': '60' });
-    // Another address is not, and the key's quota was never charged by the failures.
-    expect(summary(await call({ ip: '198.51.100.1' }))).toMatchObject({
-      ok: true,
-      ratelimit: '"quota";r=99;t=1425600',
-    });
-    // The same /64 is the same client; another /64 is not.
-    const v6 = (ip: string, k = wrong) => call({ ip, headers: { 'x-api-key': k } });
-    for (let i = 0; i < 3; i++) await v6(`2001:db8:1:2::${i + 1}`);
-    expect(summary(await v6('2001:db8:1:2:ffff::9', key))).toMatchObject({ code: 'rate_limited' });
-    expect(summary(await v6('2001:db8:1:3::1', key))).toMatchObject({ ok: true });
-    clock.advance(60_000);
-    expect(summary(await call())).toMatchObject({ ok: true });
-  });
-
+describe('client partitions (failure budgets count per partition)', () => {
   it.each([
     ['203.0.113.7', '203.0.113.7'],
     ['::ffff:203.0.113.7', '203.0.113.7'],

@@ -34,8 +34,9 @@ describe('@keywarden/koa', () => {
     const keys = createKeyManager({
       store: createMemoryKeyStore(),
       hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      failureThrottle: false,
     });
-    const keywarden = createKeywarden({ keys, requireHttps: false, limits: { failedAuth: false } });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
     const { key } = await keys.create({ name: 'k' });
     const answering = createKoaAuth(keywarden).authenticate();
     const delegating = createKoaAuth(keywarden, { delegateErrors: true }).authenticate();
