@@ -250,60 +250,127 @@ describe('keywarden command line', () => {
   });
 });
 
-describe('two server processes on one PostgreSQL', () => {
-  const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const child of children) child.kill();
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill();
+});
+
+/** A server process on PostgreSQL (`DATABASE_URL`) or a keys file (`KEYS_FILE`); resolves with its port. */
+function startServer(env: Record<string, string>): Promise<number> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'server.mjs')], {
+    env: { ...process.env, ...ENV, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-
-  function startServer(): Promise<number> {
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'server.mjs')], {
-      env: { ...process.env, ...ENV, DATABASE_URL: pg.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening (\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
     });
-    children.push(child);
-    return new Promise((resolve, reject) => {
-      let output = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /listening (\d+)/.exec(output);
-        if (match) resolve(Number(match[1]));
-      });
-      child.stderr!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      child.on('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
     });
-  }
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
+  });
+}
 
+const statusOf = (port: number, header: string) =>
+  fetch(`http://127.0.0.1:${port}/v3/files/a.png`, { headers: { authorization: header } }).then(
+    (r) => r.status,
+  );
+
+/** Polls until every (port, header) answers `expected`; resolves with the slowest time in ms. */
+async function allAnswer(
+  ports: number[],
+  headers: string[],
+  expected: number,
+  limitMs = 5000,
+): Promise<number> {
+  const start = Date.now();
+  const times = await Promise.all(
+    ports.flatMap((port) =>
+      headers.map(async (header) => {
+        while ((await statusOf(port, header)) !== expected) {
+          if (Date.now() - start > limitMs)
+            throw new Error(`${header.slice(0, 30)}… not ${expected} after ${limitMs} ms`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return Date.now() - start;
+      }),
+    ),
+  );
+  return Math.max(...times);
+}
+
+describe('two server processes on one PostgreSQL', () => {
   it('a key revoked through the CLI, and its tokens, are refused by both within one second', async () => {
     await cli(['migrate', '--store', pg.url]);
-    const ports = await Promise.all([startServer(), startServer()]);
+    const ports = await Promise.all([
+      startServer({ DATABASE_URL: pg.url }),
+      startServer({ DATABASE_URL: pg.url }),
+    ]);
     const { key, record } = await json(['keys', 'create', '--name', 'shared', '--store', pg.url]);
     const token = (
       await cli(['token', 'mint', '--key', record.id, '--expires-in', '600', '--store', pg.url])
     ).stdout.trim();
-    const status = (port: number, header: string) =>
-      fetch(`http://127.0.0.1:${port}/v3/files/a.png`, { headers: { authorization: header } }).then(
-        (r) => r.status,
-      );
     const credentials = [`Token ${key}`, `AccessToken ${token}`];
     // Both servers have verified (and cached) the key and the token.
-    for (const port of ports) for (const header of credentials) expect(await status(port, header)).toBe(200);
+    for (const port of ports)
+      for (const header of credentials) expect(await statusOf(port, header)).toBe(200);
     const revoked = await cli(['keys', 'revoke', record.id, '--store', pg.url]);
     expect(revoked.code).toBe(0);
-    const start = Date.now();
-    const refusedAt = await Promise.all(
-      ports.flatMap((port) =>
-        credentials.map(async (header) => {
-          while ((await status(port, header)) !== 401) {
-            if (Date.now() - start > 5000) throw new Error('still accepted after 5 s');
-            await new Promise((r) => setTimeout(r, 10));
-          }
-          return Date.now() - start;
-        }),
+    expect(await allAnswer(ports, credentials, 401)).toBeLessThan(1000);
+  }, 60_000);
+});
+
+describe('20 CLI processes and two servers writing one keys file', () => {
+  it('loses no write: every created key is stored, every revoked key refused by both servers, nothing else changed', async () => {
+    const path = join(dir, 'shared.json');
+    const existing = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        json(['keys', 'create', '--name', `existing ${i}`, '--store', path]),
       ),
     );
-    expect(Math.max(...refusedAt)).toBeLessThan(1000);
-  }, 60_000);
+    const ports = await Promise.all([startServer({ KEYS_FILE: path }), startServer({ KEYS_FILE: path })]);
+    // Traffic on both servers throughout, so each flushes lastUsedAt every 20 ms while the CLI writes.
+    let serving = true;
+    const traffic = Promise.all(
+      ports.map(async (port) => {
+        for (let i = 0; serving; i++) expect(await statusOf(port, `Token ${existing[i % 4].key}`)).toBe(200);
+      }),
+    );
+    const chains = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const kept = await json(['keys', 'create', '--name', `kept ${i}`, '--store', path]);
+        const doomed = await json(['keys', 'create', '--name', `doomed ${i}`, '--store', path]);
+        const revoked = await cli(['keys', 'revoke', doomed.record.id, '--store', path]);
+        expect(revoked.code, revoked.stderr).toBe(0);
+        return { kept, doomed };
+      }),
+    );
+    serving = false;
+    await traffic;
+    const stored = await json(['keys', 'list', '--store', path]);
+    const byId = new Map(stored.map((r: { id: string }) => [r.id, r]));
+    expect(byId.size).toBe(4 + 40);
+    for (const { kept, doomed } of chains) {
+      expect(byId.get(kept.record.id)).toMatchObject({ name: kept.record.name, revokedAt: null });
+      expect(byId.get(doomed.record.id)).toMatchObject({
+        name: doomed.record.name,
+        revokedAt: expect.any(String),
+      });
+    }
+    for (const { record } of existing) {
+      const { lastUsedAt, ...rest } = byId.get(record.id) as Record<string, unknown>;
+      const { lastUsedAt: _before, ...created } = JSON.parse(JSON.stringify(record));
+      expect(rest).toEqual(created);
+      expect(lastUsedAt).toEqual(expect.any(String)); // the servers' flushes landed too
+    }
+    const doomedKeys = chains.map(({ doomed }) => `Token ${doomed.key}`);
+    const keptKeys = chains.map(({ kept }) => `Token ${kept.key}`);
+    await allAnswer(ports, doomedKeys, 401);
+    await allAnswer(ports, keptKeys, 200);
+  }, 120_000);
 });

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
+import { withFileLock } from './file-lock.js';
+import { jsonErrorPosition } from './json-position.js';
 import { cloneRecord, type KeyRecord } from './record.js';
 import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './store.js';
 
@@ -13,7 +15,10 @@ export interface FileKeyStoreOptions {
   watch?: boolean;
   /** `lastUsedAt` updates are batched and written at most this often, in ms. @default 10000 */
   touchFlushMs?: number;
-  /** Called for failures no caller is waiting on: a bad file on reload, a failed batched write. */
+  /**
+   * Called for failures no caller is waiting on: a bad file on reload, a failed batched write.
+   * @default a process warning (`process.emitWarning`, code `KEYWARDEN_KEYS_FILE`), printed on stderr
+   */
   onError?: (error: Error) => void;
 }
 
@@ -32,7 +37,7 @@ export interface FileKeyStore extends KeyStore {
 const FILE_VERSION = 1;
 
 function field(ok: boolean, index: number, name: string): void {
-  if (!ok) throw new Error(`keys file: record ${index}: field "${name}" is missing or invalid`);
+  if (!ok) throw new Error(`record ${index}: field "${name}" is missing or invalid`);
 }
 
 function isDateText(value: unknown): value is string {
@@ -94,19 +99,35 @@ function readRecord(raw: unknown, index: number): KeyRecord {
   };
 }
 
-/** Parses and validates the whole file; throws on anything unexpected (never half-loads). */
-function parseKeysFile(text: string): Map<string, KeyRecord> {
-  const data = JSON.parse(text) as unknown;
+/**
+ * Parses and validates the whole file; throws on anything unexpected (never half-loads), with a
+ * message that names the file and where in it the problem is.
+ */
+function parseKeysFile(text: string, path: string): Map<string, KeyRecord> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    const { line, column, offset } = jsonErrorPosition(text);
+    const reason = (error as Error).message.replace(/ in JSON at position \d+.*$/, '');
+    throw new Error(
+      `keys file ${path}: invalid JSON at line ${line}, column ${column} (character ${offset}): ${reason}`,
+    );
+  }
   if (typeof data !== 'object' || data === null || (data as { version?: unknown }).version !== FILE_VERSION) {
-    throw new Error(`keys file: expected {"version": ${FILE_VERSION}, "keys": [...]}`);
+    throw new Error(`keys file ${path}: expected {"version": ${FILE_VERSION}, "keys": [...]}`);
   }
   const keys = (data as { keys?: unknown }).keys;
-  if (!Array.isArray(keys)) throw new Error('keys file: "keys" must be an array');
+  if (!Array.isArray(keys)) throw new Error(`keys file ${path}: "keys" must be an array`);
   const records = new Map<string, KeyRecord>();
   keys.forEach((raw, index) => {
-    const record = readRecord(raw, index);
-    if (records.has(record.id)) throw new Error(`keys file: record ${index}: duplicate id ${record.id}`);
-    records.set(record.id, record);
+    try {
+      const record = readRecord(raw, index);
+      if (records.has(record.id)) throw new Error(`record ${index}: duplicate id ${record.id}`);
+      records.set(record.id, record);
+    } catch (error) {
+      throw new Error(`keys file ${path}: ${(error as Error).message}`);
+    }
   });
   return records;
 }
@@ -124,7 +145,7 @@ async function readText(path: string): Promise<string | null> {
   }
 }
 
-/** Writes `text` to a temp file in the same folder, syncs it, then renames it over `path`. */
+/** Writes `text` to a temp file in the same folder, syncs it, renames it over `path`, syncs the folder. */
 async function writeAtomically(path: string, text: string): Promise<void> {
   const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(temp, 'wx', 0o600);
@@ -140,18 +161,31 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     await unlink(temp).catch(() => {});
     throw error;
   }
+  // The rename itself is durable only once the folder's entry is on disk.
+  const folder = await open(dirname(path), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+function warn(error: Error): void {
+  process.emitWarning(error.message, { code: 'KEYWARDEN_KEYS_FILE' });
 }
 
 /**
  * Opens the embedded default {@link KeyStore}: one JSON file of hashed records.
  *
- * - Writes are atomic (temp file, fsync, rename) and serialized in this process, so two racing
- *   writes never lose a record. Before each write the file is re-read, so a write made meanwhile by
- *   another process (the CLI) is kept; two processes writing in the same millisecond can still
- *   race, which is why several server instances should use `@keywarden/postgres`.
+ * - Every write is a read-modify-write under a lock shared by every process on this machine (the
+ *   file `<path>.lock`; a lock whose process has died is taken over at once): the file is re-read
+ *   under the lock, changed, written to a temp file, synced and renamed over the old one, and the
+ *   folder is synced. So a write that resolved is durable, and no write of any process (servers
+ *   flushing `lastUsedAt`, CLI runs) is lost; `lastUsedAt` never moves back. A write that cannot get
+ *   the lock within 10 s rejects, and nothing is changed.
  * - The file is watched: edits from elsewhere are loaded and reported to `subscribe` listeners. A
- *   file that fails to parse is refused whole: at open this rejects, on reload the last good
- *   records stay in force and `onError` is told.
+ *   file that fails to parse is refused whole: at open this rejects with a message naming the file
+ *   and the line and column; on reload the last good records stay in force and `onError` is told.
  * - A missing file is an empty store; a file that disappears empties the store (fail closed).
  *
  * @example
@@ -166,12 +200,12 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     throw new TypeError('keywarden: path is required');
   const path = resolve(opts.path);
   const touchFlushMs = opts.touchFlushMs ?? 10_000;
-  const onError = opts.onError ?? (() => {});
+  const onError = opts.onError ?? warn;
   const listeners = new Set<(id: string) => void>();
   const pendingTouches = new Map<string, Date>();
 
   const firstText = await readText(path);
-  let records = firstText === null ? new Map<string, KeyRecord>() : parseKeysFile(firstText);
+  let records = firstText === null ? new Map<string, KeyRecord>() : parseKeysFile(firstText, path);
   let lastText = firstText; // what we last read or wrote: a watch event for it is our own write
   let queue: Promise<unknown> = Promise.resolve();
   let syncQueued = false;
@@ -201,25 +235,30 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
   async function syncFromDisk(): Promise<void> {
     const text = await readText(path);
     if (text === lastText) return;
-    const next = text === null ? new Map<string, KeyRecord>() : parseKeysFile(text);
+    const next = text === null ? new Map<string, KeyRecord>() : parseKeysFile(text, path);
     lastText = text;
     replaceRecords(next);
   }
 
-  /** Re-reads, applies `change` to a copy, writes the result; the in-memory state moves only on success. */
+  /**
+   * Under the cross-process lock: re-reads, applies `change` to a copy, writes the result. The
+   * in-memory state moves only on success.
+   */
   function mutate<T>(change: (draft: Map<string, KeyRecord>) => { result: T; dirty: boolean }): Promise<T> {
     return enqueue(async () => {
-      await syncFromDisk();
-      const draft = new Map(records);
-      const { result, dirty } = change(draft);
-      if (dirty) {
-        const text = serializeKeysFile(draft);
-        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-        await writeAtomically(path, text);
-        lastText = text;
-        records = draft;
-      }
-      return result;
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      return withFileLock(path, async () => {
+        await syncFromDisk();
+        const draft = new Map(records);
+        const { result, dirty } = change(draft);
+        if (dirty) {
+          const text = serializeKeysFile(draft);
+          await writeAtomically(path, text);
+          lastText = text;
+          records = draft;
+        }
+        return result;
+      });
     });
   }
 

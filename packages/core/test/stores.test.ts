@@ -157,6 +157,41 @@ describe('file store', () => {
     await expect(openFileKeyStore({ path })).rejects.toThrow(/version/);
   });
 
+  it.each([
+    ['a stray character', '{\n  "version": 1,\n  "keys": [}\n', 3, 12],
+    ['a missing comma', '{\n  "version": 1\n  "keys": []\n}\n', 3, 3],
+    ['a truncated write (points at the unterminated string)', '{"version": 1, "keys": [{"id": "ab', 1, 32],
+  ])('names the file, line and column of %s when it cannot open', async (_case, text, line, column) => {
+    const path = join(await tempDir(), 'keys.json');
+    await writeFile(path, text);
+    const error = await openFileKeyStore({ path }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error?.message).toContain(`keys file ${path}: invalid JSON at line ${line}, column ${column}`);
+  });
+
+  it('names the file and the record when a record is invalid', async () => {
+    const path = join(await tempDir(), 'keys.json');
+    await writeFile(
+      path,
+      JSON.stringify({ version: 1, keys: [{ ...JSON.parse(JSON.stringify(record())) }, { id: 'x' }] }),
+    );
+    await expect(openFileKeyStore({ path })).rejects.toThrow(`keys file ${path}: record 1: field "name"`);
+  });
+
+  it('reports a file that goes bad while serving as a process warning when no onError is given', async () => {
+    const path = join(await tempDir(), 'keys.json');
+    const store = await openFileKeyStore({ path, watch: false });
+    await store.insert(record());
+    const warned = new Promise<Error & { code?: string }>((resolve) => process.once('warning', resolve));
+    await writeFile(path, '{"version":1,"keys":[');
+    expect(await store.reload()).toBe(false);
+    const warning = await warned;
+    expect(warning.code).toBe('KEYWARDEN_KEYS_FILE');
+    expect(warning.message).toContain(`keys file ${path}: invalid JSON at line 1, column 22`);
+  });
+
   it('keeps the last good records when the file goes bad while serving, and refuses to write over it', async () => {
     const path = join(await tempDir(), 'keys.json');
     const errors: Error[] = [];
