@@ -48,6 +48,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'renderProblem',
       'requestHeaders',
       'validateRouteRequirements',
+      'withoutQueryParameter',
     ],
     types: [
       'AccessTokenClaims',
@@ -103,6 +104,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'RotateKeyOptions',
       'RouteRequirements',
       'SigningSecret',
+      'StackedResult',
       'TokenFailureReason',
       'VerifyApiKeyResult',
       'VerifyClient',

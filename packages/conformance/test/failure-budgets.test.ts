@@ -72,7 +72,11 @@ function pipeline(port: number, from: string, requests: string[]): Promise<numbe
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
       // A status line may be cut between two chunks: read it only once its three digits are in.
-      for (let at = text.indexOf('HTTP/1.1 '); at !== -1 && at + 12 <= text.length; at = text.indexOf('HTTP/1.1 ')) {
+      for (
+        let at = text.indexOf('HTTP/1.1 ');
+        at !== -1 && at + 12 <= text.length;
+        at = text.indexOf('HTTP/1.1 ')
+      ) {
         statuses.push(Number(text.slice(at + 9, at + 12)));
         text = text.slice(at + 12);
       }

@@ -238,11 +238,35 @@ export interface Keywarden {
    * (a router-wide middleware, then a stricter route): null when met, else the refusal.
    */
   checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null;
+  /**
+   * For a stacked middleware (a router-wide `authenticate()`, then a route's own): checks the
+   * route's scopes against the principal the earlier one established, then charges the quota
+   * units its `cost` adds over `charged`, the cost already charged on this request, so that a
+   * route's cost is never lost to the middleware before it. Answers at once when nothing is left
+   * to charge.
+   */
+  authorizeAgain(
+    input: AuthRequest,
+    principal: Principal,
+    route: RouteRequirements | undefined,
+    charged: number,
+  ): StackedResult | Promise<StackedResult>;
   /** Whether `tokens` was configured (adapters mount the mint route only then). */
   readonly tokensEnabled: boolean;
   /** The key manager given in the options. */
   readonly keys: KeyManager;
 }
+
+/** Outcome of {@link Keywarden.authorizeAgain}. */
+export type StackedResult =
+  | {
+      ok: true;
+      /** Rate-limit headers to set again when more was charged (empty otherwise). */
+      headers: Readonly<Record<string, string>>;
+      /** The cost charged on this request now: the larger of `charged` and the route's cost. */
+      charged: number;
+    }
+  | { ok: false; error: AuthError };
 
 /** Options of {@link Keywarden.mintAccessToken}. */
 export interface MintAccessTokenOptions {
@@ -490,6 +514,8 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   }
 
   const principals = new WeakMap<ApiKeyInfo, Principal>();
+  /** The key a principal was made from: its limits, for a stacked middleware's extra cost. */
+  const keyOfPrincipal = new WeakMap<Principal, ApiKeyInfo>();
   const allowlists = new WeakMap<ApiKeyInfo, (ip: string | undefined) => boolean>();
   function principalOf(info: ApiKeyInfo, kind: CredentialKind): Principal {
     let principal = principals.get(info);
@@ -505,6 +531,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         expiresAt: info.expiresAt,
       });
       principals.set(info, principal);
+      keyOfPrincipal.set(principal, info);
     }
     return principal;
   }
@@ -579,10 +606,11 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     limits: Pick<ApiKeyInfo, 'rateLimit' | 'quota'>,
     cost: number,
     detail: Detail,
+    rateCost = 1,
   ): Promise<Readonly<Record<string, string>> | AuthResult> {
     if (!limits.rateLimit && !limits.quota) return NO_HEADERS;
     const t = now();
-    const counters = keyCounters(principal.keyId, limits.rateLimit, limits.quota, cost, t);
+    const counters = keyCounters(principal.keyId, limits.rateLimit, limits.quota, cost, t, rateCost);
     let result: ConsumeResult;
     try {
       result = await limitStore.consume(counters, t);
@@ -634,6 +662,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       expiresAt: new Date(claims.exp * 1000),
     });
     tokenPrincipals.set(claims, { info, principal });
+    keyOfPrincipal.set(principal, info);
     return principal;
   }
 
@@ -860,21 +889,43 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     return minted;
   }
 
+  function checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null {
+    const required = route?.scopes;
+    if (!required) return null;
+    for (const scope of required) {
+      if (!principal.scopes.includes(scope)) {
+        const scheme =
+          principal.kind === 'access_token' && accessTokenScheme ? accessTokenScheme : apiKeyChallenge;
+        return authError('insufficient_scope', [scheme], required);
+      }
+    }
+    return null;
+  }
+
+  function authorizeAgain(
+    input: AuthRequest,
+    principal: Principal,
+    route: RouteRequirements | undefined,
+    charged: number,
+  ): StackedResult | Promise<StackedResult> {
+    const error = checkRoute(principal, route);
+    if (error) return { ok: false, error };
+    const cost = route?.cost ?? 1;
+    const key = keyOfPrincipal.get(principal);
+    if (cost <= charged || key === undefined || !key.quota)
+      return { ok: true, headers: NO_HEADERS, charged: Math.max(cost, charged) };
+    // Only the quota takes the difference: the rate limit counted this request already (cost 0 reads it).
+    const detail = { kind: principal.kind, keyId: principal.keyId };
+    return charge(input, principal, key, cost - charged, detail, 0).then((result) =>
+      'ok' in result ? (result as StackedResult) : { ok: true, headers: result, charged: cost },
+    );
+  }
+
   return {
     keys,
     tokensEnabled: tokens !== null,
-    checkRoute(principal, route) {
-      const required = route?.scopes;
-      if (!required) return null;
-      for (const scope of required) {
-        if (!principal.scopes.includes(scope)) {
-          const scheme =
-            principal.kind === 'access_token' && accessTokenScheme ? accessTokenScheme : apiKeyChallenge;
-          return authError('insufficient_scope', [scheme], required);
-        }
-      }
-      return null;
-    },
+    checkRoute,
+    authorizeAgain,
     authenticateNow,
     authenticate: (input, route) => Promise.resolve(authenticateNow(input, route)),
     async handleMintRequest(input, body) {

@@ -104,11 +104,32 @@ export function hideCredential(req: IncomingMessage, source: CredentialSource): 
     return null;
   }
   const url = req.url ?? '';
+  const hidden = withoutQueryParameter(url, source.name);
+  if (hidden === url) return null;
+  req.url = hidden;
+  return hidden;
+}
+
+/**
+ * `url` without the query parameter `name` (every occurrence, matched by its decoded name, as the
+ * credential was read): every other byte stays as it was, unlike a round trip through
+ * URLSearchParams, which re-encodes the rest (`a%20b` becomes `a+b`). Adapters apply it to their
+ * framework's own copy of the URL (`originalUrl`), which inside a mounted router differs from
+ * `req.url`.
+ *
+ * @example
+ * ```ts
+ * withoutQueryParameter('/v3/files/a.png?api_key=K&x=a%20b', 'api_key'); // '/v3/files/a.png?x=a%20b'
+ * ```
+ */
+export function withoutQueryParameter(url: string, name: string): string {
   const q = url.indexOf('?');
-  if (q === -1) return null;
-  const params = new URLSearchParams(url.slice(q + 1));
-  params.delete(source.name);
-  const query = params.toString();
-  req.url = url.slice(0, q) + (query ? `?${query}` : '');
-  return req.url;
+  if (q === -1) return url;
+  const hash = url.indexOf('#', q);
+  const end = hash === -1 ? url.length : hash;
+  const parts = url.slice(q + 1, end).split('&');
+  const kept = parts.filter((part) => part === '' || new URLSearchParams(part).keys().next().value !== name);
+  if (kept.length === parts.length) return url;
+  const query = kept.join('&');
+  return `${url.slice(0, q)}${query ? `?${query}` : ''}${url.slice(end)}`;
 }

@@ -13,6 +13,7 @@ export {
   type MintResult,
   type Principal,
   type RouteRequirements,
+  type StackedResult,
   validateRouteRequirements,
 } from './authenticate.js';
 export { BASE62_ALPHABET } from './base62.js';
@@ -40,6 +41,7 @@ export {
   readRequestBody,
   renderProblem,
   requestHeaders,
+  withoutQueryParameter,
 } from './http.js';
 export {
   API_KEY_PARTS,

@@ -140,8 +140,8 @@ export interface PolicyCounter extends LimitCounter {
 }
 
 /**
- * The counters charged for one request of a key: the rate limit counts requests (1 each, whatever
- * the route's cost), the quota counts the route's cost.
+ * The counters charged for one request of a key: the rate limit counts requests (`rateCost`, 1
+ * whatever the route's cost; 0 to only read it), the quota counts the route's cost.
  */
 export function keyCounters(
   keyId: string,
@@ -149,6 +149,7 @@ export function keyCounters(
   quota: QuotaSpec | null,
   cost: number,
   now: number,
+  rateCost = 1,
 ): PolicyCounter[] {
   const counters: PolicyCounter[] = [];
   if (rateLimit) {
@@ -158,7 +159,7 @@ export function keyCounters(
       key: `kw:{${keyId}}:rate:${rateLimit.windowSeconds}:${start}`,
       limit: rateLimit.limit,
       resetAt: end,
-      cost: 1,
+      cost: rateCost,
       windowSeconds: rateLimit.windowSeconds,
     });
   }

@@ -11,7 +11,9 @@ import {
   readRequestBody,
   renderProblem,
   requestHeaders,
+  type StackedResult,
   validateRouteRequirements,
+  withoutQueryParameter,
 } from '@keywarden/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -81,6 +83,9 @@ function toInput(req: Request): AuthRequest {
 // (`express.request`, where Express itself says request extensions go). Assigning `req.auth`
 // makes an own property, as before, so other libraries keep working.
 const principals = new WeakMap<object, Principal>();
+// The quota cost charged on a request, when it was not the default 1 (the common case stores
+// nothing): a stacked authenticate() charges only what its route's cost adds.
+const charges = new WeakMap<object, number>();
 
 const authAccessor = {
   configurable: true,
@@ -145,33 +150,42 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
     const problem = renderProblem(error);
     res.writeHead(problem.status, problem.headers).end(problem.body);
   };
-  const finish = (req: Request, res: Response, next: NextFunction, result: AuthResult) => {
+  const finish = (req: Request, res: Response, next: NextFunction, result: AuthResult, cost: number) => {
     if (!result.ok) return refuse(result.error, res, next);
     for (const name in result.headers) res.setHeader(name, result.headers[name]!);
     setPrincipal(req, result.principal);
-    if (hideCredentials) {
-      const url = hideCredential(req, result.credential);
-      if (url !== null) {
-        req.originalUrl = url;
-        if (req.query && typeof req.query === 'object')
-          delete (req.query as Record<string, unknown>)[result.credential.name];
-      }
+    if (cost !== 1) charges.set(req, cost);
+    if (hideCredentials && hideCredential(req, result.credential) !== null) {
+      // Inside a mounted router `req.url` is relative to the mount point: `originalUrl` keeps
+      // its own bytes, without the parameter.
+      req.originalUrl = withoutQueryParameter(req.originalUrl, result.credential.name);
+      if (req.query && typeof req.query === 'object')
+        delete (req.query as Record<string, unknown>)[result.credential.name];
     }
     next();
   };
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
+      const cost = route?.cost ?? 1;
+      const again = (req: Request, res: Response, next: NextFunction, result: StackedResult) => {
+        if (!result.ok) return refuse(result.error, res, next);
+        for (const name in result.headers) res.setHeader(name, result.headers[name]!);
+        if (result.charged !== 1) charges.set(req, result.charged);
+        next();
+      };
       return (req, res, next) => {
         const earlier = principals.get(req); // an earlier authenticate() on this request
         if (earlier !== undefined) {
-          const error = keywarden.checkRoute(earlier, route);
-          return error ? refuse(error, res, next) : next();
+          const checked = keywarden.authorizeAgain(toInput(req), earlier, route, charges.get(req) ?? 1);
+          if (checked instanceof Promise) checked.then((r) => again(req, res, next, r), next);
+          else again(req, res, next, checked);
+          return;
         }
         // A warm key answers without a promise: no microtask hop on the hot path.
         const result = keywarden.authenticateNow(toInput(req), route);
-        if (result instanceof Promise) result.then((r) => finish(req, res, next, r), next);
-        else finish(req, res, next, result);
+        if (result instanceof Promise) result.then((r) => finish(req, res, next, r, cost), next);
+        else finish(req, res, next, result, cost);
       };
     },
     mint() {

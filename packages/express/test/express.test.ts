@@ -49,6 +49,56 @@ describe('@keywarden/express', () => {
     expect(JSON.stringify(viaQuery)).not.toContain(key);
   });
 
+  it('hideCredentials inside a mounted router removes only the parameter, every other byte of the URL kept', async () => {
+    const { key, auth } = await setup({ hideCredentials: true });
+    const app = express();
+    const router = express.Router();
+    router.use(auth.authenticate());
+    router.get('/files/:name', (req, res) => {
+      res.json({ originalUrl: req.originalUrl, url: req.url, query: req.query });
+    });
+    app.use('/v3', router);
+    const base = await start(app);
+    const seen = await (await fetch(`${base}/v3/files/a.png?api_key=${key}&x=a%20b&y=1+2`)).json();
+    expect(seen).toEqual({
+      originalUrl: '/v3/files/a.png?x=a%20b&y=1+2',
+      url: '/files/a.png?x=a%20b&y=1+2',
+      query: { x: 'a b', y: '1 2' },
+    });
+    const alone = await (await fetch(`${base}/v3/files/a.png?api_key=${key}`)).json();
+    expect(alone).toMatchObject({ originalUrl: '/v3/files/a.png', url: '/files/a.png' });
+  });
+
+  it("charges a stacked route's cost: a quota of 10 and a route of cost 5 behind a router-wide authenticate() allow 2 calls", async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key } = await keys.create({ name: 'k', quota: { limit: 10, period: 'month' } });
+    const auth = createExpressAuth(keywarden);
+    const app = express();
+    app.use('/v3', auth.authenticate());
+    app.post('/v3/tools/upscale', auth.authenticate({ cost: 5 }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get('/v3/files/a.png', auth.authenticate({ cost: 0 }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    const base = await start(app);
+    const upscale = () =>
+      fetch(`${base}/v3/tools/upscale`, { method: 'POST', headers: { 'x-api-key': key } });
+    const first = await upscale();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit')).toBe(
+      `"quota";r=5;t=${first.headers.get('ratelimit')!.split('t=')[1]}`,
+    );
+    expect((await upscale()).status).toBe(200);
+    const third = await upscale();
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { code: string }).code).toBe('quota_exceeded');
+  });
+
   it('a req.auth that another library set is not a keywarden principal', async () => {
     const { key, auth } = await setup();
     const app = express();

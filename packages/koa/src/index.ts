@@ -10,7 +10,9 @@ import {
   readRequestBody,
   renderProblem,
   requestHeaders,
+  type StackedResult,
   validateRouteRequirements,
+  withoutQueryParameter,
 } from '@keywarden/core';
 import type { Context, Middleware, Next } from 'koa';
 
@@ -71,7 +73,10 @@ function toInput(ctx: Context): AuthRequest {
 // plain `ctx.state` object costs less than a WeakMap entry (~0.26 µs a request) and is left out
 // of `Object.keys` and JSON.
 const PRINCIPAL: unique symbol = Symbol('keywarden.principal');
-type StateWithPrincipal = { [PRINCIPAL]?: Principal };
+// The quota cost charged on this request when it was not the default 1, so that a stacked
+// authenticate() charges only what its route's cost adds.
+const CHARGED: unique symbol = Symbol('keywarden.charged');
+type StateWithPrincipal = { [PRINCIPAL]?: Principal; [CHARGED]?: number };
 
 /**
  * keywarden for Koa 2 and 3.
@@ -97,24 +102,33 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
+      const cost = route?.cost ?? 1;
       const proceed = (ctx: Context, next: Next, result: AuthResult) => {
         if (!result.ok) return refuse(ctx, result.error);
         ctx.set(result.headers);
         (ctx.state as StateWithPrincipal)[PRINCIPAL] = result.principal;
+        if (cost !== 1) (ctx.state as StateWithPrincipal)[CHARGED] = cost;
         ctx.state.auth = result.principal;
+        // Under a mount (koa-mount) `ctx.req.url` is relative to it: `originalUrl` keeps its own bytes.
         if (hideCredentials && hideCredential(ctx.req, result.credential) !== null)
-          ctx.originalUrl = ctx.req.url!;
+          ctx.originalUrl = withoutQueryParameter(ctx.originalUrl, result.credential.name);
         return next();
       };
       // A plain function rather than an async one: a warm key answers at once, and handing Koa
       // next()'s own promise spares it a promise and the two microtask turns an async function
       // takes to adopt one. It still always returns a promise, and never throws.
       return (ctx, next) => {
-        const earlier = (ctx.state as StateWithPrincipal)[PRINCIPAL]; // an earlier authenticate() on this request
+        const state = ctx.state as StateWithPrincipal;
+        const earlier = state[PRINCIPAL]; // an earlier authenticate() on this request
         if (earlier !== undefined) {
-          const error = keywarden.checkRoute(earlier, route);
-          if (error) return refuse(ctx, error);
-          return next();
+          const again = (result: StackedResult) => {
+            if (!result.ok) return refuse(ctx, result.error);
+            ctx.set(result.headers);
+            state[CHARGED] = result.charged;
+            return next();
+          };
+          const checked = keywarden.authorizeAgain(toInput(ctx), earlier, route, state[CHARGED] ?? 1);
+          return checked instanceof Promise ? checked.then(again) : again(checked);
         }
         const result = keywarden.authenticateNow(toInput(ctx), route);
         return result instanceof Promise

@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } from '@keywarden/core';
+import Router from '@koa/router';
 import Koa from 'koa';
+import mount from 'koa-mount';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKoaAuth, getAuth } from '../src/index.js';
 
@@ -28,6 +30,63 @@ describe('@keywarden/koa', () => {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const response = await fetch(`${base}/x`, { headers: { authorization: `Token ${key}` } });
     expect(await response.json()).toEqual({ header: null, keyId: record.id });
+  });
+
+  async function listen(app: Koa): Promise<string> {
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => server.close());
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('hideCredentials under koa-mount removes only the parameter, every other byte of the URL kept', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false, apiKeyQueryParam: 'api_key' });
+    const { key } = await keys.create({ name: 'k' });
+    const api = new Koa();
+    api.use(createKoaAuth(keywarden, { hideCredentials: true }).authenticate());
+    api.use((ctx) => {
+      ctx.body = { originalUrl: ctx.originalUrl, url: ctx.url, query: ctx.query };
+    });
+    const app = new Koa();
+    app.use(mount('/v3', api));
+    const base = await listen(app);
+    const seen = await (await fetch(`${base}/v3/files/a.png?api_key=${key}&x=a%20b&y=1+2`)).json();
+    expect(seen).toEqual({
+      originalUrl: '/v3/files/a.png?x=a%20b&y=1+2',
+      url: '/files/a.png?x=a%20b&y=1+2',
+      query: { x: 'a b', y: '1 2' },
+    });
+  });
+
+  it("charges a stacked route's cost: a quota of 10 and a route of cost 5 behind an app-wide authenticate() allow 2 calls", async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key } = await keys.create({ name: 'k', quota: { limit: 10, period: 'month' } });
+    const auth = createKoaAuth(keywarden);
+    const app = new Koa();
+    const router = new Router();
+    router.post('/v3/tools/upscale', auth.authenticate({ cost: 5 }), (ctx) => {
+      ctx.body = { ok: true };
+    });
+    app.use(auth.authenticate());
+    app.use(router.routes());
+    const base = await listen(app);
+    const upscale = () =>
+      fetch(`${base}/v3/tools/upscale`, { method: 'POST', headers: { 'x-api-key': key } });
+    const first = await upscale();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit')).toMatch(/^"quota";r=5;t=\d+$/);
+    expect((await upscale()).status).toBe(200);
+    const third = await upscale();
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { code: string }).code).toBe('quota_exceeded');
   });
 
   it('the middleware always answers with a promise, so wrappers may chain on it', async () => {
