@@ -69,6 +69,7 @@ export const SCENARIOS: Scenario[] = [
           scopes: ['images:read'],
           paths: ['*'],
           ownerId: null,
+          lineageId: '{readerId}',
           metadata: {},
           expiresAt: null,
         },

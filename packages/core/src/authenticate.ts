@@ -159,6 +159,11 @@ export interface Principal {
   paths: readonly string[];
   /** The key's owner id. */
   ownerId: string | null;
+  /**
+   * The key's rotation lineage (its own id unless it was made by rotating another key): where data
+   * kept per key should live when a rotated key must keep finding it.
+   */
+  lineageId: string;
   /** The key's metadata, typed through {@link KeyMetadata} augmentation. */
   metadata: Readonly<KeyMetadata>;
   /** When the credential stops working: the key's expiry, or the token's. */
@@ -527,6 +532,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
         scopes: info.scopes,
         paths: info.paths,
         ownerId: info.ownerId,
+        lineageId: info.lineageId,
         metadata: info.metadata as KeyMetadata,
         expiresAt: info.expiresAt,
       });
@@ -658,6 +664,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       scopes: Object.freeze(granted.filter((scope) => info.scopes.includes(scope))),
       paths: Object.freeze([...claims.paths]),
       ownerId: info.ownerId,
+      lineageId: info.lineageId,
       metadata: info.metadata as KeyMetadata,
       expiresAt: new Date(claims.exp * 1000),
     });

@@ -77,6 +77,7 @@ function readRecord(raw: unknown, index: number): KeyRecord {
     index,
     'replacedBy',
   );
+  field(r.lineageId === undefined || (typeof r.lineageId === 'string' && r.lineageId.length > 0), index, 'lineageId');
   const date = (v: unknown) => (v === null ? null : new Date(v as string));
   return {
     id: r.id as string,
@@ -96,6 +97,7 @@ function readRecord(raw: unknown, index: number): KeyRecord {
     metadata: r.metadata as KeyRecord['metadata'],
     ownerId: r.ownerId as string | null,
     replacedBy: (r.replacedBy ?? null) as string | null,
+    lineageId: (r.lineageId ?? r.id) as string, // files written before lineages existed
   };
 }
 

@@ -565,6 +565,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   async function createRecord(
     base: KeyRecordPatch & { name: string },
     environment: string,
+    lineageId?: string,
   ): Promise<CreatedApiKey> {
     const prefix = environments[environment];
     if (prefix === undefined)
@@ -591,6 +592,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       metadata: base.metadata ?? {},
       ownerId: base.ownerId ?? null,
       replacedBy: null,
+      lineageId: lineageId ?? id,
     };
     await store.insert(record);
     invalidate(id);
@@ -657,7 +659,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
         ownerId: old.ownerId,
         expiresAt: lifetime === null ? null : new Date(t + Math.max(lifetime, 1000)),
       });
-      const created = await createRecord({ ...settings, name: settings.name! }, old.environment);
+      const created = await createRecord({ ...settings, name: settings.name! }, old.environment, old.lineageId);
       const oldUntil = new Date(
         Math.min(t + grace * 1000, old.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY),
       );

@@ -59,6 +59,12 @@ export interface KeyRecord {
   ownerId: string | null;
   /** Id of the key that replaced this one through rotation. */
   replacedBy: string | null;
+  /**
+   * Id of the first key of this key's rotation chain: its own id, unless {@link KeyManager.rotate}
+   * made it, which passes the old key's on. Data kept per key that must outlive a rotation (files,
+   * usage) belongs under it. Stores that predate it answer the key's own id.
+   */
+  lineageId: string;
 }
 
 /** A key record as the management API shows it: everything but the hash. */

@@ -215,6 +215,7 @@ describe('keys', () => {
         scopes: ['images:read'],
         paths: ['*'],
         ownerId: 'acct_1',
+        lineageId: record.id,
         metadata: { plan: 'free' },
         expiresAt: null,
       },

@@ -105,7 +105,7 @@ describe('file store across processes', () => {
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.insert({
         id: 'p${n}k' + String(i).padStart(8, '0'), name: 'p${n}', environment: 'live', prefix: 'kw_live',
         hash: 'h', scopes: [], paths: ['*'], ips: [], createdAt: at, expiresAt: null, revokedAt: null,
-        lastUsedAt: null, rateLimit: null, quota: null, metadata: {}, ownerId: null, replacedBy: null,
+        lastUsedAt: null, rateLimit: null, quota: null, metadata: {}, ownerId: null, replacedBy: null, lineageId: 'l',
       })));
       for (let i = 0; i < 20; i += 2) await store.update('p${n}k' + String(i).padStart(8, '0'), { name: 'p${n} updated' });
       await store.close();

@@ -385,6 +385,17 @@ describe('rotation', () => {
     expect(await keys.verify(old.key)).toMatchObject({ reason: 'expired' });
   });
 
+  it('passes the lineage on through every rotation, so data kept per lineage follows the key', async () => {
+    const { keys } = setup();
+    const first = await keys.create({ name: 'k' });
+    expect(first.record.lineageId).toBe(first.record.id);
+    const second = (await keys.rotate(first.record.id))!;
+    const third = (await keys.rotate(second.record.id))!;
+    expect([second.record.lineageId, third.record.lineageId]).toEqual([first.record.id, first.record.id]);
+    const other = await keys.create({ name: 'other' });
+    expect(other.record.lineageId).toBe(other.record.id);
+  });
+
   it('grace 0 ends the old key now; revoked keys cannot be rotated; unknown ids give null', async () => {
     const { keys } = setup();
     const a = await keys.create({ name: 'a' });

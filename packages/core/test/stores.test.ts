@@ -31,6 +31,7 @@ function record(overrides: Partial<KeyRecord> = {}): KeyRecord {
     metadata: { plan: 'free' },
     ownerId: 'owner-1',
     replacedBy: null,
+    lineageId: `id${String(n).padStart(10, '0')}`,
     ...overrides,
   };
 }
@@ -145,6 +146,14 @@ describe('file store', () => {
     await two.insert(record());
     const reopened = await openFileKeyStore({ path, watch: false });
     expect(await reopened.list()).toHaveLength(2);
+  });
+
+  it('reads a record written before lineages existed as its own lineage', async () => {
+    const path = join(await tempDir(), 'keys.json');
+    const { lineageId: _dropped, ...old } = JSON.parse(JSON.stringify(record()));
+    await writeFile(path, JSON.stringify({ version: 1, keys: [old] }));
+    const store = await openFileKeyStore({ path, watch: false });
+    expect((await store.get(old.id))?.lineageId).toBe(old.id);
   });
 
   it('refuses to open a corrupt file', async () => {

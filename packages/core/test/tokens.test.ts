@@ -254,6 +254,7 @@ describe('using a token', () => {
       scopes: ['images:read', 'images:write'],
       paths: ['/v3/file-ops/upload/', '/v3/files/*'],
       ownerId: null,
+      lineageId: record.id,
       metadata: {},
       expiresAt: new Date(Date.UTC(2026, 0, 15, 12, 1, 0)),
     });

@@ -68,6 +68,7 @@ interface Row {
   metadata: KeyRecord['metadata'];
   owner_id: string | null;
   replaced_by: string | null;
+  lineage_id: string | null;
 }
 
 function toRecord(row: Row): KeyRecord {
@@ -89,6 +90,7 @@ function toRecord(row: Row): KeyRecord {
     metadata: row.metadata,
     ownerId: row.owner_id,
     replacedBy: row.replaced_by,
+    lineageId: row.lineage_id ?? row.id, // rows from before migration 2
   };
 }
 
@@ -203,8 +205,8 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
       try {
         await query(
           `INSERT INTO keywarden_keys (id, name, environment, prefix, hash, scopes, paths, ips, created_at,
-             expires_at, revoked_at, last_used_at, rate_limit, quota, metadata, owner_id, replaced_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+             expires_at, revoked_at, last_used_at, rate_limit, quota, metadata, owner_id, replaced_by, lineage_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
           [
             record.id,
             record.name,
@@ -223,6 +225,7 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
             dbValue('metadata', record.metadata),
             record.ownerId,
             record.replacedBy,
+            record.lineageId,
           ],
         );
       } catch (error) {

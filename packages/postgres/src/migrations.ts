@@ -57,6 +57,12 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION keywarden_keys_notify();
     `,
   },
+  {
+    version: 2,
+    name: 'rotation lineage',
+    // Null for rows written before: read as the row's own id, which is what their lineage is.
+    sql: 'ALTER TABLE keywarden_keys ADD COLUMN lineage_id text;',
+  },
 ];
 
 /**

@@ -49,6 +49,7 @@ function record(overrides: Partial<KeyRecord> = {}): KeyRecord {
     metadata: { plan: 'free', nested: { a: [1, 2] } },
     ownerId: 'owner-1',
     replacedBy: null,
+    lineageId: `pg${String(n).padStart(10, '0')}`,
     ...overrides,
   };
 }
@@ -97,6 +98,21 @@ describe('postgres key store', () => {
     expect((await store.get(a.id))!.lastUsedAt).toEqual(new Date('2026-03-01T00:00:00Z'));
     expect(await store.delete(a.id)).toBe(true);
     expect(await store.delete(a.id)).toBe(false);
+  });
+
+  it('reads a row from before the lineage column as its own lineage, and keeps a rotated key in its lineage', async () => {
+    const store = open({ listen: false });
+    const a = record();
+    await store.insert(a);
+    const pool = new pg.Pool({ connectionString: server.url });
+    await pool.query('UPDATE keywarden_keys SET lineage_id = NULL WHERE id = $1', [a.id]);
+    await pool.end();
+    expect((await store.get(a.id))!.lineageId).toBe(a.id);
+    const keys = createKeyManager({ store, hasher: createHmacHasher({ pepper: 'p'.repeat(32) }) });
+    const created = await keys.create({ name: 'k' });
+    const rotated = (await keys.rotate(created.record.id))!;
+    expect((await store.get(rotated.record.id))!.lineageId).toBe(created.record.id);
+    keys.close();
   });
 
   it('keeps no plaintext: a key made through the manager is stored as a hash', async () => {
