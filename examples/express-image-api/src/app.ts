@@ -30,7 +30,7 @@ export async function buildApp(
   });
   app.post(
     '/your-server/token',
-    handle(async (req, res) => res.json(await example.mintForPage(await jsonBody(undefined, req)))),
+    handle(async (req, res) => res.json(await example.mintForPage(await jsonBody(undefined, req), req.ip))),
   );
   app.post('/v3/auth/access-token/', auth.mint());
   app.post(
@@ -38,15 +38,24 @@ export async function buildApp(
     auth.authenticate({ scopes: ['images:write'], cost: 0 }),
     handle(async (req, res) => res.json(await example.service.upload(getAuth(req), req))),
   );
-  for (const [tool, { cost }] of Object.entries(TOOLS)) {
+  // The tool's cost is charged per output variant, once the body says how many: the middleware
+  // charges nothing (cost 0) and the service charges cost x variants, all or nothing.
+  for (const tool of Object.keys(TOOLS) as ToolName[]) {
     app.post(
       `/v3/tools/${tool}/process/`,
-      auth.authenticate({ scopes: ['images:write'], cost }),
-      handle(async (req, res) =>
-        res.json(
-          await example.service.process(getAuth(req), tool as ToolName, await jsonBody(undefined, req)),
-        ),
-      ),
+      auth.authenticate({ scopes: ['images:write'], cost: 0 }),
+      handle(async (req, res) => {
+        const principal = getAuth(req);
+        const charge = async (units: number) => {
+          const headers = await example.charge(
+            { method: req.method, url: req.originalUrl, ip: req.ip },
+            principal,
+            units,
+          );
+          for (const name in headers) res.setHeader(name, headers[name]!);
+        };
+        res.json(await example.service.process(principal, tool, await jsonBody(undefined, req), charge));
+      }),
     );
   }
   app.get(

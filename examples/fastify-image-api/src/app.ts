@@ -28,19 +28,27 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   const open = { config: { keywarden: false as const } };
   app.get('/', open, (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE));
   app.post('/your-server/token', open, async (request) =>
-    example.mintForPage(await jsonBody(undefined, request.raw)),
+    example.mintForPage(await jsonBody(undefined, request.raw), request.ip),
   );
   app.post(
     '/v3/file-ops/upload/',
     { config: { keywarden: { scopes: ['images:write'], cost: 0 } } },
     (request) => example.service.upload(getAuth(request), request.raw),
   );
-  for (const [tool, { cost }] of Object.entries(TOOLS)) {
+  // The tool's cost is charged per output variant, once the body says how many: the hook charges
+  // nothing (cost 0) and the service charges cost x variants, all or nothing.
+  for (const tool of Object.keys(TOOLS) as ToolName[]) {
     app.post(
       `/v3/tools/${tool}/process/`,
-      { config: { keywarden: { scopes: ['images:write'], cost } } },
-      async (request) =>
-        example.service.process(getAuth(request), tool as ToolName, await jsonBody(undefined, request.raw)),
+      { config: { keywarden: { scopes: ['images:write'], cost: 0 } } },
+      async (request, reply) => {
+        const principal = getAuth(request);
+        const charge = async (units: number) => {
+          const input = { method: request.method, url: request.raw.url ?? '', ip: request.ip };
+          reply.headers(await example.charge(input, principal, units));
+        };
+        return example.service.process(principal, tool, await jsonBody(undefined, request.raw), charge);
+      },
     );
   }
   app.get(

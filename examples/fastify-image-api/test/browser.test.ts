@@ -1,4 +1,4 @@
-// The seed's access-token flow in a real browser: headless Chromium (Debian's /usr/bin/chromium,
+// The access-token flow in a real browser: headless Chromium (Debian's /usr/bin/chromium,
 // driven by playwright-core) picks an image, the page gets a token from "your server", uploads,
 // processes and downloads with it. Then: the pixels changed as the tool says, and the API key
 // appeared in no request, response, page or storage.

@@ -15,6 +15,8 @@ export interface ExampleConfig {
   tokenSecret: string;
   redisUrl: string | undefined;
   databaseUrl: string | undefined;
+  /** Query parameter that may carry an API key (discouraged; off unless `KEYWARDEN_QUERY_PARAM` names one). */
+  queryParam: string | false;
   /** Clock for tests. */
   now: () => number;
 }
@@ -22,7 +24,8 @@ export interface ExampleConfig {
 /**
  * Reads `PORT` (3000), `HOST` (127.0.0.1), `KEYWARDEN_KEYS_FILE` (.keywarden/keys.json),
  * `KEYWARDEN_STORAGE_DIR` (storage/ beside the keys file), `KEYWARDEN_TOKEN_SECRET` (else a secret
- * generated once and kept beside the keys file, mode 0600), `REDIS_URL` and `DATABASE_URL`.
+ * generated once and kept beside the keys file, mode 0600), `REDIS_URL`, `DATABASE_URL` and
+ * `KEYWARDEN_QUERY_PARAM` (a query parameter name that may carry an API key; off by default).
  */
 export async function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
@@ -52,6 +55,7 @@ export async function loadConfig(
     tokenSecret,
     redisUrl: overrides.redisUrl ?? env.REDIS_URL,
     databaseUrl: overrides.databaseUrl ?? env.DATABASE_URL,
+    queryParam: overrides.queryParam ?? (env.KEYWARDEN_QUERY_PARAM || false),
     now: overrides.now ?? Date.now,
   };
 }

@@ -1,9 +1,13 @@
+import { AuthError, renderProblem } from '@keywarden/core';
+
 /** A 4xx answer of the image API, rendered as application/problem+json by every example. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Extra response headers (`retry-after`). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -18,12 +22,16 @@ export class ApiError extends Error {
   }
 }
 
-/** Status, headers and body for an error thrown by the service; anything unexpected is a bare 500. */
+/**
+ * Status, headers and body for an error thrown by the service (or keywarden's own refusal, such as
+ * a quota the call cannot fit in); anything unexpected is a bare 500.
+ */
 export function renderApiError(error: unknown): {
   status: number;
   headers: Record<string, string>;
   body: string;
 } {
+  if (error instanceof AuthError) return renderProblem(error);
   const status =
     (error as { statusCode?: unknown; status?: unknown } | null)?.statusCode ??
     (error as { status?: unknown })?.status;
@@ -35,7 +43,7 @@ export function renderApiError(error: unknown): {
         : new ApiError(500, 'internal_error', 'Internal error');
   return {
     status: api.status,
-    headers: { 'content-type': 'application/problem+json' },
+    headers: { ...api.headers, 'content-type': 'application/problem+json' },
     body: JSON.stringify(api.body),
   };
 }

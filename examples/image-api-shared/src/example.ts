@@ -4,11 +4,13 @@ import { dirname, join } from 'node:path';
 import {
   createKeyManager,
   createKeywarden,
+  createMemoryLimitStore,
   type KeyManager,
   type KeyStore,
   type Keywarden,
   type LimitStore,
   openFileKeyStore,
+  type Principal,
 } from '@keywarden/core';
 import { createPostgresKeyStore } from '@keywarden/postgres';
 import { createRedisLimitStore } from '@keywarden/redis';
@@ -25,10 +27,32 @@ export interface Example {
   service: ImageService;
   /** The API key "your server" holds; it never leaves the server. */
   demoKey: string;
-  /** "Your server": mints a token for the page, with the API key it holds. */
-  mintForPage(body: unknown): Promise<{ accessToken: string; expiresIn: number; paths: string[] }>;
+  /**
+   * "Your server": mints a token for the page, with the API key it holds. Public in this demo
+   * (see {@link PAGE_TOKENS_PER_MINUTE}); a real one sits behind its own login.
+   */
+  mintForPage(
+    body: unknown,
+    clientIp: string | undefined,
+  ): Promise<{ accessToken: string; expiresIn: number; paths: string[] }>;
+  /**
+   * Charges `units` quota units to the key behind `principal`, all or nothing; resolves with the
+   * RateLimit headers to send, or rejects with keywarden's 429 (an `AuthError`).
+   */
+  charge(
+    request: { method: string; url: string; ip: string | undefined },
+    principal: Principal,
+    units: number,
+  ): Promise<Readonly<Record<string, string>>>;
   close(): Promise<void>;
 }
+
+/**
+ * Tokens "your server" mints per client address per minute. The route is public in these examples
+ * (it stands for the customer's own backend, which would require its own login first), so it is
+ * rate-limited: without a limit anyone could mint tokens on the demo key in a loop.
+ */
+export const PAGE_TOKENS_PER_MINUTE = 30;
 
 /** The demo key: reused from `demo-key` beside the keys file while it is valid, else created. */
 async function ensureDemoKey(keys: KeyManager, folder: string): Promise<string> {
@@ -69,20 +93,36 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     keys,
     now: config.now,
     tokens: { secrets: [{ id: 'main', secret: config.tokenSecret }] },
+    apiKeyQueryParam: config.queryParam,
     ...(limitStore ? { limits: { store: limitStore } } : {}),
   });
   const demoKey = await ensureDemoKey(keys, dirname(config.keysFile));
+  const pageTokens = createMemoryLimitStore({ maxCounters: 10_000 });
   return {
     config,
     keywarden,
     keys,
     demoKey,
     service: createImageService({ storageDir: config.storageDir }),
-    async mintForPage(body) {
+    async mintForPage(body, clientIp) {
+      const t = config.now();
+      const windowEnd = (Math.floor(t / 60_000) + 1) * 60_000;
+      const counter = {
+        key: `page:${clientIp ?? '?'}`,
+        limit: PAGE_TOKENS_PER_MINUTE,
+        resetAt: windowEnd,
+        cost: 1,
+      };
+      const counted = await pageTokens.consume([counter], t).catch(() => ({ allowed: false }));
+      if (!counted.allowed) {
+        throw new ApiError(429, 'rate_limited', 'Too many tokens from this address; wait a minute', {
+          'retry-after': String(Math.ceil((windowEnd - t) / 1000)),
+        });
+      }
       const tool = (body as { tool?: unknown } | null)?.tool;
       if (typeof tool !== 'string' || !(tool in TOOLS))
         throw new ApiError(400, 'unknown_tool', 'Pick a tool');
-      // Exactly what a customer's server does (seed 004): call the mint endpoint with its API key,
+      // Exactly what a customer's server does: call the mint endpoint with its API key,
       // asking only for the paths this upload needs, for two minutes.
       const paths = ['/v3/file-ops/upload/', `/v3/tools/${tool as ToolName}/process/`, '/v3/files/*'];
       const minted = await keywarden.handleMintRequest(
@@ -95,6 +135,12 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
         expiresIn: minted.body.expires_in,
         paths: minted.body.paths,
       };
+    },
+    async charge(request, principal, units) {
+      const input = { method: request.method, url: request.url, headers: [], ip: request.ip };
+      const charged = await keywarden.authorizeAgain(input, principal, { cost: units }, 0);
+      if (!charged.ok) throw charged.error;
+      return charged.headers;
     },
     async close() {
       keys.close();

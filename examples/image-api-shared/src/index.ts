@@ -1,7 +1,14 @@
 export { type ExampleConfig, loadConfig } from './config.js';
 export { ApiError, renderApiError } from './errors.js';
-export { createExample, curlExamples, type Example } from './example.js';
+export { createExample, curlExamples, type Example, PAGE_TOKENS_PER_MINUTE } from './example.js';
 export { PAGE } from './page.js';
 export { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';
-export { type Caller, createImageService, type ImageService, jsonBody, UPLOAD_LIMITS } from './service.js';
-export { runTool, TOOLS, type ToolName } from './tools.js';
+export {
+  type Caller,
+  type ChargeUnits,
+  createImageService,
+  type ImageService,
+  jsonBody,
+  UPLOAD_LIMITS,
+} from './service.js';
+export { checkedSize, MAX_INPUT_PIXELS, prepareTool, TOOLS, type ToolName } from './tools.js';

@@ -1,4 +1,4 @@
-// The browser half of the seed's access-token flow: the page asks "your server" for a short-lived
+// The browser half of the access-token flow: the page asks "your server" for a short-lived
 // token, then uploads, processes and downloads straight from the API with it. The API key is never
 // sent to the browser.
 export const PAGE = `<!doctype html>
@@ -27,6 +27,9 @@ export const PAGE = `<!doctype html>
 <h1>keywarden: browser upload with an access token</h1>
 <p>Your server holds the API key and mints a two-minute token for this page. The page then talks to the
 image API directly, sending <code>Authorization: AccessToken &lt;token&gt;</code>.</p>
+<p role="note"><strong>Demo only:</strong> <code>POST /your-server/token</code> is public here, so that this page works
+without a sign-in. It stands for your own backend, which must let only your signed-in users ask for a token.
+Here it is limited to 30 tokens a minute per address.</p>
 <div class="row">
   <input type="file" id="file" accept="image/png,image/jpeg,image/webp">
   <select id="tool">

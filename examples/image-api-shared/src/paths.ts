@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { resolve, sep } from 'node:path';
 import { ApiError } from './errors.js';
 
@@ -18,10 +19,15 @@ export function checkFilePath(value: unknown, field: string): string {
   return value;
 }
 
-/** The folder of one key owner: every path of theirs resolves inside it. */
-export function namespaceOf(principal: { ownerId: string | null; keyId: string }): string {
-  const owner = principal.ownerId ?? `key-${principal.keyId}`;
-  return owner.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100);
+/**
+ * The folder of one key owner: every path of theirs resolves inside it. The mapping must be
+ * injective, or two customers share files: it is the SHA-256 of the owner id, tagged apart from
+ * the lineage of a key without owner (its own id, passed on by rotation, so a rotated key keeps
+ * its files). Replacing characters was not: `alice@corp.com` and `alice.corp.com` met in one folder.
+ */
+export function namespaceOf(principal: { ownerId: string | null; lineageId: string }): string {
+  const tagged = principal.ownerId !== null ? `owner:${principal.ownerId}` : `key:${principal.lineageId}`;
+  return createHash('sha256').update(tagged).digest('hex');
 }
 
 /** Absolute path of a checked relative path inside a namespace, double-checked to stay inside. */

@@ -1,12 +1,11 @@
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import { readRequestBody } from '@keywarden/core';
 import busboy from 'busboy';
-import sharp from 'sharp';
 import { ApiError } from './errors.js';
 import { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';
-import { runTool, TOOLS, type ToolName } from './tools.js';
+import { checkedSize, prepareTool, TOOLS, type ToolName } from './tools.js';
 
 /** Upload limits. */
 export const UPLOAD_LIMITS = Object.freeze({
@@ -30,13 +29,32 @@ const CONTENT_TYPES: Record<string, string> = {
 export interface Caller {
   keyId: string;
   ownerId: string | null;
+  /** The key's rotation lineage: a key without owner keeps its files through rotations. */
+  lineageId: string;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
+/**
+ * Charges quota units to the caller's key, all or nothing, before the work starts; rejects with
+ * keywarden's 429 when the quota cannot cover them.
+ */
+export type ChargeUnits = (units: number) => Promise<void>;
+
+// Stored files are the customer's: readable by this server's user only.
+const FILE_MODE = 0o600;
+const FOLDER_MODE = 0o700;
+
+/** Writes a new file at the first free name of `candidates(n)`, n = 0, 1, ...: atomic, never overwriting. */
+async function writeNew(data: Buffer, candidate: (n: number) => string): Promise<string> {
+  for (let n = 0; n < 1000; n++) {
+    const target = candidate(n);
+    try {
+      await writeFile(target, data, { flag: 'wx', mode: FILE_MODE });
+      return target;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  throw new ApiError(409, 'name_taken', 'Too many files of this name in this folder');
 }
 
 /** Parses a JSON body given as bytes, text or an already-parsed value. */
@@ -143,30 +161,41 @@ export function createImageService(options: { storageDir: string }) {
         throw new ApiError(400, 'no_files', 'Send at least one image in the "files" field');
       const folder = checkFilePath(fields.get('upload_path') ?? 'uploads', 'upload_path');
       const namespace = namespaceOf(caller);
-      const paths: string[] = [];
+      // Every file is checked (type, and size from its header) before any is stored.
+      const checked = [];
       for (const file of files) {
-        const format = await sharp(file.data)
-          .metadata()
-          .then((m) => m.format as string | undefined)
-          .catch(() => undefined);
-        if (!format || !UPLOAD_LIMITS.types.includes(format)) {
+        const { format } = await checkedSize(file.data);
+        if (!UPLOAD_LIMITS.types.includes(format)) {
           throw new ApiError(415, 'unsupported_image', 'Only JPEG, PNG and WebP images are accepted');
         }
-        const name = storedName(file.name, format);
-        let relative = `${folder}/${name}`;
-        for (let n = 1; await exists(resolveInside(root, namespace, relative)); n++) {
-          relative = `${folder}/${name.replace(/(\.[a-z]+)$/, `-${n}$1`)}`;
-        }
-        const target = resolveInside(root, namespace, relative);
-        await mkdir(dirname(target), { recursive: true });
-        await writeFile(target, file.data, { flag: 'wx' });
-        paths.push(relative);
+        checked.push({ file, name: storedName(file.name, format) });
+      }
+      const paths: string[] = [];
+      for (const { file, name } of checked) {
+        const relative = (n: number) =>
+          `${folder}/${n === 0 ? name : name.replace(/(\.[a-z]+)$/, `-${n}$1`)}`;
+        await mkdir(dirname(resolveInside(root, namespace, relative(0))), {
+          recursive: true,
+          mode: FOLDER_MODE,
+        });
+        // The name is taken by creating the file (O_EXCL): parallel uploads of one name each get
+        // their own, where a check-then-write let two pick the same one.
+        const target = await writeNew(file.data, (n) => resolveInside(root, namespace, relative(n)));
+        paths.push(`${folder}/${target.slice(target.lastIndexOf('/') + 1)}`);
       }
       return { file_paths: paths };
     },
 
-    /** `POST /v3/tools/<tool>/process/`: `{ input_file_path, output_variants: [{ output_file_path, ... }] }`. */
-    async process(caller: Caller, tool: ToolName, body: unknown): Promise<{ output_file_paths: string[] }> {
+    /**
+     * `POST /v3/tools/<tool>/process/`: `{ input_file_path, output_variants: [{ output_file_path, ... }] }`.
+     * Charges the tool's cost per variant through `charge` before any work.
+     */
+    async process(
+      caller: Caller,
+      tool: ToolName,
+      body: unknown,
+      charge: ChargeUnits,
+    ): Promise<{ output_file_paths: string[] }> {
       if (!(tool in TOOLS)) throw new ApiError(404, 'unknown_tool', 'No such tool');
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
         throw new ApiError(400, 'invalid_body', 'The body must be a JSON object');
@@ -185,18 +214,22 @@ export function createImageService(options: { storageDir: string }) {
       const data = await readFile(input).catch(() => {
         throw new ApiError(404, 'not_found', 'input_file_path does not exist');
       });
-      const outputs: string[] = [];
-      for (const variant of output_variants) {
+      const size = await checkedSize(data);
+      // Every variant is checked before the quota is charged, and the quota before any work.
+      const jobs = output_variants.map((variant: unknown) => {
         if (typeof variant !== 'object' || variant === null)
           throw new ApiError(400, 'invalid_body', 'Each variant must be an object');
-        const relative = checkFilePath(
-          (variant as Record<string, unknown>).output_file_path,
-          'output_file_path',
-        );
-        const image = await runTool(tool, data, variant as Record<string, unknown>, relative);
+        const fields = variant as Record<string, unknown>;
+        const relative = checkFilePath(fields.output_file_path, 'output_file_path');
+        return { relative, run: prepareTool(tool, data, size, fields, relative) };
+      });
+      await charge(TOOLS[tool].cost * jobs.length);
+      const outputs: string[] = [];
+      for (const { relative, run } of jobs) {
+        const image = await run();
         const target = resolveInside(root, namespace, relative);
-        await mkdir(dirname(target), { recursive: true });
-        await writeFile(target, image);
+        await mkdir(dirname(target), { recursive: true, mode: FOLDER_MODE });
+        await writeFile(target, image, { mode: FILE_MODE });
         outputs.push(relative);
       }
       return { output_file_paths: outputs };

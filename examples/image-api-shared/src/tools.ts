@@ -1,5 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import { ApiError } from './errors.js';
+import { keyOut } from './keying.js';
 
 /** Quota units each tool charges: background removal reads every pixel twice, so it costs more. */
 export const TOOLS = {
@@ -10,6 +11,12 @@ export const TOOLS = {
 export type ToolName = keyof typeof TOOLS;
 
 const MAX_SIDE = 8000;
+/**
+ * Largest input decoded, in pixels (25 MP: a 6000 x 4000 photo fits). Checked from the header
+ * before any decoding, and enforced by libvips too (`limitInputPixels`): a 32 KB PNG of 16,383 x
+ * 16,383 pixels used to take 1.4 GB and 10 s to process.
+ */
+export const MAX_INPUT_PIXELS = 25_000_000;
 const FORMATS = { png: 'png', jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp' } as const;
 type Variant = Record<string, unknown>;
 
@@ -31,69 +38,92 @@ export function formatOf(path: string): 'png' | 'jpeg' | 'webp' {
   return format;
 }
 
+/** sharp for an input, never decoding more than {@link MAX_INPUT_PIXELS}. */
+const open = (input: Buffer) => sharp(input, { limitInputPixels: MAX_INPUT_PIXELS });
+
+/**
+ * Width and height from the image's header (nothing is decoded); a 413 when it has more pixels
+ * than {@link MAX_INPUT_PIXELS}, a 415 when it is not an image.
+ */
+export async function checkedSize(input: Buffer): Promise<{ width: number; height: number; format: string }> {
+  const meta = await sharp(input, { limitInputPixels: false })
+    .metadata()
+    .catch(() => null);
+  if (!meta?.width || !meta.height || !meta.format) {
+    throw new ApiError(415, 'unsupported_image', 'Only JPEG, PNG and WebP images are accepted');
+  }
+  if (meta.width * meta.height > MAX_INPUT_PIXELS) {
+    throw new ApiError(
+      413,
+      'image_too_large',
+      `Images may hold at most ${MAX_INPUT_PIXELS} pixels; this one is ${meta.width} x ${meta.height}`,
+    );
+  }
+  return { width: meta.width, height: meta.height, format: meta.format };
+}
+
 /**
  * Background removal for flat or near-uniform backgrounds: the colour of the four corners is the
  * background, and every pixel within `tolerance` (Euclidean RGB distance) of it becomes
- * transparent, with a soft edge. It is plain colour keying, not a learned segmentation model.
+ * transparent, with a soft edge. It is plain colour keying, not a learned segmentation model; the
+ * per-pixel loop runs in a worker thread.
  */
 async function removeBackground(input: Buffer, tolerance: number): Promise<Sharp> {
-  const { data, info } = await sharp(input).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await open(input).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   const { width, height, channels } = info;
   const at = (x: number, y: number) => (y * width + x) * channels;
   const corners = [at(0, 0), at(width - 1, 0), at(0, height - 1), at(width - 1, height - 1)];
   const bg = [0, 1, 2].map((c) => corners.reduce((sum, i) => sum + data[i + c]!, 0) / 4);
-  const soft = Math.max(1, tolerance / 4);
-  for (let i = 0; i < data.length; i += channels) {
-    const distance = Math.hypot(data[i]! - bg[0]!, data[i + 1]! - bg[1]!, data[i + 2]! - bg[2]!);
-    if (distance <= tolerance) data[i + 3] = 0;
-    else if (distance < tolerance + soft)
-      data[i + 3] = Math.round((data[i + 3]! * (distance - tolerance)) / soft);
-  }
-  return sharp(data, { raw: { width, height, channels } });
+  const keyed = await keyOut(data, channels, bg, tolerance);
+  return sharp(keyed, { raw: { width, height, channels } });
 }
 
-/** Runs one tool for one output variant; returns the encoded image. */
-export async function runTool(
+/** A checked variant, ready to run: every parameter was validated when it was made. */
+export type PreparedTool = () => Promise<Buffer>;
+
+/**
+ * Validates one output variant of a tool against the input's size, without doing the work: the
+ * caller checks every variant (and charges the quota) before running any. Throws a 400 naming the
+ * bad parameter.
+ */
+export function prepareTool(
   tool: ToolName,
   input: Buffer,
+  size: { width: number; height: number },
   variant: Variant,
   outputPath: string,
-): Promise<Buffer> {
+): PreparedTool {
   const format = formatOf(outputPath);
-  const meta = await sharp(input).metadata();
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
-  let image: Sharp;
+  const { width, height } = size;
+  const encode = (image: Sharp) => image.toFormat(format).toBuffer();
   if (tool === 'resize') {
     const scale = variant.scale;
     if (scale !== undefined) {
       if (typeof scale !== 'number' || !(scale >= 0.05 && scale <= 4)) {
         throw new ApiError(400, 'invalid_parameter', 'scale must be a number from 0.05 to 4');
       }
-      image = sharp(input).resize(
-        Math.max(1, Math.round(width * scale)),
-        Math.max(1, Math.round(height * scale)),
-      );
-    } else {
-      const w = int(variant, 'width', 1, MAX_SIDE, true);
-      const h = int(variant, 'height', 1, MAX_SIDE, true);
-      if (w === undefined && h === undefined)
-        throw new ApiError(400, 'invalid_parameter', 'resize needs scale, width or height');
-      image = sharp(input).resize(w ?? null, h ?? null, { fit: 'inside' });
+      if (Math.max(width, height) * scale > MAX_SIDE) {
+        throw new ApiError(400, 'invalid_parameter', `the result would be larger than ${MAX_SIDE} pixels`);
+      }
+      const w = Math.max(1, Math.round(width * scale));
+      const h = Math.max(1, Math.round(height * scale));
+      return () => encode(open(input).resize(w, h));
     }
-    if (Math.max(width, height) * ((scale as number | undefined) ?? 1) > MAX_SIDE) {
-      throw new ApiError(400, 'invalid_parameter', `the result would be larger than ${MAX_SIDE} pixels`);
-    }
-  } else if (tool === 'crop') {
+    const w = int(variant, 'width', 1, MAX_SIDE, true);
+    const h = int(variant, 'height', 1, MAX_SIDE, true);
+    if (w === undefined && h === undefined)
+      throw new ApiError(400, 'invalid_parameter', 'resize needs scale, width or height');
+    return () => encode(open(input).resize(w ?? null, h ?? null, { fit: 'inside' }));
+  }
+  if (tool === 'crop') {
     const left = int(variant, 'left', 0, width - 1)!;
     const top = int(variant, 'top', 0, height - 1)!;
     const w = int(variant, 'width', 1, width - left)!;
     const h = int(variant, 'height', 1, height - top)!;
-    image = sharp(input).extract({ left, top, width: w, height: h });
-  } else {
-    if (format === 'jpeg')
-      throw new ApiError(400, 'invalid_parameter', 'remove-bg needs a .png or .webp output (transparency)');
-    image = await removeBackground(input, int(variant, 'tolerance', 0, 255, true) ?? 48);
+    return () => encode(open(input).extract({ left, top, width: w, height: h }));
   }
-  return image.toFormat(format).toBuffer();
+  if (format === 'jpeg')
+    throw new ApiError(400, 'invalid_parameter', 'remove-bg needs a .png or .webp output (transparency)');
+  const tolerance = int(variant, 'tolerance', 0, 255, true) ?? 48;
+  return async () => encode(await removeBackground(input, tolerance));
 }

@@ -1,12 +1,14 @@
 // One suite for the three example apps: each example's test passes a function that builds its
 // app (through `buildApp()`) and listens on 127.0.0.1.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Example, ExampleConfig } from '../src/index.js';
+import { type Example, type ExampleConfig, namespaceOf, PAGE_TOKENS_PER_MINUTE } from '../src/index.js';
+import { pngBomb } from './bombs.js';
 
 export interface Started {
   base: string;
@@ -27,9 +29,29 @@ export function testImage(): Promise<Buffer> {
 
 /** GET with the path sent byte for byte, answered as a fetch Response. */
 function rawGet(base: string, path: string, headers: Record<string, string>): Promise<Response> {
+  return rawSend(base, 'GET', path, headers);
+}
+
+/** A request sent byte for byte (optionally from another loopback address), answered as a fetch Response. */
+function rawSend(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+  from?: string,
+): Promise<Response> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port: Number(port), path, headers }, (res) => {
+    const options = {
+      host: hostname,
+      port: Number(port),
+      path,
+      method,
+      headers,
+      ...(from ? { localAddress: from } : {}),
+    };
+    const req = request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
@@ -40,7 +62,7 @@ function rawGet(base: string, path: string, headers: Record<string, string>): Pr
       });
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -319,6 +341,215 @@ export function runExampleSuite(name: string, start: Start): void {
       expect(response.status).toBe(status);
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(((await response.json()) as { code: string }).code).toBe(code);
+    });
+
+    describe('hardening', () => {
+      const remaining = (response: Response) =>
+        Number(/"quota";r=(\d+)/.exec(response.headers.get('ratelimit') ?? '')?.[1]);
+
+      it.each([
+        [16_383, 16_383],
+        [8_000, 8_000],
+      ])(
+        'refuses a %i x %i decompression bomb at upload, from its header, in well under a second',
+        async (w, h) => {
+          const bomb = pngBomb(w, h);
+          expect(bomb.length).toBeLessThan(40_000);
+          const rssBefore = process.memoryUsage().rss;
+          const started = performance.now();
+          const response = await upload([new Blob([new Uint8Array(bomb)], { type: 'image/png' })]);
+          expect(response.status).toBe(413);
+          expect(((await response.json()) as { code: string }).code).toBe('image_too_large');
+          expect(performance.now() - started).toBeLessThan(1000);
+          expect(process.memoryUsage().rss - rssBefore).toBeLessThan(100 * 1024 * 1024);
+        },
+      );
+
+      it('refuses a bomb already in storage before decoding it, and charges nothing', async () => {
+        const demo = await app.example.keys.verify(key);
+        if (!demo.ok) throw new Error('the demo key does not verify');
+        const folder = join(dir, 'storage', namespaceOf(demo.key), 'planted');
+        await mkdir(folder, { recursive: true, mode: 0o700 });
+        await writeFile(join(folder, 'bomb.png'), pngBomb(16_383, 16_383), { mode: 0o600 });
+        const before = await processWith('resize', {
+          input_file_path: 'my-project/photo.png',
+          output_variants: [{ output_file_path: 'x/quota.png', scale: 1 }],
+        });
+        const started = performance.now();
+        const response = await processWith('remove-bg', {
+          input_file_path: 'planted/bomb.png',
+          output_variants: Array.from({ length: 5 }, (_, i) => ({ output_file_path: `planted/out${i}.png` })),
+        });
+        expect(response.status).toBe(413);
+        expect(performance.now() - started).toBeLessThan(1000);
+        const after = await processWith('resize', {
+          input_file_path: 'my-project/photo.png',
+          output_variants: [{ output_file_path: 'x/quota.png', scale: 1 }],
+        });
+        expect(remaining(before) - remaining(after)).toBe(1); // only the second resize
+      });
+
+      it('removes the background of a 25-megapixel image without blocking the event loop', async () => {
+        const big = await sharp({ create: { width: 5000, height: 5000, channels: 3, background: '#ffffff' } })
+          .composite([
+            {
+              input: { create: { width: 100, height: 100, channels: 3, background: '#ff0000' } },
+              left: 2450,
+              top: 2450,
+            },
+          ])
+          .png()
+          .toBuffer();
+        const uploaded = await upload(
+          [new Blob([new Uint8Array(big)], { type: 'image/png' })],
+          auth(),
+          'big',
+        );
+        expect(uploaded.status).toBe(200);
+        const [input] = ((await uploaded.json()) as { file_paths: string[] }).file_paths;
+        const delay = monitorEventLoopDelay({ resolution: 10 });
+        delay.enable();
+        const cut = await processWith('remove-bg', {
+          input_file_path: input,
+          output_variants: [{ output_file_path: 'big/cut.png' }],
+        });
+        delay.disable();
+        expect(cut.status).toBe(200);
+        // The keying loop alone blocked for about a second on the event loop; libvips and the worker never do.
+        expect(delay.max / 1e6).toBeLessThan(400);
+      }, 60_000);
+
+      it('charges a tool per output variant, and refuses the whole call when the quota cannot cover it', async () => {
+        const limited = await app.example.keys.create({
+          name: 'limited',
+          scopes: ['images:read', 'images:write'],
+          quota: { limit: 10, period: 'month' },
+        });
+        const up = await upload([png()], auth(limited.key), 'v');
+        const [input] = ((await up.json()) as { file_paths: string[] }).file_paths;
+        const variants = (n: number, stem: string) =>
+          Array.from({ length: n }, (_, i) => ({ output_file_path: `v/${stem}${i}.png` }));
+        const five = await processWith(
+          'remove-bg',
+          { input_file_path: input, output_variants: variants(5, 'a') },
+          auth(limited.key),
+        );
+        expect(five.status).toBe(429);
+        expect(((await five.json()) as { code: string }).code).toBe('quota_exceeded');
+        const three = await processWith(
+          'remove-bg',
+          { input_file_path: input, output_variants: variants(3, 'b') },
+          auth(limited.key),
+        );
+        expect(three.status).toBe(200);
+        expect(remaining(three)).toBe(1); // 3 variants x 3 units
+        const written = await fetch(url('/v3/files/v/a0.png'), { headers: auth(limited.key) });
+        expect(written.status).toBe(404); // the refused call did no work
+      });
+
+      it('gives each owner its own folder, however alike their ids, and a key without owner its own', async () => {
+        const make = (ownerId?: string) =>
+          app.example.keys.create({
+            name: 'o',
+            scopes: ['images:read', 'images:write'],
+            ...(ownerId ? { ownerId } : {}),
+          });
+        const a = await make('alice@corp.com');
+        const b = await make('alice.corp.com');
+        const ownerless = await make();
+        const c = await make(`key-${ownerless.record.id}`);
+        const blobOf = async (color: string) =>
+          new Blob(
+            [
+              new Uint8Array(
+                await sharp({ create: { width: 8, height: 8, channels: 3, background: color } })
+                  .png()
+                  .toBuffer(),
+              ),
+            ],
+            { type: 'image/png' },
+          );
+        for (const [k, color] of [
+          [a, '#ff0000'],
+          [b, '#00ff00'],
+          [ownerless, '#0000ff'],
+          [c, '#ffff00'],
+        ] as const) {
+          const form = new FormData();
+          form.append('files', await blobOf(color), 'same.png');
+          form.append('upload_path', 'shared');
+          const response = await fetch(url('/v3/file-ops/upload/'), {
+            method: 'POST',
+            headers: auth(k.key),
+            body: form,
+          });
+          expect(((await response.json()) as { file_paths: string[] }).file_paths).toEqual([
+            'shared/same.png',
+          ]);
+        }
+        const colourOf = async (k: string) => {
+          const file = await fetch(url('/v3/files/shared/same.png'), { headers: auth(k) });
+          const { data } = await sharp(Buffer.from(await file.arrayBuffer()))
+            .raw()
+            .toBuffer({ resolveWithObject: true });
+          return [...data.subarray(0, 3)];
+        };
+        expect(await colourOf(a.key)).toEqual([255, 0, 0]);
+        expect(await colourOf(b.key)).toEqual([0, 255, 0]);
+        expect(await colourOf(ownerless.key)).toEqual([0, 0, 255]);
+        expect(await colourOf(c.key)).toEqual([255, 255, 0]);
+      });
+
+      it('keeps the files of a key without owner after it is rotated', async () => {
+        const old = await app.example.keys.create({ name: 'r', scopes: ['images:read', 'images:write'] });
+        const up = await upload([png()], auth(old.key), 'mine');
+        const [path] = ((await up.json()) as { file_paths: string[] }).file_paths;
+        const rotated = (await app.example.keys.rotate(old.record.id))!;
+        expect((await fetch(url(`/v3/files/${path}`), { headers: auth(rotated.key) })).status).toBe(200);
+      });
+
+      it('gives eight parallel uploads of one name eight files, never a 500', async () => {
+        const responses = await Promise.all(Array.from({ length: 8 }, () => upload([png()], auth(), 'race')));
+        expect(responses.map((r) => r.status)).toEqual(Array(8).fill(200));
+        const paths = await Promise.all(
+          responses.map(async (r) => ((await r.json()) as { file_paths: string[] }).file_paths[0]),
+        );
+        expect(new Set(paths).size).toBe(8);
+      });
+
+      it('stores files 0600 in folders 0700', async () => {
+        const storage = join(dir, 'storage');
+        const modes: string[] = [];
+        const walk = async (folder: string) => {
+          for (const entry of await readdir(folder, { withFileTypes: true })) {
+            const full = join(folder, entry.name);
+            modes.push(`${entry.isDirectory() ? 'd' : 'f'}${((await stat(full)).mode & 0o777).toString(8)}`);
+            if (entry.isDirectory()) await walk(full);
+          }
+        };
+        await walk(storage);
+        expect(modes.length).toBeGreaterThan(5);
+        expect(new Set(modes)).toEqual(new Set(['d700', 'f600']));
+      });
+
+      it(`rate-limits "your server"'s public token route per client address (${PAGE_TOKENS_PER_MINUTE} a minute)`, async () => {
+        const mint = (from: string) =>
+          rawSend(
+            app.base,
+            'POST',
+            '/your-server/token',
+            { 'content-type': 'application/json' },
+            '{"tool":"resize"}',
+            from,
+          );
+        const statuses = [];
+        for (let i = 0; i <= PAGE_TOKENS_PER_MINUTE; i++) statuses.push((await mint('127.0.0.31')).status);
+        expect(statuses.slice(0, -1)).toEqual(Array(PAGE_TOKENS_PER_MINUTE).fill(200));
+        const refused = await mint('127.0.0.31');
+        expect(refused.status).toBe(429);
+        expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect((await mint('127.0.0.32')).status).toBe(200);
+      });
     });
 
     it('keeps each key owner in its own folder', async () => {

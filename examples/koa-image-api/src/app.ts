@@ -32,7 +32,7 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
     ctx.body = PAGE;
   });
   router.post('/your-server/token', async (ctx) => {
-    ctx.body = await example.mintForPage(await jsonBody(undefined, ctx.req));
+    ctx.body = await example.mintForPage(await jsonBody(undefined, ctx.req), ctx.ip);
   });
   router.post('/v3/auth/access-token/', auth.mint());
   router.post(
@@ -42,16 +42,20 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
       ctx.body = await example.service.upload(getAuth(ctx), ctx.req);
     },
   );
-  for (const [tool, { cost }] of Object.entries(TOOLS)) {
+  // The tool's cost is charged per output variant, once the body says how many: the middleware
+  // charges nothing (cost 0) and the service charges cost x variants, all or nothing.
+  for (const tool of Object.keys(TOOLS) as ToolName[]) {
     router.post(
       `/v3/tools/${tool}/process/`,
-      auth.authenticate({ scopes: ['images:write'], cost }),
+      auth.authenticate({ scopes: ['images:write'], cost: 0 }),
       async (ctx) => {
-        ctx.body = await example.service.process(
-          getAuth(ctx),
-          tool as ToolName,
-          await jsonBody(undefined, ctx.req),
-        );
+        const principal = getAuth(ctx);
+        const charge = async (units: number) => {
+          ctx.set(
+            await example.charge({ method: ctx.method, url: ctx.originalUrl, ip: ctx.ip }, principal, units),
+          );
+        };
+        ctx.body = await example.service.process(principal, tool, await jsonBody(undefined, ctx.req), charge);
       },
     );
   }

@@ -299,7 +299,7 @@ export interface MintedAccessToken {
   tokenId: string;
 }
 
-/** The JSON body of a successful mint (seed 004). */
+/** The JSON body of a successful mint. */
 export interface AccessTokenResponse {
   /** The JWT. */
   access_token: string;

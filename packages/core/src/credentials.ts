@@ -1,4 +1,4 @@
-// Credential extraction (DESIGN.md section 2). Pure string work over the header values exactly as
+// Credential extraction. Pure string work over the header values exactly as
 // the client sent them; nothing here touches a store or a hasher.
 
 /** What a credential is. The scheme decides it: a key is never read as a token or the reverse. */

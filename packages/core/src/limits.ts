@@ -1,4 +1,4 @@
-// Rate limits, quotas and failed-authentication throttling (DESIGN.md section 6).
+// Rate limits and quotas: counters, windows, headers, and client partitions.
 //
 // Counters are fixed windows: a rate limit of N per W seconds counts in windows aligned to the
 // epoch, a quota counts per calendar day or month in UTC. Inside one window a count only grows,

@@ -1,4 +1,4 @@
-// Validation of the token mint request body (DESIGN.md section 5). Refusals name the field and the
+// Validation of the token mint request body. Refusals name the field and the
 // rule, never echo the value: a body is the client's own data, but echoing it would make error
 // bodies depend on input, which is how secrets end up in logs.
 import { isPatternWithin, isValidPathPattern, MAX_PATTERN_LENGTH } from './path-pattern.js';

@@ -1,4 +1,4 @@
-// Path patterns and the raw-path safety rule (DESIGN.md section 4). Everything here is a single
+// Path patterns and the raw-path safety rule. Everything here is a single
 // left-to-right scan over char codes: no regex is ever built from a pattern or a path, so cost is
 // linear in the input whatever an attacker sends.
 

@@ -9,7 +9,7 @@ export interface RateLimitSpec {
   windowSeconds: number;
 }
 
-/** A per-key quota: at most `limit` calls per calendar `period` in UTC (the seeds' free tier: 50/month). */
+/** A per-key quota: at most `limit` calls per calendar `period` in UTC (a typical free tier: 50 a month). */
 export interface QuotaSpec {
   /** Calls allowed per period, 1 to 10^12. */
   limit: number;

@@ -61,7 +61,7 @@ export type TokenFailureReason =
   | 'token_not_yet_valid'
   | 'token_expired';
 
-/** Shortest and longest lifetime of a token, in seconds (DESIGN.md section 5). */
+/** Shortest and longest lifetime of a token, in seconds. */
 export const ACCESS_TOKEN_LIFETIME = Object.freeze({ min: 1, max: 600, default: 60 });
 /** At most this many path patterns per token. */
 export const MAX_TOKEN_PATHS = 32;

@@ -72,7 +72,7 @@ describe('path patterns', () => {
   });
 
   it.each([
-    // the seed's cases
+    // the cases of the access-token model's public docs
     ['/v3/files/*', '/v3/files/my-project/result.png', true],
     ['*', '/anything/at/all', true],
     ['/v3/file-ops/upload/', '/v3/file-ops/upload/', true],
