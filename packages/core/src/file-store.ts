@@ -77,7 +77,11 @@ function readRecord(raw: unknown, index: number): KeyRecord {
     index,
     'replacedBy',
   );
-  field(r.lineageId === undefined || (typeof r.lineageId === 'string' && r.lineageId.length > 0), index, 'lineageId');
+  field(
+    r.lineageId === undefined || (typeof r.lineageId === 'string' && r.lineageId.length > 0),
+    index,
+    'lineageId',
+  );
   const date = (v: unknown) => (v === null ? null : new Date(v as string));
   return {
     id: r.id as string,

@@ -659,7 +659,11 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
         ownerId: old.ownerId,
         expiresAt: lifetime === null ? null : new Date(t + Math.max(lifetime, 1000)),
       });
-      const created = await createRecord({ ...settings, name: settings.name! }, old.environment, old.lineageId);
+      const created = await createRecord(
+        { ...settings, name: settings.name! },
+        old.environment,
+        old.lineageId,
+      );
       const oldUntil = new Date(
         Math.min(t + grace * 1000, old.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY),
       );
