@@ -1,6 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import { ApiError } from './errors.js';
-import { keyOut } from './keying.js';
+import { removeBackgroundInWorker } from './keying.js';
 
 /** Quota units each tool charges: background removal reads every pixel twice, so it costs more. */
 export const TOOLS = {
@@ -62,22 +62,6 @@ export async function checkedSize(input: Buffer): Promise<{ width: number; heigh
   return { width: meta.width, height: meta.height, format: meta.format };
 }
 
-/**
- * Background removal for flat or near-uniform backgrounds: the colour of the four corners is the
- * background, and every pixel within `tolerance` (Euclidean RGB distance) of it becomes
- * transparent, with a soft edge. It is plain colour keying, not a learned segmentation model; the
- * per-pixel loop runs in a worker thread.
- */
-async function removeBackground(input: Buffer, tolerance: number): Promise<Sharp> {
-  const { data, info } = await open(input).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  const { width, height, channels } = info;
-  const at = (x: number, y: number) => (y * width + x) * channels;
-  const corners = [at(0, 0), at(width - 1, 0), at(0, height - 1), at(width - 1, height - 1)];
-  const bg = [0, 1, 2].map((c) => corners.reduce((sum, i) => sum + data[i + c]!, 0) / 4);
-  const keyed = await keyOut(data, channels, bg, tolerance);
-  return sharp(keyed, { raw: { width, height, channels } });
-}
-
 /** A checked variant, ready to run: every parameter was validated when it was made. */
 export type PreparedTool = () => Promise<Buffer>;
 
@@ -124,6 +108,8 @@ export function prepareTool(
   }
   if (format === 'jpeg')
     throw new ApiError(400, 'invalid_parameter', 'remove-bg needs a .png or .webp output (transparency)');
+  // Background removal for flat or near-uniform backgrounds: colour keying against the corners'
+  // colour, not a learned segmentation model; all of it in a worker thread (see keying.ts).
   const tolerance = int(variant, 'tolerance', 0, 255, true) ?? 48;
-  return async () => encode(await removeBackground(input, tolerance));
+  return () => removeBackgroundInWorker(input, { tolerance, format, maxPixels: MAX_INPUT_PIXELS });
 }
