@@ -14,7 +14,7 @@ const run = (cmd, args, cwd) =>
 
 const tarballs = join(work, 'tarballs');
 mkdirSync(tarballs);
-for (const pkg of ['core', 'express', 'koa', 'fastify', 'redis', 'postgres', 'cli'])
+for (const pkg of ['core', 'express', 'koa', 'fastify', 'node', 'redis', 'postgres', 'cli'])
   run('pnpm', ['pack', '--pack-destination', tarballs], join(root, 'packages', pkg));
 const tgz = (name) =>
   join(
@@ -61,6 +61,19 @@ app.get('/x', async (request) => ({ id: getAuth(request).keyId }));
 await app.listen({ port: 0, host: '127.0.0.1' });
 const port = (app.server.address() as AddressInfo).port;
 const stop = () => app.close();`,
+  },
+  node: {
+    deps: [],
+    adapter: 'node',
+    esm: "import { createServer } from 'node:http';\nimport { createNodeAuth, getAuth } from '@keywarden/node';",
+    cjs: "const { createServer } = require('node:http');\nconst { createNodeAuth, getAuth } = require('@keywarden/node');",
+    start: `const guard = createNodeAuth(keywarden).authenticate();
+const server = createServer(async (req, res) => {
+  if (await guard(req, res)) res.end(JSON.stringify({ id: getAuth(req).keyId }));
+}).listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const port = (server.address() as AddressInfo).port;
+const stop = () => server.close();`,
   },
 };
 FRAMEWORKS.express5 = { ...FRAMEWORKS.express4, deps: ['express@5', '@types/express@5'] };

@@ -17,8 +17,8 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'AuthError',
       'BASE62_ALPHABET',
       'DuplicateKeyIdError',
+      'KeywardenConfigError',
       'MAX_API_KEY_LENGTH',
-      'MAX_MINT_BODY_BYTES',
       'MAX_PATH_LENGTH',
       'MAX_PATTERN_LENGTH',
       'MAX_PREFIX_LENGTH',
@@ -34,7 +34,6 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'formatApiKey',
       'generateApiKey',
       'generateTokenSecret',
-      'hideCredential',
       'isPatternWithin',
       'isSafeRawPath',
       'isValidKeyPrefix',
@@ -44,11 +43,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'openFileKeyStore',
       'parseApiKey',
       'quotaPeriod',
-      'readRequestBody',
-      'renderProblem',
-      'requestHeaders',
       'validateRouteRequirements',
-      'withoutQueryParameter',
     ],
     types: [
       'AccessTokenClaims',
@@ -61,6 +56,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'AuthFailureReason',
       'AuthRequest',
       'AuthResult',
+      'ConfigErrorCode',
       'ConsumeResult',
       'CreateKeyInput',
       'CreatedApiKey',
@@ -97,7 +93,6 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'ParsedApiKey',
       'Principal',
       'ProblemBody',
-      'ProblemResponse',
       'QuotaSpec',
       'RateLimitSpec',
       'RawHeaders',
@@ -111,6 +106,29 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'VerifyFailureReason',
     ],
   },
+  'core/adapter': {
+    values: [
+      'MAX_MINT_BODY_BYTES',
+      'RequestView',
+      'booleanOption',
+      'checkedOption',
+      'configError',
+      'conflict',
+      'createPrincipalRecord',
+      'functionOption',
+      'hideCredential',
+      'integerOption',
+      'invalid',
+      'optionsObject',
+      'readRequestBody',
+      'renderMintResult',
+      'renderProblem',
+      'requestHeaders',
+      'requiredOption',
+      'withoutQueryParameter',
+    ],
+    types: ['PrincipalRecord', 'ProblemResponse', 'RequestAccess'],
+  },
   express: {
     values: ['createExpressAuth', 'getAuth'],
     types: ['ExpressAuth', 'ExpressAuthOptions'],
@@ -122,6 +140,10 @@ const API: Record<string, { values: string[]; types: string[] }> = {
   fastify: {
     values: ['getAuth', 'keywardenFastify'],
     types: ['FastifyAuthOptions', 'RouteAuthConfig'],
+  },
+  node: {
+    values: ['createNodeAuth', 'getAuth'],
+    types: ['Next', 'NodeAuth', 'NodeAuthOptions', 'NodeHandler'],
   },
   redis: {
     values: ['createRedisLimitStore'],
@@ -137,7 +159,11 @@ const API: Record<string, { values: string[]; types: string[] }> = {
   },
 };
 
-const dist = (pkg: string, file: string) => join(import.meta.dirname, '..', 'packages', pkg, 'dist', file);
+/** A package's built file; `core/adapter` is the core's adapter subpath (`dist/adapter.*`). */
+const dist = (entry: string, extension: string) => {
+  const [pkg, sub = 'index'] = entry.split('/');
+  return join(import.meta.dirname, '..', 'packages', pkg!, 'dist', `${sub}.${extension}`);
+};
 
 /** Every name a declaration file exports, as TypeScript resolves it for a user. */
 function declared(file: string): string[] {
@@ -159,15 +185,15 @@ function declared(file: string): string[] {
 
 describe.each(Object.entries(API))('@keywarden/%s', (pkg, api) => {
   it('ESM and CommonJS entries export exactly the runtime API', async () => {
-    const esm = await import(dist(pkg, 'index.js'));
-    const cjs = createRequire(import.meta.url)(dist(pkg, 'index.cjs'));
+    const esm = await import(dist(pkg, 'js'));
+    const cjs = createRequire(import.meta.url)(dist(pkg, 'cjs'));
     expect(Object.keys(esm).sort()).toEqual(api.values);
     expect(Object.keys(cjs).sort()).toEqual(api.values);
   });
 
   it('both declaration files export the runtime API and the documented types', () => {
     const all = [...api.values, ...api.types].sort();
-    expect(declared(dist(pkg, 'index.d.ts'))).toEqual(all);
-    expect(declared(dist(pkg, 'index.d.cts'))).toEqual(all);
+    expect(declared(dist(pkg, 'd.ts'))).toEqual(all);
+    expect(declared(dist(pkg, 'd.cts'))).toEqual(all);
   });
 });

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const PUBLISHED = ['cli', 'core', 'express', 'fastify', 'koa', 'postgres', 'redis'];
+const PUBLISHED = ['cli', 'core', 'express', 'fastify', 'koa', 'node', 'postgres', 'redis'];
 const temps: string[] = [];
 const temp = (name: string) => {
   const dir = mkdtempSync(join(tmpdir(), `keywarden-${name}-`));
@@ -41,7 +41,7 @@ const runAll = (cmd: string, args: string[], cwd: string) => {
 const json = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 
 describe('changesets', () => {
-  it('the workspace marks exactly the seven packages as published and the rest private', () => {
+  it('the workspace marks exactly the eight packages as published and the rest private', () => {
     const dirs = ['packages', 'examples'].flatMap((top) =>
       readdirSync(join(root, top)).map((name) => ({
         top,

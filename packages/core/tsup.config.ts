@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The main entry for applications; `adapter` for the framework adapters (`@keywarden/core/adapter`).
+  entry: { index: 'src/index.ts', adapter: 'src/adapter/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

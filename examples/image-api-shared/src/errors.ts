@@ -1,4 +1,5 @@
-import { AuthError, renderProblem } from '@keywarden/core';
+import { AuthError } from '@keywarden/core';
+import { renderProblem } from '@keywarden/core/adapter';
 
 /** A 4xx answer of the image API, rendered as application/problem+json by every example. */
 export class ApiError extends Error {

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
-import { readRequestBody } from '@keywarden/core';
+import { readRequestBody } from '@keywarden/core/adapter';
 import busboy from 'busboy';
 import { ApiError } from './errors.js';
 import { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';

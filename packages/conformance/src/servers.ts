@@ -10,11 +10,13 @@
 //   POST /v3/tools/upscale/process/ scope images:write, costs 2 quota units (its own middleware)
 // The user's error handler answers 418 { user_error } for handler errors and, when refusals are
 // delegated to it, err.status with { custom: err.code }.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Keywarden } from '@keywarden/core';
 import { createExpressAuth } from '@keywarden/express';
 import { keywardenFastify } from '@keywarden/fastify';
 import { createKoaAuth, getAuth as getKoaAuth } from '@keywarden/koa';
+import { createNodeAuth, getAuth as getNodeAuth } from '@keywarden/node';
 import Router from '@koa/router';
 import express5 from 'express';
 import express4 from 'express4';
@@ -173,6 +175,46 @@ const fastifyServer: ServerFactory = async (keywarden, variant) => {
   return { name: 'fastify5', port: (app.server.address() as AddressInfo).port, close: () => app.close() };
 };
 
+/** Plain `node:http` with a hand-written dispatcher: what `@keywarden/node` users write. */
+const nodeServer: ServerFactory = async (keywarden, variant) => {
+  const auth = createNodeAuth(keywarden, variant);
+  const mint = auth.mint();
+  const everyRoute = auth.authenticate();
+  const upscale = auth.authenticate({ scopes: ['images:write'], cost: 2 });
+  const writes = auth.authenticate({ scopes: ['images:write'] });
+  const admin = auth.authenticate({ scopes: ['admin'] });
+  const json = { 'content-type': 'application/json; charset=utf-8' };
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const fail = (err: unknown) => {
+      const { status, body } = userError(err as ErrorLike);
+      res.writeHead(status, json).end(JSON.stringify(body));
+    };
+    const whoami = (route: string) => () => {
+      res.writeHead(200, json).end(JSON.stringify({ route, auth: getNodeAuth(req) }));
+    };
+    const then = (next: () => void) => (err?: unknown) => (err ? fail(err) : next());
+    const path = (req.url ?? '/').split(/[?#]/, 1)[0]!;
+    const post = req.method === 'POST';
+    if (post && path === '/v3/auth/access-token/') return void mint(req, res, fail);
+    if (!post && path === '/public/health') return void res.writeHead(200, json).end('{"ok":true}');
+    if (post && path === '/v3/tools/upscale/process/') return void upscale(req, res, then(whoami('upscale')));
+    void everyRoute(
+      req,
+      res,
+      then(() => {
+        if (!post && /^\/v3\/files\/.+/.test(path)) return whoami('files')();
+        if (post && path === '/v3/file-ops/upload/') return void writes(req, res, then(whoami('upload')));
+        if (post && /^\/v3\/tools\/[^/]+\/process\/$/.test(path))
+          return void writes(req, res, then(whoami('process')));
+        if (!post && path === '/v3/admin') return void admin(req, res, then(whoami('admin')));
+        if (!post && path === '/v3/boom') return fail(new Error('boom'));
+        res.writeHead(404, json).end('{"not_found":true}');
+      }),
+    );
+  };
+  return listen('node', { listen: (port, host, cb) => createServer(handle).listen(port, host, cb) });
+};
+
 /** Every framework version the suite runs against. */
 export const SERVERS: Record<string, ServerFactory> = {
   express4: expressServer('express4', express4 as unknown as typeof express5),
@@ -180,4 +222,5 @@ export const SERVERS: Record<string, ServerFactory> = {
   koa2: koaServer('koa2', Koa2 as unknown as typeof Koa3),
   koa3: koaServer('koa3', Koa3),
   fastify5: fastifyServer,
+  node: nodeServer,
 };

@@ -71,7 +71,7 @@ function comparable(response: RawResponse) {
 }
 
 describe.each(SCENARIOS.map((s) => [s.name, s] as const))('%s', (_name, scenario) => {
-  it('answers as expected, identically on Express 4 and 5, Koa 2 and 3 and Fastify 5', async () => {
+  it('answers as expected, identically on Express 4 and 5, Koa 2 and 3, Fastify 5 and plain Node', async () => {
     const targets = servers.get(scenario.server ?? 'default')!;
     const { name: _name, server: _server, expect: _expect, ...raw } = scenario;
     const request = fill(raw);
@@ -128,7 +128,7 @@ describe('a token minted over HTTP works on every framework', () => {
   });
 });
 
-it('runs every scenario on five framework versions', () => {
-  expect(Object.keys(SERVERS)).toEqual(['express4', 'express5', 'koa2', 'koa3', 'fastify5']);
+it('runs every scenario on five framework versions and plain Node', () => {
+  expect(Object.keys(SERVERS)).toEqual(['express4', 'express5', 'koa2', 'koa3', 'fastify5', 'node']);
   expect(SCENARIOS.length).toBeGreaterThanOrEqual(50);
 });

@@ -1,48 +1,21 @@
 export {
-  type AccessTokenResponse,
-  type AuthFailureReason,
-  type AuthRequest,
-  type AuthResult,
-  createKeywarden,
-  type KeyMetadata,
-  type Keywarden,
-  type KeywardenOptions,
-  type LimitOptions,
-  type MintAccessTokenOptions,
-  type MintedAccessToken,
-  type MintResult,
-  type Principal,
-  type RouteRequirements,
-  type StackedResult,
-  validateRouteRequirements,
-} from './authenticate.js';
-export { BASE62_ALPHABET } from './base62.js';
-export type { CredentialKind, CredentialSource, ExtractionFailureReason, RawHeaders } from './credentials.js';
-export {
   AUTH_ERROR_STATUS,
   AuthError,
   type AuthErrorCode,
   PROBLEM_CONTENT_TYPE,
   PROBLEM_TYPE_BASE,
   type ProblemBody,
-} from './errors.js';
+} from './errors/auth-error.js';
+export { type ConfigErrorCode, KeywardenConfigError } from './errors/config-error.js';
 export type { EventHandler, KeywardenEvent } from './events.js';
-export { type FileKeyStore, type FileKeyStoreOptions, openFileKeyStore } from './file-store.js';
+export { BASE62_ALPHABET } from './keys/base62.js';
 export {
   type Argon2HasherOptions,
   createArgon2Hasher,
   createHmacHasher,
   type Hasher,
   type HmacHasherOptions,
-} from './hashers.js';
-export {
-  hideCredential,
-  type ProblemResponse,
-  readRequestBody,
-  renderProblem,
-  requestHeaders,
-  withoutQueryParameter,
-} from './http.js';
+} from './keys/hashers.js';
 export {
   API_KEY_PARTS,
   API_KEY_REGEX,
@@ -55,7 +28,7 @@ export {
   MAX_PREFIX_LENGTH,
   type ParsedApiKey,
   parseApiKey,
-} from './key-format.js';
+} from './keys/key-format.js';
 export {
   type CreatedApiKey,
   type CreateKeyInput,
@@ -68,25 +41,7 @@ export {
   type VerifyApiKeyResult,
   type VerifyClient,
   type VerifyFailureReason,
-} from './key-manager.js';
-export {
-  type ConsumeResult,
-  createMemoryLimitStore,
-  type LimitCounter,
-  type LimitStore,
-  type MemoryLimitStoreOptions,
-  quotaPeriod,
-} from './limits.js';
-export { createMemoryKeyStore } from './memory-store.js';
-export { MAX_MINT_BODY_BYTES } from './mint-body.js';
-export {
-  isPatternWithin,
-  isSafeRawPath,
-  isValidPathPattern,
-  MAX_PATH_LENGTH,
-  MAX_PATTERN_LENGTH,
-  matchPathPattern,
-} from './path-pattern.js';
+} from './keys/key-manager.js';
 export {
   type ApiKeyInfo,
   type JsonValue,
@@ -96,8 +51,45 @@ export {
   normalizeCidr,
   type QuotaSpec,
   type RateLimitSpec,
-} from './record.js';
-export { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './store.js';
+} from './keys/key-record.js';
+export { createKeywarden, type Keywarden } from './keywarden.js';
+export type { KeywardenOptions, LimitOptions } from './keywarden-options.js';
+export type { ConsumeResult, LimitCounter, LimitStore } from './limits/limit-store.js';
+export { createMemoryLimitStore, type MemoryLimitStoreOptions } from './limits/memory-limit-store.js';
+export { quotaPeriod } from './limits/windows.js';
+export type {
+  AccessTokenResponse,
+  MintAccessTokenOptions,
+  MintedAccessToken,
+  MintResult,
+} from './mint/minting.js';
+export type {
+  CredentialKind,
+  CredentialSource,
+  ExtractionFailureReason,
+  RawHeaders,
+} from './request/credentials.js';
+export {
+  isPatternWithin,
+  isSafeRawPath,
+  isValidPathPattern,
+  MAX_PATH_LENGTH,
+  MAX_PATTERN_LENGTH,
+  matchPathPattern,
+} from './request/path-pattern.js';
+export { validateRouteRequirements } from './request/route-requirements.js';
+export type {
+  AuthFailureReason,
+  AuthRequest,
+  AuthResult,
+  KeyMetadata,
+  Principal,
+  RouteRequirements,
+  StackedResult,
+} from './request/types.js';
+export { type FileKeyStore, type FileKeyStoreOptions, openFileKeyStore } from './stores/file-key-store.js';
+export { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './stores/key-store.js';
+export { createMemoryKeyStore } from './stores/memory-key-store.js';
 export {
   ACCESS_TOKEN_LIFETIME,
   type AccessTokenClaims,
@@ -106,4 +98,4 @@ export {
   MAX_TOKEN_PATHS,
   type SigningSecret,
   type TokenFailureReason,
-} from './tokens.js';
+} from './tokens/access-tokens.js';

@@ -3,7 +3,7 @@
 import { expectTypeOf, it } from 'vitest';
 import type { AuthResult, Principal } from '../src/index.js';
 
-declare module '../src/authenticate.js' {
+declare module '../src/request/types.js' {
   interface KeyMetadata {
     plan?: 'free' | 'pro';
   }

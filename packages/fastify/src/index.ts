@@ -1,16 +1,24 @@
 import {
   type AuthError,
-  type AuthRequest,
   type AuthResult,
-  hideCredential,
   type Keywarden,
-  MAX_MINT_BODY_BYTES,
   type Principal,
   type RouteRequirements,
-  renderProblem,
-  requestHeaders,
   validateRouteRequirements,
 } from '@keywarden/core';
+import {
+  booleanOption,
+  checkedOption,
+  configError,
+  hideCredential,
+  MAX_MINT_BODY_BYTES,
+  optionsObject,
+  type RequestAccess,
+  RequestView,
+  renderMintResult,
+  renderProblem,
+  requiredOption,
+} from '@keywarden/core/adapter';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -39,40 +47,40 @@ export interface FastifyAuthOptions {
   delegateErrors?: boolean;
 }
 
-/**
- * The request as the core sees it. `ip` and `protocol` are getters in Fastify, and with
- * `trustProxy` they parse `X-Forwarded-*` on every call (`ip` through proxy-addr); the core reads
- * them only when it needs them (a key with an IP allowlist, a refusal, `requireHttps`), so they
- * are read lazily here, as in the Express and Koa adapters.
- */
-class FastifyInput implements AuthRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: AuthRequest['headers'];
-  readonly #request: FastifyRequest;
-  constructor(request: FastifyRequest) {
-    this.#request = request;
-    this.method = request.method;
-    this.url = request.raw.url ?? '';
-    this.headers = requestHeaders(request.raw);
-  }
-  get ip(): string | undefined {
-    return this.#request.ip;
-  }
-  get secure(): boolean {
-    return this.#request.protocol === 'https';
-  }
-}
-
-function toInput(request: FastifyRequest): AuthRequest {
-  return new FastifyInput(request);
-}
+// `ip` and `protocol` parse X-Forwarded-* on every call under `trustProxy`: read only when the core asks.
+const ACCESS: RequestAccess<FastifyRequest> = {
+  ip: (request) => request.ip,
+  secure: (request) => request.protocol === 'https',
+};
+const toInput = (request: FastifyRequest) =>
+  new RequestView(request.raw, request.raw.url ?? '', request, ACCESS);
 
 const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) => {
-  const { keywarden, mintPath, hideCredentials = false, delegateErrors = false } = options;
-  if (!keywarden || typeof keywarden.authenticate !== 'function') {
-    throw new TypeError('@keywarden/fastify: options.keywarden must come from createKeywarden()');
-  }
+  // Fastify's own registration options (prefix, log settings) may sit beside ours.
+  optionsObject('', options, [
+    'keywarden',
+    'mintPath',
+    'hideCredentials',
+    'delegateErrors',
+    'prefix',
+    'logLevel',
+    'logSerializers',
+  ]);
+  const keywarden = requiredOption(
+    'keywarden',
+    options.keywarden,
+    (v) => typeof v?.authenticate === 'function',
+    'what createKeywarden() returned',
+  );
+  const mintPath = checkedOption(
+    'mintPath',
+    options.mintPath,
+    undefined,
+    (v) => typeof v === 'string' && v.startsWith('/'),
+    'a path starting with /',
+  );
+  const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
+  const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   const refuse = (reply: FastifyReply, error: AuthError) => {
     if (delegateErrors) throw error;
     const problem = renderProblem(error);
@@ -116,7 +124,7 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
 
   if (mintPath !== undefined) {
     if (!keywarden.tokensEnabled)
-      throw new TypeError('@keywarden/fastify: mintPath needs tokens in createKeywarden()');
+      throw configError('KW_CONFLICTING_OPTIONS', 'mintPath', 'needs tokens in createKeywarden()');
     await fastify.register(async (mint) => {
       // The core reads the raw bytes, so a bad JSON body gets keywarden's own 400 like on Express
       // and Koa. The limit is above the core's 64 KB so that the core, not Fastify, refuses.
@@ -129,10 +137,8 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
       mint.post(mintPath, { config: { keywarden: false } }, async (request, reply) => {
         const result = await keywarden.handleMintRequest(toInput(request), request.body);
         if (!result.ok) return refuse(reply, result.error);
-        return reply
-          .code(result.status)
-          .headers({ ...result.headers, 'content-type': 'application/json; charset=utf-8' })
-          .send(JSON.stringify(result.body));
+        const { status, headers, body } = renderMintResult(result);
+        return reply.code(status).headers(headers).send(body);
       });
     });
   }

@@ -1,19 +1,25 @@
 import {
   type AuthError,
-  type AuthRequest,
   type AuthResult,
-  hideCredential,
   type Keywarden,
-  MAX_MINT_BODY_BYTES,
   type Principal,
   type RouteRequirements,
-  readRequestBody,
-  renderProblem,
-  requestHeaders,
   type StackedResult,
   validateRouteRequirements,
-  withoutQueryParameter,
 } from '@keywarden/core';
+import {
+  booleanOption,
+  configError,
+  hideCredential,
+  MAX_MINT_BODY_BYTES,
+  optionsObject,
+  type RequestAccess,
+  RequestView,
+  readRequestBody,
+  renderMintResult,
+  renderProblem,
+  withoutQueryParameter,
+} from '@keywarden/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
 
 declare module 'koa' {
@@ -39,33 +45,9 @@ export interface KoaAuth {
   mint(): Middleware;
 }
 
-/**
- * The request as the core reads it. `ip` is a getter: Koa's parses `X-Forwarded-For` under
- * `app.proxy` and caches its answer on the request, and the core reads it only when it needs it
- * (a key with an IP allowlist, a refusal). `secure` too, for symmetry with the Express adapter.
- */
-class KoaInput implements AuthRequest {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: AuthRequest['headers'];
-  readonly #ctx: Context;
-  constructor(ctx: Context) {
-    this.#ctx = ctx;
-    this.method = ctx.method;
-    this.url = ctx.originalUrl;
-    this.headers = requestHeaders(ctx.req);
-  }
-  get ip(): string {
-    return this.#ctx.ip;
-  }
-  get secure(): boolean {
-    return this.#ctx.secure;
-  }
-}
-
-function toInput(ctx: Context): AuthRequest {
-  return new KoaInput(ctx);
-}
+// Koa parses X-Forwarded-For for `ip` under `app.proxy`: read only when the core asks.
+const ACCESS: RequestAccess<Context> = { ip: (ctx) => ctx.ip, secure: (ctx) => ctx.secure };
+const toInput = (ctx: Context) => new RequestView(ctx.req, ctx.originalUrl, ctx, ACCESS);
 
 // keywarden's own record of whom it authenticated, under a symbol no other module holds: other
 // middleware may set `ctx.state.auth` too (a JWT middleware, say), and neither a stacked
@@ -89,7 +71,9 @@ type StateWithPrincipal = { [PRINCIPAL]?: Principal; [CHARGED]?: number };
  * ```
  */
 export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}): KoaAuth {
-  const { hideCredentials = false, delegateErrors = false } = options;
+  optionsObject('', options, ['hideCredentials', 'delegateErrors']);
+  const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
+  const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   // A promise either way, like any Koa middleware's answer: rejected with the error when delegating.
   const refuse = (ctx: Context, error: AuthError): Promise<void> => {
     if (delegateErrors) return Promise.reject(error);
@@ -138,15 +122,16 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
     },
     mint() {
       if (!keywarden.tokensEnabled)
-        throw new TypeError('@keywarden/koa: mint() needs tokens in createKeywarden()');
+        throw configError('KW_MISSING_OPTION', 'tokens', 'in createKeywarden() are needed for mint()');
       return async (ctx) => {
         const parsed = (ctx.request as { body?: unknown }).body;
         const body = parsed !== undefined ? parsed : await readRequestBody(ctx.req, MAX_MINT_BODY_BYTES);
         const result = await keywarden.handleMintRequest(toInput(ctx), body);
         if (!result.ok) return refuse(ctx, result.error);
-        ctx.status = result.status;
-        ctx.set({ ...result.headers, 'content-type': 'application/json; charset=utf-8' });
-        ctx.body = JSON.stringify(result.body);
+        const { status, headers, body: answer } = renderMintResult(result);
+        ctx.status = status;
+        ctx.set(headers);
+        ctx.body = answer;
       };
     },
   };

@@ -5,6 +5,7 @@ import {
   type KeyRecordPatch,
   type KeyStore,
 } from '@keywarden/core';
+import { conflict, functionOption, integerOption, optionsObject } from '@keywarden/core/adapter';
 import pg from 'pg';
 import { CHANNEL, migrate } from './migrations.js';
 
@@ -98,7 +99,7 @@ const dbValue = (column: string, value: unknown) =>
   JSON_COLUMNS.has(column) && value !== null ? JSON.stringify(value) : value;
 
 /**
- * A {@link @keywarden/core!KeyStore | KeyStore} on PostgreSQL for several server instances. Only hashes are stored. Changes
+ * A `KeyStore` (`@keywarden/core`) on PostgreSQL for several server instances. Only hashes are stored. Changes
  * reach every instance through LISTEN/NOTIFY: a trigger notifies on every change to a key row
  * (also from plain SQL), each instance drops that key from its caches, typically within a few
  * milliseconds. When the LISTEN connection drops, the instance reconnects with backoff and then
@@ -113,17 +114,11 @@ const dbValue = (column: string, value: unknown) =>
  * ```
  */
 export function createPostgresKeyStore(options: PostgresKeyStoreOptions): PostgresKeyStore {
-  for (const key of Object.keys(options)) {
-    if (!['pool', 'connectionString', 'timeoutMs', 'listen', 'onError'].includes(key)) {
-      throw new TypeError(`@keywarden/postgres: unknown option ${key}`);
-    }
-  }
+  optionsObject('', options, ['pool', 'connectionString', 'timeoutMs', 'listen', 'onError']);
   if (!options.pool === !options.connectionString)
-    throw new TypeError('@keywarden/postgres: give either pool or connectionString');
-  const timeoutMs = options.timeoutMs ?? 2000;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
-    throw new RangeError('@keywarden/postgres: timeoutMs must be >= 1');
-  const onError = options.onError ?? (() => {});
+    conflict('connectionString', 'or pool: give either pool or connectionString');
+  const timeoutMs = integerOption('timeoutMs', options.timeoutMs, 2000);
+  const onError = functionOption('onError', options.onError, () => {});
   const clientConfig: pg.ClientConfig = {
     ...(options.connectionString ? { connectionString: options.connectionString } : {}),
     connectionTimeoutMillis: timeoutMs,

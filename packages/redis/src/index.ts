@@ -1,4 +1,5 @@
 import type { ConsumeResult, LimitCounter, LimitStore } from '@keywarden/core';
+import { checkedOption, conflict, integerOption, optionsObject } from '@keywarden/core/adapter';
 import { Redis, type RedisOptions } from 'ioredis';
 
 // Why not rate-limiter-flexible: its windows start at a key's first request, while keywarden's
@@ -53,7 +54,7 @@ export interface RedisLimitStore extends LimitStore {
 type ConsumeCommand = (numberOfKeys: number, ...args: (string | number)[]) => Promise<number[]>;
 
 /**
- * A {@link @keywarden/core!LimitStore | LimitStore} on Redis: one atomic Lua call per request, so counters are exact across
+ * A `LimitStore` (`@keywarden/core`) on Redis: one atomic Lua call per request, so counters are exact across
  * any number of server instances. Keys of one API key share a `{keyId}` hash tag, so the script
  * works on Redis Cluster.
  *
@@ -63,15 +64,16 @@ type ConsumeCommand = (numberOfKeys: number, ...args: (string | number)[]) => Pr
  * ```
  */
 export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLimitStore {
-  for (const key of Object.keys(options)) {
-    if (!['client', 'url', 'prefix', 'timeoutMs'].includes(key))
-      throw new TypeError(`@keywarden/redis: unknown option ${key}`);
-  }
-  if (!options.client === !options.url) throw new TypeError('@keywarden/redis: give either client or url');
-  const prefix = options.prefix ?? 'keywarden:';
-  const timeoutMs = options.timeoutMs ?? 500;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
-    throw new RangeError('@keywarden/redis: timeoutMs must be >= 1');
+  optionsObject('', options, ['client', 'url', 'prefix', 'timeoutMs']);
+  if (!options.client === !options.url) conflict('url', 'or client: give either client or url');
+  const prefix = checkedOption(
+    'prefix',
+    options.prefix,
+    'keywarden:',
+    (v) => typeof v === 'string',
+    'a string',
+  );
+  const timeoutMs = integerOption('timeoutMs', options.timeoutMs, 500);
   const owned = !options.client;
   const failFast: RedisOptions = {
     enableOfflineQueue: false,

@@ -1,0 +1,25 @@
+// The command table: help and dispatch both come from it, in this order.
+import type { Command } from '../command.js';
+import { keysCreate } from './keys-create.js';
+import { keysDelete } from './keys-delete.js';
+import { keysList } from './keys-list.js';
+import { keysRevoke } from './keys-revoke.js';
+import { keysRotate } from './keys-rotate.js';
+import { keysShow } from './keys-show.js';
+import { keysUpdate } from './keys-update.js';
+import { migrate } from './migrate.js';
+import { secretGenerate } from './secret-generate.js';
+import { tokenMint } from './token-mint.js';
+
+export const COMMANDS: readonly Command[] = [
+  keysCreate,
+  keysList,
+  keysShow,
+  keysUpdate,
+  keysRotate,
+  keysRevoke,
+  keysDelete,
+  tokenMint,
+  secretGenerate,
+  migrate,
+];

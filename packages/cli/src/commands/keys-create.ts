@@ -1,0 +1,26 @@
+import type { Command } from '../command.js';
+import { UsageError } from '../errors.js';
+import { SETTING_HELP, SETTING_OPTIONS, settingsFrom } from '../parse.js';
+
+export const keysCreate: Command = {
+  name: 'keys create',
+  summary: 'create a key and print it once',
+  usage: `Usage: keywarden keys create --name <text> [--env live|test] [options]\n\n${SETTING_HELP}\n  --env <live|test>         environment (key prefix kw_live / kw_test)\n\nPrints the plaintext key once; only its hash is stored.\n`,
+  options: { ...SETTING_OPTIONS, env: { type: 'string' } },
+  async run(ctx) {
+    const { values } = ctx;
+    if (values.name === undefined) throw new UsageError('keys create needs --name');
+    const env = (values.env as string | undefined) ?? 'live';
+    if (env !== 'live' && env !== 'test') throw new UsageError('--env must be live or test');
+    const keys = await ctx.keys();
+    const created = await keys.create({
+      ...settingsFrom(values, ctx.now),
+      name: values.name as string,
+      environment: env,
+    });
+    ctx.print(
+      `Created key ${created.record.id} (${created.record.name}). Copy it now: it is not shown again.\n\n  ${created.key}\n\n`,
+      { key: created.key, record: created.record },
+    );
+  },
+};

@@ -1,0 +1,44 @@
+// How keys look in a terminal.
+import type { ApiKeyInfo } from '@keywarden/core';
+
+export function status(key: ApiKeyInfo, now: number): string {
+  if (key.revokedAt && key.revokedAt.getTime() <= now) return 'revoked';
+  if (key.expiresAt && key.expiresAt.getTime() <= now) return 'expired';
+  return 'active';
+}
+
+export const when = (date: Date | null) => (date ? `${date.toISOString().slice(0, 19)}Z` : '-');
+
+/** Columns padded to their widest cell. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return `${rows.map(line).join('\n')}\n`;
+}
+
+/** One key, field by field. */
+export function describeKey(key: ApiKeyInfo, now: number): string {
+  const lines: [string, string][] = [
+    ['id', key.id],
+    ['name', key.name],
+    ['environment', `${key.environment} (${key.prefix})`],
+    ['status', status(key, now)],
+    ['scopes', key.scopes.join(' ') || '-'],
+    ['paths', key.paths.join(' ')],
+    ['ips', key.ips.join(' ') || 'any'],
+    ['rate limit', key.rateLimit ? `${key.rateLimit.limit} per ${key.rateLimit.windowSeconds} s` : '-'],
+    ['quota', key.quota ? `${key.quota.limit} per ${key.quota.period}` : '-'],
+    ['owner', key.ownerId ?? '-'],
+    ['metadata', Object.keys(key.metadata).length ? JSON.stringify(key.metadata) : '-'],
+    ['created', when(key.createdAt)],
+    ['expires', when(key.expiresAt)],
+    ['revoked', when(key.revokedAt)],
+    ['last used', when(key.lastUsedAt)],
+    ['replaced by', key.replacedBy ?? '-'],
+  ];
+  return table(lines.map(([k, v]) => [`${k}:`, v]));
+}

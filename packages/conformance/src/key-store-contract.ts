@@ -1,0 +1,115 @@
+// The contract every KeyStore keeps, as a vitest suite: run it against a new store
+// (`runKeyStoreContract('mine', async () => ({ store, reader }))`). The conformance package runs
+// it against the memory, file and PostgreSQL stores.
+import { randomBytes } from 'node:crypto';
+import { DuplicateKeyIdError, type KeyRecord, type KeyStore } from '@keywarden/core';
+import { describe, expect, it } from 'vitest';
+
+/** A fresh, empty store, and a way to open a second handle on the same data (after the first closes). */
+export interface KeyStoreUnderTest {
+  store: KeyStore;
+  /** Another handle on the same data: the same object for a memory store. */
+  reader(): Promise<KeyStore>;
+}
+
+const run = randomBytes(3).toString('hex');
+let n = 0;
+/** A record with a fresh id, valid in every field. */
+export function testRecord(overrides: Partial<KeyRecord> = {}): KeyRecord {
+  n++;
+  const id = `c${run}${String(n).padStart(5, '0')}`;
+  return {
+    id,
+    name: `key ${n}`,
+    environment: 'live',
+    prefix: 'kw_live',
+    hash: '$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA',
+    scopes: ['images:read'],
+    paths: ['*'],
+    ips: [],
+    createdAt: new Date('2026-01-01T00:00:00Z'),
+    expiresAt: null,
+    revokedAt: null,
+    lastUsedAt: null,
+    rateLimit: { limit: 10, windowSeconds: 60 },
+    quota: { limit: 50, period: 'month' },
+    metadata: { plan: 'free' },
+    ownerId: `owner-${run}-1`,
+    replacedBy: null,
+    lineageId: id,
+    ...overrides,
+  };
+}
+
+/**
+ * Registers the key-store contract tests for one store.
+ *
+ * @example
+ * ```ts
+ * runKeyStoreContract('memory', async () => {
+ *   const store = createMemoryKeyStore();
+ *   return { store, reader: async () => store };
+ * });
+ * ```
+ */
+export function runKeyStoreContract(name: string, open: () => Promise<KeyStoreUnderTest>): void {
+  describe(`${name} store contract`, () => {
+    it('inserts, gets, lists, updates and deletes', async () => {
+      const { store } = await open();
+      const a = testRecord();
+      const b = testRecord({ ownerId: `owner-${run}-2` });
+      await store.insert(a);
+      await store.insert(b);
+      expect(await store.get(a.id)).toEqual(a);
+      expect(await store.get('missing00000')).toBeNull();
+      expect((await store.list()).map((r) => r.id).filter((id) => id === a.id || id === b.id)).toEqual([
+        a.id,
+        b.id,
+      ]);
+      expect((await store.list({ ownerId: `owner-${run}-2` })).map((r) => r.id)).toEqual([b.id]);
+      const updated = await store.update(a.id, { name: 'renamed', scopes: [] });
+      expect(updated).toEqual({ ...a, name: 'renamed', scopes: [] });
+      expect(await store.get(a.id)).toEqual(updated);
+      expect(await store.update('missing00000', { name: 'x' })).toBeNull();
+      expect(await store.delete(a.id)).toBe(true);
+      expect(await store.delete(a.id)).toBe(false);
+      expect(await store.get(a.id)).toBeNull();
+      await store.close?.();
+    });
+
+    it('refuses a duplicate id', async () => {
+      const { store } = await open();
+      const a = testRecord();
+      await store.insert(a);
+      await expect(store.insert({ ...a, name: 'other' })).rejects.toBeInstanceOf(DuplicateKeyIdError);
+      expect((await store.get(a.id))?.name).toBe(a.name);
+      await store.close?.();
+    });
+
+    it('hands out copies: mutating a result or an input changes nothing stored', async () => {
+      const { store } = await open();
+      const a = testRecord();
+      await store.insert(a);
+      a.scopes.push('admin');
+      const got = (await store.get(a.id))!;
+      got.scopes.push('admin');
+      got.createdAt.setTime(0);
+      expect((await store.get(a.id))!.scopes).toEqual(['images:read']);
+      expect((await store.get(a.id))!.createdAt.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+      await store.close?.();
+    });
+
+    it('records lastUsedAt through touch, and never moves it back', async () => {
+      const { store, reader } = await open();
+      const a = testRecord();
+      await store.insert(a);
+      const at = new Date('2026-02-02T00:00:00Z');
+      await store.touch(a.id, at);
+      await store.touch(a.id, new Date('2026-02-01T00:00:00Z'));
+      await store.close?.(); // a store may batch touches and write them on close
+      const other = await reader();
+      expect((await other.get(a.id))!.lastUsedAt?.toISOString()).toBe(at.toISOString());
+      if (other !== store) await other.close?.();
+    });
+  });
+}

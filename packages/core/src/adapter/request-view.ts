@@ -1,0 +1,53 @@
+// The request as the core reads it, made from a framework's request without reading more than the
+// core needs: method, raw URL and the raw header list at once; the client address and the TLS flag
+// only when asked. Frameworks compute those through their trust-proxy logic, which measured about
+// 4 and 6 µs a request on Express (parsing X-Forwarded-For), and the core asks for them only for a
+// key with an IP allowlist, a cold verification (the failure budgets), a refusal or `requireHttps`.
+import type { IncomingMessage } from 'node:http';
+import type { AuthRequest } from '../request/types.js';
+import { requestHeaders } from './http.js';
+
+/** How an adapter reads the lazy parts of its framework's request. */
+export interface RequestAccess<R> {
+  /** The client address under the framework's trust-proxy setting. */
+  ip(request: R): string | undefined;
+  /** Whether the request arrived over TLS, as the framework resolves it. */
+  secure(request: R): boolean;
+}
+
+/**
+ * An {@link AuthRequest} over a framework's request: one small object a request, with `ip` and
+ * `secure` as getters on the prototype that call the adapter's `access` only when read.
+ *
+ * @example
+ * ```ts
+ * const access: RequestAccess<Request> = { ip: (req) => req.ip, secure: (req) => req.secure };
+ * const input = new RequestView(req, req.originalUrl, req, access);
+ * const result = keywarden.authenticateNow(input, route);
+ * ```
+ */
+export class RequestView<R> implements AuthRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: AuthRequest['headers'];
+  readonly #request: R;
+  readonly #access: RequestAccess<R>;
+  /**
+   * @param raw - Node's request (for the method and the raw header list)
+   * @param url - the raw request target, as received (`originalUrl` where the framework rewrites `url`)
+   * @param request - the framework's request, handed to `access`
+   */
+  constructor(raw: IncomingMessage, url: string, request: R, access: RequestAccess<R>) {
+    this.method = raw.method ?? 'GET';
+    this.url = url;
+    this.headers = requestHeaders(raw);
+    this.#request = request;
+    this.#access = access;
+  }
+  get ip(): string | undefined {
+    return this.#access.ip(this.#request);
+  }
+  get secure(): boolean {
+    return this.#access.secure(this.#request);
+  }
+}

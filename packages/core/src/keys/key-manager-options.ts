@@ -1,0 +1,196 @@
+// The key manager's options, checked once into the settings its parts share.
+
+import { configError } from '../errors/config-error.js';
+import { functionOption, integerOption, optionsObject, requiredOption } from '../errors/options.js';
+import { type EventHandler, safeEventHandler } from '../events.js';
+import type { KeyStore } from '../stores/key-store.js';
+import { createFairQueue, type FairQueue } from './hash-queue.js';
+import { createArgon2Hasher, type Hasher } from './hashers.js';
+import { isValidKeyPrefix } from './key-format.js';
+import { createVerifyThrottle, type VerifyThrottle } from './verify-throttle.js';
+
+/** Verification cache sizes and lifetimes. */
+export interface KeyCacheOptions {
+  /** Verified keys (and their records) kept in memory. @default 10000 */
+  maxKeys?: number;
+  /** How long a verified key skips the hasher, in ms: argon2 runs once per key per this period. @default 600000 */
+  verifiedTtlMs?: number;
+  /**
+   * How long a record is trusted without reading the store again, in ms. Changes made through this
+   * manager, and changes a store reports through `subscribe`, apply at once regardless.
+   * @default 30000
+   */
+  recordTtlMs?: number;
+  /** How long an unknown key id is answered from memory, in ms. @default 10000 */
+  unknownTtlMs?: number;
+  /** Unknown ids remembered. A spray of random ids cannot grow memory past this. @default 10000 */
+  maxUnknown?: number;
+}
+
+/**
+ * Budgets for the work that failed verifications cause. A cold verification (a store read and a
+ * hash) reserves one failure from its client's budget, and from the budget of its key id and
+ * client, before it starts; a matching secret gives it back. A client over a budget gets 429
+ * with `Retry-After` for new cold verifications until its window ends; a warm key (verified
+ * before) still passes, and other clients are not affected, so a key is never locked out by
+ * failures on its id. Counted per process (they protect this process's CPU), in bounded tables.
+ */
+export interface FailureThrottleOptions {
+  /** Failed verifications per key id and client in one window. @default 10 */
+  maxFailures?: number;
+  /** Failed verifications per client (any key id; IPv6 per /64) in one window. @default 30 */
+  maxClientFailures?: number;
+  /** Window length in ms; a client's window starts at its first failure. @default 60000 */
+  windowMs?: number;
+  /** Clients, and key id and client pairs, tracked at once (beyond: coarser partitions). @default 10000 */
+  maxTracked?: number;
+}
+
+/** Options for `createKeyManager`. Validated once; unknown fields throw a `KeywardenConfigError`. */
+export interface KeyManagerOptions {
+  /** Where records live. */
+  store: KeyStore;
+  /** Hashes new keys and verifies presented ones. @default createArgon2Hasher() */
+  hasher?: Hasher;
+  /** Environment name to key prefix. @default { live: 'kw_live', test: 'kw_test' } */
+  environments?: Record<string, string>;
+  /** Environment of keys created without one. @default the first of `environments` */
+  defaultEnvironment?: string;
+  /** Clock in epoch milliseconds; inject a fixed one in tests. @default Date.now */
+  now?: () => number;
+  /** The verified-key cache (size and lifetimes). */
+  cache?: KeyCacheOptions;
+  /** Budgets for failed verifications per client, and per key id and client; `false` turns them off. */
+  failureThrottle?: FailureThrottleOptions | false;
+  /** Hash verifications running at once (argon2 uses libuv's 4 threads). @default 4 */
+  maxConcurrentHashes?: number;
+  /** Verifications waiting for a slot (served round-robin across clients); beyond it a cold key gets `busy` (503). @default 1000 */
+  maxQueuedHashes?: number;
+  /** Minimum time between `lastUsedAt` writes for one key, in ms. @default 60000 */
+  lastUsedIntervalMs?: number;
+  /** Grace period for `rotate` when none is given, in seconds. @default 86400 */
+  defaultRotationGraceSeconds?: number;
+  /** Receives key lifecycle events (created, rotated, revoked...); never given key material. */
+  onEvent?: EventHandler;
+}
+
+/** The options, checked: what the verifier and the lifecycle share. */
+export interface KeyManagerSettings {
+  store: KeyStore;
+  hasher: Hasher;
+  environments: Readonly<Record<string, string>>;
+  prefixes: ReadonlySet<string>;
+  defaultEnvironment: string;
+  now: () => number;
+  cache: Required<KeyCacheOptions>;
+  /** Null when the budgets are off. */
+  throttle: VerifyThrottle | null;
+  hashQueue: FairQueue;
+  lastUsedIntervalMs: number;
+  defaultGraceSeconds: number;
+  /** The `onEvent` hook, made safe (it never throws). */
+  emit: EventHandler;
+}
+
+const OPTION_KEYS = [
+  'store',
+  'hasher',
+  'environments',
+  'defaultEnvironment',
+  'now',
+  'cache',
+  'failureThrottle',
+  'maxConcurrentHashes',
+  'maxQueuedHashes',
+  'lastUsedIntervalMs',
+  'defaultRotationGraceSeconds',
+  'onEvent',
+];
+
+function environmentsOf(options: KeyManagerOptions) {
+  const environments = { ...(options.environments ?? { live: 'kw_live', test: 'kw_test' }) };
+  const names = Object.keys(environments);
+  if (names.length === 0)
+    throw configError('KW_INVALID_OPTION', 'environments', 'must name at least one prefix');
+  for (const [name, prefix] of Object.entries(environments)) {
+    if (!isValidKeyPrefix(prefix))
+      throw configError(
+        'KW_INVALID_OPTION',
+        `environments.${name}`,
+        `has an invalid prefix ${JSON.stringify(prefix)}`,
+      );
+  }
+  const prefixes: ReadonlySet<string> = new Set(Object.values(environments));
+  if (prefixes.size !== names.length)
+    throw configError('KW_INVALID_OPTION', 'environments', 'has two environments that share a prefix');
+  const defaultEnvironment = options.defaultEnvironment ?? names[0]!;
+  if (!(defaultEnvironment in environments))
+    throw configError(
+      'KW_INVALID_OPTION',
+      'defaultEnvironment',
+      `names no environment: ${JSON.stringify(defaultEnvironment)}`,
+    );
+  return { environments, prefixes, defaultEnvironment };
+}
+
+function cacheOf(value: KeyCacheOptions | undefined): Required<KeyCacheOptions> {
+  const o = optionsObject('cache', value, [
+    'maxKeys',
+    'verifiedTtlMs',
+    'recordTtlMs',
+    'unknownTtlMs',
+    'maxUnknown',
+  ]);
+  return {
+    maxKeys: integerOption('cache.maxKeys', o.maxKeys, 10_000),
+    verifiedTtlMs: integerOption('cache.verifiedTtlMs', o.verifiedTtlMs, 600_000, { min: 0 }),
+    recordTtlMs: integerOption('cache.recordTtlMs', o.recordTtlMs, 30_000, { min: 0 }),
+    unknownTtlMs: integerOption('cache.unknownTtlMs', o.unknownTtlMs, 10_000, { min: 0 }),
+    maxUnknown: integerOption('cache.maxUnknown', o.maxUnknown, 10_000),
+  };
+}
+
+function throttleOf(
+  value: FailureThrottleOptions | false | undefined,
+  now: () => number,
+): VerifyThrottle | null {
+  if (value === false) return null;
+  const o = optionsObject('failureThrottle', value, [
+    'maxFailures',
+    'maxClientFailures',
+    'windowMs',
+    'maxTracked',
+  ]);
+  return createVerifyThrottle({
+    maxKeyFailures: integerOption('failureThrottle.maxFailures', o.maxFailures, 10),
+    maxClientFailures: integerOption('failureThrottle.maxClientFailures', o.maxClientFailures, 30),
+    windowMs: integerOption('failureThrottle.windowMs', o.windowMs, 60_000),
+    maxTracked: integerOption('failureThrottle.maxTracked', o.maxTracked, 10_000),
+    now,
+  });
+}
+
+/** Checks the options once: unknown keys and bad values throw a `KeywardenConfigError`. */
+export function resolveKeyManagerOptions(options: KeyManagerOptions): KeyManagerSettings {
+  requiredOption('options', options as object | undefined, (v) => typeof v === 'object', 'an object');
+  const o = optionsObject('', options, OPTION_KEYS);
+  const store = requiredOption('store', o.store, (v) => typeof v?.get === 'function', 'a KeyStore');
+  const now = functionOption('now', o.now, Date.now);
+  return {
+    store,
+    hasher: o.hasher ?? createArgon2Hasher(),
+    ...environmentsOf(o),
+    now,
+    cache: cacheOf(o.cache),
+    throttle: throttleOf(o.failureThrottle, now),
+    hashQueue: createFairQueue(
+      integerOption('maxConcurrentHashes', o.maxConcurrentHashes, 4, { max: 1024 }),
+      integerOption('maxQueuedHashes', o.maxQueuedHashes, 1000, { min: 0 }),
+    ),
+    lastUsedIntervalMs: integerOption('lastUsedIntervalMs', o.lastUsedIntervalMs, 60_000, { min: 0 }),
+    defaultGraceSeconds: integerOption('defaultRotationGraceSeconds', o.defaultRotationGraceSeconds, 86_400, {
+      min: 0,
+    }),
+    emit: safeEventHandler(o.onEvent),
+  };
+}

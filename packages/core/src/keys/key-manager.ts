@@ -1,0 +1,152 @@
+// The key manager: the public composition of the verifier (the request path: caches,
+// single-flight, failure budgets) and the lifecycle (create, update, rotate, revoke, delete),
+// which share one record cache so that a change made here applies to the next request.
+
+import type { KeyListFilter } from '../stores/key-store.js';
+import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-options.js';
+import type { ApiKeyInfo, KeySettings } from './key-record.js';
+import { createLifecycle } from './lifecycle.js';
+import { createRecordCache } from './record-cache.js';
+import { createVerifier } from './verifier.js';
+
+export type { FailureThrottleOptions, KeyCacheOptions, KeyManagerOptions } from './key-manager-options.js';
+
+/**
+ * Who presented a key, for the failure budgets and the fair hash queue. The adapters pass the
+ * request; `ip` is read once, before any work starts.
+ */
+export interface VerifyClient {
+  /** The client address as the framework resolves it (IPv6 counts per /64); none counts as one shared client. */
+  readonly ip?: string | undefined;
+}
+
+/** Input of {@link KeyManager.create}. */
+export interface CreateKeyInput extends KeySettings {
+  name: string;
+  /** Environment name (a key of `environments`). @default the manager's default environment */
+  environment?: string;
+  /** Lifetime in seconds from now; an alternative to `expiresAt`. */
+  expiresIn?: number;
+}
+
+/** A new key: the plaintext, shown once, and its record. */
+export interface CreatedApiKey {
+  /** The plaintext key. It is not stored anywhere; show it to its owner once. */
+  key: string;
+  record: ApiKeyInfo;
+}
+
+/** Options of {@link KeyManager.rotate}. */
+export interface RotateKeyOptions {
+  /** How long the old key keeps working, in seconds (never past its own expiry). @default 86400 */
+  gracePeriodSeconds?: number;
+  /** Name of the new key. @default the old key's name */
+  name?: string;
+}
+
+/** Why a presented key was refused. Never shown to clients; reported in events. */
+export type VerifyFailureReason =
+  | 'malformed'
+  | 'bad_checksum'
+  | 'unknown_key'
+  | 'wrong_secret'
+  | 'revoked'
+  | 'expired'
+  | 'throttled'
+  | 'busy'
+  | 'store_unavailable';
+
+/** Result of {@link KeyManager.verify}. */
+export type VerifyApiKeyResult =
+  | { ok: true; key: ApiKeyInfo }
+  | {
+      ok: false;
+      reason: VerifyFailureReason;
+      /** Public id when the key was well formed. */
+      keyId?: string;
+      /** For `throttled`: seconds until the client may try a cold verification again. */
+      retryAfter?: number;
+    };
+
+/** Create, manage and verify API keys. Made by {@link createKeyManager}. */
+export interface KeyManager {
+  /** Creates a key. The full key is in the result only: it is never stored, so show it once. */
+  create(input: CreateKeyInput): Promise<CreatedApiKey>;
+  /** Lists keys (without hashes), optionally for one owner. */
+  list(filter?: KeyListFilter): Promise<ApiKeyInfo[]>;
+  /** One key by its public id (without its hash); null when it does not exist. */
+  get(id: string): Promise<ApiKeyInfo | null>;
+  /** Changes settings; null when the key does not exist. */
+  update(id: string, settings: KeySettings): Promise<ApiKeyInfo | null>;
+  /** Revokes at once (idempotent); null when the key does not exist. */
+  revoke(id: string): Promise<ApiKeyInfo | null>;
+  /**
+   * Creates a new key with the old one's settings; the old key works until
+   * `min(now + grace, its own expiry)`. A key that had a lifetime gets the same lifetime from now.
+   * Null when the key does not exist; throws for a revoked key.
+   */
+  rotate(id: string, options?: RotateKeyOptions): Promise<CreatedApiKey | null>;
+  /** Deletes the record for good (revoke instead to keep an audit trail); false when it did not exist. */
+  delete(id: string): Promise<boolean>;
+  /**
+   * Checks a presented key. Never throws for any input. Give the `client` (its address) whenever
+   * there is one: failed verifications are budgeted per client, and without one every call
+   * shares a single budget.
+   */
+  verify(key: unknown, client?: VerifyClient): Promise<VerifyApiKeyResult>;
+  /**
+   * Checks that the key with this id exists and is neither revoked nor expired, without a secret:
+   * how access tokens confirm their parent key on every request. Uses the record cache.
+   */
+  lookup(id: string): Promise<VerifyApiKeyResult>;
+  /**
+   * {@link KeyManager.verify} that answers without a promise when it can (a warm key): the request
+   * path of the adapters uses it to save the microtask hops of a promise. Never throws.
+   */
+  verifyNow(key: unknown, client?: VerifyClient): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
+  /** {@link KeyManager.lookup} that answers without a promise when the record is cached. Never throws. */
+  lookupNow(id: string): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
+  /** Drops everything cached about a key id, or about every key when `id` is null (stores call this through `subscribe`). */
+  invalidate(id: string | null): void;
+  /** Stops listening to the store. Does not close the store. */
+  close(): void;
+}
+
+/**
+ * Creates the API key manager: the lifecycle (create, list, get, update, revoke, rotate, delete)
+ * and the verifier, which share one cache so that a revocation here applies to the next request.
+ *
+ * Verification of a well-formed key: a bounded LRU keyed by the SHA-256 of the key (never the
+ * plaintext) remembers keys whose secret already matched, so the hasher runs once per key per
+ * `verifiedTtlMs`; concurrent first uses of one key share one store read and one hash
+ * (single-flight); hashes run at most `maxConcurrentHashes` at a time, taken round-robin across
+ * clients; unknown ids are remembered for `unknownTtlMs`; each cold verification reserves a
+ * failure from its client's budgets first (see {@link FailureThrottleOptions}), so a client over
+ * them gets `throttled` without any work, while a warm key always answers.
+ * Revocation and expiry are checked on every call, cached or not.
+ *
+ * @example
+ * ```ts
+ * const keys = createKeyManager({ store: await openFileKeyStore('.keywarden/keys.json') });
+ * const { key } = await keys.create({ name: 'acme backend', scopes: ['images:write'] });
+ * const result = await keys.verify(key); // { ok: true, key: { id, name, scopes, ... } }
+ * ```
+ */
+export function createKeyManager(options: KeyManagerOptions): KeyManager {
+  const settings = resolveKeyManagerOptions(options);
+  const { maxKeys, recordTtlMs } = settings.cache;
+  const records = createRecordCache(settings.store, { maxKeys, recordTtlMs, now: settings.now });
+  const verifier = createVerifier(settings, records);
+  const unsubscribe = settings.store.subscribe?.(verifier.invalidate);
+  return {
+    ...createLifecycle(settings, verifier.invalidate),
+    verifyNow: verifier.verifyNow,
+    verify: (key, client) => Promise.resolve(verifier.verifyNow(key, client)),
+    lookupNow: verifier.lookupNow,
+    lookup: (id) => Promise.resolve(verifier.lookupNow(id)),
+    invalidate: verifier.invalidate,
+    close() {
+      unsubscribe?.();
+    },
+  };
+}

@@ -1,0 +1,267 @@
+import { isIP } from 'node:net';
+import { configError } from '../errors/config-error.js';
+import { isValidPathPattern } from '../request/path-pattern.js';
+
+/** A per-key rate limit: at most `limit` requests per `windowSeconds`. */
+export interface RateLimitSpec {
+  /** Requests allowed per window, 1 to 10^9. */
+  limit: number;
+  /** Window length in seconds, 1 to 366 days. */
+  windowSeconds: number;
+}
+
+/** A per-key quota: at most `limit` calls per calendar `period` in UTC (a typical free tier: 50 a month). */
+export interface QuotaSpec {
+  /** Calls allowed per period, 1 to 10^12. */
+  limit: number;
+  /** Calendar period in UTC; the count starts again at its first instant. */
+  period: 'day' | 'month';
+}
+
+/** JSON values allowed in key metadata. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a {@link KeyStore} keeps for one API key. Only `hash` is secret-derived; the plaintext key
+ * is never stored. A key is valid while `revokedAt` is null and `now < expiresAt` (when set).
+ */
+export interface KeyRecord {
+  /** Public key id, the 12 base62 characters after the prefix. */
+  id: string;
+  /** Human-readable label. */
+  name: string;
+  /** Environment name, e.g. `live` or `test`. */
+  environment: string;
+  /** Key prefix for that environment, e.g. `kw_live`. */
+  prefix: string;
+  /** Output of a {@link Hasher}, e.g. an argon2id PHC string. */
+  hash: string;
+  /** Scopes the key grants; routes may require some of them. */
+  scopes: string[];
+  /** Path patterns the key may call; `["*"]` for everything. */
+  paths: string[];
+  /** CIDR allowlist (v4 or v6); empty for any address. */
+  ips: string[];
+  /** When the key was created. */
+  createdAt: Date;
+  /** The key stops working at this instant; null for never. */
+  expiresAt: Date | null;
+  /** When the key was revoked; null while it is not. A revoked key never works again. */
+  revokedAt: Date | null;
+  /** Last successful use, written at most once a minute. */
+  lastUsedAt: Date | null;
+  /** Per-key rate limit; null for none. */
+  rateLimit: RateLimitSpec | null;
+  /** Per-key quota; null for none. */
+  quota: QuotaSpec | null;
+  /** Your data (plan, customer id...), copied into the request's principal. */
+  metadata: Record<string, JsonValue>;
+  /** Your account or customer id, to list one owner's keys. */
+  ownerId: string | null;
+  /** Id of the key that replaced this one through rotation. */
+  replacedBy: string | null;
+  /**
+   * Id of the first key of this key's rotation chain: its own id, unless {@link KeyManager.rotate}
+   * made it, which passes the old key's on. Data kept per key that must outlive a rotation (files,
+   * usage) belongs under it. Stores that predate it answer the key's own id.
+   */
+  lineageId: string;
+}
+
+/** A key record as the management API shows it: everything but the hash. */
+export type ApiKeyInfo = Omit<KeyRecord, 'hash'>;
+
+/** Fields that can change after creation. */
+export type KeyRecordPatch = Partial<
+  Pick<
+    KeyRecord,
+    | 'name'
+    | 'scopes'
+    | 'paths'
+    | 'ips'
+    | 'expiresAt'
+    | 'revokedAt'
+    | 'lastUsedAt'
+    | 'rateLimit'
+    | 'quota'
+    | 'metadata'
+    | 'ownerId'
+    | 'replacedBy'
+  >
+>;
+
+/** Settings a caller may give when creating or updating a key. */
+export interface KeySettings {
+  /** Human-readable label, 1-200 characters. */
+  name?: string;
+  /** Scope strings (RFC 6749 scope-token characters), at most 64. @default [] */
+  scopes?: readonly string[];
+  /** Path patterns, at most 32. @default ["*"] */
+  paths?: readonly string[];
+  /** CIDR blocks or single addresses, at most 64. @default [] (any address) */
+  ips?: readonly string[];
+  /** Absolute expiry. @default null (never) */
+  expiresAt?: Date | null;
+  /** Per-key rate limit. @default null (none) */
+  rateLimit?: RateLimitSpec | null;
+  /** Per-key quota. @default null (none) */
+  quota?: QuotaSpec | null;
+  /** JSON object, at most 4 KB serialized. @default {} */
+  metadata?: Record<string, JsonValue>;
+  /** Your account or customer id, at most 200 characters. @default null */
+  ownerId?: string | null;
+}
+
+const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+const PRINTABLE = /^[^\x00-\x1f\x7f]*$/;
+
+function fail(option: string, message: string): never {
+  throw configError('KW_INVALID_OPTION', option, message);
+}
+
+function stringList(name: string, value: unknown, max: number, check: (item: string) => boolean): string[] {
+  if (!Array.isArray(value)) fail(name, `must be an array of strings`);
+  if (value.length > max) fail(name, `holds at most ${max} entries`);
+  const out: string[] = [];
+  for (const item of value) {
+    if (typeof item !== 'string' || !check(item)) fail(name, `has an invalid entry ${JSON.stringify(item)}`);
+    if (!out.includes(item)) out.push(item);
+  }
+  return out;
+}
+
+/**
+ * Normalizes a CIDR block or address to `address/bits`, or returns null when it is not one.
+ *
+ * @example
+ * ```ts
+ * normalizeCidr('10.0.0.0/8'); // '10.0.0.0/8'
+ * normalizeCidr('::1');        // '::1/128'
+ * ```
+ */
+export function normalizeCidr(value: string): string | null {
+  if (typeof value !== 'string' || value.length > 64) return null;
+  const slash = value.indexOf('/');
+  const address = slash === -1 ? value : value.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return null;
+  const maxBits = family === 4 ? 32 : 128;
+  if (slash === -1) return `${address}/${maxBits}`;
+  const bitsText = value.slice(slash + 1);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(bitsText) || Number(bitsText) > maxBits) return null;
+  return `${address}/${bitsText}`;
+}
+
+function positiveInteger(name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    fail(name, `must be an integer from 1 to ${max}`);
+  }
+  return value;
+}
+
+function rateLimitSpec(value: unknown): RateLimitSpec | null {
+  if (value === null) return null;
+  if (typeof value !== 'object') fail('rateLimit', 'must be { limit, windowSeconds } or null');
+  const { limit, windowSeconds, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length) fail('rateLimit', `has unknown fields: ${Object.keys(rest).join(', ')}`);
+  return {
+    limit: positiveInteger('rateLimit.limit', limit, 1e9),
+    windowSeconds: positiveInteger('rateLimit.windowSeconds', windowSeconds, 366 * 86400),
+  };
+}
+
+function quotaSpec(value: unknown): QuotaSpec | null {
+  if (value === null) return null;
+  if (typeof value !== 'object') fail('quota', 'must be { limit, period } or null');
+  const { limit, period, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length) fail('quota', `has unknown fields: ${Object.keys(rest).join(', ')}`);
+  if (period !== 'day' && period !== 'month') fail('quota.period', 'must be "day" or "month"');
+  return { limit: positiveInteger('quota.limit', limit, 1e12), period };
+}
+
+function date(name: string, value: unknown): Date | null {
+  if (value === null) return null;
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) fail(name, `must be a valid Date or null`);
+  return new Date(value.getTime());
+}
+
+function metadata(value: unknown): Record<string, JsonValue> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail('metadata', 'must be a JSON object');
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    fail('metadata', 'must be JSON-serializable');
+  }
+  if (text.length > 4096) fail('metadata', 'is larger than 4 KB once serialized');
+  return JSON.parse(text) as Record<string, JsonValue>;
+}
+
+const SETTING_KEYS = new Set<string>([
+  'name',
+  'scopes',
+  'paths',
+  'ips',
+  'expiresAt',
+  'rateLimit',
+  'quota',
+  'metadata',
+  'ownerId',
+]);
+
+/**
+ * Validates caller-supplied key settings into a patch, copying every value (the caller's object is
+ * never kept or mutated). Throws a `TypeError` naming the first bad field.
+ */
+export function validateKeySettings(
+  settings: KeySettings,
+  extraKeys: readonly string[] = [],
+): KeyRecordPatch {
+  if (typeof settings !== 'object' || settings === null) fail('settings', 'must be an object');
+  const patch: KeyRecordPatch = {};
+  for (const key of Object.keys(settings)) {
+    if (!SETTING_KEYS.has(key) && !extraKeys.includes(key))
+      throw configError('KW_UNKNOWN_OPTION', key, 'not a key setting');
+  }
+  const s = settings as Record<string, unknown>;
+  if (s.name !== undefined) {
+    if (typeof s.name !== 'string' || s.name.length < 1 || s.name.length > 200 || !PRINTABLE.test(s.name)) {
+      fail('name', 'must be 1-200 printable characters');
+    }
+    patch.name = s.name;
+  }
+  if (s.scopes !== undefined) patch.scopes = stringList('scopes', s.scopes, 64, (x) => SCOPE.test(x));
+  if (s.paths !== undefined) {
+    patch.paths = stringList('paths', s.paths, 32, isValidPathPattern);
+    if (patch.paths.length === 0) fail('paths', 'must hold at least one pattern (use ["*"] for everything)');
+  }
+  if (s.ips !== undefined) {
+    patch.ips = stringList('ips', s.ips, 64, (x) => normalizeCidr(x) !== null).map((x) => normalizeCidr(x)!);
+  }
+  if (s.expiresAt !== undefined) patch.expiresAt = date('expiresAt', s.expiresAt);
+  if (s.rateLimit !== undefined) patch.rateLimit = rateLimitSpec(s.rateLimit);
+  if (s.quota !== undefined) patch.quota = quotaSpec(s.quota);
+  if (s.metadata !== undefined) patch.metadata = metadata(s.metadata);
+  if (s.ownerId !== undefined) {
+    if (
+      s.ownerId !== null &&
+      (typeof s.ownerId !== 'string' || s.ownerId.length < 1 || s.ownerId.length > 200)
+    ) {
+      fail('ownerId', 'must be a 1-200 character string or null');
+    }
+    patch.ownerId = s.ownerId as string | null;
+  }
+  return patch;
+}
+
+/** Strips the hash from a record. */
+export function toApiKeyInfo(record: KeyRecord): ApiKeyInfo {
+  const { hash: _hash, ...info } = record;
+  return info;
+}
+
+/** Deep copy of a record (stores hand out copies so callers cannot mutate their state). */
+export function cloneRecord(record: KeyRecord): KeyRecord {
+  return structuredClone(record);
+}

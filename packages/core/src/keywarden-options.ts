@@ -1,0 +1,212 @@
+// createKeywarden's options, checked once into the settings the request pipeline shares: the
+// credential forms and their challenges, the HTTPS rule, the token service, the counter store.
+
+import {
+  booleanOption,
+  checkedOption,
+  conflict,
+  functionOption,
+  integerOption,
+  optionsObject,
+  requiredOption,
+} from './errors/options.js';
+import { type EventHandler, safeEventHandler } from './events.js';
+import type { KeyManager } from './keys/key-manager.js';
+import type { LimitStore } from './limits/limit-store.js';
+import { createMemoryLimitStore } from './limits/memory-limit-store.js';
+import type { CredentialConfig, CredentialKind } from './request/credentials.js';
+import { type AccessTokenOptions, createTokenService, type TokenService } from './tokens/access-tokens.js';
+
+/**
+ * Rate limits and quotas. (Failed verifications are budgeted by the key manager, per client:
+ * `createKeyManager({ failureThrottle })`.)
+ */
+export interface LimitOptions {
+  /** Where counters live; share one (`@keywarden/redis`) between instances. @default createMemoryLimitStore() */
+  store?: LimitStore;
+  /**
+   * When the counter store fails: `false` answers 503 `auth_unavailable`; `true` lets
+   * authenticated requests through without RateLimit headers (authentication still runs). @default false
+   */
+  failOpen?: boolean;
+}
+
+/** Options for `createKeywarden`. Validated once; unknown fields and bad values throw a `KeywardenConfigError`. */
+export interface KeywardenOptions {
+  /** The key manager that verifies API keys. */
+  keys: KeyManager;
+  /** Header carrying an API key, or `false` to not read one. @default 'x-api-key' */
+  apiKeyHeader?: string | false;
+  /** Authorization schemes that carry an API key (case-insensitive on the wire). @default ['Bearer', 'Token'] */
+  apiKeySchemes?: readonly string[];
+  /** Authorization scheme that carries an access token, or `false`. @default 'AccessToken' */
+  accessTokenScheme?: string | false;
+  /**
+   * Query parameter carrying an API key, or `false`. Discouraged: URLs end up in logs, browser
+   * history and Referer headers. Access tokens are never read from the URL. @default false
+   */
+  apiKeyQueryParam?: string | false;
+  /** Refuse plain-HTTP requests with 403 `https_required`. @default process.env.NODE_ENV === 'production' */
+  requireHttps?: boolean;
+  /** `realm` of the `WWW-Authenticate` challenges. @default 'api' */
+  realm?: string;
+  /** Longest access token accepted, in characters; minting refuses paths that would exceed it. @default 8192 */
+  maxTokenLength?: number;
+  /** Rate limits and quotas of keys (from their records). */
+  limits?: LimitOptions;
+  /** Access tokens: the signing keyring and claims. Without it, every access token is refused and minting is off. */
+  tokens?: AccessTokenOptions;
+  /** Receives `auth.succeeded` and `auth.failed` (with the precise reason); never a secret. */
+  onEvent?: EventHandler;
+  /** Clock in epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+/** The options, checked: what the stages of the request pipeline share. */
+export interface KeywardenSettings {
+  keys: KeyManager;
+  requireHttps: boolean;
+  realm: string;
+  maxTokenLength: number;
+  now: () => number;
+  /** Null when access tokens are off. */
+  tokens: TokenService | null;
+  /** Whether anyone listens (events are only built then). */
+  listening: boolean;
+  /** `onEvent`, made safe (it never throws). */
+  emit: EventHandler;
+  limitStore: LimitStore;
+  failOpen: boolean;
+  credentials: CredentialConfig;
+  /** Challenge schemes when nothing usable was presented: every configured scheme. */
+  allSchemes: readonly string[];
+  /** The scheme named in challenges about API keys. */
+  apiKeyScheme: string;
+  accessTokenScheme: string | false;
+  /** The challenge for a credential without a scheme (a header or query parameter). */
+  defaultChallenge: readonly string[];
+  /** The one-scheme challenge of each scheme, by lower-case name, made once. */
+  challenges: ReadonlyMap<string, readonly string[]>;
+}
+
+const OPTION_KEYS = [
+  'keys',
+  'apiKeyHeader',
+  'apiKeySchemes',
+  'accessTokenScheme',
+  'apiKeyQueryParam',
+  'requireHttps',
+  'realm',
+  'maxTokenLength',
+  'tokens',
+  'limits',
+  'onEvent',
+  'now',
+];
+const MOVED =
+  'moved to createKeyManager({ failureThrottle }): failed verifications are budgeted per client there';
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 9110 token: header names and auth schemes
+const isToken = (v: unknown) => typeof v === 'string' && TOKEN.test(v);
+
+/** The credential forms: which header, schemes and query parameter carry what, and their challenges. */
+function credentialsOf(o: KeywardenOptions) {
+  const apiKeyHeader = checkedOption(
+    'apiKeyHeader',
+    o.apiKeyHeader,
+    'x-api-key',
+    (v) => v === false || isToken(v),
+    'a header name or false',
+  );
+  const apiKeySchemes = checkedOption(
+    'apiKeySchemes',
+    o.apiKeySchemes,
+    ['Bearer', 'Token'],
+    (v) => Array.isArray(v) && v.every(isToken),
+    'an array of scheme names',
+  );
+  const accessTokenScheme = checkedOption(
+    'accessTokenScheme',
+    o.accessTokenScheme,
+    'AccessToken',
+    (v) => v === false || isToken(v),
+    'a scheme name or false',
+  );
+  const queryParam = checkedOption(
+    'apiKeyQueryParam',
+    o.apiKeyQueryParam,
+    false,
+    (v) => v === false || (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(v)),
+    'a parameter name or false',
+  );
+  const schemes = new Map<string, CredentialKind>();
+  const names = new Map<string, string>(); // lower case to the configured spelling
+  for (const scheme of apiKeySchemes) {
+    schemes.set(scheme.toLowerCase(), 'api_key');
+    names.set(scheme.toLowerCase(), scheme);
+  }
+  if (accessTokenScheme !== false) {
+    if (schemes.has(accessTokenScheme.toLowerCase()))
+      conflict('accessTokenScheme', 'must differ from the API key schemes');
+    schemes.set(accessTokenScheme.toLowerCase(), 'access_token');
+    names.set(accessTokenScheme.toLowerCase(), accessTokenScheme);
+  }
+  if (schemes.size === 0 && apiKeyHeader === false && queryParam === false)
+    conflict('apiKeyHeader', 'leaves no way to present a credential');
+  const apiKeyScheme = apiKeySchemes[0] ?? 'Bearer';
+  return {
+    accessTokenScheme,
+    apiKeyScheme,
+    schemes,
+    apiKeyHeader: apiKeyHeader === false ? null : apiKeyHeader.toLowerCase(),
+    queryParam: queryParam === false ? null : queryParam,
+    allSchemes: [...names.values()],
+    defaultChallenge: Object.freeze([apiKeyScheme]),
+    challenges: new Map([...names].map(([lower, name]) => [lower, Object.freeze([name])])),
+  };
+}
+
+/** Checks the options once: unknown keys and bad values throw a `KeywardenConfigError`. */
+export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSettings {
+  requiredOption('options', options as object | undefined, (v) => typeof v === 'object', 'an object');
+  const o = optionsObject('', options, OPTION_KEYS);
+  const keys = requiredOption('keys', o.keys, (v) => typeof v?.verify === 'function', 'a KeyManager');
+  const limits = optionsObject('limits', o.limits, ['store', 'failOpen'], {
+    failedAuth: MOVED,
+    maxBlockedClients: MOVED,
+  });
+  const limitStore = checkedOption(
+    'limits.store',
+    limits.store,
+    undefined,
+    (v) => typeof v?.consume === 'function',
+    'a LimitStore',
+  );
+  const now = functionOption('now', o.now, Date.now);
+  const maxTokenLength = integerOption('maxTokenLength', o.maxTokenLength, 8192, { min: 64, max: 65536 });
+  const { apiKeyHeader, schemes, queryParam, ...challenges } = credentialsOf(o);
+  return {
+    keys,
+    requireHttps: booleanOption('requireHttps', o.requireHttps, process.env.NODE_ENV === 'production'),
+    realm: checkedOption(
+      'realm',
+      o.realm,
+      'api',
+      (v) => typeof v === 'string' && /^[\x20-\x7e]{0,100}$/.test(v),
+      'printable ASCII',
+    ),
+    maxTokenLength,
+    now,
+    tokens: o.tokens === undefined ? null : createTokenService(o.tokens, now, maxTokenLength),
+    listening: o.onEvent !== undefined,
+    emit: safeEventHandler(o.onEvent),
+    limitStore: limitStore ?? createMemoryLimitStore(),
+    failOpen: booleanOption('limits.failOpen', limits.failOpen, false),
+    credentials: {
+      apiKeyHeader,
+      schemes,
+      queryParam,
+      maxLength: { api_key: 256, access_token: maxTokenLength },
+    },
+    ...challenges,
+  };
+}

@@ -1,0 +1,149 @@
+// The request authenticator: createKeywarden wires the stages of the pipeline, in the order a
+// request meets them, and returns the API every adapter calls.
+//
+//   guard HTTPS -> extract the credential -> verify it (key or token) -> authorize (IP, paths,
+//   scopes) -> charge limits -> succeed (principal, headers, event)
+//
+// Each stage is a module of its own under request/ and limits/, made once here with the settings
+// it needs; a request travels through them as one RequestContext. A stage answers a refusal, or
+// hands the context on; the warm path never awaits (see util/maybe-promise.ts).
+import type { AuthError } from './errors/auth-error.js';
+import type { KeyManager } from './keys/key-manager.js';
+import { type KeywardenOptions, resolveKeywardenOptions } from './keywarden-options.js';
+import { createCharging } from './limits/charge.js';
+import {
+  createMinting,
+  type MintAccessTokenOptions,
+  type MintedAccessToken,
+  type MintResult,
+} from './mint/minting.js';
+import { createAuthorization } from './request/authorize.js';
+import { type Mode, RequestContext } from './request/context.js';
+import { createExtraction } from './request/extract.js';
+import { createHttpsGuard } from './request/guard-https.js';
+import { createPrincipals } from './request/principals.js';
+import { createRefusals } from './request/refusals.js';
+import { createStackedChecks } from './request/stacked.js';
+import { createSuccess } from './request/succeed.js';
+import type {
+  AuthRequest,
+  AuthResult,
+  Principal,
+  RouteRequirements,
+  StackedResult,
+} from './request/types.js';
+import { createKeyVerification } from './request/verify-key.js';
+import { createTokenVerification } from './request/verify-token.js';
+import type { MaybePromise } from './util/maybe-promise.js';
+
+/** The request authenticator made by {@link createKeywarden}. */
+export interface Keywarden {
+  /**
+   * Authenticates one request: resolves to the principal and headers to set, or to an
+   * {@link AuthError} carrying status, headers and problem body. Never rejects for any request.
+   */
+  authenticate(input: AuthRequest, route?: RouteRequirements): Promise<AuthResult>;
+  /**
+   * {@link Keywarden.authenticate} that answers without a promise when it can (a warm key or token
+   * without limits): the adapters use it on the request path. Never throws.
+   */
+  authenticateNow(input: AuthRequest, route?: RouteRequirements): AuthResult | Promise<AuthResult>;
+  /**
+   * The framework-free handler behind `POST /v3/auth/access-token/`: authenticates the request with
+   * an API key (never a token; the key's path patterns do not apply to this route, its IP allowlist
+   * does), validates the body, and mints a token within the key's paths and scopes.
+   * @param body - The raw body (string or bytes; preferred) or a parsed object.
+   */
+  handleMintRequest(input: AuthRequest, body: unknown): Promise<MintResult>;
+  /**
+   * Mints an access token for a key from server code. Throws an {@link AuthError}
+   * (`invalid_request` or `insufficient_scope`, with `detail`) for options the key does not allow,
+   * `invalid_credentials` when the key is not valid, and a `TypeError` when tokens are not configured.
+   */
+  mintAccessToken(keyId: string, options?: MintAccessTokenOptions): Promise<MintedAccessToken>;
+  /**
+   * Checks a route's requirements against a principal an earlier middleware already established
+   * (a router-wide middleware, then a stricter route): null when met, else the refusal.
+   */
+  checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null;
+  /**
+   * For a stacked middleware (a router-wide `authenticate()`, then a route's own): checks the
+   * route's scopes against the principal the earlier one established, then charges the quota
+   * units its `cost` adds over `charged`, the cost already charged on this request, so that a
+   * route's cost is never lost to the middleware before it. Answers at once when nothing is left
+   * to charge.
+   */
+  authorizeAgain(
+    input: AuthRequest,
+    principal: Principal,
+    route: RouteRequirements | undefined,
+    charged: number,
+  ): StackedResult | Promise<StackedResult>;
+  /** Whether `tokens` was configured (adapters mount the mint route only then). */
+  readonly tokensEnabled: boolean;
+  /** The key manager given in the options. */
+  readonly keys: KeyManager;
+}
+
+/**
+ * Creates the request authenticator: the core's one entry point, which every adapter calls.
+ *
+ * Order of checks: HTTPS rule; exactly one well-formed credential; the key (or token) itself; the
+ * key's IP allowlist; its path patterns against the raw path; the route's required scopes; the
+ * key's rate limit and quota.
+ *
+ * @example
+ * ```ts
+ * const keywarden = createKeywarden({ keys: createKeyManager({ store }) });
+ * const result = await keywarden.authenticate(
+ *   { method: 'GET', url: '/v3/files/a.png', headers: { authorization: `Token ${key}` } },
+ *   { scopes: ['images:read'] },
+ * );
+ * if (!result.ok) console.log(result.error.status, result.error.body);
+ * ```
+ */
+export function createKeywarden(options: KeywardenOptions): Keywarden {
+  const settings = resolveKeywardenOptions(options);
+  const refusals = createRefusals(settings);
+  const principals = createPrincipals();
+  const charging = createCharging(settings, refusals, createSuccess(settings));
+  const authorize = createAuthorization(refusals, principals, charging.stage);
+  const verifyKey = createKeyVerification(settings, { refusals, principals, authorize });
+  const verifyToken = createTokenVerification(settings, { refusals, principals, authorize });
+  const guardHttps = createHttpsGuard(settings, refusals);
+  const extract = createExtraction(settings, refusals);
+
+  /** The pipeline. Each early stage answers a refusal or null to go on. */
+  function authenticate(
+    input: AuthRequest,
+    route: RouteRequirements | undefined,
+    mode: Mode,
+  ): MaybePromise<AuthResult> {
+    const ctx = new RequestContext(input, route, mode);
+    return (
+      guardHttps(ctx) ?? extract(ctx) ?? (ctx.kind === 'access_token' ? verifyToken(ctx) : verifyKey(ctx))
+    );
+  }
+
+  function authenticateNow(input: AuthRequest, route?: RouteRequirements): MaybePromise<AuthResult> {
+    try {
+      const result = authenticate(input, route, 'request');
+      return result instanceof Promise ? result.catch(refusals.failClosed) : result;
+    } catch {
+      return refusals.failClosed();
+    }
+  }
+
+  const stacked = createStackedChecks(settings, { refusals, principals, charging });
+  const minting = createMinting(settings, { refusals, authenticate });
+  return {
+    keys: settings.keys,
+    tokensEnabled: settings.tokens !== null,
+    authenticateNow,
+    authenticate: (input, route) => Promise.resolve(authenticateNow(input, route)),
+    checkRoute: stacked.checkRoute,
+    authorizeAgain: stacked.authorizeAgain,
+    handleMintRequest: minting.handleMintRequest,
+    mintAccessToken: minting.mintAccessToken,
+  };
+}

@@ -1,0 +1,103 @@
+// Stage 5: the key's rate limit and quota. A key without limits goes on without the counter store
+// and without an await; otherwise one atomic `consume` of every counter, refused as 429 with
+// Retry-After past a limit, and as 503 (or let through, with `failOpen`) when the store fails.
+import { AuthError } from '../errors/auth-error.js';
+import type { KeywardenSettings } from '../keywarden-options.js';
+import type { RequestContext } from '../request/context.js';
+import type { Refusals } from '../request/refusals.js';
+import type { AuthResult } from '../request/types.js';
+import type { MaybePromise } from '../util/maybe-promise.js';
+import { keyCounters, type PolicyCounter } from './key-counters.js';
+import type { ConsumeResult } from './limit-store.js';
+import { rateLimitHeaders } from './ratelimit-headers.js';
+import { secondsUntil } from './windows.js';
+
+export type Headers = Readonly<Record<string, string>>;
+export const NO_HEADERS: Headers = Object.freeze({});
+
+export interface Charging {
+  /**
+   * Charges the request's key `cost` quota units and `rateCost` requests (0 only reads the rate
+   * counter); resolves with the RateLimit headers, or the refusal.
+   */
+  charge(ctx: RequestContext, cost: number, rateCost: number): Promise<Headers | AuthResult>;
+  /** The stage: charges the route's cost, then hands the headers to `succeed`. */
+  stage(ctx: RequestContext): MaybePromise<AuthResult>;
+}
+
+export function createCharging(
+  settings: KeywardenSettings,
+  refusals: Refusals,
+  succeed: (ctx: RequestContext, headers: Headers) => AuthResult,
+): Charging {
+  const { limitStore, failOpen, emit, now } = settings;
+
+  function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | AuthResult {
+    emit({
+      type: 'store.error',
+      time: new Date(t),
+      operation: 'limits',
+      message: (error as Error)?.message ?? 'error',
+    });
+    if (failOpen) return NO_HEADERS;
+    const unavailable = new AuthError('auth_unavailable', { 'retry-after': '1' });
+    return refusals.refuseWith(ctx, unavailable, 'limit_store_unavailable');
+  }
+
+  /** A refused consume: 429 for the first counter over its limit. */
+  function overLimit(
+    ctx: RequestContext,
+    refused: { counters: PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
+  ): AuthResult {
+    const { counters, result, t, cost } = refused;
+    const headers = rateLimitHeaders(counters, result.counts, t);
+    const denied = counters.findIndex((counter, i) => result.counts[i]! + counter.cost > counter.limit);
+    const counter = counters[denied] ?? counters[0]!;
+    const code = counter.policy === 'rate' ? 'rate_limited' : 'quota_exceeded';
+    emit({
+      type: 'limit.exceeded',
+      time: new Date(t),
+      keyId: ctx.keyId!,
+      policy: counter.policy,
+      limit: counter.limit,
+      cost,
+    });
+    const error = new AuthError(code, {
+      ...headers,
+      'retry-after': String(secondsUntil(counter.resetAt, t)),
+    });
+    return refusals.refuseWith(ctx, error, code);
+  }
+
+  async function charge(ctx: RequestContext, cost: number, rateCost: number): Promise<Headers | AuthResult> {
+    const { rateLimit, quota } = ctx.key!;
+    if (!rateLimit && !quota) return NO_HEADERS;
+    const t = now();
+    const counters = keyCounters(ctx.keyId!, rateLimit, quota, cost, t, rateCost);
+    let result: ConsumeResult;
+    try {
+      result = await limitStore.consume(counters, t);
+    } catch (error) {
+      return storeFailed(ctx, error, t);
+    }
+    return result.allowed
+      ? rateLimitHeaders(counters, result.counts, t)
+      : overLimit(ctx, { counters, result, t, cost });
+  }
+
+  return {
+    charge,
+    stage(ctx) {
+      const cost = ctx.route?.cost ?? 1;
+      if (!Number.isSafeInteger(cost) || cost < 0) {
+        // An unvalidated route object with a bad cost: refuse rather than guess (fail closed).
+        return refusals.refuse(ctx, 'auth_unavailable', 'limit_store_unavailable', []);
+      }
+      const { rateLimit, quota } = ctx.key!;
+      if (!rateLimit && !quota) return succeed(ctx, NO_HEADERS);
+      return charge(ctx, cost, 1).then((charged) =>
+        'ok' in charged ? (charged as AuthResult) : succeed(ctx, charged as Headers),
+      );
+    },
+  };
+}

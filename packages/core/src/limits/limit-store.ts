@@ -1,0 +1,40 @@
+// The counter store's interface: where rate-limit and quota counters live.
+
+/** One counter of a {@link LimitStore.consume} call. */
+export interface LimitCounter {
+  /** Store key; keys of one API key share a `{keyId}` hash tag (Redis Cluster slot). */
+  key: string;
+  limit: number;
+  /** When this window ends, in epoch ms; the store may forget the counter then. */
+  resetAt: number;
+  /** Units this call adds (0 reads). */
+  cost: number;
+}
+
+/** Outcome of {@link LimitStore.consume}. */
+export interface ConsumeResult {
+  /** True when every counter's cost was added. */
+  allowed: boolean;
+  /** Each counter's count after the call (unchanged when refused). */
+  counts: number[];
+}
+
+/**
+ * Where counters live: in process memory ({@link createMemoryLimitStore}) or shared by several
+ * instances (`@keywarden/redis`).
+ *
+ * @example
+ * ```ts
+ * const limits: LimitStore = createMemoryLimitStore({ maxCounters: 100_000 });
+ * ```
+ */
+export interface LimitStore {
+  /**
+   * All or nothing, atomically: when every counter plus its `cost` stays within its limit, adds
+   * each cost and answers `allowed`; otherwise changes nothing. Costs of 0 read the counts.
+   * Rejects when the store cannot answer (the caller then fails open or closed).
+   */
+  consume(counters: readonly LimitCounter[], now: number): Promise<ConsumeResult>;
+  /** Releases connections or timers the store owns; keywarden never calls it for you. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,41 @@
+// What the stages of one request share. One object per request, filled in as the request goes:
+// the credential after extraction, the key and principal after verification, the patterns the
+// path must match. A class, so every request's object has the same shape.
+
+import type { ApiKeyInfo } from '../keys/key-record.js';
+import type { AccessTokenClaims } from '../tokens/access-tokens.js';
+import type { CredentialKind, ExtractedCredential } from './credentials.js';
+import type { AuthRequest, Principal, RouteRequirements } from './types.js';
+
+/** `request` for a protected route; `mint` for the token mint route (API keys only, no path patterns). */
+export type Mode = 'request' | 'mint';
+
+const NO_CHALLENGE: readonly string[] = Object.freeze([]);
+
+export class RequestContext {
+  /** The credential presented, once extracted. */
+  credential: ExtractedCredential | null = null;
+  /** Its kind, for events (a stacked check sets it from the principal). */
+  kind: CredentialKind | null = null;
+  /** The challenge a 401 about this credential carries: its own scheme. */
+  challenge: readonly string[] = NO_CHALLENGE;
+  /** The key the credential names, as soon as it is known (for events). */
+  keyId: string | null = null;
+  /** A token's verified claims. */
+  claims: AccessTokenClaims | null = null;
+  /** The key that grants the request (a token's parent): its limits and IP allowlist. */
+  key: ApiKeyInfo | null = null;
+  principal: Principal | null = null;
+  /** Whether the key's IP allowlist applies (keys, not tokens: tokens exist to be used from browsers). */
+  checkIp = false;
+  /** Patterns the path must match one of (null: any). */
+  paths: readonly string[] | null = null;
+  /** A second list the path must also match (a token's key's own patterns), or null. */
+  alsoPaths: readonly string[] | null = null;
+
+  constructor(
+    readonly input: AuthRequest,
+    readonly route: RouteRequirements | undefined,
+    readonly mode: Mode,
+  ) {}
+}

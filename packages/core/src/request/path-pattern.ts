@@ -1,0 +1,169 @@
+// Path patterns and the raw-path safety rule. Everything here is a single
+// left-to-right scan over char codes: no regex is ever built from a pattern or a path, so cost is
+// linear in the input whatever an attacker sends.
+
+/** Longest raw request path a path-scoped credential can match. */
+export const MAX_PATH_LENGTH = 8192;
+/** Longest path pattern. */
+export const MAX_PATTERN_LENGTH = 512;
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 65 && code <= 70) return code - 55;
+  if (code >= 97 && code <= 102) return code - 87;
+  return -1;
+}
+
+/**
+ * True when a raw (undecoded) URL path is one a path scope may match: it starts with `/`, holds only
+ * printable ASCII, has no `\`, no empty segment (`//`), no `.` or `..` segment in any spelling
+ * (`%2e`, `%2E`), and every `%` starts a valid escape that does not encode `/`, `\`, `%` (double
+ * encoding), a control byte or a non-ASCII byte. The path is never normalized: a path that would
+ * need normalizing is refused, because routers do not normalize either.
+ *
+ * @example
+ * ```ts
+ * isSafeRawPath('/v3/files/a.png');         // true
+ * isSafeRawPath('/v3/files/%2e%2e/admin');  // false
+ * ```
+ */
+export function isSafeRawPath(path: string): boolean {
+  const length = path.length;
+  if (length === 0 || length > MAX_PATH_LENGTH || path.charCodeAt(0) !== 47) return false;
+  let segmentLength = 0; // decoded characters in the current segment
+  let dots = 0; // how many of them are dots
+  for (let i = 1; i < length; i++) {
+    let code = path.charCodeAt(i);
+    if (code === 47 /* / */) {
+      if (segmentLength === 0) return false; // `//`
+      if (dots === segmentLength && dots <= 2) return false; // `.` or `..`
+      segmentLength = 0;
+      dots = 0;
+      continue;
+    }
+    if (code <= 0x20 || code >= 0x7f || code === 92 /* \ */) return false;
+    if (code === 37 /* % */) {
+      if (i + 2 >= length) return false;
+      const high = hexValue(path.charCodeAt(i + 1));
+      const low = hexValue(path.charCodeAt(i + 2));
+      if (high < 0 || low < 0) return false;
+      code = high * 16 + low;
+      if (code < 0x20 || code >= 0x7f || code === 47 || code === 92 || code === 37) return false;
+      i += 2;
+    }
+    segmentLength++;
+    if (code === 46 /* . */) dots++;
+  }
+  // The last segment (empty after a trailing slash, which is allowed and significant).
+  return !(segmentLength > 0 && dots === segmentLength && dots <= 2);
+}
+
+/**
+ * True when `pattern` follows the grammar: `*` (everything), a literal absolute path (exact match;
+ * trailing slash significant; case-sensitive), or a literal prefix ending in `/*` (every path below
+ * it, across `/`). The literal part must itself be a safe raw path with no `*`, at most 512 chars.
+ *
+ * @example
+ * ```ts
+ * isValidPathPattern('/v3/files/*'); // true
+ * isValidPathPattern('/v3/*.png');   // false
+ * ```
+ */
+export function isValidPathPattern(pattern: unknown): pattern is string {
+  if (typeof pattern !== 'string' || pattern.length === 0 || pattern.length > MAX_PATTERN_LENGTH)
+    return false;
+  if (pattern === '*') return true;
+  const literal = pattern.endsWith('/*') ? pattern.slice(0, -1) : pattern;
+  return !literal.includes('*') && isSafeRawPath(literal);
+}
+
+/**
+ * True when a raw request path is covered by one pattern. An invalid pattern matches nothing, and a
+ * path-scoped pattern never matches an unsafe path (see {@link isSafeRawPath}). Time is linear in
+ * the lengths of the pattern and the path.
+ *
+ * @example
+ * ```ts
+ * matchPathPattern('/v3/files/*', '/v3/files/my-project/result.png'); // true
+ * ```
+ */
+export function matchPathPattern(pattern: string, rawPath: string): boolean {
+  if (!isValidPathPattern(pattern)) return false;
+  if (pattern === '*') return true;
+  return isSafeRawPath(rawPath) && matchesSafePath(pattern, rawPath);
+}
+
+/** Pattern match for a path already known safe and a pattern already known valid. */
+export function matchesSafePath(pattern: string, safePath: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('/*')) {
+    const prefixLength = pattern.length - 1; // keep the trailing `/`
+    if (safePath.length <= prefixLength) return false;
+    // Compared in place: `startsWith(pattern.slice(...))` made a string on every request.
+    for (let i = 0; i < prefixLength; i++) {
+      if (safePath.charCodeAt(i) !== pattern.charCodeAt(i)) return false;
+    }
+    return true;
+  }
+  return safePath === pattern;
+}
+
+/**
+ * True when every path `inner` matches is also matched by `outer` (both valid patterns). Decides
+ * whether a key may mint a token for `inner`:
+ * - `outer` `*` contains everything; `inner` `*` is contained only by `*`;
+ * - an exact literal is contained by the same literal, or by a prefix `P/*` it lies below;
+ * - a prefix `Q/*` is contained by a prefix `P/*` when `Q/` starts with `P/` (never by a literal,
+ *   which matches one path while `Q/*` matches infinitely many).
+ * One outer pattern must contain the whole inner one; a union of patterns cannot cover a prefix
+ * pattern that no single pattern covers, so checking each pattern alone is exact for this grammar.
+ *
+ * @example
+ * ```ts
+ * isPatternWithin('/v3/files/project/*', '/v3/files/*'); // true
+ * isPatternWithin('*', '/v3/files/*');                   // false
+ * ```
+ */
+export function isPatternWithin(inner: string, outer: string): boolean {
+  if (!isValidPathPattern(inner) || !isValidPathPattern(outer)) return false;
+  if (outer === '*') return true;
+  if (inner === '*') return false;
+  if (!outer.endsWith('/*')) return inner === outer;
+  const outerPrefix = outer.slice(0, -1); // keeps the trailing `/`
+  if (inner.endsWith('/*')) return inner.slice(0, -1).startsWith(outerPrefix);
+  return matchesSafePath(outer, inner);
+}
+
+/** The path part of a raw request target. */
+export function pathOf(url: string): string {
+  let end = url.length;
+  const q = url.indexOf('?');
+  if (q !== -1) end = q;
+  const h = url.indexOf('#');
+  if (h !== -1 && h < end) end = h;
+  return end === url.length ? url : url.slice(0, end);
+}
+
+/**
+ * Whether the request target's path matches one of `paths` and one of `alsoPaths` (null: no
+ * condition; `*` matches any target). The path is cut from the target and checked for safety once
+ * for both lists: a token's request checks its own patterns and its key's.
+ */
+export function pathsAllow(
+  paths: readonly string[] | null,
+  alsoPaths: readonly string[] | null,
+  url: string,
+): boolean {
+  const any = paths === null || paths.includes('*');
+  const alsoAny = alsoPaths === null || alsoPaths.includes('*');
+  if (any && alsoAny) return true;
+  const path = pathOf(url);
+  if (!isSafeRawPath(path)) return false;
+  return (any || matchesOne(paths!, path)) && (alsoAny || matchesOne(alsoPaths!, path));
+}
+
+/** Whether a safe raw path matches one of the (valid) patterns. */
+function matchesOne(patterns: readonly string[], path: string): boolean {
+  for (const pattern of patterns) if (matchesSafePath(pattern, path)) return true;
+  return false;
+}

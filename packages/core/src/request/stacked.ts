@@ -1,0 +1,62 @@
+// A second keywarden middleware on a request the first one authenticated (a router-wide one, then
+// a route's own): the route's scopes against the principal, and the quota units its cost adds.
+
+import type { AuthError } from '../errors/auth-error.js';
+import type { KeywardenSettings } from '../keywarden-options.js';
+import type { Charging, Headers } from '../limits/charge.js';
+import { NO_HEADERS } from '../limits/charge.js';
+import type { MaybePromise } from '../util/maybe-promise.js';
+import { RequestContext } from './context.js';
+import type { Principals } from './principals.js';
+import type { Refusals } from './refusals.js';
+import type { AuthRequest, AuthResult, Principal, RouteRequirements, StackedResult } from './types.js';
+
+export interface StackedParts {
+  refusals: Refusals;
+  principals: Principals;
+  charging: Charging;
+}
+
+export function createStackedChecks(settings: KeywardenSettings, parts: StackedParts) {
+  const { accessTokenScheme, apiKeyScheme } = settings;
+  const { refusals, principals, charging } = parts;
+
+  function checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null {
+    const required = route?.scopes;
+    if (!required) return null;
+    for (const scope of required) {
+      if (!principal.scopes.includes(scope)) {
+        const scheme =
+          principal.kind === 'access_token' && accessTokenScheme ? accessTokenScheme : apiKeyScheme;
+        return refusals.error('insufficient_scope', [scheme], required);
+      }
+    }
+    return null;
+  }
+
+  function authorizeAgain(
+    input: AuthRequest,
+    principal: Principal,
+    route: RouteRequirements | undefined,
+    charged: number,
+  ): MaybePromise<StackedResult> {
+    const error = checkRoute(principal, route);
+    if (error) return { ok: false, error };
+    const cost = route?.cost ?? 1;
+    const key = principals.keyOf(principal);
+    if (cost <= charged || key === undefined || !key.quota)
+      return { ok: true, headers: NO_HEADERS, charged: Math.max(cost, charged) };
+    const ctx = new RequestContext(input, route, 'request');
+    ctx.kind = principal.kind;
+    ctx.keyId = principal.keyId;
+    ctx.key = key;
+    // Only the quota takes the difference: the rate limit counted this request already (0 reads it).
+    return charging
+      .charge(ctx, cost - charged, 0)
+      .then((result: Headers | AuthResult) =>
+        'ok' in result ? (result as StackedResult) : { ok: true, headers: result as Headers, charged: cost },
+      );
+  }
+
+  return { checkRoute, authorizeAgain };
+}

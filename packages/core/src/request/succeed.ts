@@ -1,0 +1,23 @@
+// Stage 6: the answer for a request that passed: the principal, the headers to set, where the
+// credential was (for `hideCredentials`), and an `auth.succeeded` event when anyone listens.
+import type { KeywardenSettings } from '../keywarden-options.js';
+import type { RequestContext } from './context.js';
+import { pathOf } from './path-pattern.js';
+import type { AuthResult } from './types.js';
+
+export function createSuccess(settings: KeywardenSettings) {
+  const { listening, emit, now } = settings;
+  return (ctx: RequestContext, headers: Readonly<Record<string, string>>): AuthResult => {
+    if (listening) {
+      emit({
+        type: 'auth.succeeded',
+        time: new Date(now()),
+        kind: ctx.kind!,
+        keyId: ctx.keyId!,
+        method: ctx.input.method,
+        path: pathOf(ctx.input.url).slice(0, 512),
+      });
+    }
+    return { ok: true, principal: ctx.principal!, headers, credential: ctx.credential!.source };
+  };
+}

@@ -1,0 +1,40 @@
+// Stage 3, for access tokens: the signature and claims, then the parent key, which must still be
+// valid (revoking a key ends its tokens at once). A token is bound by its own paths and, should
+// the key have been narrowed since, the key's.
+import type { VerifyApiKeyResult } from '../keys/key-manager.js';
+import type { KeywardenSettings } from '../keywarden-options.js';
+import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
+import type { RequestContext } from './context.js';
+import { CREDENTIAL_FAILURE } from './refusals.js';
+import type { AuthResult } from './types.js';
+import type { VerificationParts } from './verify-key.js';
+
+export function createTokenVerification(settings: KeywardenSettings, parts: VerificationParts) {
+  const { keys, tokens, apiKeyScheme } = settings;
+  const { refusals, principals, authorize } = parts;
+  const mintSchemes: readonly string[] = Object.freeze([apiKeyScheme]);
+
+  function withParent(ctx: RequestContext, parent: VerifyApiKeyResult): MaybePromise<AuthResult> {
+    if (!parent.ok)
+      return refusals.refuse(ctx, CREDENTIAL_FAILURE[parent.reason], parent.reason, ctx.challenge);
+    ctx.key = parent.key;
+    ctx.principal = principals.ofToken(ctx.claims!, parent.key);
+    // The key's IP allowlist does not apply: tokens exist to be used from browsers.
+    ctx.paths = ctx.claims!.paths;
+    ctx.alsoPaths = parent.key.paths;
+    return authorize(ctx);
+  }
+
+  return (ctx: RequestContext): MaybePromise<AuthResult> => {
+    if (ctx.mode === 'mint')
+      return refusals.refuseCredential(ctx, 'invalid_credentials', 'token_cannot_mint', mintSchemes);
+    if (!tokens)
+      return refusals.refuseCredential(ctx, 'invalid_credentials', 'access_tokens_disabled', ctx.challenge);
+    const checked = tokens.verify(ctx.credential!.value);
+    if (!checked.ok)
+      return refusals.refuseCredential(ctx, 'invalid_credentials', checked.reason, ctx.challenge);
+    ctx.claims = checked.claims;
+    ctx.keyId = checked.claims.sub;
+    return thenOrNow(keys.lookupNow(checked.claims.sub), ctx, withParent);
+  };
+}

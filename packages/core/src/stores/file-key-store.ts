@@ -1,0 +1,388 @@
+import { randomBytes } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import {
+  booleanOption,
+  functionOption,
+  integerOption,
+  optionsObject,
+  requiredOption,
+} from '../errors/options.js';
+import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
+import { withFileLock } from './file-lock.js';
+import { jsonErrorPosition } from './json-position.js';
+import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';
+
+/** Options for {@link openFileKeyStore}. */
+export interface FileKeyStoreOptions {
+  /** Path of the JSON file; created (mode 0600, folder 0700) on the first write. */
+  path: string;
+  /** Reload when the file changes on disk (another process, the CLI, an editor). @default true */
+  watch?: boolean;
+  /** `lastUsedAt` updates are batched and written at most this often, in ms. @default 10000 */
+  touchFlushMs?: number;
+  /**
+   * Called for failures no caller is waiting on: a bad file on reload, a failed batched write.
+   * @default a process warning (`process.emitWarning`, code `KEYWARDEN_KEYS_FILE`), printed on stderr
+   */
+  onError?: (error: Error) => void;
+}
+
+/** A {@link KeyStore} backed by one JSON file. */
+export interface FileKeyStore extends KeyStore {
+  /** Absolute path of the file. */
+  readonly path: string;
+  /** Tells `listener` the id of every record that changed on disk. Returns an unsubscribe function. */
+  subscribe(listener: (id: string | null) => void): () => void;
+  /** Re-reads the file now. Resolves false (and keeps the last good records) when it is invalid. */
+  reload(): Promise<boolean>;
+  /** Writes pending `lastUsedAt` updates and stops watching. */
+  close(): Promise<void>;
+}
+
+const FILE_VERSION = 1;
+
+function field(ok: boolean, index: number, name: string): void {
+  if (!ok) throw new Error(`record ${index}: field "${name}" is missing or invalid`);
+}
+
+function isDateText(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+function nullable<T>(value: unknown, check: (v: unknown) => v is T): boolean {
+  return value === null || check(value);
+}
+
+function readRecord(raw: unknown, index: number): KeyRecord {
+  field(typeof raw === 'object' && raw !== null && !Array.isArray(raw), index, '(record)');
+  const r = raw as Record<string, unknown>;
+  for (const name of ['id', 'name', 'environment', 'prefix', 'hash'] as const) {
+    field(typeof r[name] === 'string' && (r[name] as string).length > 0, index, name);
+  }
+  for (const name of ['scopes', 'paths', 'ips'] as const) field(isStringArray(r[name]), index, name);
+  field(isDateText(r.createdAt), index, 'createdAt');
+  for (const name of ['expiresAt', 'revokedAt', 'lastUsedAt'] as const) {
+    field(nullable(r[name], isDateText), index, name);
+  }
+  const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
+  field(nullable(r.rateLimit, isObject), index, 'rateLimit');
+  field(nullable(r.quota, isObject), index, 'quota');
+  field(isObject(r.metadata), index, 'metadata');
+  field(
+    nullable(r.ownerId, (v): v is string => typeof v === 'string'),
+    index,
+    'ownerId',
+  );
+  field(
+    nullable(r.replacedBy ?? null, (v): v is string => typeof v === 'string'),
+    index,
+    'replacedBy',
+  );
+  field(
+    r.lineageId === undefined || (typeof r.lineageId === 'string' && r.lineageId.length > 0),
+    index,
+    'lineageId',
+  );
+  const date = (v: unknown) => (v === null ? null : new Date(v as string));
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    environment: r.environment as string,
+    prefix: r.prefix as string,
+    hash: r.hash as string,
+    scopes: r.scopes as string[],
+    paths: r.paths as string[],
+    ips: r.ips as string[],
+    createdAt: new Date(r.createdAt as string),
+    expiresAt: date(r.expiresAt),
+    revokedAt: date(r.revokedAt),
+    lastUsedAt: date(r.lastUsedAt),
+    rateLimit: r.rateLimit as KeyRecord['rateLimit'],
+    quota: r.quota as KeyRecord['quota'],
+    metadata: r.metadata as KeyRecord['metadata'],
+    ownerId: r.ownerId as string | null,
+    replacedBy: (r.replacedBy ?? null) as string | null,
+    lineageId: (r.lineageId ?? r.id) as string, // files written before lineages existed
+  };
+}
+
+/**
+ * Parses and validates the whole file; throws on anything unexpected (never half-loads), with a
+ * message that names the file and where in it the problem is.
+ */
+function parseKeysFile(text: string, path: string): Map<string, KeyRecord> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    const { line, column, offset } = jsonErrorPosition(text);
+    const reason = (error as Error).message.replace(/ in JSON at position \d+.*$/, '');
+    throw new Error(
+      `keys file ${path}: invalid JSON at line ${line}, column ${column} (character ${offset}): ${reason}`,
+    );
+  }
+  if (typeof data !== 'object' || data === null || (data as { version?: unknown }).version !== FILE_VERSION) {
+    throw new Error(`keys file ${path}: expected {"version": ${FILE_VERSION}, "keys": [...]}`);
+  }
+  const keys = (data as { keys?: unknown }).keys;
+  if (!Array.isArray(keys)) throw new Error(`keys file ${path}: "keys" must be an array`);
+  const records = new Map<string, KeyRecord>();
+  keys.forEach((raw, index) => {
+    try {
+      const record = readRecord(raw, index);
+      if (records.has(record.id)) throw new Error(`record ${index}: duplicate id ${record.id}`);
+      records.set(record.id, record);
+    } catch (error) {
+      throw new Error(`keys file ${path}: ${(error as Error).message}`);
+    }
+  });
+  return records;
+}
+
+function serializeKeysFile(records: Map<string, KeyRecord>): string {
+  return `${JSON.stringify({ version: FILE_VERSION, keys: [...records.values()] }, null, 2)}\n`;
+}
+
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/** Writes `text` to a temp file in the same folder, syncs it, renames it over `path`, syncs the folder. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  // The rename itself is durable only once the folder's entry is on disk.
+  const folder = await open(dirname(path), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+function warn(error: Error): void {
+  process.emitWarning(error.message, { code: 'KEYWARDEN_KEYS_FILE' });
+}
+
+/**
+ * Opens the embedded default {@link KeyStore}: one JSON file of hashed records.
+ *
+ * - Every write is a read-modify-write under a lock shared by every process on this machine (the
+ *   file `<path>.lock`; a lock whose process has died is taken over at once): the file is re-read
+ *   under the lock, changed, written to a temp file, synced and renamed over the old one, and the
+ *   folder is synced. So a write that resolved is durable, and no write of any process (servers
+ *   flushing `lastUsedAt`, CLI runs) is lost; `lastUsedAt` never moves back. A write that cannot get
+ *   the lock within 10 s rejects, and nothing is changed.
+ * - The file is watched: edits from elsewhere are loaded and reported to `subscribe` listeners. A
+ *   file that fails to parse is refused whole: at open this rejects with a message naming the file
+ *   and the line and column; on reload the last good records stay in force and `onError` is told.
+ * - A missing file is an empty store; a file that disappears empties the store (fail closed).
+ *
+ * @example
+ * ```ts
+ * const store = await openFileKeyStore({ path: '.keywarden/keys.json' });
+ * const keys = createKeyManager({ store });
+ * ```
+ */
+export async function openFileKeyStore(options: FileKeyStoreOptions | string): Promise<FileKeyStore> {
+  const opts = optionsObject('', typeof options === 'string' ? { path: options } : { ...options }, [
+    'path',
+    'watch',
+    'touchFlushMs',
+    'onError',
+  ]);
+  const path = resolve(
+    requiredOption('path', opts.path, (v) => typeof v === 'string' && v.length > 0, 'a file path'),
+  );
+  const touchFlushMs = integerOption('touchFlushMs', opts.touchFlushMs, 10_000, { min: 0 });
+  const onError = functionOption('onError', opts.onError, warn);
+  booleanOption('watch', opts.watch, true);
+  const listeners = new Set<(id: string) => void>();
+  const pendingTouches = new Map<string, Date>();
+
+  const firstText = await readText(path);
+  let records = firstText === null ? new Map<string, KeyRecord>() : parseKeysFile(firstText, path);
+  let lastText = firstText; // what we last read or wrote: a watch event for it is our own write
+  let queue: Promise<unknown> = Promise.resolve();
+  let syncQueued = false;
+  let touchTimer: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  let closed = false;
+
+  /** Runs `task` after every earlier task; failures reach the caller but never stall the queue. */
+  function enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = queue.then(task, task);
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  function replaceRecords(next: Map<string, KeyRecord>): void {
+    const changed: string[] = [];
+    for (const [id, record] of next) {
+      const old = records.get(id);
+      if (!old || JSON.stringify(old) !== JSON.stringify(record)) changed.push(id);
+    }
+    for (const id of records.keys()) if (!next.has(id)) changed.push(id);
+    records = next;
+    for (const id of changed) for (const listener of listeners) listener(id);
+  }
+
+  /** Loads the file when it differs from what we last saw. Throws when it is invalid. */
+  async function syncFromDisk(): Promise<void> {
+    const text = await readText(path);
+    if (text === lastText) return;
+    const next = text === null ? new Map<string, KeyRecord>() : parseKeysFile(text, path);
+    lastText = text;
+    replaceRecords(next);
+  }
+
+  /**
+   * Under the cross-process lock: re-reads, applies `change` to a copy, writes the result. The
+   * in-memory state moves only on success.
+   */
+  function mutate<T>(change: (draft: Map<string, KeyRecord>) => { result: T; dirty: boolean }): Promise<T> {
+    return enqueue(async () => {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      return withFileLock(path, async () => {
+        await syncFromDisk();
+        const draft = new Map(records);
+        const { result, dirty } = change(draft);
+        if (dirty) {
+          const text = serializeKeysFile(draft);
+          await writeAtomically(path, text);
+          lastText = text;
+          records = draft;
+        }
+        return result;
+      });
+    });
+  }
+
+  function reloadQuietly(): void {
+    if (syncQueued || closed) return;
+    syncQueued = true;
+    void enqueue(async () => {
+      syncQueued = false;
+      await syncFromDisk();
+    }).catch((error: Error) => onError(error));
+  }
+
+  async function flushTouches(): Promise<void> {
+    touchTimer = undefined;
+    if (pendingTouches.size === 0) return;
+    const touches = [...pendingTouches];
+    pendingTouches.clear();
+    await mutate((draft) => {
+      let dirty = false;
+      for (const [id, at] of touches) {
+        const record = draft.get(id);
+        if (record && (!record.lastUsedAt || record.lastUsedAt < at)) {
+          draft.set(id, { ...record, lastUsedAt: at });
+          dirty = true;
+        }
+      }
+      return { result: undefined, dirty };
+    });
+  }
+
+  if (opts.watch !== false) {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const name = basename(path);
+    // Watch the folder, not the file: an atomic rename replaces the file's inode.
+    watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
+      if (filename === null || filename === name) reloadQuietly();
+    });
+    watcher.on('error', (error) => onError(error));
+  }
+
+  return {
+    path,
+    async get(id) {
+      const record = records.get(id);
+      return record ? cloneRecord(record) : null;
+    },
+    async list(filter: KeyListFilter = {}) {
+      return [...records.values()]
+        .filter((record) => filter.ownerId === undefined || record.ownerId === filter.ownerId)
+        .map(cloneRecord);
+    },
+    insert(record) {
+      return mutate((draft) => {
+        if (draft.has(record.id)) throw new DuplicateKeyIdError(record.id);
+        draft.set(record.id, cloneRecord(record));
+        return { result: undefined, dirty: true };
+      });
+    },
+    update(id, patch) {
+      return mutate((draft) => {
+        const record = draft.get(id);
+        if (!record) return { result: null, dirty: false };
+        const next = cloneRecord({ ...record, ...patch });
+        draft.set(id, next);
+        return { result: cloneRecord(next), dirty: true };
+      });
+    },
+    delete(id) {
+      return mutate((draft) => {
+        const existed = draft.delete(id);
+        return { result: existed, dirty: existed };
+      });
+    },
+    async touch(id, at) {
+      const pending = pendingTouches.get(id);
+      if (!pending || pending < at) pendingTouches.set(id, new Date(at.getTime())); // never back
+      if (!touchTimer && !closed) {
+        touchTimer = setTimeout(() => flushTouches().catch((error: Error) => onError(error)), touchFlushMs);
+        touchTimer.unref();
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    reload() {
+      return enqueue(async () => {
+        try {
+          await syncFromDisk();
+          return true;
+        } catch (error) {
+          onError(error as Error);
+          return false;
+        }
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      watcher?.close();
+      if (touchTimer) clearTimeout(touchTimer);
+      await flushTouches();
+      await queue;
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import type { KeyRecord, KeyRecordPatch } from '../keys/key-record.js';
+
+/**
+ * Where key records live. Implementations: {@link createMemoryKeyStore} (tests),
+ * {@link openFileKeyStore} (the embedded default), `@keywarden/postgres` (several instances).
+ *
+ * Any method may reject when the backing storage is unreachable; the verifier turns such a
+ * rejection into `store_unavailable` (HTTP 503), never into a refusal or a success.
+ * Returned records are copies the caller may keep.
+ *
+ * @example
+ * ```ts
+ * const store: KeyStore = createMemoryKeyStore();
+ * const keys = createKeyManager({ store });
+ * ```
+ */
+export interface KeyStore {
+  /** The record with this id, or null. */
+  get(id: string): Promise<KeyRecord | null>;
+  /** All records, optionally of one owner, oldest first. */
+  list(filter?: KeyListFilter): Promise<KeyRecord[]>;
+  /** Adds a record; rejects when the id already exists. */
+  insert(record: KeyRecord): Promise<void>;
+  /** Applies a patch and returns the new record, or null when the id does not exist. */
+  update(id: string, patch: KeyRecordPatch): Promise<KeyRecord | null>;
+  /** Removes a record; false when it did not exist. */
+  delete(id: string): Promise<boolean>;
+  /** Records a successful use. May be batched; the verifier calls it at most once a minute per key. */
+  touch(id: string, at: Date): Promise<void>;
+  /**
+   * Calls `listener` with a key id whenever that record changes outside this process (another
+   * instance, a CLI, an edited file), so verification caches drop it; with `null` when any record
+   * may have changed unseen (a notification channel that reconnected). Returns an unsubscribe function.
+   */
+  subscribe?(listener: (id: string | null) => void): () => void;
+  /** Releases files, watchers or connections. */
+  close?(): Promise<void>;
+}
+
+/** Filter for {@link KeyStore.list}. */
+export interface KeyListFilter {
+  /** Only this owner's keys. */
+  ownerId?: string;
+}
+
+/**
+ * Rejection of {@link KeyStore.insert} for an id that exists. Custom stores throw it so that the
+ * key manager retries with a new id.
+ *
+ * @example
+ * ```ts
+ * if (rows.has(record.id)) throw new DuplicateKeyIdError(record.id);
+ * ```
+ */
+export class DuplicateKeyIdError extends Error {
+  override readonly name = 'DuplicateKeyIdError';
+  constructor(id: string) {
+    super(`keywarden: a key with id ${id} already exists`);
+  }
+}

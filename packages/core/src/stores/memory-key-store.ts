@@ -1,0 +1,49 @@
+import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
+import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';
+
+/**
+ * A {@link KeyStore} in process memory, for tests and single-process demos. Records are lost when the
+ * process exits.
+ *
+ * @example
+ * ```ts
+ * const keys = createKeyManager({ store: createMemoryKeyStore() });
+ * ```
+ */
+export function createMemoryKeyStore(initial: readonly KeyRecord[] = []): KeyStore {
+  const records = new Map<string, KeyRecord>();
+  for (const record of initial) records.set(record.id, cloneRecord(record));
+  return {
+    async get(id) {
+      const record = records.get(id);
+      return record ? cloneRecord(record) : null;
+    },
+    async list(filter: KeyListFilter = {}) {
+      const out: KeyRecord[] = [];
+      for (const record of records.values()) {
+        if (filter.ownerId === undefined || record.ownerId === filter.ownerId) out.push(cloneRecord(record));
+      }
+      return out;
+    },
+    async insert(record) {
+      if (records.has(record.id)) throw new DuplicateKeyIdError(record.id);
+      records.set(record.id, cloneRecord(record));
+    },
+    async update(id, patch) {
+      const record = records.get(id);
+      if (!record) return null;
+      const next = cloneRecord({ ...record, ...patch });
+      records.set(id, next);
+      return cloneRecord(next);
+    },
+    async delete(id) {
+      return records.delete(id);
+    },
+    async touch(id, at) {
+      const record = records.get(id);
+      // Never back: touches can arrive out of order.
+      if (record && (!record.lastUsedAt || record.lastUsedAt < at))
+        record.lastUsedAt = new Date(at.getTime());
+    },
+  };
+}

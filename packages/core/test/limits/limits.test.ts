@@ -1,0 +1,268 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type AuthRequest,
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  createMemoryLimitStore,
+  generateTokenSecret,
+  type KeySettings,
+  type KeywardenEvent,
+  type LimitCounter,
+  type LimitOptions,
+  type LimitStore,
+  quotaPeriod,
+  validateRouteRequirements,
+} from '../../src/index.js';
+import { clientPartition } from '../../src/request/client-partition.js';
+import { frozenClock } from '../helpers.js';
+
+/** The same cost on every counter. */
+const charge = (list: readonly Omit<LimitCounter, 'cost'>[], cost: number): LimitCounter[] =>
+  list.map((counter) => ({ ...counter, cost }));
+
+async function setup(
+  settings: KeySettings,
+  limits: LimitOptions = {},
+  start = Date.UTC(2026, 0, 15, 12, 0, 0),
+) {
+  const clock = frozenClock(start);
+  const keys = createKeyManager({
+    store: createMemoryKeyStore(),
+    hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    now: clock.now,
+  });
+  const events: KeywardenEvent[] = [];
+  const keywarden = createKeywarden({
+    keys,
+    requireHttps: false,
+    now: clock.now,
+    limits,
+    tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
+    onEvent: (e) => events.push(e),
+  });
+  const { key, record } = await keys.create({ name: 'k', ...settings });
+  const call = (input: Partial<AuthRequest> = {}, cost?: number) =>
+    keywarden.authenticate(
+      { method: 'GET', url: '/v3/files/a', headers: { 'x-api-key': key }, ip: '203.0.113.7', ...input },
+      cost === undefined ? undefined : { cost },
+    );
+  return { clock, keys, keywarden, key, record, call, events };
+}
+
+const summary = (r: Awaited<ReturnType<ReturnType<typeof createKeywarden>['authenticate']>>) =>
+  r.ok ? { ok: true, ...r.headers } : { code: r.error.code, ...r.error.headers };
+
+describe('memory limit store', () => {
+  it('adds the cost to every counter or to none', async () => {
+    const store = createMemoryLimitStore();
+    const a = { key: 'a', limit: 3, resetAt: 1000 };
+    const b = { key: 'b', limit: 1, resetAt: 1000 };
+    expect(await store.consume(charge([a, b], 1), 0)).toEqual({ allowed: true, counts: [1, 1] });
+    expect(await store.consume(charge([a, b], 1), 0)).toEqual({ allowed: false, counts: [1, 1] });
+    expect(await store.consume(charge([a], 2), 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume(charge([a], 0), 0)).toEqual({ allowed: true, counts: [3] });
+    expect(await store.consume(charge([a], 1), 999)).toEqual({ allowed: false, counts: [3] });
+    expect(await store.consume(charge([a], 1), 1000)).toEqual({ allowed: true, counts: [1] }); // a new window
+  });
+
+  it('stays bounded: drops ended windows, and refuses a new counter rather than evict a live one', async () => {
+    const store = createMemoryLimitStore({ maxCounters: 2 });
+    await store.consume(charge([{ key: 'old', limit: 5, resetAt: 100 }], 1), 0);
+    await store.consume(charge([{ key: 'live', limit: 5, resetAt: 10_000 }], 1), 0);
+    // 'old' has ended by t=200, so there is room for 'new'.
+    expect((await store.consume(charge([{ key: 'new', limit: 5, resetAt: 10_000 }], 1), 2000)).allowed).toBe(
+      true,
+    );
+    // Now both counters are live: a third is refused, and the live counts are intact.
+    await expect(
+      store.consume(charge([{ key: 'third', limit: 5, resetAt: 10_000 }], 1), 3000),
+    ).rejects.toThrow(/full/);
+    expect(await store.consume(charge([{ key: 'live', limit: 5, resetAt: 10_000 }], 0), 3000)).toEqual({
+      allowed: true,
+      counts: [1],
+    });
+  });
+});
+
+describe('calendar periods (UTC)', () => {
+  it.each([
+    ['month', '2026-01-31T23:59:59.999Z', '2026-01-01T00:00:00.000Z', '2026-02-01T00:00:00.000Z'],
+    ['month', '2026-12-15T00:00:00.000Z', '2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z'],
+    ['month', '2028-02-29T12:00:00.000Z', '2028-02-01T00:00:00.000Z', '2028-03-01T00:00:00.000Z'],
+    ['day', '2026-03-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z'],
+    ['day', '2026-03-01T23:59:59.999Z', '2026-03-01T00:00:00.000Z', '2026-03-02T00:00:00.000Z'],
+  ] as const)('%s of %s is [%s, %s)', (period, at, start, end) => {
+    const p = quotaPeriod(period, Date.parse(at));
+    expect([new Date(p.start).toISOString(), new Date(p.end).toISOString()]).toEqual([start, end]);
+  });
+});
+
+describe('rate limits', () => {
+  it('counts requests per window with IETF headers, 429 with Retry-After beyond it, and resets', async () => {
+    const { call, clock, events, record } = await setup({ rateLimit: { limit: 3, windowSeconds: 60 } });
+    // 12:00:00 is a window boundary; 20 s into the window, 40 s remain.
+    clock.advance(20_000);
+    const seen = [];
+    for (let i = 0; i < 4; i++) seen.push(summary(await call()));
+    expect(seen).toEqual([
+      { ok: true, 'ratelimit-policy': '"rate";q=3;w=60', ratelimit: '"rate";r=2;t=40' },
+      { ok: true, 'ratelimit-policy': '"rate";q=3;w=60', ratelimit: '"rate";r=1;t=40' },
+      { ok: true, 'ratelimit-policy': '"rate";q=3;w=60', ratelimit: '"rate";r=0;t=40' },
+      {
+        code: 'rate_limited',
+        'cache-control': 'no-store',
+        'ratelimit-policy': '"rate";q=3;w=60',
+        ratelimit: '"rate";r=0;t=40',
+        'retry-after': '40',
+      },
+    ]);
+    expect(events.find((e) => e.type === 'limit.exceeded')).toMatchObject({
+      keyId: record.id,
+      policy: 'rate',
+      limit: 3,
+    });
+    clock.advance(39_999);
+    expect(summary(await call())).toMatchObject({ code: 'rate_limited', 'retry-after': '1' });
+    clock.advance(1);
+    expect(summary(await call())).toMatchObject({ ok: true, ratelimit: '"rate";r=2;t=60' });
+  });
+
+  it('counts requests, not route cost: a cost-3 call uses one request of the rate and 3 units of quota', async () => {
+    const { call } = await setup({
+      rateLimit: { limit: 10, windowSeconds: 60 },
+      quota: { limit: 100, period: 'month' },
+    });
+    expect(summary(await call({}, 3))).toMatchObject({
+      ok: true,
+      ratelimit: '"rate";r=9;t=60, "quota";r=97;t=1425600',
+    });
+    expect(summary(await call({}, 0))).toMatchObject({
+      ok: true,
+      ratelimit: '"rate";r=8;t=60, "quota";r=97;t=1425600',
+    });
+  });
+
+  it('never lets remaining go negative or rise inside a window', async () => {
+    const { call } = await setup({ rateLimit: { limit: 5, windowSeconds: 3600 } });
+    let last = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 12; i++) {
+      const r = summary(await call({}, i % 3)) as unknown as { ratelimit: string };
+      const remaining = Number(/r=(\d+)/.exec(r.ratelimit)![1]);
+      expect(remaining).toBeGreaterThanOrEqual(0);
+      expect(remaining).toBeLessThanOrEqual(last);
+      last = remaining;
+    }
+  });
+});
+
+describe('quotas', () => {
+  it('charges route costs, never refuses cost 0, and rolls over at the start of the UTC month', async () => {
+    const { call, clock } = await setup(
+      { quota: { limit: 5, period: 'month' } },
+      {},
+      Date.UTC(2026, 0, 31, 23, 59, 58),
+    );
+    expect(summary(await call({}, 2))).toMatchObject({ ok: true, ratelimit: '"quota";r=3;t=2' });
+    expect(summary(await call({}, 2))).toMatchObject({ ok: true, ratelimit: '"quota";r=1;t=2' });
+    expect(summary(await call({}, 2))).toMatchObject({ code: 'quota_exceeded', 'retry-after': '2' });
+    expect(summary(await call({}, 1))).toMatchObject({ ok: true, ratelimit: '"quota";r=0;t=2' });
+    expect(summary(await call({}, 1))).toMatchObject({ code: 'quota_exceeded' });
+    expect(summary(await call({}, 0))).toMatchObject({ ok: true, ratelimit: '"quota";r=0;t=2' });
+    clock.set(Date.UTC(2026, 1, 1)); // February: 28 days
+    expect(summary(await call({}, 1))).toMatchObject({
+      ok: true,
+      'ratelimit-policy': `"quota";q=5;w=${28 * 86400}`,
+      ratelimit: `"quota";r=4;t=${28 * 86400}`,
+    });
+  });
+
+  it('is exact under concurrency: 1,000 parallel requests, quota 100, exactly 100 pass', async () => {
+    const { call } = await setup({ quota: { limit: 100, period: 'month' } });
+    const results = await Promise.all(Array.from({ length: 1000 }, () => call()));
+    expect(results.filter((r) => r.ok)).toHaveLength(100);
+    expect(results.filter((r) => !r.ok && r.error.code === 'quota_exceeded')).toHaveLength(900);
+  });
+
+  it('charges tokens to their parent key, and minting charges nothing', async () => {
+    const { call, keywarden, record } = await setup({ quota: { limit: 3, period: 'day' } });
+    const minted = await keywarden.handleMintRequest(
+      {
+        method: 'POST',
+        url: '/v3/auth/access-token/',
+        headers: { 'x-api-key': (await keywarden.keys.create({ name: 'x' })).key },
+      },
+      '{}',
+    );
+    expect(minted.ok).toBe(true);
+    const token = (await keywarden.mintAccessToken(record.id)).token;
+    const viaToken = () => call({ headers: { authorization: `AccessToken ${token}` } });
+    expect(summary(await call())).toMatchObject({ ratelimit: expect.stringContaining('r=2') });
+    expect(summary(await viaToken())).toMatchObject({ ratelimit: expect.stringContaining('r=1') });
+    expect(summary(await viaToken())).toMatchObject({ ratelimit: expect.stringContaining('r=0') });
+    expect(summary(await call())).toMatchObject({ code: 'quota_exceeded' });
+  });
+});
+
+describe('client partitions (failure budgets count per partition)', () => {
+  it.each([
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['2001:db8::1', '2001:0db8:0000:0000::/64'],
+    ['2001:DB8:0:0:1::1', '2001:0db8:0000:0000::/64'],
+    ['::1', '0000:0000:0000:0000::/64'],
+    ['nonsense', null],
+    [undefined, null],
+  ])('partitions %s as %s', (ip, expected) => {
+    expect(clientPartition(ip)).toBe(expected);
+  });
+});
+
+describe('a counter store that fails', () => {
+  const down: LimitStore = {
+    consume: () => Promise.reject(new Error('redis is down')),
+  };
+
+  it('fails closed with 503 by default', async () => {
+    const { call } = await setup({ quota: { limit: 5, period: 'month' } }, { store: down });
+    expect(summary(await call())).toMatchObject({ code: 'auth_unavailable', 'retry-after': '1' });
+  });
+
+  it('fails open when asked: authentication still runs, no RateLimit headers', async () => {
+    const { call, key } = await setup(
+      { quota: { limit: 5, period: 'month' } },
+      { store: down, failOpen: true },
+    );
+    expect(summary(await call())).toEqual({ ok: true });
+    const damaged = `${key.slice(0, -1)}${key.endsWith('x') ? 'y' : 'x'}`; // always differs
+    expect(summary(await call({ headers: { 'x-api-key': damaged } }))).toMatchObject({
+      code: 'invalid_credentials',
+    });
+  });
+
+  it('does not touch keys without limits', async () => {
+    const { call } = await setup({}, { store: down });
+    expect(summary(await call())).toEqual({ ok: true });
+  });
+});
+
+describe('route requirements', () => {
+  it.each([
+    [{ cost: -1 }, /cost/],
+    [{ cost: 1.5 }, /cost/],
+    [{ scopes: 'a' }, /scopes/],
+    [{ scopes: [''] }, /scopes/],
+    [{ costs: 1 }, /unknown/],
+  ])('refuses %j at definition time', (route, message) => {
+    expect(() => validateRouteRequirements(route as never)).toThrow(message);
+  });
+
+  it('returns a frozen copy', () => {
+    const scopes = ['a'];
+    const route = validateRouteRequirements({ scopes, cost: 2 })!;
+    scopes.push('b');
+    expect(route).toEqual({ scopes: ['a'], cost: 2 });
+    expect(Object.isFrozen(route)).toBe(true);
+  });
+});

@@ -1,0 +1,138 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import {
+  type AuthError,
+  type Keywarden,
+  type Principal,
+  type RouteRequirements,
+  validateRouteRequirements,
+} from '@keywarden/core';
+import {
+  booleanOption,
+  configError,
+  createPrincipalRecord,
+  hideCredential,
+  MAX_MINT_BODY_BYTES,
+  optionsObject,
+  type RequestAccess,
+  RequestView,
+  readRequestBody,
+  renderMintResult,
+  renderProblem,
+} from '@keywarden/core/adapter';
+
+/** What comes next, Connect style: called with nothing to go on, or with the refusal when delegating. */
+export type Next = (error?: unknown) => void;
+
+/** A handler for `http.createServer` or Connect. */
+export type NodeHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: Next,
+) => Promise<Principal | undefined>;
+
+/** Options of {@link createNodeAuth}. */
+export interface NodeAuthOptions {
+  /** Remove the credential from the request (`headers`, `rawHeaders`, or `url`) before `next`. @default false */
+  hideCredentials?: boolean;
+  /** Pass refusals to `next(error)` (an `AuthError`) instead of answering them. @default false */
+  delegateErrors?: boolean;
+}
+
+/** The handler factories made by {@link createNodeAuth}. */
+export interface NodeAuth {
+  /**
+   * Authenticates, then requires the route's scopes and charges its cost. On success it calls
+   * `next()` when given, and resolves with the principal; a refusal is answered (problem+json)
+   * and resolves with undefined.
+   */
+  authenticate(route?: RouteRequirements): NodeHandler;
+  /** The access-token mint handler: answers the request itself. */
+  mint(): (req: IncomingMessage, res: ServerResponse, next?: Next) => Promise<void>;
+}
+
+// Behind a proxy, trust-proxy logic belongs to the application: plain Node gives the socket's own.
+const ACCESS: RequestAccess<IncomingMessage> = {
+  ip: (req) => req.socket.remoteAddress,
+  secure: (req) => (req.socket as Partial<TLSSocket>).encrypted === true,
+};
+const toInput = (req: IncomingMessage) => new RequestView(req, req.url ?? '/', req, ACCESS);
+const principals = createPrincipalRecord();
+
+/**
+ * keywarden for `node:http` servers and Connect-style stacks.
+ *
+ * @example
+ * ```ts
+ * const auth = createNodeAuth(keywarden);
+ * const guard = auth.authenticate({ scopes: ['images:read'] });
+ * http.createServer(async (req, res) => {
+ *   if (await guard(req, res)) res.end(JSON.stringify({ key: getAuth(req).keyId }));
+ * }).listen(3000);
+ * ```
+ */
+export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = {}): NodeAuth {
+  optionsObject('', options, ['hideCredentials', 'delegateErrors']);
+  const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
+  const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
+  const refuse = (error: AuthError, res: ServerResponse, next: Next | undefined): undefined => {
+    if (delegateErrors && next) return void next(error);
+    const { status, headers, body } = renderProblem(error);
+    res.writeHead(status, headers).end(body);
+  };
+  return {
+    authenticate(requirements) {
+      const route = validateRouteRequirements(requirements);
+      const cost = route?.cost ?? 1;
+      return async (req, res, next) => {
+        const earlier = principals.get(req);
+        if (earlier !== undefined) {
+          const again = await keywarden.authorizeAgain(toInput(req), earlier, route, principals.charged(req));
+          if (!again.ok) return refuse(again.error, res, next);
+          for (const name in again.headers) res.setHeader(name, again.headers[name]!);
+          principals.setCharged(req, again.charged);
+          next?.();
+          return earlier;
+        }
+        const result = await keywarden.authenticateNow(toInput(req), route);
+        if (!result.ok) return refuse(result.error, res, next);
+        for (const name in result.headers) res.setHeader(name, result.headers[name]!);
+        principals.set(req, result.principal, cost);
+        if (hideCredentials) hideCredential(req, result.credential);
+        next?.();
+        return result.principal;
+      };
+    },
+    mint() {
+      if (!keywarden.tokensEnabled)
+        throw configError('KW_MISSING_OPTION', 'tokens', 'in createKeywarden() are needed for mint()');
+      return async (req, res, next) => {
+        const raw = await readRequestBody(req, MAX_MINT_BODY_BYTES);
+        const result = await keywarden.handleMintRequest(toInput(req), raw);
+        if (!result.ok && delegateErrors && next) return next(result.error);
+        const { status, headers, body } = renderMintResult(result);
+        res.writeHead(status, headers).end(body);
+      };
+    },
+  };
+}
+
+/**
+ * The principal keywarden established for this request.
+ *
+ * @example
+ * ```ts
+ * http.createServer(async (req, res) => {
+ *   if (await guard(req, res)) res.end(getAuth(req).keyId);
+ * });
+ * ```
+ * @throws Error when no keywarden handler authenticated the request.
+ */
+export function getAuth(req: IncomingMessage): Principal {
+  const principal = principals.get(req);
+  if (principal === undefined)
+    throw new Error(
+      'keywarden: no principal on this request; did auth.authenticate() run before this handler?',
+    );
+  return principal;
+}
