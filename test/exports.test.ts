@@ -127,7 +127,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'requiredOption',
       'withoutQueryParameter',
     ],
-    types: ['PrincipalRecord', 'ProblemResponse', 'RequestAccess'],
+    types: ['OptionRule', 'PrincipalRecord', 'ProblemResponse', 'RequestAccess'],
   },
   express: {
     values: ['createExpressAuth', 'getAuth'],

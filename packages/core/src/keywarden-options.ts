@@ -110,34 +110,22 @@ const isToken = (v: unknown) => typeof v === 'string' && TOKEN.test(v);
 
 /** The credential forms: which header, schemes and query parameter carry what, and their challenges. */
 function credentialsOf(o: KeywardenOptions) {
-  const apiKeyHeader = checkedOption(
-    'apiKeyHeader',
-    o.apiKeyHeader,
-    'x-api-key',
-    (v) => v === false || isToken(v),
-    'a header name or false',
-  );
-  const apiKeySchemes = checkedOption(
-    'apiKeySchemes',
-    o.apiKeySchemes,
-    ['Bearer', 'Token'],
-    (v) => Array.isArray(v) && v.every(isToken),
-    'an array of scheme names',
-  );
-  const accessTokenScheme = checkedOption(
-    'accessTokenScheme',
-    o.accessTokenScheme,
-    'AccessToken',
-    (v) => v === false || isToken(v),
-    'a scheme name or false',
-  );
-  const queryParam = checkedOption(
-    'apiKeyQueryParam',
-    o.apiKeyQueryParam,
-    false,
-    (v) => v === false || (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(v)),
-    'a parameter name or false',
-  );
+  const apiKeyHeader = checkedOption('apiKeyHeader', o.apiKeyHeader, 'x-api-key', {
+    valid: (v) => v === false || isToken(v),
+    expected: 'a header name or false',
+  });
+  const apiKeySchemes = checkedOption('apiKeySchemes', o.apiKeySchemes, ['Bearer', 'Token'], {
+    valid: (v) => Array.isArray(v) && v.every(isToken),
+    expected: 'an array of scheme names',
+  });
+  const accessTokenScheme = checkedOption('accessTokenScheme', o.accessTokenScheme, 'AccessToken', {
+    valid: (v) => v === false || isToken(v),
+    expected: 'a scheme name or false',
+  });
+  const queryParam = checkedOption('apiKeyQueryParam', o.apiKeyQueryParam, false, {
+    valid: (v) => v === false || (typeof v === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(v)),
+    expected: 'a parameter name or false',
+  });
   const schemes = new Map<string, CredentialKind>();
   const names = new Map<string, string>(); // lower case to the configured spelling
   for (const scheme of apiKeySchemes) {
@@ -174,26 +162,20 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     failedAuth: MOVED,
     maxBlockedClients: MOVED,
   });
-  const limitStore = checkedOption(
-    'limits.store',
-    limits.store,
-    undefined,
-    (v) => typeof v?.consume === 'function',
-    'a LimitStore',
-  );
+  const limitStore = checkedOption('limits.store', limits.store, undefined, {
+    valid: (v) => typeof v?.consume === 'function',
+    expected: 'a LimitStore',
+  });
   const now = functionOption('now', o.now, Date.now);
   const maxTokenLength = integerOption('maxTokenLength', o.maxTokenLength, 8192, { min: 64, max: 65536 });
   const { apiKeyHeader, schemes, queryParam, ...challenges } = credentialsOf(o);
   return {
     keys,
     requireHttps: booleanOption('requireHttps', o.requireHttps, process.env.NODE_ENV === 'production'),
-    realm: checkedOption(
-      'realm',
-      o.realm,
-      'api',
-      (v) => typeof v === 'string' && /^[\x20-\x7e]{0,100}$/.test(v),
-      'printable ASCII',
-    ),
+    realm: checkedOption('realm', o.realm, 'api', {
+      valid: (v) => typeof v === 'string' && /^[\x20-\x7e]{0,100}$/.test(v),
+      expected: 'printable ASCII',
+    }),
     maxTokenLength,
     now,
     tokens: o.tokens === undefined ? null : createTokenService(o.tokens, now, maxTokenLength),

@@ -130,23 +130,25 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
     const problem = renderProblem(error);
     res.writeHead(problem.status, problem.headers).end(problem.body);
   };
-  const finish = (req: Request, res: Response, next: NextFunction, result: AuthResult, cost: number) => {
-    if (!result.ok) return refuse(result.error, res, next);
-    for (const name in result.headers) res.setHeader(name, result.headers[name]!);
-    setPrincipal(req, result.principal, cost);
-    if (hideCredentials && hideCredential(req, result.credential) !== null) {
-      // Inside a mounted router `req.url` is relative to the mount point: `originalUrl` keeps
-      // its own bytes, without the parameter.
-      req.originalUrl = withoutQueryParameter(req.originalUrl, result.credential.name);
-      if (req.query && typeof req.query === 'object')
-        delete (req.query as Record<string, unknown>)[result.credential.name];
-    }
-    next();
-  };
+  /** What a route's middleware does with the core's answer; `cost` is what the route charged. */
+  const finishing =
+    (cost: number) => (req: Request, res: Response, next: NextFunction, result: AuthResult) => {
+      if (!result.ok) return refuse(result.error, res, next);
+      for (const name in result.headers) res.setHeader(name, result.headers[name]!);
+      setPrincipal(req, result.principal, cost);
+      if (hideCredentials && hideCredential(req, result.credential) !== null) {
+        // Inside a mounted router `req.url` is relative to the mount point: `originalUrl` keeps
+        // its own bytes, without the parameter.
+        req.originalUrl = withoutQueryParameter(req.originalUrl, result.credential.name);
+        if (req.query && typeof req.query === 'object')
+          delete (req.query as Record<string, unknown>)[result.credential.name];
+      }
+      next();
+    };
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
-      const cost = route?.cost ?? 1;
+      const finish = finishing(route?.cost ?? 1);
       const again = (req: Request, res: Response, next: NextFunction, result: StackedResult) => {
         if (!result.ok) return refuse(result.error, res, next);
         for (const name in result.headers) res.setHeader(name, result.headers[name]!);
@@ -163,8 +165,8 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
         }
         // A warm key answers without a promise: no microtask hop on the hot path.
         const result = keywarden.authenticateNow(toInput(req), route);
-        if (result instanceof Promise) result.then((r) => finish(req, res, next, r, cost), next);
-        else finish(req, res, next, result, cost);
+        if (result instanceof Promise) result.then((r) => finish(req, res, next, r), next);
+        else finish(req, res, next, result);
       };
     },
     mint() {

@@ -72,13 +72,10 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     (v) => typeof v?.authenticate === 'function',
     'what createKeywarden() returned',
   );
-  const mintPath = checkedOption(
-    'mintPath',
-    options.mintPath,
-    undefined,
-    (v) => typeof v === 'string' && v.startsWith('/'),
-    'a path starting with /',
-  );
+  const mintPath = checkedOption('mintPath', options.mintPath, undefined, {
+    valid: (v) => typeof v === 'string' && v.startsWith('/'),
+    expected: 'a path starting with /',
+  });
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   const refuse = (reply: FastifyReply, error: AuthError) => {

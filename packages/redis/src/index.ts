@@ -66,13 +66,10 @@ type ConsumeCommand = (numberOfKeys: number, ...args: (string | number)[]) => Pr
 export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLimitStore {
   optionsObject('', options, ['client', 'url', 'prefix', 'timeoutMs']);
   if (!options.client === !options.url) conflict('url', 'or client: give either client or url');
-  const prefix = checkedOption(
-    'prefix',
-    options.prefix,
-    'keywarden:',
-    (v) => typeof v === 'string',
-    'a string',
-  );
+  const prefix = checkedOption('prefix', options.prefix, 'keywarden:', {
+    valid: (v) => typeof v === 'string',
+    expected: 'a string',
+  });
   const timeoutMs = integerOption('timeoutMs', options.timeoutMs, 500);
   const owned = !options.client;
   const failFast: RedisOptions = {

@@ -9,6 +9,7 @@ export {
   functionOption,
   integerOption,
   invalid,
+  type OptionRule,
   optionsObject,
   requiredOption,
 } from '../errors/options.js';

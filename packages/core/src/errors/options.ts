@@ -91,23 +91,28 @@ export function functionOption<F extends (...args: never[]) => unknown>(
   return value;
 }
 
+/** What an option must be: a test, and the words completing "must be ...". */
+export interface OptionRule<T> {
+  /** Whether the value is acceptable. */
+  valid(value: T): boolean;
+  /** What it must be, for the message: `a header name or false`. */
+  expected: string;
+}
+
 /**
- * Any option checked by `valid`, or `fallback` when not given; `expected` completes "must be ...".
+ * Any option checked by `rule`, or `fallback` when not given.
  *
  * @example
  * ```ts
- * const prefix = checkedOption('prefix', options.prefix, 'keywarden:', (v) => typeof v === 'string', 'a string');
+ * const prefix = checkedOption('prefix', options.prefix, 'keywarden:', {
+ *   valid: (v) => typeof v === 'string',
+ *   expected: 'a string',
+ * });
  * ```
  */
-export function checkedOption<T>(
-  option: string,
-  value: T | undefined,
-  fallback: T,
-  valid: (v: T) => boolean,
-  expected: string,
-): T {
+export function checkedOption<T>(option: string, value: T | undefined, fallback: T, rule: OptionRule<T>): T {
   if (value === undefined) return fallback;
-  if (!valid(value)) throw configError('KW_INVALID_OPTION', option, `must be ${expected}`);
+  if (!rule.valid(value)) throw configError('KW_INVALID_OPTION', option, `must be ${rule.expected}`);
   return value;
 }
 

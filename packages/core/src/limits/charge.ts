@@ -73,7 +73,7 @@ export function createCharging(
     const { rateLimit, quota } = ctx.key!;
     if (!rateLimit && !quota) return NO_HEADERS;
     const t = now();
-    const counters = keyCounters(ctx.keyId!, rateLimit, quota, cost, t, rateCost);
+    const counters = keyCounters(ctx.keyId!, { rateLimit, quota }, { cost, rateCost }, t);
     let result: ConsumeResult;
     try {
       result = await limitStore.consume(counters, t);

@@ -15,12 +15,12 @@ export interface PolicyCounter extends LimitCounter {
  */
 export function keyCounters(
   keyId: string,
-  rateLimit: RateLimitSpec | null,
-  quota: QuotaSpec | null,
-  cost: number,
+  limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
+  charge: { cost: number; rateCost: number },
   now: number,
-  rateCost = 1,
 ): PolicyCounter[] {
+  const { rateLimit, quota } = limits;
+  const { cost, rateCost } = charge;
   const counters: PolicyCounter[] = [];
   if (rateLimit) {
     const { start, end } = rateWindow(rateLimit.windowSeconds, now);
