@@ -48,6 +48,12 @@ const PIECES = [
   ';',
   '%00',
   'é',
+  '%C3%A9',
+  '%C0%AE',
+  '%E6%97%A5',
+  '%252e',
+  '%3b',
+  '..;',
 ];
 const target = fc
   .tuple(

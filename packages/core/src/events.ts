@@ -1,3 +1,6 @@
+import type { AuthErrorCode } from './errors/auth-error.js';
+import type { AuthFailureReason } from './request/types.js';
+
 /**
  * Everything keywarden reports through the `onEvent` hook. Keys appear only as their public id or
  * prefix, never as a secret, so events can go straight to a logger such as pino.
@@ -21,9 +24,9 @@ export type KeywardenEvent =
       type: 'auth.failed';
       time: Date;
       /** The public error code sent to the client. */
-      code: string;
+      code: AuthErrorCode;
       /** The precise internal reason, e.g. `wrong_secret` or `duplicate_header`. Never sent to the client. */
-      reason: string;
+      reason: AuthFailureReason;
       method: string;
       path: string;
       ip: string | null;

@@ -22,6 +22,24 @@ export interface Hasher {
   hash(key: string): Promise<string>;
   /** True when `key` hashes to `storedHash`. Constant time in the secret; never throws for a bad hash. */
   verify(storedHash: string, key: string): Promise<boolean>;
+  /**
+   * Whether `storedHash` was made by this kind of hasher (its PHC prefix). When it is not, a
+   * verification says `hash_mismatch` rather than `wrong_secret`: the key was created with another
+   * hasher than the one checking it. @default a `$<id>$` prefix
+   */
+  recognizes?(storedHash: string): boolean;
+}
+
+/**
+ * Whether a stored hash was made by `hasher`: its own test, else a `$<id>$` prefix (PHC).
+ *
+ * @example
+ * ```ts
+ * hasherRecognizes(createArgon2Hasher(), '$argon2id$v=19$m=19456,t=2,p=1$...'); // true
+ * ```
+ */
+export function hasherRecognizes(hasher: Hasher, storedHash: string): boolean {
+  return hasher.recognizes ? hasher.recognizes(storedHash) : storedHash.startsWith(`$${hasher.id}$`);
 }
 
 /** Options for {@link createArgon2Hasher}. Defaults are OWASP's minimum for argon2id. */

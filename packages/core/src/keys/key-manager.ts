@@ -50,6 +50,8 @@ export type VerifyFailureReason =
   | 'bad_checksum'
   | 'unknown_key'
   | 'wrong_secret'
+  /** The key's hash was made by another hasher than this manager's (a configuration problem). */
+  | 'hash_mismatch'
   | 'revoked'
   | 'expired'
   | 'throttled'

@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import { secondsUntil } from '../limits/windows.js';
 import { clientPartition } from '../request/client-partition.js';
 import { QueueFullError } from './hash-queue.js';
+import { hasherRecognizes } from './hashers.js';
 import { hasApiKeyFrame, parseApiKey } from './key-format.js';
 import type { VerifyApiKeyResult, VerifyClient, VerifyFailureReason } from './key-manager.js';
 import type { KeyManagerSettings } from './key-manager-options.js';
@@ -57,6 +58,19 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
   const unknown = new LRUCache<string, number>({ max: maxUnknown });
   const touched = new LRUCache<string, number>({ max: maxKeys });
   const flights = new Map<string, Promise<ColdOutcome>>();
+
+  let mismatchReported = false;
+  /** A key hashed by another hasher: said once, loudly (every such key fails until it is fixed). */
+  function mismatch(id: string, hash: string): void {
+    if (mismatchReported) return;
+    mismatchReported = true;
+    const kind = hash.slice(0, hash.indexOf('$', 1) + 1) || 'an unknown format';
+    process.emitWarning(
+      `keywarden: key ${id} was hashed as ${kind}, but this key manager verifies with ${hasher.id}; ` +
+        'every such key is refused until the hasher matches the one the keys were created with',
+      { code: 'KEYWARDEN_HASH_MISMATCH' },
+    );
+  }
 
   function storeError(operation: string, error: unknown): void {
     emit({
@@ -134,6 +148,10 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     if (!entry) {
       unknown.set(key.id, now() + unknownTtlMs);
       return fail('unknown_key', key.id);
+    }
+    if (!hasherRecognizes(hasher, entry.record.hash)) {
+      mismatch(key.id, entry.record.hash);
+      return fail('hash_mismatch', key.id);
     }
     let match: boolean;
     try {

@@ -31,7 +31,9 @@ export type ExtractionFailureReason =
   | 'unknown_scheme'
   | 'empty_credential'
   | 'invalid_characters'
-  | 'credential_too_long';
+  | 'credential_too_long'
+  /** An access token (a JWT) sent where an API key goes (`Bearer`, `X-Api-Key`). */
+  | 'access_token_as_api_key';
 
 export type ExtractionResult =
   | { ok: true; credential: ExtractedCredential }
@@ -128,8 +130,16 @@ function checkValue(
   config: CredentialConfig,
 ): ExtractionFailureReason | null {
   if (value.length === 0) return 'empty_credential';
-  if (value.length > config.maxLength[kind]) return 'credential_too_long';
+  if (value.length > config.maxLength[kind]) {
+    // Only on this refusal path: an API key is never this long, a token always is.
+    return kind === 'api_key' && looksLikeJwt(value) ? 'access_token_as_api_key' : 'credential_too_long';
+  }
   return null;
+}
+
+/** Three base64url segments, the first a JSON object (`eyJ`): a JWT, whatever its signature. */
+function looksLikeJwt(value: string): boolean {
+  return value.startsWith('eyJ') && /^[\w-]+\.[\w-]+\.[\w-]*$/.test(value);
 }
 
 /** The raw query string of a request target (between `?` and `#`), or null. */

@@ -14,48 +14,111 @@ function hexValue(code: number): number {
   return -1;
 }
 
+/** The byte of the escape `%XY` at `i`, or -1 when there is no valid escape there. */
+function escapeAt(path: string, i: number): number {
+  if (path.charCodeAt(i) !== 37 /* % */ || i + 2 >= path.length) return -1;
+  const high = hexValue(path.charCodeAt(i + 1));
+  const low = hexValue(path.charCodeAt(i + 2));
+  return high < 0 || low < 0 ? -1 : high * 16 + low;
+}
+
+/** The ASCII character at `i` once decoded (`%41` is `A`), or -1. */
+function decodedAsciiAt(path: string, i: number): number {
+  const code = path.charCodeAt(i);
+  if (code !== 37) return code;
+  const byte = escapeAt(path, i);
+  return byte >= 0 && byte < 0x80 ? byte : -1;
+}
+
+/** Whether the decoded characters at `i` and after it are two hex digits: `%25` then would form an escape. */
+function formsEscape(path: string, i: number): boolean {
+  const first = decodedAsciiAt(path, i);
+  if (first < 0 || hexValue(first) < 0) return false;
+  const next = i + (path.charCodeAt(i) === 37 ? 3 : 1);
+  const second = decodedAsciiAt(path, next);
+  return second >= 0 && hexValue(second) >= 0;
+}
+
+/**
+ * The length in characters of the percent-encoded UTF-8 sequence starting at `i` with the lead
+ * byte `lead`, or 0 when it is not valid, shortest-form UTF-8 of a non-control character: overlong
+ * forms, surrogates, code points past U+10FFFF and C1 controls (U+0080-U+009F) are refused.
+ */
+function utf8SequenceLength(path: string, i: number, lead: number): number {
+  let count: number;
+  let min = 0x80;
+  let max = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) count = 1;
+  else if (lead >= 0xe0 && lead <= 0xef) count = 2;
+  else if (lead >= 0xf0 && lead <= 0xf4) count = 3;
+  else return 0; // a continuation byte, an overlong lead (C0, C1) or past U+10FFFF
+  if (lead === 0xe0) min = 0xa0; // overlong
+  if (lead === 0xed) max = 0x9f; // surrogates
+  if (lead === 0xf0) min = 0x90; // overlong
+  if (lead === 0xf4) max = 0x8f; // past U+10FFFF
+  for (let k = 1; k <= count; k++) {
+    const byte = escapeAt(path, i + 3 * k);
+    const low = k === 1 ? min : 0x80;
+    const high = k === 1 ? max : 0xbf;
+    if (byte < low || byte > high) return 0;
+    if (lead === 0xc2 && k === 1 && byte < 0xa0) return 0; // U+0080-U+009F: C1 controls
+  }
+  return 3 * (count + 1);
+}
+
 /**
  * True when a raw (undecoded) URL path is one a path scope may match: it starts with `/`, holds only
- * printable ASCII, has no `\`, no empty segment (`//`), no `.` or `..` segment in any spelling
- * (`%2e`, `%2E`), and every `%` starts a valid escape that does not encode `/`, `\`, `%` (double
- * encoding), a control byte or a non-ASCII byte. The path is never normalized: a path that would
- * need normalizing is refused, because routers do not normalize either.
+ * printable ASCII, and has no `\`, no empty segment (`//`), no `.` or `..` segment in any spelling
+ * (`%2e`, `%2E`, or with a `;` parameter such as `..;` or `.;x`, which some proxies read as a dot
+ * segment). Every `%` starts a valid escape that does not encode `/` or `\` or a control byte;
+ * escapes of bytes from 0x80 must form valid, shortest-form UTF-8 of a non-control character
+ * (`caf%C3%A9`); a `%25` (an encoded `%`) must not form a new escape once decoded (`100%25.png` is
+ * fine, `%252e` is double encoding). The path is never normalized: a path that would need
+ * normalizing is refused, because routers do not normalize either.
  *
  * @example
  * ```ts
- * isSafeRawPath('/v3/files/a.png');         // true
+ * isSafeRawPath('/v3/files/caf%C3%A9.png'); // true
  * isSafeRawPath('/v3/files/%2e%2e/admin');  // false
  * ```
  */
 export function isSafeRawPath(path: string): boolean {
   const length = path.length;
   if (length === 0 || length > MAX_PATH_LENGTH || path.charCodeAt(0) !== 47) return false;
-  let segmentLength = 0; // decoded characters in the current segment
+  let segmentLength = 0; // decoded characters in the current segment, up to its first `;`
   let dots = 0; // how many of them are dots
+  let parameter = false; // past a `;` in this segment
   for (let i = 1; i < length; i++) {
     let code = path.charCodeAt(i);
     if (code === 47 /* / */) {
-      if (segmentLength === 0) return false; // `//`
-      if (dots === segmentLength && dots <= 2) return false; // `.` or `..`
+      if (segmentLength === 0 && !parameter) return false; // `//`
+      if (dots === segmentLength && dots <= 2) return false; // `.`, `..`, `.;x`, `..;`, `;x`
       segmentLength = 0;
       dots = 0;
+      parameter = false;
       continue;
     }
     if (code <= 0x20 || code >= 0x7f || code === 92 /* \ */) return false;
     if (code === 37 /* % */) {
-      if (i + 2 >= length) return false;
-      const high = hexValue(path.charCodeAt(i + 1));
-      const low = hexValue(path.charCodeAt(i + 2));
-      if (high < 0 || low < 0) return false;
-      code = high * 16 + low;
-      if (code < 0x20 || code >= 0x7f || code === 47 || code === 92 || code === 37) return false;
+      code = escapeAt(path, i);
+      if (code < 0x20 || code === 0x7f || code === 47 || code === 92) return false;
+      if (code >= 0x80) {
+        const sequence = utf8SequenceLength(path, i, code);
+        if (sequence === 0) return false;
+        i += sequence - 1;
+        if (!parameter) segmentLength++;
+        continue;
+      }
+      if (code === 37 && formsEscape(path, i + 3)) return false; // double encoding
       i += 2;
     }
+    if (code === 59 /* ; */) parameter = true;
+    if (parameter) continue;
     segmentLength++;
     if (code === 46 /* . */) dots++;
   }
   // The last segment (empty after a trailing slash, which is allowed and significant).
-  return !(segmentLength > 0 && dots === segmentLength && dots <= 2);
+  return !((segmentLength > 0 || parameter) && dots === segmentLength && dots <= 2);
 }
 
 /**

@@ -16,6 +16,7 @@ export const CREDENTIAL_FAILURE: Record<VerifyFailureReason, AuthErrorCode> = {
   bad_checksum: 'invalid_credentials',
   unknown_key: 'invalid_credentials',
   wrong_secret: 'invalid_credentials',
+  hash_mismatch: 'invalid_credentials',
   revoked: 'invalid_credentials',
   expired: 'invalid_credentials',
   throttled: 'rate_limited',

@@ -5,9 +5,12 @@ import {
   AuthError,
   type AuthErrorCode,
   type AuthRequest,
+  createArgon2Hasher,
+  createHmacHasher,
   createKeyManager,
   createKeywarden,
   createMemoryKeyStore,
+  generateTokenSecret,
   type KeySettings,
   type KeywardenEvent,
   type KeywardenOptions,
@@ -505,5 +508,81 @@ describe('properties', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('refusals that explain where the credential goes', () => {
+  it('says an access token sent as Bearer goes in the AccessToken scheme, and nothing else about it', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({
+      keys,
+      requireHttps: false,
+      tokens: { secrets: [{ id: 't', secret: generateTokenSecret() }] },
+    });
+    const { record } = await keys.create({ name: 'k' });
+    const { token } = await keywarden.mintAccessToken(record.id);
+    for (const headers of [{ authorization: `Bearer ${token}` }, { 'x-api-key': token }]) {
+      const result = await keywarden.authenticate({ method: 'GET', url: '/', headers });
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.error.status).toBe(400);
+      expect(result.error.body).toMatchObject({
+        code: 'invalid_request',
+        detail: 'Access tokens are sent as "Authorization: AccessToken <token>", not as an API key.',
+      });
+      expect(JSON.stringify(result.error.body)).not.toContain(token.slice(0, 20));
+    }
+    // A long value that is no token keeps the bare refusal.
+    const long = await keywarden.authenticate({
+      method: 'GET',
+      url: '/',
+      headers: { authorization: `Bearer ${'x'.repeat(300)}` },
+    });
+    expect(long.ok ? null : long.error.body.detail).toBeUndefined();
+  });
+
+  it('says why plain HTTP is refused under requireHttps: a TLS proxy the framework does not trust', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: true });
+    const result = await keywarden.authenticate({ method: 'GET', url: '/', headers: {}, secure: false });
+    expect(result.ok ? null : result.error.body).toMatchObject({
+      code: 'https_required',
+      detail: expect.stringMatching(/trust proxy/),
+    });
+  });
+});
+
+describe('keys hashed by another hasher', () => {
+  it('are refused as hash_mismatch, not wrong_secret, and said once as a warning', async () => {
+    const store = createMemoryKeyStore();
+    const made = createKeyManager({ store, hasher: createHmacHasher({ pepper: 'p'.repeat(32) }) });
+    const { key } = await made.create({ name: 'k' });
+    const checking = createKeyManager({
+      store,
+      hasher: createArgon2Hasher({ memoryCost: 1024, timeCost: 1 }),
+    });
+    const warnings: Error[] = [];
+    const listen = (w: Error) => warnings.push(w);
+    process.on('warning', listen);
+    try {
+      expect(await checking.verify(key)).toMatchObject({ ok: false, reason: 'hash_mismatch' });
+      const other = await made.create({ name: 'k2' });
+      expect(await checking.verify(other.key)).toMatchObject({ ok: false, reason: 'hash_mismatch' });
+      await new Promise((r) => setImmediate(r));
+      expect(
+        warnings.filter((w) => (w as { code?: string }).code === 'KEYWARDEN_HASH_MISMATCH'),
+      ).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(
+        /hashed as \$hmac-sha256\$, but this key manager verifies with argon2id/,
+      );
+    } finally {
+      process.off('warning', listen);
+    }
   });
 });

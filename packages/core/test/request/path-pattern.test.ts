@@ -26,7 +26,24 @@ describe('isSafeRawPath refuses', () => {
     ['a lone percent', '/v3/files/%'],
     ['an encoded control byte', '/v3/files/a%00b'],
     ['an encoded DEL', '/v3/files/a%7f'],
-    ['an encoded non-ASCII byte', '/v3/files/%c3%a9'],
+    ['an encoded lone non-ASCII byte (Latin-1, not UTF-8)', '/v3/files/caf%e9.png'],
+    ['a UTF-8 sequence cut short', '/v3/files/caf%C3'],
+    ['a UTF-8 lead byte followed by a raw character', '/v3/files/%C3a'],
+    ['a stray continuation byte', '/v3/files/%A9'],
+    ['an overlong slash (C0 AF)', '/v3/files/%C0%AFadmin'],
+    ['an overlong dot (C0 AE)', '/v3/files/%C0%AE%C0%AE/admin'],
+    ['an overlong three-byte form', '/v3/files/%E0%80%AF'],
+    ['an overlong four-byte form', '/v3/files/%F0%80%80%AF'],
+    ['a UTF-16 surrogate', '/v3/files/%ED%A0%80'],
+    ['a code point past U+10FFFF', '/v3/files/%F4%90%80%80'],
+    ['an encoded C1 control (U+0085)', '/v3/files/a%C2%85b'],
+    ['a dot-dot segment with a parameter', '/v3/files/..;/admin'],
+    ['a dot segment with a parameter', '/v3/files/.;x/a'],
+    ['a trailing dot-dot with a parameter', '/v3/files/..;jsessionid=1'],
+    ['an encoded parameter after dot-dot', '/v3/files/..%3b/admin'],
+    ['an empty segment with a parameter', '/v3/files/;x/a'],
+    ['double encoding through an encoded hex digit', '/v3/files/%25%32%65%25%32%65/admin'],
+    ['double encoding of a slash', '/v3/files/a%252fb'],
     ['a raw control character', '/v3/files/a\tb'],
     ['a raw space', '/v3/files/a b'],
     ['raw non-ASCII', '/v3/files/é'],
@@ -46,6 +63,16 @@ describe('isSafeRawPath accepts', () => {
     '/v3/files/.hidden',
     '/v3/files/a..b',
     '/v3/files/%2e%2e%2e',
+    '/v3/files/caf%C3%A9.jpg',
+    '/v3/files/caf%c3%a9.jpg',
+    '/v3/files/%E6%97%A5%E6%9C%AC.png',
+    '/v3/files/%F0%9F%96%BC.png',
+    '/v3/files/%C2%A0',
+    '/v3/files/100%25/x.png',
+    '/v3/files/100%25.png',
+    '/v3/files/a%25',
+    '/v3/files/a;b/c',
+    '/v3/files/...;x',
     `/${'a'.repeat(MAX_PATH_LENGTH - 1)}`,
   ])('%s', (path) => {
     expect(isSafeRawPath(path)).toBe(true);
@@ -94,6 +121,14 @@ describe('path patterns', () => {
     ['/v3/files/*', '/v3/files//etc/passwd', false],
     ['/v3/files/*', '/v3/files/a\\..\\b', false],
     ['/v3/files/*', '/v3/files/%252e%252e/admin', false],
+    ['/v3/files/*', '/v3/files/..;/admin', false],
+    ['/v3/files/*', '/v3/files/%C0%AE%C0%AE/admin', false],
+    // user-named files in every language
+    ['/v3/files/*', '/v3/files/caf%C3%A9.jpg', true],
+    ['/v3/files/*', '/v3/files/my%20photo.jpg', true],
+    ['/v3/files/*', '/v3/files/100%25/x.png', true],
+    ['/v3/files/caf%C3%A9.jpg', '/v3/files/caf%C3%A9.jpg', true],
+    ['/v3/files/caf%C3%A9.jpg', '/v3/files/caf%c3%a9.jpg', false], // raw paths: compared as sent
     // an invalid pattern matches nothing
     ['/v3/*.png', '/v3/a.png', false],
   ])('%s covers %s: %s', (pattern, path, expected) => {
@@ -110,6 +145,52 @@ describe('path patterns', () => {
         }
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it('what it accepts, decoded once, holds no dot segment, empty segment, backslash, control or new escape', () => {
+    const piece = fc.constantFrom(
+      'a',
+      'b',
+      '.',
+      ';',
+      '%3b',
+      '%2e',
+      '%2E',
+      '%25',
+      '%32',
+      '%65',
+      '2e',
+      '%C3%A9',
+      '%C3',
+      '%A9',
+      '%C2%85',
+      '%C0%AE',
+      '%E0%80%AF',
+      '%ED%A0%80',
+      '%F0%9F%96%BC',
+      '%20',
+      '%00',
+      '%5c',
+      '%2f',
+      '/',
+      '\\',
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const path = `/${pieces.join('')}`;
+        if (!isSafeRawPath(path)) return;
+        const decoded = decodeURIComponent(path); // throws for invalid UTF-8: the test fails
+        expect(decoded, path).not.toMatch(/[\x00-\x1f\x7f-\x9f\\]/);
+        expect(decoded, path).not.toMatch(/%[0-9A-Fa-f]{2}/);
+        const segments = decoded.split('/').slice(1);
+        segments.forEach((segment, i) => {
+          const head = segment.split(';')[0]!;
+          if (i < segments.length - 1 || segment !== '')
+            expect(head === '' || head === '.' || head === '..', path).toBe(false);
+        });
+      }),
+      { numRuns: 20_000 },
     );
   });
 });
