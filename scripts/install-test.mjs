@@ -54,7 +54,8 @@ const stop = () => server.close();`,
     deps: ['fastify@5'],
     adapter: 'fastify',
     esm: "import Fastify from 'fastify';\nimport { getAuth, keywardenFastify } from '@keywarden/fastify';",
-    cjs: "const Fastify = require('fastify');\nconst { getAuth, keywardenFastify } = require('@keywarden/fastify');",
+    // The module is the plugin, as Fastify plugins ship in CommonJS.
+    cjs: "const Fastify = require('fastify');\nconst keywardenFastify = require('@keywarden/fastify');\nconst { getAuth } = keywardenFastify;",
     start: `const app = Fastify();
 await app.register(keywardenFastify, { keywarden });
 app.get('/x', async (request) => ({ id: getAuth(request).keyId }));

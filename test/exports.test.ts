@@ -95,6 +95,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'ProblemBody',
       'QuotaSpec',
       'RateLimitSpec',
+      'RateLimitHeaderStyle',
       'RawHeaders',
       'RotateKeyOptions',
       'RouteRequirements',
@@ -119,6 +120,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'hideCredential',
       'integerOption',
       'invalid',
+      'isCorsPreflight',
       'optionsObject',
       'readRequestBody',
       'renderMintResult',
@@ -138,7 +140,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
     types: ['KoaAuth', 'KoaAuthOptions'],
   },
   fastify: {
-    values: ['getAuth', 'keywardenFastify'],
+    values: ['default', 'getAuth', 'keywardenFastify'],
     types: ['FastifyAuthOptions', 'RouteAuthConfig'],
   },
   node: {

@@ -1,7 +1,8 @@
 // Guards for the repository's own promises: README's set-up commands and .ci/run stay in step.
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -75,4 +76,44 @@ describe('package READMEs', () => {
     ])
       expect(readme).toContain(`(${doc})`);
   });
+});
+
+describe('the README commands in either order', () => {
+  // `pnpm demo` writes the demo's keys beside the example (git-ignored); `pnpm test` lints after
+  // it. Biome must lint what git tracks only, or the second command fails after the first.
+  const example = join(root, 'examples', 'fastify-image-api');
+  const made = join(example, '.keywarden');
+  let createdHere = false;
+  afterAll(() => {
+    if (createdHere) rmSync(made, { recursive: true, force: true });
+  });
+
+  it('the demo starts with its default keys file, and Biome passes afterwards', async () => {
+    createdHere = !existsSync(made);
+    const tsx = join(example, 'node_modules', '.bin', 'tsx');
+    const child = spawn(tsx, ['src/index.ts'], { cwd: example, env: { ...process.env, PORT: '0' } });
+    let output = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('AccessToken')) resolve();
+        });
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.on('exit', (code) => reject(new Error(`the demo exited ${code}: ${output}`)));
+      });
+    } finally {
+      child.kill();
+    }
+    expect(existsSync(join(made, 'keys.json'))).toBe(true);
+    const biome = spawnSync(
+      process.execPath,
+      [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'check', '.'],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    );
+    expect(biome.status, `${biome.stdout}${biome.stderr}`).toBe(0);
+  }, 120_000);
 });

@@ -1,5 +1,7 @@
 import { createExpressAuth, getAuth } from '@keywarden/express';
+import cors from 'cors';
 import {
+  CORS,
   createExample,
   type Example,
   type ExampleConfig,
@@ -24,6 +26,8 @@ export async function buildApp(
   const auth = createExpressAuth(example.keywarden);
   const app = express();
   app.disable('x-powered-by');
+  // Before the routes and keywarden, so that refusals carry the CORS headers too.
+  if (example.config.corsOrigins.length > 0) app.use(cors({ origin: example.config.corsOrigins, ...CORS }));
 
   app.get('/', (_req, res) => {
     res.type('html').send(PAGE);

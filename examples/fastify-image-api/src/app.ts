@@ -1,5 +1,7 @@
+import cors from '@fastify/cors';
 import { getAuth, keywardenFastify } from '@keywarden/fastify';
 import {
+  CORS,
   createExample,
   type ExampleConfig,
   jsonBody,
@@ -24,6 +26,9 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
     return reply.code(problem.status).headers(problem.headers).send(Buffer.from(problem.body));
   });
   await app.register(keywardenFastify, { keywarden: example.keywarden, mintPath: '/v3/auth/access-token/' });
+  // Registered after keywarden on purpose: its refusals still carry the CORS headers.
+  if (example.config.corsOrigins.length > 0)
+    await app.register(cors, { origin: example.config.corsOrigins, ...CORS });
 
   const open = { config: { keywarden: false as const } };
   app.get('/', open, (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE));

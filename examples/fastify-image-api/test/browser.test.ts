@@ -3,6 +3,7 @@
 // processes and downloads with it. Then: the pixels changed as the tool says, and the API key
 // appeared in no request, response, page or storage.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,4 +146,82 @@ describe('the browser flow', () => {
     expect(expired).toEqual([401, 'invalid_credentials']);
     await page.close();
   });
+});
+
+describe('a page on another origin (CORS)', () => {
+  it('uploads, processes and downloads with an access token, and reads a refusal code from JavaScript', async () => {
+    // The page's origin: a plain server on its own port. The API allows it through KEYWARDEN_CORS_ORIGINS.
+    const pageServer = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>another origin</title>');
+    }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => pageServer.once('listening', resolve));
+    const pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+    const { app, example } = await buildApp({
+      keysFile: join(dir, 'cors-keys.json'),
+      storageDir: join(dir, 'cors-storage'),
+      corsOrigins: [pageOrigin],
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const api = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    try {
+      const { token } = await example.keywarden.mintAccessToken((await example.keys.list())[0]!.id, {
+        paths: ['/v3/file-ops/upload/', '/v3/tools/remove-bg/process/', '/v3/files/*'],
+        expiresIn: 120,
+      });
+      const page = await browser.newPage();
+      await page.goto(`${pageOrigin}/`);
+      const image = (await testImage()).toString('base64');
+      const outcome = await page.evaluate(
+        async ({ api, token, image }) => {
+          const auth = { Authorization: `AccessToken ${token}` };
+          const bytes = Uint8Array.from(atob(image), (c) => c.charCodeAt(0));
+          const form = new FormData();
+          form.append('files', new Blob([bytes], { type: 'image/png' }), 'photo.png');
+          form.append('upload_path', 'cors');
+          const uploaded = await fetch(`${api}/v3/file-ops/upload/`, {
+            method: 'POST',
+            headers: auth,
+            body: form,
+          });
+          const [input] = ((await uploaded.json()) as { file_paths: string[] }).file_paths;
+          const processed = await fetch(`${api}/v3/tools/remove-bg/process/`, {
+            method: 'POST',
+            headers: { ...auth, 'Content-Type': 'application/json' },
+            body: JSON.stringify({
+              input_file_path: input,
+              output_variants: [{ output_file_path: 'cors/out.png' }],
+            }),
+          });
+          const remaining = processed.headers.get('ratelimit');
+          const downloaded = await fetch(`${api}/v3/files/cors/out.png`, { headers: auth });
+          const size = (await downloaded.arrayBuffer()).byteLength;
+          const refused = await fetch(`${api}/v3/files/cors/out.png`, {
+            headers: { Authorization: 'AccessToken x.y.z' },
+          });
+          const problem = (await refused.json()) as { code: string };
+          return {
+            upload: uploaded.status,
+            process: processed.status,
+            remaining,
+            download: downloaded.status,
+            size,
+            refused: [refused.status, problem.code],
+          };
+        },
+        { api, token, image },
+      );
+      expect(outcome).toMatchObject({
+        upload: 200,
+        process: 200,
+        download: 200,
+        refused: [401, 'invalid_credentials'],
+      });
+      expect(outcome.size).toBeGreaterThan(100);
+      expect(outcome.remaining).toMatch(/"quota";r=\d+/); // exposed to the page by CORS
+      await page.close();
+    } finally {
+      await app.close();
+      pageServer.close();
+    }
+  }, 60_000);
 });

@@ -17,6 +17,8 @@ export interface ExampleConfig {
   databaseUrl: string | undefined;
   /** Query parameter that may carry an API key (discouraged; off unless `KEYWARDEN_QUERY_PARAM` names one). */
   queryParam: string | false;
+  /** Origins whose pages may call the API from the browser (CORS); none by default. */
+  corsOrigins: string[];
   /** Clock for tests. */
   now: () => number;
 }
@@ -25,7 +27,8 @@ export interface ExampleConfig {
  * Reads `PORT` (3000), `HOST` (127.0.0.1), `KEYWARDEN_KEYS_FILE` (.keywarden/keys.json),
  * `KEYWARDEN_STORAGE_DIR` (storage/ beside the keys file), `KEYWARDEN_TOKEN_SECRET` (else a secret
  * generated once and kept beside the keys file, mode 0600), `REDIS_URL`, `DATABASE_URL` and
- * `KEYWARDEN_QUERY_PARAM` (a query parameter name that may carry an API key; off by default).
+ * `KEYWARDEN_QUERY_PARAM` (a query parameter name that may carry an API key; off by default) and
+ * `KEYWARDEN_CORS_ORIGINS` (comma-separated origins whose pages may call the API; none by default).
  */
 export async function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
@@ -56,6 +59,12 @@ export async function loadConfig(
     redisUrl: overrides.redisUrl ?? env.REDIS_URL,
     databaseUrl: overrides.databaseUrl ?? env.DATABASE_URL,
     queryParam: overrides.queryParam ?? (env.KEYWARDEN_QUERY_PARAM || false),
+    corsOrigins:
+      overrides.corsOrigins ??
+      (env.KEYWARDEN_CORS_ORIGINS ?? '')
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
     now: overrides.now ?? Date.now,
   };
 }

@@ -1,4 +1,5 @@
 export { type ExampleConfig, loadConfig } from './config.js';
+export { CORS } from './cors.js';
 export { ApiError, renderApiError } from './errors.js';
 export { createExample, curlExamples, type Example, PAGE_TOKENS_PER_MINUTE } from './example.js';
 export { PAGE } from './page.js';

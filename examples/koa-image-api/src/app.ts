@@ -1,6 +1,8 @@
 import { createKoaAuth, getAuth } from '@keywarden/koa';
+import cors from '@koa/cors';
 import Router from '@koa/router';
 import {
+  CORS,
   createExample,
   type ExampleConfig,
   jsonBody,
@@ -26,6 +28,18 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
       ctx.body = problem.body;
     }
   });
+  // Before the routes and keywarden, so that refusals carry the CORS headers too.
+  const { corsOrigins } = example.config;
+  if (corsOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: (ctx) => (corsOrigins.includes(ctx.get('origin')) ? ctx.get('origin') : ''),
+        allowHeaders: CORS.allowedHeaders,
+        exposeHeaders: CORS.exposedHeaders,
+        allowMethods: CORS.methods,
+      }),
+    );
+  }
   const router = new Router();
   router.get('/', (ctx) => {
     ctx.type = 'html';

@@ -56,6 +56,7 @@ export { createKeywarden, type Keywarden } from './keywarden.js';
 export type { KeywardenOptions, LimitOptions } from './keywarden-options.js';
 export type { ConsumeResult, LimitCounter, LimitStore } from './limits/limit-store.js';
 export { createMemoryLimitStore, type MemoryLimitStoreOptions } from './limits/memory-limit-store.js';
+export type { RateLimitHeaderStyle } from './limits/ratelimit-headers.js';
 export { quotaPeriod } from './limits/windows.js';
 export type {
   AccessTokenResponse,

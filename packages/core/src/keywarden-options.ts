@@ -14,6 +14,11 @@ import { type EventHandler, safeEventHandler } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
 import type { LimitStore } from './limits/limit-store.js';
 import { createMemoryLimitStore } from './limits/memory-limit-store.js';
+import {
+  HEADER_STYLES,
+  type RateLimitHeaderStyle,
+  rateLimitHeaderWriter,
+} from './limits/ratelimit-headers.js';
 import type { CredentialConfig, CredentialKind } from './request/credentials.js';
 import { type AccessTokenOptions, createTokenService, type TokenService } from './tokens/access-tokens.js';
 
@@ -24,6 +29,12 @@ import { type AccessTokenOptions, createTokenService, type TokenService } from '
 export interface LimitOptions {
   /** Where counters live; share one (`@keywarden/redis`) between instances. @default createMemoryLimitStore() */
   store?: LimitStore;
+  /**
+   * Which form of the rate-limit headers to send, or several (`['draft-11', 'legacy']`): the
+   * IETF draft's current one, an older draft's, or the `X-RateLimit-*` trio.
+   * @default 'draft-11'
+   */
+  headers?: RateLimitHeaderStyle | readonly RateLimitHeaderStyle[];
   /**
    * When the counter store fails: `false` answers 503 `auth_unavailable`; `true` lets
    * authenticated requests through without RateLimit headers (authentication still runs). @default false
@@ -77,6 +88,8 @@ export interface KeywardenSettings {
   emit: EventHandler;
   limitStore: LimitStore;
   failOpen: boolean;
+  /** Writes the rate-limit headers in the configured styles. */
+  rateLimitHeaders: ReturnType<typeof rateLimitHeaderWriter>;
   credentials: CredentialConfig;
   /** Challenge schemes when nothing usable was presented: every configured scheme. */
   allSchemes: readonly string[];
@@ -158,10 +171,22 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
   requiredOption('options', options as object | undefined, (v) => typeof v === 'object', 'an object');
   const o = optionsObject('', options, OPTION_KEYS);
   const keys = requiredOption('keys', o.keys, (v) => typeof v?.verify === 'function', 'a KeyManager');
-  const limits = optionsObject('limits', o.limits, ['store', 'failOpen'], {
+  const limits = optionsObject('limits', o.limits, ['store', 'failOpen', 'headers'], {
     failedAuth: MOVED,
     maxBlockedClients: MOVED,
   });
+  const styles = checkedOption<RateLimitHeaderStyle | readonly RateLimitHeaderStyle[]>(
+    'limits.headers',
+    limits.headers,
+    'draft-11',
+    {
+      valid: (v) => {
+        const list = typeof v === 'string' ? [v] : v;
+        return Array.isArray(list) && list.length > 0 && list.every((s) => HEADER_STYLES.includes(s));
+      },
+      expected: `one of ${HEADER_STYLES.join(', ')}, or an array of them`,
+    },
+  );
   const limitStore = checkedOption('limits.store', limits.store, undefined, {
     valid: (v) => typeof v?.consume === 'function',
     expected: 'a LimitStore',
@@ -183,6 +208,7 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     emit: safeEventHandler(o.onEvent),
     limitStore: limitStore ?? createMemoryLimitStore(),
     failOpen: booleanOption('limits.failOpen', limits.failOpen, false),
+    rateLimitHeaders: rateLimitHeaderWriter(typeof styles === 'string' ? [styles] : styles),
     credentials: {
       apiKeyHeader,
       schemes,

@@ -13,6 +13,7 @@ import {
   configError,
   createPrincipalRecord,
   hideCredential,
+  isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
@@ -156,6 +157,8 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
         next();
       };
       return (req, res, next) => {
+        // A CORS preflight carries no credential: it goes on to the application's CORS handling.
+        if (req.method === 'OPTIONS' && isCorsPreflight(req)) return next();
         const earlier = principals.get(req); // an earlier authenticate() on this request
         if (earlier !== undefined) {
           const checked = keywarden.authorizeAgain(toInput(req), earlier, route, principals.charged(req));

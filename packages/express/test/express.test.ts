@@ -181,3 +181,35 @@ describe('@keywarden/express start-up checks', () => {
     expect(() => auth.mint()).toThrow(/tokens/);
   });
 });
+
+describe('CORS', () => {
+  it.each([
+    ['before', true],
+    ['after', false],
+  ])(
+    'with cors() mounted %s authenticate(): preflights pass to it, refusals after it carry its headers',
+    async (_order, corsFirst) => {
+      const { default: cors } = await import('cors');
+      const { auth } = await setup();
+      const app = express();
+      if (corsFirst) app.use(cors({ origin: 'https://app.example' }));
+      app.use('/v3', auth.authenticate());
+      if (!corsFirst) app.use(cors({ origin: 'https://app.example' }));
+      app.get('/v3/files/a.png', (_req, res) => {
+        res.json({ ok: true });
+      });
+      const base = await start(app);
+      const preflight = await fetch(`${base}/v3/files/a.png`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      if (!corsFirst) return; // a refusal before cors() has no CORS headers: mount cors() first (README)
+      const refused = await fetch(`${base}/v3/files/a.png`, { headers: { origin: 'https://app.example' } });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(((await refused.json()) as { code: string }).code).toBe('missing_credentials');
+    },
+  );
+});

@@ -11,6 +11,7 @@ import {
   checkedOption,
   configError,
   hideCredential,
+  isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
@@ -45,6 +46,14 @@ export interface FastifyAuthOptions {
   hideCredentials?: boolean;
   /** Throw refusals (an `AuthError`) to your `setErrorHandler`. @default false: answer with problem+json */
   delegateErrors?: boolean;
+  /**
+   * The hook that authenticates. `preParsing` (the default) runs after every `onRequest` hook, so a
+   * refusal carries the headers of a CORS plugin (`@fastify/cors`) whatever the order the plugins
+   * were registered in, and still comes before any body is read. `onRequest` refuses earliest,
+   * before other plugins' `onRequest` hooks run.
+   * @default 'preParsing'
+   */
+  hook?: 'preParsing' | 'onRequest';
 }
 
 // `ip` and `protocol` parse X-Forwarded-* on every call under `trustProxy`: read only when the core asks.
@@ -62,6 +71,7 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     'mintPath',
     'hideCredentials',
     'delegateErrors',
+    'hook',
     'prefix',
     'logLevel',
     'logSerializers',
@@ -78,6 +88,10 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
   });
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
+  const hook = checkedOption('hook', options.hook, 'preParsing', {
+    valid: (v) => v === 'preParsing' || v === 'onRequest',
+    expected: "'preParsing' or 'onRequest'",
+  });
   const refuse = (reply: FastifyReply, error: AuthError) => {
     if (delegateErrors) throw error;
     const problem = renderProblem(error);
@@ -91,8 +105,8 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     const config = (route.config as { keywarden?: RouteAuthConfig } | undefined)?.keywarden;
     if (config !== undefined && config !== false) validateRouteRequirements(config);
   });
-  // onRequest: refuse before Fastify reads or parses a body.
-  // A callback hook: a warm key answers without a promise, so the hot path has no microtask hop.
+  // Before Fastify reads or parses a body. A callback hook: a warm key answers without a promise,
+  // so the hot path has no microtask hop.
   const finish = (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -111,13 +125,17 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     }
     done();
   };
-  fastify.addHook('onRequest', (request, reply, done) => {
+  const authenticate = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
     const config = request.routeOptions.config.keywarden;
-    if (config === false) return done();
+    // A public route, or a CORS preflight (it carries no credential: the CORS plugin answers it).
+    if (config === false || (request.method === 'OPTIONS' && isCorsPreflight(request.raw))) return done();
     const result = keywarden.authenticateNow(toInput(request), config);
     if (result instanceof Promise) result.then((r) => finish(request, reply, done, r), done);
     else finish(request, reply, done, result);
-  });
+  };
+  if (hook === 'onRequest') fastify.addHook('onRequest', authenticate);
+  // `done()` without a payload leaves the body stream as it is.
+  else fastify.addHook('preParsing', (request, reply, _payload, done) => authenticate(request, reply, done));
 
   if (mintPath !== undefined) {
     if (!keywarden.tokensEnabled)
@@ -153,6 +171,17 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
  * ```
  */
 export const keywardenFastify = fp(plugin, { name: '@keywarden/fastify', fastify: '5.x' });
+
+/**
+ * The plugin, as the module's default export (`import keywarden from '@keywarden/fastify'`); in
+ * CommonJS the module itself is the plugin (`app.register(require('@keywarden/fastify'), opts)`).
+ *
+ * @example
+ * ```ts
+ * await app.register(require('@keywarden/fastify'), { keywarden });
+ * ```
+ */
+export default keywardenFastify;
 
 /**
  * The principal of an authenticated request.

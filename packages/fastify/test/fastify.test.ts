@@ -53,3 +53,65 @@ describe('@keywarden/fastify', () => {
     await app.close();
   });
 });
+
+describe('the CommonJS module', () => {
+  it('is the plugin itself, with .default and the named exports, the way Fastify plugins ship', async () => {
+    const { createRequire } = await import('node:module');
+    const plugin = createRequire(import.meta.url)('../dist/index.cjs');
+    expect(typeof plugin).toBe('function');
+    expect(plugin.default).toBe(plugin);
+    expect(plugin.keywardenFastify).toBe(plugin);
+    expect(typeof plugin.getAuth).toBe('function');
+    const app = Fastify();
+    await app.register(plugin, { keywarden: keywardenWith() });
+    app.get('/x', async () => 'x');
+    expect((await app.inject({ url: '/x' })).statusCode).toBe(401);
+    await app.close();
+  });
+});
+
+describe('CORS', () => {
+  const preflight = {
+    method: 'OPTIONS' as const,
+    url: '/v3/files/a.png',
+    headers: {
+      origin: 'https://app.example',
+      'access-control-request-method': 'GET',
+      'access-control-request-headers': 'authorization',
+    },
+  };
+  it.each([
+    ['before', true],
+    ['after', false],
+  ])(
+    'with @fastify/cors registered %s the plugin: preflights pass, refusals carry its headers',
+    async (_order, corsFirst) => {
+      const { default: cors } = await import('@fastify/cors');
+      const app = Fastify();
+      if (corsFirst) await app.register(cors, { origin: 'https://app.example' });
+      await app.register(keywardenFastify, { keywarden: keywardenWith() });
+      if (!corsFirst) await app.register(cors, { origin: 'https://app.example' });
+      app.get('/v3/files/*', async () => ({ ok: true }));
+      const answered = await app.inject(preflight);
+      expect(answered.statusCode).toBe(204);
+      expect(answered.headers['access-control-allow-origin']).toBe('https://app.example');
+      const refused = await app.inject({
+        method: 'GET',
+        url: '/v3/files/a.png',
+        headers: { origin: 'https://app.example' },
+      });
+      expect(refused.statusCode).toBe(401);
+      expect(refused.headers['access-control-allow-origin']).toBe('https://app.example');
+      expect(refused.json()).toMatchObject({ code: 'missing_credentials' });
+      await app.close();
+    },
+  );
+
+  it('refuses an unknown hook at start-up', async () => {
+    await expect(
+      Fastify()
+        .register(keywardenFastify, { keywarden: keywardenWith(), hook: 'preHandler' as never })
+        .ready(),
+    ).rejects.toThrow(/hook/);
+  });
+});

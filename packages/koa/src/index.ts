@@ -11,6 +11,7 @@ import {
   booleanOption,
   configError,
   hideCredential,
+  isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
@@ -102,6 +103,8 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
       // next()'s own promise spares it a promise and the two microtask turns an async function
       // takes to adopt one. It still always returns a promise, and never throws.
       return (ctx, next) => {
+        // A CORS preflight carries no credential: it goes on to the application's CORS handling.
+        if (ctx.method === 'OPTIONS' && isCorsPreflight(ctx.req)) return next();
         const state = ctx.state as StateWithPrincipal;
         const earlier = state[PRINCIPAL]; // an earlier authenticate() on this request
         if (earlier !== undefined) {

@@ -171,3 +171,42 @@ describe('@keywarden/koa start-up checks', () => {
     expect(() => auth.mint()).toThrow(/tokens/);
   });
 });
+
+describe('CORS', () => {
+  it.each([
+    ['before', true],
+    ['after', false],
+  ])(
+    'with @koa/cors used %s authenticate(): preflights pass to it, refusals after it carry its headers',
+    async (_order, corsFirst) => {
+      const { default: cors } = await import('@koa/cors');
+      const keys = createKeyManager({
+        store: createMemoryKeyStore(),
+        hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      });
+      const keywarden = createKeywarden({ keys, requireHttps: false });
+      const app = new Koa();
+      if (corsFirst) app.use(cors({ origin: 'https://app.example' }));
+      app.use(createKoaAuth(keywarden).authenticate());
+      if (!corsFirst) app.use(cors({ origin: 'https://app.example' }));
+      app.use((ctx) => {
+        ctx.body = { ok: true };
+      });
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      closers.push(() => server.close());
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const preflight = await fetch(`${base}/v3/files/a.png`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      if (!corsFirst) return;
+      const refused = await fetch(`${base}/v3/files/a.png`, { headers: { origin: 'https://app.example' } });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('access-control-allow-origin')).toBe('https://app.example');
+      expect(((await refused.json()) as { code: string }).code).toBe('missing_credentials');
+    },
+  );
+});

@@ -12,6 +12,7 @@ import {
   configError,
   createPrincipalRecord,
   hideCredential,
+  isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
@@ -85,6 +86,11 @@ export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = 
       const route = validateRouteRequirements(requirements);
       const cost = route?.cost ?? 1;
       return async (req, res, next) => {
+        // A CORS preflight carries no credential: it is the application's to answer (or `next`'s).
+        if (req.method === 'OPTIONS' && isCorsPreflight(req)) {
+          next?.();
+          return undefined;
+        }
         const earlier = principals.get(req);
         if (earlier !== undefined) {
           const again = await keywarden.authorizeAgain(toInput(req), earlier, route, principals.charged(req));

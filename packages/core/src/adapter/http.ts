@@ -133,3 +133,22 @@ export function withoutQueryParameter(url: string, name: string): string {
   const query = kept.join('&');
   return `${url.slice(0, q)}${query ? `?${query}` : ''}${url.slice(end)}`;
 }
+
+/**
+ * Whether a request is a CORS preflight: `OPTIONS` with `Origin` and
+ * `Access-Control-Request-Method`. A preflight carries no credentials by definition (browsers
+ * never send them on it), so adapters let it through to the application's CORS handling instead
+ * of refusing it: a 401 there shows up in the browser as a CORS error, not as keywarden's answer.
+ *
+ * @example
+ * ```ts
+ * if (isCorsPreflight(req)) return next();
+ * ```
+ */
+export function isCorsPreflight(req: Pick<IncomingMessage, 'method' | 'headers'>): boolean {
+  return (
+    req.method === 'OPTIONS' &&
+    req.headers.origin !== undefined &&
+    req.headers['access-control-request-method'] !== undefined
+  );
+}

@@ -9,7 +9,7 @@ import type { AuthResult } from '../request/types.js';
 import type { MaybePromise } from '../util/maybe-promise.js';
 import { keyCounters, type PolicyCounter } from './key-counters.js';
 import type { ConsumeResult } from './limit-store.js';
-import { rateLimitHeaders } from './ratelimit-headers.js';
+
 import { secondsUntil } from './windows.js';
 
 export type Headers = Readonly<Record<string, string>>;
@@ -30,7 +30,7 @@ export function createCharging(
   refusals: Refusals,
   succeed: (ctx: RequestContext, headers: Headers) => AuthResult,
 ): Charging {
-  const { limitStore, failOpen, emit, now } = settings;
+  const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
 
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | AuthResult {
     emit({

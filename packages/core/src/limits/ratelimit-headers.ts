@@ -1,15 +1,99 @@
+// The rate-limit headers of a response, in the style a client expects. The default is the IETF
+// draft's current form (draft-ietf-httpapi-ratelimit-headers-11); clients written against older
+// drafts, or the `X-RateLimit-*` convention, can be served those instead or as well.
 import type { PolicyCounter } from './key-counters.js';
 import { secondsUntil } from './windows.js';
 
 /**
- * The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers-11) for counters after a
- * consume: `RateLimit-Policy: "rate";q=100;w=60, "quota";q=50;w=2678400` and
- * `RateLimit: "rate";r=99;t=42, "quota";r=49;t=1234567`.
+ * A form of the rate-limit headers:
+ * - `draft-11` (default): `RateLimit-Policy: "rate";q=100;w=60, "quota";q=50;w=2678400` and
+ *   `RateLimit: "rate";r=99;t=42, "quota";r=49;t=1234567`;
+ * - `draft-8`: the same fields, with a space after each `;` (`"rate"; q=100; w=60`);
+ * - `draft-7`: `RateLimit-Policy: 100;w=60` and `RateLimit: limit=100, remaining=99, reset=42`;
+ * - `draft-6`: `RateLimit-Policy`, `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`;
+ * - `legacy`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (epoch seconds).
+ * The forms with one limit (6, 7, legacy) describe the counter that will refuse first (fewest
+ * remaining, then soonest reset).
  */
-export function rateLimitHeaders(counters: readonly PolicyCounter[], counts: readonly number[], now: number) {
-  const policy = counters.map((c) => `"${c.policy}";q=${c.limit};w=${c.windowSeconds}`).join(', ');
-  const state = counters
-    .map((c, i) => `"${c.policy}";r=${Math.max(0, c.limit - counts[i]!)};t=${secondsUntil(c.resetAt, now)}`)
-    .join(', ');
-  return { 'ratelimit-policy': policy, ratelimit: state };
+export type RateLimitHeaderStyle = 'draft-11' | 'draft-8' | 'draft-7' | 'draft-6' | 'legacy';
+
+export const HEADER_STYLES: readonly RateLimitHeaderStyle[] = [
+  'draft-11',
+  'draft-8',
+  'draft-7',
+  'draft-6',
+  'legacy',
+];
+
+type Headers = Record<string, string>;
+type Write = (
+  headers: Headers,
+  counters: readonly PolicyCounter[],
+  counts: readonly number[],
+  now: number,
+) => void;
+
+const remaining = (c: PolicyCounter, count: number) => Math.max(0, c.limit - count);
+
+/** The counter that refuses first: fewest units left, then the soonest reset. */
+function tightest(counters: readonly PolicyCounter[], counts: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < counters.length; i++) {
+    const left = remaining(counters[i]!, counts[i]!) - remaining(counters[best]!, counts[best]!);
+    if (left < 0 || (left === 0 && counters[i]!.resetAt < counters[best]!.resetAt)) best = i;
+  }
+  return best;
 }
+
+const structured =
+  (separator: string): Write =>
+  (headers, counters, counts, now) => {
+    headers['ratelimit-policy'] = counters
+      .map((c) => `"${c.policy}"${separator}q=${c.limit}${separator}w=${c.windowSeconds}`)
+      .join(', ');
+    headers.ratelimit = counters
+      .map(
+        (c, i) =>
+          `"${c.policy}"${separator}r=${remaining(c, counts[i]!)}${separator}t=${secondsUntil(c.resetAt, now)}`,
+      )
+      .join(', ');
+  };
+
+const WRITERS: Record<RateLimitHeaderStyle, Write> = {
+  'draft-11': structured(';'),
+  'draft-8': structured('; '),
+  'draft-7': (headers, counters, counts, now) => {
+    const i = tightest(counters, counts);
+    const c = counters[i]!;
+    headers['ratelimit-policy'] = counters.map((p) => `${p.limit};w=${p.windowSeconds}`).join(', ');
+    headers.ratelimit = `limit=${c.limit}, remaining=${remaining(c, counts[i]!)}, reset=${secondsUntil(c.resetAt, now)}`;
+  },
+  'draft-6': (headers, counters, counts, now) => {
+    const i = tightest(counters, counts);
+    const c = counters[i]!;
+    headers['ratelimit-policy'] = counters.map((p) => `${p.limit};w=${p.windowSeconds}`).join(', ');
+    headers['ratelimit-limit'] = String(c.limit);
+    headers['ratelimit-remaining'] = String(remaining(c, counts[i]!));
+    headers['ratelimit-reset'] = String(secondsUntil(c.resetAt, now));
+  },
+  legacy: (headers, counters, counts) => {
+    const i = tightest(counters, counts);
+    const c = counters[i]!;
+    headers['x-ratelimit-limit'] = String(c.limit);
+    headers['x-ratelimit-remaining'] = String(remaining(c, counts[i]!));
+    headers['x-ratelimit-reset'] = String(Math.ceil(c.resetAt / 1000));
+  },
+};
+
+/** Makes the header writer for the chosen styles (made once: the request path only calls it). */
+export function rateLimitHeaderWriter(styles: readonly RateLimitHeaderStyle[]) {
+  const writers = styles.map((style) => WRITERS[style]);
+  return (counters: readonly PolicyCounter[], counts: readonly number[], now: number): Headers => {
+    const headers: Headers = {};
+    for (const write of writers) write(headers, counters, counts, now);
+    return headers;
+  };
+}
+
+/** The default form (draft-11) of the headers for counters after a consume. */
+export const rateLimitHeaders = rateLimitHeaderWriter(['draft-11']);

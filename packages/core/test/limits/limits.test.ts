@@ -266,3 +266,70 @@ describe('route requirements', () => {
     expect(Object.isFrozen(route)).toBe(true);
   });
 });
+
+describe('rate-limit header styles', () => {
+  const settings = {
+    rateLimit: { limit: 10, windowSeconds: 60 },
+    quota: { limit: 5, period: 'month' as const },
+  };
+  it.each([
+    [
+      'draft-11',
+      {
+        'ratelimit-policy': '"rate";q=10;w=60, "quota";q=5;w=2678400',
+        ratelimit: '"rate";r=9;t=60, "quota";r=4;t=1425600',
+      },
+    ],
+    [
+      'draft-8',
+      {
+        'ratelimit-policy': '"rate"; q=10; w=60, "quota"; q=5; w=2678400',
+        ratelimit: '"rate"; r=9; t=60, "quota"; r=4; t=1425600',
+      },
+    ],
+    [
+      'draft-7',
+      { 'ratelimit-policy': '10;w=60, 5;w=2678400', ratelimit: 'limit=5, remaining=4, reset=1425600' },
+    ],
+    [
+      'draft-6',
+      {
+        'ratelimit-policy': '10;w=60, 5;w=2678400',
+        'ratelimit-limit': '5',
+        'ratelimit-remaining': '4',
+        'ratelimit-reset': '1425600',
+      },
+    ],
+    [
+      'legacy',
+      {
+        'x-ratelimit-limit': '5',
+        'x-ratelimit-remaining': '4',
+        'x-ratelimit-reset': String(Date.UTC(2026, 1, 1) / 1000),
+      },
+    ],
+  ])('%s', async (style, expected) => {
+    const { call } = await setup(settings, { headers: style as never });
+    const result = await call();
+    expect(result.ok ? result.headers : null).toEqual(expected);
+  });
+
+  it('sends several styles at once, on 429s too', async () => {
+    const { call } = await setup(
+      { quota: { limit: 1, period: 'month' } },
+      { headers: ['draft-11', 'legacy'] },
+    );
+    expect(await call()).toMatchObject({ ok: true });
+    const refused = await call();
+    expect(refused.ok ? null : refused.error.headers).toMatchObject({
+      ratelimit: '"quota";r=0;t=1425600',
+      'x-ratelimit-remaining': '0',
+      'retry-after': '1425600',
+    });
+  });
+
+  it('refuses an unknown style at start-up', async () => {
+    await expect(setup(settings, { headers: 'draft-5' as never })).rejects.toThrow(/limits.headers/);
+    await expect(setup(settings, { headers: [] as never })).rejects.toThrow(/limits.headers/);
+  });
+});
