@@ -120,6 +120,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'hideCredential',
       'integerOption',
       'invalid',
+      'isAnonymous',
       'isCorsPreflight',
       'optionsObject',
       'readRequestBody',
@@ -133,7 +134,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
   },
   express: {
     values: ['createExpressAuth', 'getAuth'],
-    types: ['ExpressAuth', 'ExpressAuthOptions'],
+    types: ['AuthenticatedRequest', 'ExpressAuth', 'ExpressAuthOptions'],
   },
   koa: {
     values: ['createKoaAuth', 'getAuth'],

@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Keywarden } from '@keywarden/core';
-import { createExpressAuth } from '@keywarden/express';
+import { type AuthenticatedRequest, createExpressAuth } from '@keywarden/express';
 import { keywardenFastify } from '@keywarden/fastify';
 import { createKoaAuth, getAuth as getKoaAuth } from '@keywarden/koa';
 import { createNodeAuth, getAuth as getNodeAuth } from '@keywarden/node';
@@ -68,7 +68,7 @@ function expressServer(name: string, express: typeof express5): ServerFactory {
     const whoami =
       (route: string): import('express').RequestHandler =>
       (req, res) => {
-        res.json({ route, auth: req.auth });
+        res.json({ route, auth: (req as AuthenticatedRequest).auth });
       };
     app.post('/v3/auth/access-token/', auth.mint());
     app.get('/public/health', (_req, res) => {
@@ -155,7 +155,7 @@ const fastifyServer: ServerFactory = async (keywarden, variant) => {
   await app.register(keywardenFastify, { keywarden, mintPath: '/v3/auth/access-token/', ...variant });
   const whoami = (route: string) => async (request: import('fastify').FastifyRequest) => ({
     route,
-    auth: request.auth,
+    auth: (request as unknown as { auth?: unknown }).auth,
   });
   const writes = { config: { keywarden: { scopes: ['images:write'] } } };
   app.get('/public/health', { config: { keywarden: false } }, async () => ({ ok: true }));

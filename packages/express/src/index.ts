@@ -10,9 +10,11 @@ import {
 } from '@keywarden/core';
 import {
   booleanOption,
+  checkedOption,
   configError,
   createPrincipalRecord,
   hideCredential,
+  isAnonymous,
   isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
@@ -25,14 +27,18 @@ import {
 } from '@keywarden/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
-declare global {
-  namespace Express {
-    interface Request {
-      /** Set by keywarden's middleware once the request is authenticated. */
-      auth?: Principal;
-    }
-  }
-}
+/**
+ * An Express request with keywarden's principal at `P` (`req.auth` by default). keywarden does not
+ * declare `req.auth` globally, since other auth libraries own that name too (declaring it twice
+ * is TS2717): read the principal with {@link getAuth}, type a handler's request with this, or
+ * declare the property yourself.
+ *
+ * @example
+ * ```ts
+ * app.get('/x', (req, res) => res.json((req as AuthenticatedRequest).auth?.keyId));
+ * ```
+ */
+export type AuthenticatedRequest<P extends string = 'auth'> = Request & { readonly [K in P]?: Principal };
 
 /** Options of {@link createExpressAuth}. */
 export interface ExpressAuthOptions {
@@ -40,6 +46,10 @@ export interface ExpressAuthOptions {
   hideCredentials?: boolean;
   /** Pass refusals to `next(error)` so your error middleware renders them (an `AuthError`). @default false: answer with problem+json */
   delegateErrors?: boolean;
+  /** The request property that shows the principal, for apps where another library owns `req.auth`. @default 'auth' */
+  requestProperty?: string;
+  /** Requests for which keywarden steps aside (the next handler runs without a principal). @default none */
+  skip?: (req: Request) => boolean;
 }
 
 /** The middleware factories made by {@link createExpressAuth}. */
@@ -66,49 +76,57 @@ const toInput = (req: Request) => new RequestView(req, req.originalUrl, req, ACC
 // makes an own property, as before, so other libraries keep working.
 const principals = createPrincipalRecord();
 
-const authAccessor = {
-  configurable: true,
-  enumerable: false,
-  get(this: object): Principal | undefined {
-    return principals.get(this);
-  },
-  set(this: object, value: unknown) {
-    Object.defineProperty(this, 'auth', { value, writable: true, enumerable: true, configurable: true });
-  },
-};
-
-/** The first `auth` property up a prototype chain, or undefined. */
-function authDescriptor(proto: object | null): PropertyDescriptor | undefined {
+/** The first `name` property up a prototype chain, or undefined. */
+function descriptorOf(proto: object | null, name: string): PropertyDescriptor | undefined {
   for (; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
-    const descriptor = Object.getOwnPropertyDescriptor(proto, 'auth');
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
     if (descriptor) return descriptor;
   }
   return undefined;
 }
 
-/** Whether `req.auth` reads the WeakMap for requests of this prototype (installing the accessor once). */
-const covered = new WeakMap<object, boolean>();
-function accessorCovers(proto: object): boolean {
-  let answer = covered.get(proto);
-  if (answer === undefined) {
-    // Express's base request is the prototype right below Node's IncomingMessage.prototype.
-    let base: object | null = proto;
-    while (base !== null && Object.getPrototypeOf(base) !== IncomingMessage.prototype)
-      base = Object.getPrototypeOf(base) as object | null;
-    if (base !== null && !Object.hasOwn(base, 'auth')) Object.defineProperty(base, 'auth', authAccessor);
-    answer = authDescriptor(proto)?.get === authAccessor.get;
-    covered.set(proto, answer);
-  }
-  return answer;
-}
+type SetPrincipal = (req: Request, principal: Principal, charged: number) => void;
+const writers = new Map<string, SetPrincipal>();
 
-function setPrincipal(req: Request, principal: Principal, charged: number): void {
-  principals.set(req, principal, charged);
-  // An own property otherwise: a bare router on Node's server (no Express request prototype),
-  // `auth` defined on a prototype by someone else, or an `auth` another middleware assigned.
-  if (!accessorCovers(Object.getPrototypeOf(req) as object) || Object.hasOwn(req, 'auth')) {
-    req.auth = principal;
-  }
+/** How to record a principal and show it at `req[name]`, made once per property name. */
+function principalWriter(name: string): SetPrincipal {
+  let write = writers.get(name);
+  if (write) return write;
+  const accessor = {
+    configurable: true,
+    enumerable: false,
+    get(this: object): Principal | undefined {
+      return principals.get(this);
+    },
+    set(this: object, value: unknown) {
+      Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true });
+    },
+  };
+  // Whether `req[name]` reads the record for requests of this prototype (installing the accessor once).
+  const covered = new WeakMap<object, boolean>();
+  const covers = (proto: object): boolean => {
+    let answer = covered.get(proto);
+    if (answer === undefined) {
+      // Express's base request is the prototype right below Node's IncomingMessage.prototype.
+      let base: object | null = proto;
+      while (base !== null && Object.getPrototypeOf(base) !== IncomingMessage.prototype)
+        base = Object.getPrototypeOf(base) as object | null;
+      if (base !== null && !Object.hasOwn(base, name)) Object.defineProperty(base, name, accessor);
+      answer = descriptorOf(proto, name)?.get === accessor.get;
+      covered.set(proto, answer);
+    }
+    return answer;
+  };
+  write = (req, principal, charged) => {
+    principals.set(req, principal, charged);
+    // An own property otherwise: a bare router on Node's server (no Express request prototype),
+    // the name defined on a prototype by someone else, or assigned by another middleware.
+    if (!covers(Object.getPrototypeOf(req) as object) || Object.hasOwn(req, name)) {
+      (req as unknown as Record<string, unknown>)[name] = principal;
+    }
+  };
+  writers.set(name, write);
+  return write;
 }
 
 /**
@@ -123,9 +141,19 @@ function setPrincipal(req: Request, principal: Principal, charged: number): void
  * ```
  */
 export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOptions = {}): ExpressAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors']);
+  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'requestProperty', 'skip']);
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
+  const setPrincipal = principalWriter(
+    checkedOption('requestProperty', options.requestProperty, 'auth', {
+      valid: (v) => typeof v === 'string' && /^[A-Za-z_$][\w$]*$/.test(v),
+      expected: 'a property name',
+    }),
+  );
+  const skip = checkedOption<((req: Request) => boolean) | undefined>('skip', options.skip, undefined, {
+    valid: (v) => typeof v === 'function',
+    expected: 'a function',
+  });
   const refuse = (error: AuthError, res: Response, next: NextFunction) => {
     if (delegateErrors) return next(error);
     const problem = renderProblem(error);
@@ -133,8 +161,10 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
   };
   /** What a route's middleware does with the core's answer; `cost` is what the route charged. */
   const finishing =
-    (cost: number) => (req: Request, res: Response, next: NextFunction, result: AuthResult) => {
-      if (!result.ok) return refuse(result.error, res, next);
+    (route: RouteRequirements | undefined) =>
+    (req: Request, res: Response, next: NextFunction, result: AuthResult) => {
+      if (!result.ok) return isAnonymous(route, result.error) ? next() : refuse(result.error, res, next);
+      const cost = route?.cost ?? 1;
       for (const name in result.headers) res.setHeader(name, result.headers[name]!);
       setPrincipal(req, result.principal, cost);
       if (hideCredentials && hideCredential(req, result.credential) !== null) {
@@ -149,7 +179,7 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
-      const finish = finishing(route?.cost ?? 1);
+      const finish = finishing(route);
       const again = (req: Request, res: Response, next: NextFunction, result: StackedResult) => {
         if (!result.ok) return refuse(result.error, res, next);
         for (const name in result.headers) res.setHeader(name, result.headers[name]!);
@@ -158,7 +188,7 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
       };
       return (req, res, next) => {
         // A CORS preflight carries no credential: it goes on to the application's CORS handling.
-        if (req.method === 'OPTIONS' && isCorsPreflight(req)) return next();
+        if ((req.method === 'OPTIONS' && isCorsPreflight(req)) || skip?.(req)) return next();
         const earlier = principals.get(req); // an earlier authenticate() on this request
         if (earlier !== undefined) {
           const checked = keywarden.authorizeAgain(toInput(req), earlier, route, principals.charged(req));

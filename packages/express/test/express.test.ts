@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } from '@keywarden/core';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createExpressAuth, getAuth } from '../src/index.js';
+import { type AuthenticatedRequest, createExpressAuth, getAuth } from '../src/index.js';
 
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -124,15 +124,21 @@ describe('@keywarden/express', () => {
     const sub = express();
     const router = express.Router();
     app.use(auth.authenticate());
-    sub.get('/who', (req, res) => res.json({ keyId: req.auth?.keyId, viaGetAuth: getAuth(req).keyId }));
-    router.get('/who', auth.authenticate({ scopes: [] }), (req, res) => res.json({ keyId: req.auth?.keyId }));
+    sub.get('/who', (req, res) =>
+      res.json({ keyId: (req as AuthenticatedRequest).auth?.keyId, viaGetAuth: getAuth(req).keyId }),
+    );
+    router.get('/who', auth.authenticate({ scopes: [] }), (req, res) =>
+      res.json({ keyId: (req as AuthenticatedRequest).auth?.keyId }),
+    );
     app.use('/sub', sub);
     app.use('/router', router);
     app.get('/later', (req, _res, next) => {
       (req as unknown as { auth: unknown }).auth = { other: true };
       next();
     });
-    app.get('/later', (req, res) => res.json({ auth: req.auth, viaGetAuth: getAuth(req).keyId }));
+    app.get('/later', (req, res) =>
+      res.json({ auth: (req as AuthenticatedRequest).auth, viaGetAuth: getAuth(req).keyId }),
+    );
     const base = await start(app);
     const headers = { 'x-api-key': key };
     const fromSub = (await (await fetch(`${base}/sub/who`, { headers })).json()) as Record<string, string>;
@@ -150,7 +156,12 @@ describe('@keywarden/express', () => {
     const router = express.Router();
     router.get('/who', auth.authenticate(), (req, res) => {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ keyId: req.auth?.keyId ?? null, viaGetAuth: getAuth(req).keyId }));
+      res.end(
+        JSON.stringify({
+          keyId: (req as AuthenticatedRequest).auth?.keyId ?? null,
+          viaGetAuth: getAuth(req).keyId,
+        }),
+      );
     });
     const server = http.createServer((req, res) =>
       router(req as express.Request, res as express.Response, () => {
@@ -212,4 +223,65 @@ describe('CORS', () => {
       expect(((await refused.json()) as { code: string }).code).toBe('missing_credentials');
     },
   );
+});
+
+describe('living beside other middleware', () => {
+  it('shows the principal under requestProperty, getAuth reads it whatever the name, and req.auth is left alone', async () => {
+    const { key, auth } = await setup({ requestProperty: 'apiKey' });
+    const app = express();
+    app.use((req, _res, next) => {
+      (req as unknown as { auth: unknown }).auth = { payload: { sub: 'jwt-user' } }; // another library's
+      next();
+    });
+    app.use(auth.authenticate());
+    app.get('/x', (req, res) => {
+      res.json({
+        apiKey: (req as AuthenticatedRequest<'apiKey'>).apiKey?.keyId,
+        auth: (req as unknown as { auth: unknown }).auth,
+        viaGetAuth: getAuth(req).keyId,
+      });
+    });
+    const base = await start(app);
+    const seen = (await (await fetch(`${base}/x`, { headers: { 'x-api-key': key } })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(seen).toEqual({
+      apiKey: seen.viaGetAuth,
+      auth: { payload: { sub: 'jwt-user' } },
+      viaGetAuth: expect.any(String),
+    });
+  });
+
+  it('steps aside for skip(req), and lets anonymous requests through an optional route while refusing wrong keys', async () => {
+    const { key, auth } = await setup({ skip: (req) => req.path === '/health' });
+    const app = express();
+    app.use(auth.authenticate({ optional: true }));
+    app.get('/health', (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get('/x', (req, res) => {
+      res.json({ anonymous: (req as AuthenticatedRequest).auth === undefined });
+    });
+    const base = await start(app);
+    expect(await (await fetch(`${base}/health`, { headers: { 'x-api-key': 'junk' } })).json()).toEqual({
+      ok: true,
+    });
+    expect(await (await fetch(`${base}/x`)).json()).toEqual({ anonymous: true });
+    expect(await (await fetch(`${base}/x`, { headers: { 'x-api-key': key } })).json()).toEqual({
+      anonymous: false,
+    });
+    expect((await fetch(`${base}/x`, { headers: { 'x-api-key': `${key.slice(0, -1)}Q` } })).status).toBe(401);
+  });
+
+  it('refuses a bad requestProperty or skip at start-up', async () => {
+    const { auth: _ } = await setup();
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    expect(() => createExpressAuth(keywarden, { requestProperty: 'a b' })).toThrow(/requestProperty/);
+    expect(() => createExpressAuth(keywarden, { skip: 'yes' as never })).toThrow(/skip/);
+  });
 });

@@ -11,6 +11,7 @@ import {
   checkedOption,
   configError,
   hideCredential,
+  isAnonymous,
   isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
@@ -26,10 +27,13 @@ import fp from 'fastify-plugin';
 /** Per-route settings, in the route's `config.keywarden`; `false` makes the route public. */
 export type RouteAuthConfig = RouteRequirements | false;
 
+// keywarden's own record of the principal, under a symbol: getAuth() reads only this, whatever
+// the name the principal is shown under (`decorator`), and whatever other plugins put there.
+const PRINCIPAL: unique symbol = Symbol('keywarden.principal');
+
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The principal, once keywarden authenticated the request; null on public routes. */
-    auth: Principal | null;
+    [PRINCIPAL]?: Principal;
   }
   interface FastifyContextConfig {
     keywarden?: RouteAuthConfig;
@@ -54,6 +58,14 @@ export interface FastifyAuthOptions {
    * @default 'preParsing'
    */
   hook?: 'preParsing' | 'onRequest';
+  /**
+   * The request property that shows the principal (undefined on public and anonymous requests).
+   * keywarden does not declare its type, since other plugins may own `request.auth`: read it with
+   * `getAuth(request)`, or declare it yourself. @default 'auth'
+   */
+  decorator?: string;
+  /** Requests for which keywarden steps aside (the route runs without a principal). @default none */
+  skip?: (request: FastifyRequest) => boolean;
 }
 
 // `ip` and `protocol` parse X-Forwarded-* on every call under `trustProxy`: read only when the core asks.
@@ -64,7 +76,8 @@ const ACCESS: RequestAccess<FastifyRequest> = {
 const toInput = (request: FastifyRequest) =>
   new RequestView(request.raw, request.raw.url ?? '', request, ACCESS);
 
-const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) => {
+/** Checks the registration options; a typo or a wrong type fails at start-up. */
+const readOptions = (options: FastifyAuthOptions) => {
   // Fastify's own registration options (prefix, log settings) may sit beside ours.
   optionsObject('', options, [
     'keywarden',
@@ -72,6 +85,8 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     'hideCredentials',
     'delegateErrors',
     'hook',
+    'decorator',
+    'skip',
     'prefix',
     'logLevel',
     'logSerializers',
@@ -92,6 +107,25 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     valid: (v) => v === 'preParsing' || v === 'onRequest',
     expected: "'preParsing' or 'onRequest'",
   });
+  const decorator = checkedOption('decorator', options.decorator, 'auth', {
+    valid: (v) => typeof v === 'string' && v.length > 0,
+    expected: 'a property name',
+  });
+  const skip = checkedOption<((request: FastifyRequest) => boolean) | undefined>(
+    'skip',
+    options.skip,
+    undefined,
+    {
+      valid: (v) => typeof v === 'function',
+      expected: 'a function',
+    },
+  );
+  return { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip };
+};
+
+const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) => {
+  const { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip } =
+    readOptions(options);
   const refuse = (reply: FastifyReply, error: AuthError) => {
     if (delegateErrors) throw error;
     const problem = renderProblem(error);
@@ -99,7 +133,9 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     return reply.code(problem.status).headers(problem.headers).send(Buffer.from(problem.body));
   };
 
-  fastify.decorateRequest('auth', null);
+  // Undefined, as on every adapter, until a principal is established.
+  fastify.decorateRequest(decorator, undefined);
+  fastify.decorateRequest(PRINCIPAL, undefined);
   // Route settings are checked when a route is registered, so a typo fails at start-up.
   fastify.addHook('onRoute', (route) => {
     const config = (route.config as { keywarden?: RouteAuthConfig } | undefined)?.keywarden;
@@ -114,12 +150,14 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     result: AuthResult,
   ) => {
     if (!result.ok) {
+      if (isAnonymous(request.routeOptions.config.keywarden || undefined, result.error)) return done();
       if (delegateErrors) return done(result.error);
       refuse(reply, result.error);
       return; // answered: Fastify stops here without done()
     }
     for (const name in result.headers) reply.header(name, result.headers[name]);
-    request.auth = result.principal;
+    request[PRINCIPAL] = result.principal;
+    (request as unknown as Record<string, unknown>)[decorator] = result.principal;
     if (hideCredentials && hideCredential(request.raw, result.credential) !== null) {
       delete (request.query as Record<string, unknown>)[result.credential.name];
     }
@@ -128,7 +166,8 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
   const authenticate = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
     const config = request.routeOptions.config.keywarden;
     // A public route, or a CORS preflight (it carries no credential: the CORS plugin answers it).
-    if (config === false || (request.method === 'OPTIONS' && isCorsPreflight(request.raw))) return done();
+    if (config === false || (request.method === 'OPTIONS' && isCorsPreflight(request.raw)) || skip?.(request))
+      return done();
     const result = keywarden.authenticateNow(toInput(request), config);
     if (result instanceof Promise) result.then((r) => finish(request, reply, done, r), done);
     else finish(request, reply, done, result);
@@ -193,7 +232,8 @@ export default keywardenFastify;
  * @throws Error when the route is public or the plugin is not registered.
  */
 export function getAuth(request: FastifyRequest): Principal {
-  if (!request.auth)
+  const principal = request[PRINCIPAL];
+  if (!principal)
     throw new Error('keywarden: no principal on this request; is the route public or the plugin missing?');
-  return request.auth;
+  return principal;
 }

@@ -45,10 +45,13 @@ describe('@keywarden/fastify', () => {
       header: request.headers['x-api-key'] ?? null,
       keyId: getAuth(request).keyId,
     }));
-    app.get('/public', { config: { keywarden: false } }, async (request) => ({ auth: request.auth }));
+    // No principal is undefined, as on every adapter.
+    app.get('/public', { config: { keywarden: false } }, async (request) => ({
+      auth: typeof (request as unknown as { auth?: unknown }).auth,
+    }));
     const hidden = await app.inject({ url: '/x', headers: { 'x-api-key': key } });
     expect(hidden.json()).toEqual({ header: null, keyId: record.id });
-    expect((await app.inject({ url: '/public' })).json()).toEqual({ auth: null });
+    expect((await app.inject({ url: '/public' })).json()).toEqual({ auth: 'undefined' });
     expect(() => getAuth({ auth: null } as never)).toThrow(/public/);
     await app.close();
   });
@@ -113,5 +116,43 @@ describe('CORS', () => {
         .register(keywardenFastify, { keywarden: keywardenWith(), hook: 'preHandler' as never })
         .ready(),
     ).rejects.toThrow(/hook/);
+  });
+});
+
+describe('living beside other plugins', () => {
+  it('shows the principal under decorator, steps aside for skip(request), lets anonymous requests through optional routes', async () => {
+    const keywarden = keywardenWith();
+    const { key, record } = await keywarden.keys.create({ name: 'k' });
+    const app = Fastify();
+    app.decorateRequest('auth', null); // another plugin owns request.auth
+    await app.register(keywardenFastify, {
+      keywarden,
+      decorator: 'apiKey',
+      skip: (request) => request.url === '/health',
+    });
+    const who = async (request: import('fastify').FastifyRequest) => ({
+      apiKey: (request as unknown as { apiKey?: { keyId: string } }).apiKey?.keyId ?? null,
+      viaGetAuth: (() => {
+        try {
+          return getAuth(request).keyId;
+        } catch {
+          return null;
+        }
+      })(),
+    });
+    app.get('/x', who);
+    app.get('/maybe', { config: { keywarden: { optional: true } } }, who);
+    app.get('/health', async () => ({ ok: true }));
+    expect((await app.inject({ url: '/x', headers: { 'x-api-key': key } })).json()).toEqual({
+      apiKey: record.id,
+      viaGetAuth: record.id,
+    });
+    expect((await app.inject({ url: '/x' })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/maybe' })).json()).toEqual({ apiKey: null, viaGetAuth: null });
+    expect((await app.inject({ url: '/maybe', headers: { 'x-api-key': 'junk' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/health', headers: { 'x-api-key': 'junk' } })).json()).toEqual({
+      ok: true,
+    });
+    await app.close();
   });
 });

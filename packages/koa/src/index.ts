@@ -9,8 +9,10 @@ import {
 } from '@keywarden/core';
 import {
   booleanOption,
+  checkedOption,
   configError,
   hideCredential,
+  isAnonymous,
   isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
@@ -23,12 +25,8 @@ import {
 } from '@keywarden/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
 
-declare module 'koa' {
-  interface DefaultState {
-    /** Set by keywarden's middleware once the request is authenticated. */
-    auth?: Principal;
-  }
-}
+// keywarden does not declare `ctx.state.auth`: other middleware owns that name too, and the key
+// is configurable (`stateKey`). Read the principal with `getAuth(ctx)`.
 
 /** Options of {@link createKoaAuth}. */
 export interface KoaAuthOptions {
@@ -36,6 +34,10 @@ export interface KoaAuthOptions {
   hideCredentials?: boolean;
   /** Throw refusals (an `AuthError`, with `status`, `expose` and `headers`) for your error middleware. @default false: answer with problem+json */
   delegateErrors?: boolean;
+  /** The `ctx.state` key that shows the principal, for apps where another middleware owns `auth`. @default 'auth' */
+  stateKey?: string;
+  /** Requests for which keywarden steps aside (the next middleware runs without a principal). @default none */
+  skip?: (ctx: Context) => boolean;
 }
 
 /** The middleware factories made by {@link createKoaAuth}. */
@@ -72,9 +74,17 @@ type StateWithPrincipal = { [PRINCIPAL]?: Principal; [CHARGED]?: number };
  * ```
  */
 export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}): KoaAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors']);
+  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'stateKey', 'skip']);
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
+  const stateKey = checkedOption('stateKey', options.stateKey, 'auth', {
+    valid: (v) => typeof v === 'string' && v.length > 0,
+    expected: 'a non-empty string',
+  });
+  const skip = checkedOption<((ctx: Context) => boolean) | undefined>('skip', options.skip, undefined, {
+    valid: (v) => typeof v === 'function',
+    expected: 'a function',
+  });
   // A promise either way, like any Koa middleware's answer: rejected with the error when delegating.
   const refuse = (ctx: Context, error: AuthError): Promise<void> => {
     if (delegateErrors) return Promise.reject(error);
@@ -89,11 +99,11 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
       const route = validateRouteRequirements(requirements);
       const cost = route?.cost ?? 1;
       const proceed = (ctx: Context, next: Next, result: AuthResult) => {
-        if (!result.ok) return refuse(ctx, result.error);
+        if (!result.ok) return isAnonymous(route, result.error) ? next() : refuse(ctx, result.error);
         ctx.set(result.headers);
         (ctx.state as StateWithPrincipal)[PRINCIPAL] = result.principal;
         if (cost !== 1) (ctx.state as StateWithPrincipal)[CHARGED] = cost;
-        ctx.state.auth = result.principal;
+        (ctx.state as Record<string, unknown>)[stateKey] = result.principal;
         // Under a mount (koa-mount) `ctx.req.url` is relative to it: `originalUrl` keeps its own bytes.
         if (hideCredentials && hideCredential(ctx.req, result.credential) !== null)
           ctx.originalUrl = withoutQueryParameter(ctx.originalUrl, result.credential.name);
@@ -104,7 +114,7 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
       // takes to adopt one. It still always returns a promise, and never throws.
       return (ctx, next) => {
         // A CORS preflight carries no credential: it goes on to the application's CORS handling.
-        if (ctx.method === 'OPTIONS' && isCorsPreflight(ctx.req)) return next();
+        if ((ctx.method === 'OPTIONS' && isCorsPreflight(ctx.req)) || skip?.(ctx)) return next();
         const state = ctx.state as StateWithPrincipal;
         const earlier = state[PRINCIPAL]; // an earlier authenticate() on this request
         if (earlier !== undefined) {

@@ -210,3 +210,37 @@ describe('CORS', () => {
     },
   );
 });
+
+describe('living beside other middleware', () => {
+  it('shows the principal under stateKey, steps aside for skip(ctx), and lets anonymous requests through optional routes', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key, record } = await keys.create({ name: 'k' });
+    const auth = createKoaAuth(keywarden, { stateKey: 'apiKey', skip: (ctx) => ctx.path === '/health' });
+    const app = new Koa();
+    app.use(async (ctx, next) => {
+      ctx.state.auth = { user: 'from a JWT middleware' };
+      await next();
+    });
+    app.use(auth.authenticate({ optional: true }));
+    app.use((ctx) => {
+      const principal = (ctx.state as { apiKey?: { keyId: string } }).apiKey;
+      ctx.body = { apiKey: principal?.keyId ?? null, auth: ctx.state.auth, path: ctx.path };
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => server.close());
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await (await fetch(`${base}/x`, { headers: { 'x-api-key': key } })).json()).toEqual({
+      apiKey: record.id,
+      auth: { user: 'from a JWT middleware' },
+      path: '/x',
+    });
+    expect(await (await fetch(`${base}/x`)).json()).toMatchObject({ apiKey: null });
+    expect((await fetch(`${base}/x`, { headers: { 'x-api-key': 'junk' } })).status).toBe(401);
+    expect((await fetch(`${base}/health`, { headers: { 'x-api-key': 'junk' } })).status).toBe(200);
+  });
+});

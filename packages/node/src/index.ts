@@ -9,9 +9,11 @@ import {
 } from '@keywarden/core';
 import {
   booleanOption,
+  checkedOption,
   configError,
   createPrincipalRecord,
   hideCredential,
+  isAnonymous,
   isCorsPreflight,
   MAX_MINT_BODY_BYTES,
   optionsObject,
@@ -38,6 +40,8 @@ export interface NodeAuthOptions {
   hideCredentials?: boolean;
   /** Pass refusals to `next(error)` (an `AuthError`) instead of answering them. @default false */
   delegateErrors?: boolean;
+  /** Requests for which keywarden steps aside (`next()` runs, the handler resolves undefined). @default none */
+  skip?: (req: IncomingMessage) => boolean;
 }
 
 /** The handler factories made by {@link createNodeAuth}. */
@@ -73,7 +77,16 @@ const principals = createPrincipalRecord();
  * ```
  */
 export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = {}): NodeAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors']);
+  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'skip']);
+  const skip = checkedOption<((req: IncomingMessage) => boolean) | undefined>(
+    'skip',
+    options.skip,
+    undefined,
+    {
+      valid: (v) => typeof v === 'function',
+      expected: 'a function',
+    },
+  );
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   const refuse = (error: AuthError, res: ServerResponse, next: Next | undefined): undefined => {
@@ -87,7 +100,7 @@ export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = 
       const cost = route?.cost ?? 1;
       return async (req, res, next) => {
         // A CORS preflight carries no credential: it is the application's to answer (or `next`'s).
-        if (req.method === 'OPTIONS' && isCorsPreflight(req)) {
+        if ((req.method === 'OPTIONS' && isCorsPreflight(req)) || skip?.(req)) {
           next?.();
           return undefined;
         }
@@ -101,7 +114,11 @@ export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = 
           return earlier;
         }
         const result = await keywarden.authenticateNow(toInput(req), route);
-        if (!result.ok) return refuse(result.error, res, next);
+        if (!result.ok) {
+          if (!isAnonymous(route, result.error)) return refuse(result.error, res, next);
+          next?.();
+          return undefined;
+        }
         for (const name in result.headers) res.setHeader(name, result.headers[name]!);
         principals.set(req, result.principal, cost);
         if (hideCredentials) hideCredential(req, result.credential);

@@ -113,6 +113,29 @@ describe('@keywarden/node', () => {
     );
   });
 
+  it('steps aside for skip(req), and lets a request without credential through an optional handler while refusing a wrong key', async () => {
+    const { keywarden, key, record } = await setup();
+    const guard = createNodeAuth(keywarden, { skip: (req) => req.url === '/health' }).authenticate({
+      optional: true,
+    });
+    const base = await listen(async (req, res) => {
+      const principal = await guard(req, res);
+      // A refusal has answered already; anonymous and skipped requests have not.
+      if (!res.writableEnded) res.end(JSON.stringify({ keyId: principal?.keyId ?? null }));
+    });
+    const body = async (path: string, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${base}${path}`, { headers });
+      return [response.status, await response.json()];
+    };
+    expect(await body('/health', { 'x-api-key': 'junk' })).toEqual([200, { keyId: null }]);
+    expect(await body('/x')).toEqual([200, { keyId: null }]);
+    expect(await body('/x', { 'x-api-key': key })).toEqual([200, { keyId: record.id }]);
+    const wrong = await body('/x', { 'x-api-key': `${key.slice(0, -1)}x` });
+    expect(wrong).toEqual([401, expect.objectContaining({ code: 'invalid_credentials' })]);
+    expect(() => createNodeAuth(keywarden, { skip: true as never })).toThrow(/skip/);
+    expect(() => createNodeAuth(keywarden).authenticate({ optional: 'yes' as never })).toThrow(/optional/);
+  });
+
   it('refuses unknown options and a mint handler without tokens, and explains a missing principal', async () => {
     const { keys } = await setup();
     const keywarden = createKeywarden({ keys, requireHttps: false });

@@ -152,3 +152,16 @@ export function isCorsPreflight(req: Pick<IncomingMessage, 'method' | 'headers'>
     req.headers['access-control-request-method'] !== undefined
   );
 }
+
+/**
+ * Whether a refusal on a route marked `optional` means "go on anonymously": nothing was presented.
+ * Adapters call the next handler without a principal then; any other refusal stands.
+ *
+ * @example
+ * ```ts
+ * if (!result.ok && isAnonymous(route, result.error)) return next();
+ * ```
+ */
+export function isAnonymous(route: { optional?: boolean } | undefined, error: { code: string }): boolean {
+  return route?.optional === true && error.code === 'missing_credentials';
+}

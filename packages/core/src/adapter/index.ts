@@ -16,6 +16,7 @@ export {
 export { MAX_MINT_BODY_BYTES } from '../mint/mint-body.js';
 export {
   hideCredential,
+  isAnonymous,
   isCorsPreflight,
   type ProblemResponse,
   readRequestBody,

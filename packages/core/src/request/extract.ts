@@ -21,7 +21,13 @@ export function createExtraction(settings: KeywardenSettings, refusals: Refusals
     const extracted = extractCredential(ctx.input.headers ?? {}, ctx.input.url ?? '', credentials);
     if (!extracted.ok) {
       const { reason } = extracted;
-      if (reason === 'no_credentials') return refusals.refuse(ctx, 'missing_credentials', reason, allSchemes);
+      if (reason === 'no_credentials') {
+        // On an optional route, nothing presented is an anonymous request, not a failure: the
+        // adapter goes on without a principal, and no event reports it.
+        if (ctx.route?.optional)
+          return { ok: false, error: refusals.error('missing_credentials', allSchemes) };
+        return refusals.refuse(ctx, 'missing_credentials', reason, allSchemes);
+      }
       if (reason === 'access_token_as_api_key' && tokenAsKey)
         return refusals.refuseWith(ctx, tokenAsKey, reason);
       return refusals.refuse(ctx, 'invalid_request', reason, allSchemes);

@@ -1,5 +1,5 @@
 import { configError } from '../errors/config-error.js';
-import { optionsObject } from '../errors/options.js';
+import { booleanOption, optionsObject } from '../errors/options.js';
 import type { RouteRequirements } from './types.js';
 
 /**
@@ -16,7 +16,8 @@ export function validateRouteRequirements(
 ): RouteRequirements | undefined {
   if (route === undefined) return undefined;
   if (route === null) throw configError('KW_INVALID_OPTION', 'route', 'requirements must be an object');
-  const { scopes, cost } = optionsObject('route', route, ['scopes', 'cost']);
+  const { scopes, cost, optional } = optionsObject('route', route, ['scopes', 'cost', 'optional']);
+  booleanOption('route.optional', optional, false);
   if (
     scopes !== undefined &&
     (!Array.isArray(scopes) || !scopes.every((x) => typeof x === 'string' && x.length > 0))
@@ -29,5 +30,6 @@ export function validateRouteRequirements(
   return Object.freeze({
     ...(scopes ? { scopes: Object.freeze([...scopes]) } : {}),
     ...(cost !== undefined ? { cost } : {}),
+    ...(optional ? { optional } : {}),
   });
 }

@@ -44,6 +44,12 @@ export interface RouteRequirements {
    * after the quota is spent), but still counts against the rate limit. @default 1
    */
   cost?: number;
+  /**
+   * Authentication is optional here: a request with no credential at all goes on anonymously
+   * (the adapters call the next handler without a principal); a credential that is presented is
+   * checked as usual, and a wrong one is still refused. @default false
+   */
+  optional?: boolean;
 }
 
 /**
