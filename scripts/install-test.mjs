@@ -235,6 +235,31 @@ for (const [name, fw] of Object.entries(FRAMEWORKS)) {
   ];
   for (const [label, step] of checks) check(label, step);
 }
+// The CLI alone (PostgreSQL is an optional peer): the file store works, a postgres:// store says
+// what to install, with exit code 1 and no stack trace.
+{
+  const dir = join(work, 'koa');
+  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tgz('cli')], dir);
+  check('CLI without PostgreSQL', () => {
+    const store = join(dir, 'keys.json');
+    const created = JSON.parse(
+      run('npx', ['keywarden', '--store', store, 'keys', 'create', '--name', 'alone', '--json'], dir),
+    );
+    let failure;
+    try {
+      run('npx', ['keywarden', '--store', 'postgres://u@127.0.0.1:1/db', 'migrate'], dir);
+    } catch (error) {
+      failure = error;
+    }
+    const said = failure?.stderr ?? '';
+    return typeof created.key === 'string' &&
+      failure?.status === 1 &&
+      said.includes('npm install @keywarden/postgres') &&
+      !/\n\s+at /.test(said)
+      ? 'OK'
+      : `unexpected: ${failure?.status} ${said}`;
+  });
+}
 rmSync(work, { recursive: true, force: true });
 if (failures) {
   console.error(`${failures} install check(s) failed`);

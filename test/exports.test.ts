@@ -128,6 +128,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'renderProblem',
       'requestHeaders',
       'requiredOption',
+      'warnUntrustedProxy',
       'withoutQueryParameter',
     ],
     types: ['OptionRule', 'PrincipalRecord', 'ProblemResponse', 'RequestAccess'],

@@ -171,7 +171,13 @@ describe('install into fresh projects', () => {
     }
     for (const fw of ['express4', 'express5', 'koa', 'fastify'])
       for (const form of ['ESM', 'CommonJS', 'TypeScript']) expect(out).toContain(`${fw} ${form}: OK`);
-    for (const label of ['stores ESM', 'stores CommonJS', 'stores TypeScript', 'CLI'])
+    for (const label of [
+      'stores ESM',
+      'stores CommonJS',
+      'stores TypeScript',
+      'CLI',
+      'CLI without PostgreSQL',
+    ])
       expect(out).toContain(`${label}: OK`);
     expect(out).toContain('Every package installs and works from its tarball.');
   });

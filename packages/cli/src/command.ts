@@ -39,5 +39,7 @@ export interface Command {
   options?: ParseArgsConfig['options'];
   /** Whether it takes one key id as its argument. */
   takesId?: boolean;
+  /** Whether it may start a new keys file (without `--create`). */
+  createsStore?: boolean;
   run(ctx: CommandContext): Promise<void>;
 }

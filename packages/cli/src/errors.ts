@@ -19,24 +19,34 @@ const FLAGS: Record<string, string> = {
   ownerId: '--owner',
   environment: '--env',
   'rotate.gracePeriodSeconds': '--grace',
-  tokens: '--secret',
+  'tokens.secrets': 'the signing secret (--secret-file or KEYWARDEN_TOKEN_SECRET)',
+  'tokens.issuer': '--issuer',
+  'tokens.audience': '--audience',
 };
 
-/** The flag an option path comes from: its own, or its parent's (`rateLimit.limit` is `--rate`). */
-function flagOf(option: string): string | undefined {
-  if (option in FLAGS) return FLAGS[option];
-  if (option.startsWith('tokens.secrets')) return '--secret';
-  const parent = option.slice(0, option.indexOf('.'));
-  return FLAGS[parent];
+/** The flag an option path comes from, and the path it stands for (`rateLimit.limit`: `--rate`). */
+function flagOf(option: string): [flag: string, path: string] | undefined {
+  for (let path = option; path !== ''; path = path.slice(0, Math.max(0, path.lastIndexOf('.')))) {
+    const flag = FLAGS[path];
+    if (flag !== undefined) return [flag, path];
+  }
+  return undefined;
 }
 
 /**
- * A configuration error from the core as a usage error naming the flag: `--rate must be ...`
- * rather than `rateLimit.limit must be ...`. Anything else is returned as it is.
+ * A configuration error from the core as a usage error in the command line's words:
+ * `--ip has an invalid entry "x"` rather than `ips has an invalid entry "x"`, and
+ * `--rate limit must be ...` for `rateLimit.limit must be ...`. Anything else is returned as it is.
  */
 export function asUsageError(error: unknown): unknown {
   if (!(error instanceof KeywardenConfigError)) return error;
-  const flag = flagOf(error.option);
   const text = error.message.replace(/^keywarden: /, '');
-  return new UsageError(flag ? `${flag}: ${text}` : text);
+  const found = flagOf(error.option);
+  if (!found) return new UsageError(text);
+  const [flag, path] = found;
+  if (!text.startsWith(error.option)) return new UsageError(`${flag}: ${text}`);
+  // What follows the flag's own path (`.limit`, `.main`) stays, as words: `--rate limit must ...`.
+  const rest = error.option.slice(path.length + 1);
+  const inner = rest && !rest.includes('.') && path !== 'tokens.secrets' ? ` ${rest}` : '';
+  return new UsageError(`${flag}${inner}${text.slice(error.option.length)}`);
 }

@@ -1,6 +1,6 @@
 // The `keywarden` command line: finds the command in the table, parses its options, runs it, and
 // turns what went wrong into an exit code: 0 done, 1 the operation failed, 2 a wrong command line.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import {
   createArgon2Hasher,
@@ -11,15 +11,16 @@ import {
   type KeyStore,
   openFileKeyStore,
 } from '@keywarden/core';
-import { createPostgresKeyStore } from '@keywarden/postgres';
 import type { CliIo, Command, CommandContext } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { asUsageError, CommandError, UsageError } from './errors.js';
 import type { Values } from './parse.js';
+import { loadPostgres } from './postgres.js';
 
 const GLOBAL_OPTIONS = {
   store: { type: 'string' },
   json: { type: 'boolean' },
+  create: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -28,13 +29,14 @@ function globalHelp(): string {
   const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)} ${c.summary}`);
   return `keywarden: manage keywarden API keys
 
-Usage: keywarden <command> [options]
+Usage: keywarden [global options] <command> [options]
 
 Commands:
 ${lines.join('\n')}
 
 Global options:
   --store <path|postgres://...>  key store (env KEYWARDEN_STORE; default .keywarden/keys.json)
+  --create                       start a new keys file when there is none (keys create always may)
   --json                         machine-readable output
   -h, --help                     help for any command
   -v, --version                  version
@@ -53,8 +55,11 @@ function hasherFrom(env: NodeJS.ProcessEnv): Hasher {
   throw new UsageError('KEYWARDEN_HASHER must be argon2id or hmac');
 }
 
+const isPostgres = (target: string) => /^postgres(ql)?:\/\//.test(target);
+
 async function openStore(target: string): Promise<KeyStore & { close(): Promise<void> }> {
-  if (/^postgres(ql)?:\/\//.test(target)) {
+  if (isPostgres(target)) {
+    const { createPostgresKeyStore } = await loadPostgres();
     return createPostgresKeyStore({ connectionString: target, listen: false, timeoutMs: 5000 });
   }
   return openFileKeyStore({ path: target, watch: false });
@@ -68,11 +73,32 @@ function version(): string {
   }
 }
 
-/** The command named by the first one or two words, and the arguments after it. */
-function findCommand(argv: string[]): [Command | undefined, string[]] {
-  const two = COMMANDS.find((c) => c.name === `${argv[0]} ${argv[1]}`);
-  if (two) return [two, argv.slice(2)];
-  return [COMMANDS.find((c) => c.name === argv[0]), argv.slice(1)];
+const GLOBAL_FLAGS = new Set(['--store', '--json', '--create', '--help', '-h']);
+
+/**
+ * The command named by the first one or two words, and its arguments (the global options found
+ * before or between the words go first, so `keywarden --store x migrate` works as users type it).
+ */
+function findCommand(argv: string[]): [Command | undefined, string[], string[]] {
+  const globals: string[] = [];
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const flag = arg.split('=', 1)[0]!;
+    if (GLOBAL_FLAGS.has(flag)) {
+      globals.push(arg);
+      if (arg === '--store' && i + 1 < argv.length) globals.push(argv[++i]!);
+      continue;
+    }
+    if (arg.startsWith('-')) return [undefined, [...globals, ...argv.slice(i)], words];
+    words.push(arg);
+    const command = COMMANDS.find((c) => c.name === words.join(' '));
+    if (command) return [command, [...globals, ...argv.slice(i + 1)], words];
+    // The first word of two-word commands ("keys") waits for the second.
+    if (words.length === 1 && COMMANDS.some((c) => c.name.startsWith(`${arg} `))) continue;
+    return [undefined, globals, words];
+  }
+  return [undefined, globals, words];
 }
 
 function parse(command: Command, args: string[]): { values: Values; positionals: string[] } {
@@ -106,6 +132,11 @@ async function execute(command: Command, values: Values, positionals: string[], 
     async keys() {
       if (!keys) {
         const hasher = hasherFrom(io.env);
+        // A mistyped path must not look like an empty store ("No keys.") or start a new one unasked.
+        if (!isPostgres(storeTarget) && !command.createsStore && !values.create && !existsSync(storeTarget))
+          throw new CommandError(
+            `the keys file ${storeTarget} does not exist ("keys create" starts one; --create starts an empty one)`,
+          );
         store = await openStore(storeTarget);
         keys = createKeyManager({ store, hasher });
       }
@@ -129,18 +160,23 @@ async function execute(command: Command, values: Values, positionals: string[], 
  * ```
  */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const [first] = argv;
-  if (!first || first === '-h' || first === '--help' || first === 'help') {
-    io.stdout(globalHelp());
-    return first ? 0 : 2;
-  }
-  if (first === '-v' || first === '--version') {
+  if (argv[0] === '-v' || argv[0] === '--version') {
     io.stdout(`${version()}\n`);
     return 0;
   }
-  const [command, args] = findCommand(argv);
+  const [command, args, words] = findCommand(argv[0] === 'help' ? ['--help', ...argv.slice(1)] : argv);
   try {
-    if (!command) throw new UsageError(`unknown command "${argv.slice(0, 2).join(' ')}"`);
+    if (!command) {
+      const unknown = args.find((a) => !GLOBAL_FLAGS.has(a.split('=', 1)[0]!) && a.startsWith('-'));
+      const group = COMMANDS.filter((c) => words.length === 1 && c.name.startsWith(`${words[0]} `));
+      if (group.length > 0)
+        throw new UsageError(`"${words[0]}" needs a command: ${group.map((c) => c.name).join(', ')}`);
+      if (words.length > 0) throw new UsageError(`unknown command "${words.join(' ')}"`);
+      if (unknown !== undefined) throw new UsageError(`unknown option "${unknown}"`);
+      // `keywarden` alone is a wrong command line; `keywarden --help` is not.
+      io.stdout(globalHelp());
+      return args.includes('--help') || args.includes('-h') ? 0 : 2;
+    }
     const { values, positionals } = parse(command, args);
     if (values.help) {
       io.stdout(command.usage);

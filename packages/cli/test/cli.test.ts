@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -193,6 +194,41 @@ describe.each([
       keywarden.authenticate({ method: 'GET', url, headers: { authorization: `AccessToken ${token}` } });
     expect((await use('/v3/files/a/b.png')).ok).toBe(true);
     expect((await use('/v3/files/b.png')).ok).toBe(false);
+    // The secret from a file (with the newline an editor leaves), and the server's issuer and audience.
+    const secretFile = join(dir, 'token-secret');
+    await writeFile(secretFile, `${SECRET}\n`, { mode: 0o600 });
+    const claimed = await cli(
+      [
+        'token',
+        'mint',
+        '--key',
+        record.id,
+        '--path',
+        '/v3/files/*',
+        '--secret-file',
+        secretFile,
+        ...store(),
+      ].concat(['--issuer', 'https://api.example', '--audience', 'uploads']),
+      { KEYWARDEN_TOKEN_SECRET: '' },
+    );
+    expect(claimed.code).toBe(0);
+    const withClaims = createKeywarden({
+      keys,
+      requireHttps: false,
+      tokens: {
+        secrets: [{ id: 'main', secret: SECRET }],
+        issuer: 'https://api.example',
+        audience: 'uploads',
+      },
+    });
+    const header = { authorization: `AccessToken ${claimed.stdout.trim()}` };
+    expect(
+      (await withClaims.authenticate({ method: 'GET', url: '/v3/files/c.png', headers: header })).ok,
+    ).toBe(true);
+    // A server that expects other claims refuses it.
+    expect(
+      (await keywarden.authenticate({ method: 'GET', url: '/v3/files/c.png', headers: header })).ok,
+    ).toBe(false);
     await serverStore.close?.();
     const beyond = await cli(['token', 'mint', '--key', record.id, ...store()]); // "*" is beyond the key
     expect([beyond.code, beyond.stderr]).toEqual([
@@ -209,8 +245,17 @@ describe('keywarden command line', () => {
     [['keys', 'create', '--name', 'x', '--colour', 'red'], /Unknown option '--colour'/],
     [['keys', 'create', '--name', 'x', '--rate', '5/fortnight'], /--rate window/],
     [['keys', 'create', '--name', 'x', '--quota', '5/week'], /--quota/],
-    [['keys', 'create', '--name', 'x', '--ip', 'not-an-ip'], /ips/],
-    [['keys', 'create', '--name', 'x', '--path', '/v3/*/x'], /paths/],
+    [['keys', 'create', '--name', 'x', '--ip', 'not-an-ip'], /: --ip has an invalid entry "not-an-ip"/],
+    [['keys', 'create', '--name', 'x', '--path', '/v3/*/x'], /: --path has an invalid entry/],
+    [['keys', 'create', '--name', 'x', '--rate', '0/60s'], /: --rate limit must be an integer/],
+    [['keys', 'create', '--name', 'x', '--scope', ''], /: --scope has an invalid entry ""/],
+    [['--bogus', 'keys', 'list'], /unknown option "--bogus"/],
+    [['keys'], /"keys" needs a command: keys create, keys list/],
+    [
+      ['token', 'mint', '--key', 'abc', '--secret', SECRET],
+      /--secret is not taken: .* ps and the shell history/,
+    ],
+    [['token', 'mint', '--key', 'abc', '--issuer', ''], /--issuer/],
     [['keys', 'create', '--name', 'x', '--env', 'prod'], /--env/],
     [['keys', 'create', '--name', 'x', '--expires-in', 'soon'], /--expires-in/],
     [['keys', 'show'], /takes one key id/],
@@ -218,10 +263,12 @@ describe('keywarden command line', () => {
     [['token', 'mint', '--key', 'abc'], /secret/],
     [['migrate'], /postgres/],
   ])('refuses %j with exit code 2 and a clear message', async (args, message) => {
-    const run = await cli([...args, '--store', join(dir, 'refusals.json')], { KEYWARDEN_TOKEN_SECRET: '' });
+    const secretless = args.includes('--issuer') ? {} : { KEYWARDEN_TOKEN_SECRET: '' };
+    const run = await cli([...args, '--store', join(dir, 'refusals.json')], secretless);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(run.stderr).toMatch(/--help" for usage/);
+    expect(run.stderr).not.toContain(SECRET);
   });
 
   it('has --help everywhere, --version, and generates secrets', async () => {
@@ -240,6 +287,38 @@ describe('keywarden command line', () => {
     expect((await cli([])).code).toBe(2);
     const secret = await json(['secret', 'generate']);
     expect(secret.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('takes global options before, between and after the command words', async () => {
+    const file = join(dir, 'globals.json');
+    const created = await json(['--store', file, 'keys', 'create', '--name', 'first']);
+    const second = await json([`--store=${file}`, 'keys', '--json', 'create', '--name', 'second']);
+    expect(await json(['keys', 'list', '--store', file])).toEqual([
+      expect.objectContaining({ id: created.record.id }),
+      expect.objectContaining({ id: second.record.id }),
+    ]);
+    const migrated = await cli(['--store', pg.url, 'migrate']);
+    expect([migrated.code, migrated.stdout]).toEqual([0, expect.stringMatching(/migrations|up to date/)]);
+    expect((await cli(['--store', file, '--help'])).stdout).toMatch(/^keywarden: manage/);
+  });
+
+  it('refuses a keys file that does not exist (exit 1) unless told to start one', async () => {
+    const missing = join(dir, 'typo', 'kyes.json');
+    for (const args of [
+      ['keys', 'list'],
+      ['keys', 'show', 'abc'],
+      ['token', 'mint', '--key', 'abc'],
+    ]) {
+      const run = await cli([...args, '--store', missing]);
+      expect([run.code, run.stdout], args.join(' ')).toEqual([1, '']);
+      expect(run.stderr).toContain(`the keys file ${missing} does not exist`);
+    }
+    expect(existsSync(missing)).toBe(false);
+    expect(await json(['keys', 'list', '--create', '--store', missing])).toEqual([]);
+    const { record } = await json(['keys', 'create', '--name', 'new', '--store', join(dir, 'new.json')]);
+    expect(await json(['keys', 'list', '--store', join(dir, 'new.json')])).toEqual([
+      expect.objectContaining({ id: record.id }),
+    ]);
   });
 
   it('fails with exit code 1, not a stack trace, when the store is unreachable', async () => {

@@ -81,6 +81,8 @@ export interface Keywarden {
   ): StackedResult | Promise<StackedResult>;
   /** Whether `tokens` was configured (adapters mount the mint route only then). */
   readonly tokensEnabled: boolean;
+  /** Whether plain HTTP is refused (`requireHttps`), so adapters can warn about an untrusted proxy. */
+  readonly httpsRequired: boolean;
   /** The key manager given in the options. */
   readonly keys: KeyManager;
 }
@@ -139,6 +141,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   return {
     keys: settings.keys,
     tokensEnabled: settings.tokens !== null,
+    httpsRequired: settings.requireHttps,
     authenticateNow,
     authenticate: (input, route) => Promise.resolve(authenticateNow(input, route)),
     checkRoute: stacked.checkRoute,

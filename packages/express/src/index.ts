@@ -23,6 +23,7 @@ import {
   readRequestBody,
   renderMintResult,
   renderProblem,
+  warnUntrustedProxy,
   withoutQueryParameter,
 } from '@keywarden/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -155,6 +156,9 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
     expected: 'a function',
   });
   const refuse = (error: AuthError, res: Response, next: NextFunction) => {
+    const app = res.req?.app;
+    if (error.code === 'https_required' && app && !app.get('trust proxy'))
+      warnUntrustedProxy(app, "Express trusts no proxy (app.set('trust proxy', ...))");
     if (delegateErrors) return next(error);
     const problem = renderProblem(error);
     res.writeHead(problem.status, problem.headers).end(problem.body);

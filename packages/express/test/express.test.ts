@@ -5,6 +5,9 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuthenticatedRequest, createExpressAuth, getAuth } from '../src/index.js';
 
+/** The key with its last character changed (whatever that character was). */
+const damage = (key: string) => key.slice(0, -1) + (key.endsWith('Q') ? 'R' : 'Q');
+
 const closers: (() => void)[] = [];
 afterEach(() => {
   for (const close of closers.splice(0)) close();
@@ -271,7 +274,36 @@ describe('living beside other middleware', () => {
     expect(await (await fetch(`${base}/x`, { headers: { 'x-api-key': key } })).json()).toEqual({
       anonymous: false,
     });
-    expect((await fetch(`${base}/x`, { headers: { 'x-api-key': `${key.slice(0, -1)}Q` } })).status).toBe(401);
+    expect((await fetch(`${base}/x`, { headers: { 'x-api-key': damage(key) } })).status).toBe(401);
+  });
+
+  it('behind a trusted proxy, requireHttps accepts what the proxy says was HTTPS, and warns about nothing', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const { key } = await keys.create({ name: 'k' });
+    const auth = createExpressAuth(createKeywarden({ keys, requireHttps: true }));
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => void (w.code && warnings.push(w.code));
+    process.on('warning', onWarning);
+    try {
+      const app = express();
+      app.set('trust proxy', 'loopback');
+      app.use(auth.authenticate());
+      app.get('/x', (_req, res) => {
+        res.json({ ok: true });
+      });
+      const base = await start(app);
+      const ask = (proto: string) =>
+        fetch(`${base}/x`, { headers: { 'x-api-key': key, 'x-forwarded-proto': proto } });
+      expect((await ask('https')).status).toBe(200);
+      expect((await ask('http')).status).toBe(403); // the client did use plain HTTP
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('KEYWARDEN_HTTPS_PROXY');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('refuses a bad requestProperty or skip at start-up', async () => {

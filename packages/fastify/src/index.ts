@@ -20,6 +20,7 @@ import {
   renderMintResult,
   renderProblem,
   requiredOption,
+  warnUntrustedProxy,
 } from '@keywarden/core/adapter';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -150,6 +151,13 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     result: AuthResult,
   ) => {
     if (!result.ok) {
+      // Fastify does not show its trustProxy setting; a proxy that said https and was not
+      // believed is the same finding.
+      if (
+        result.error.code === 'https_required' &&
+        /https/i.test(String(request.headers['x-forwarded-proto']))
+      )
+        warnUntrustedProxy(fastify, 'Fastify trusts no proxy (Fastify({ trustProxy: ... }))');
       if (isAnonymous(request.routeOptions.config.keywarden || undefined, result.error)) return done();
       if (delegateErrors) return done(result.error);
       refuse(reply, result.error);

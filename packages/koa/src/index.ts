@@ -21,6 +21,7 @@ import {
   readRequestBody,
   renderMintResult,
   renderProblem,
+  warnUntrustedProxy,
   withoutQueryParameter,
 } from '@keywarden/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
@@ -87,6 +88,8 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
   });
   // A promise either way, like any Koa middleware's answer: rejected with the error when delegating.
   const refuse = (ctx: Context, error: AuthError): Promise<void> => {
+    if (error.code === 'https_required' && !ctx.app.proxy)
+      warnUntrustedProxy(ctx.app, 'Koa trusts no proxy (app.proxy = true)');
     if (delegateErrors) return Promise.reject(error);
     const problem = renderProblem(error);
     ctx.status = problem.status;

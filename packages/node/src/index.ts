@@ -22,6 +22,7 @@ import {
   readRequestBody,
   renderMintResult,
   renderProblem,
+  warnUntrustedProxy,
 } from '@keywarden/core/adapter';
 
 /** What comes next, Connect style: called with nothing to go on, or with the refusal when delegating. */
@@ -90,6 +91,11 @@ export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = 
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   const refuse = (error: AuthError, res: ServerResponse, next: Next | undefined): undefined => {
+    if (error.code === 'https_required')
+      warnUntrustedProxy(
+        keywarden,
+        'the Node adapter sees HTTPS only on a TLS socket (put the proxy-terminated scheme in place, or use a framework adapter that trusts the proxy)',
+      );
     if (delegateErrors && next) return void next(error);
     const { status, headers, body } = renderProblem(error);
     res.writeHead(status, headers).end(body);

@@ -7,6 +7,7 @@ export const keysCreate: Command = {
   summary: 'create a key and print it once',
   usage: `Usage: keywarden keys create --name <text> [--env live|test] [options]\n\n${SETTING_HELP}\n  --env <live|test>         environment (key prefix kw_live / kw_test)\n\nPrints the plaintext key once; only its hash is stored.\n`,
   options: { ...SETTING_OPTIONS, env: { type: 'string' } },
+  createsStore: true,
   async run(ctx) {
     const { values } = ctx;
     if (values.name === undefined) throw new UsageError('keys create needs --name');

@@ -1,6 +1,6 @@
-import { createPostgresKeyStore } from '@keywarden/postgres';
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
+import { loadPostgres } from '../postgres.js';
 
 export const migrate: Command = {
   name: 'migrate',
@@ -9,6 +9,7 @@ export const migrate: Command = {
   async run(ctx) {
     if (!/^postgres(ql)?:\/\//.test(ctx.storeTarget))
       throw new UsageError('migrate needs --store postgres://...');
+    const { createPostgresKeyStore } = await loadPostgres();
     const pg = createPostgresKeyStore({
       connectionString: ctx.storeTarget,
       listen: false,

@@ -25,5 +25,6 @@ export {
   withoutQueryParameter,
 } from './http.js';
 export { createPrincipalRecord, type PrincipalRecord } from './principal-record.js';
+export { warnUntrustedProxy } from './proxy-warning.js';
 export { type RequestAccess, RequestView } from './request-view.js';
 export { renderMintResult } from './responses.js';
