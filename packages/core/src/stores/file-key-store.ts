@@ -10,7 +10,7 @@ import {
   requiredOption,
 } from '../errors/options.js';
 import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
-import { withFileLock } from './file-lock.js';
+import { type FileLockOptions, FileLockTimeoutError, withFileLock } from './file-lock.js';
 import { jsonErrorPosition } from './json-position.js';
 import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';
 
@@ -195,7 +195,7 @@ function warn(error: Error): void {
  *   under the lock, changed, written to a temp file, synced and renamed over the old one, and the
  *   folder is synced. So a write that resolved is durable, and no write of any process (servers
  *   flushing `lastUsedAt`, CLI runs) is lost; `lastUsedAt` never moves back. A write that cannot get
- *   the lock within 10 s rejects, and nothing is changed.
+ *   the lock within 30 s rejects (a background `lastUsedAt` flush never waits: it tries again later), and nothing is changed.
  * - The file is watched: edits from elsewhere are loaded and reported to `subscribe` listeners. A
  *   file that fails to parse is refused whole: at open this rejects with a message naming the file
  *   and the line and column; on reload the last good records stay in force and `onError` is told.
@@ -263,21 +263,28 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
    * Under the cross-process lock: re-reads, applies `change` to a copy, writes the result. The
    * in-memory state moves only on success.
    */
-  function mutate<T>(change: (draft: Map<string, KeyRecord>) => { result: T; dirty: boolean }): Promise<T> {
+  function mutate<T>(
+    change: (draft: Map<string, KeyRecord>) => { result: T; dirty: boolean },
+    lock?: FileLockOptions,
+  ): Promise<T> {
     return enqueue(async () => {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      return withFileLock(path, async () => {
-        await syncFromDisk();
-        const draft = new Map(records);
-        const { result, dirty } = change(draft);
-        if (dirty) {
-          const text = serializeKeysFile(draft);
-          await writeAtomically(path, text);
-          lastText = text;
-          records = draft;
-        }
-        return result;
-      });
+      return withFileLock(
+        path,
+        async () => {
+          await syncFromDisk();
+          const draft = new Map(records);
+          const { result, dirty } = change(draft);
+          if (dirty) {
+            const text = serializeKeysFile(draft);
+            await writeAtomically(path, text);
+            lastText = text;
+            records = draft;
+          }
+          return result;
+        },
+        lock,
+      );
     });
   }
 
@@ -290,12 +297,36 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     }).catch((error: Error) => onError(error));
   }
 
-  async function flushTouches(): Promise<void> {
+  function scheduleFlush(delayMs: number): void {
+    if (touchTimer || closed) return;
+    touchTimer = setTimeout(() => flushTouches(true).catch((error: Error) => onError(error)), delayMs);
+    touchTimer.unref();
+  }
+
+  /**
+   * Writes the pending `lastUsedAt` updates. In the background (`deferWhenBusy`) it takes the lock
+   * only if it is free at once, and otherwise puts the updates back and tries again later: a
+   * timestamp can wait, and a server must not queue behind CLI writes for the lock.
+   */
+  async function flushTouches(deferWhenBusy = false): Promise<void> {
     touchTimer = undefined;
     if (pendingTouches.size === 0) return;
     const touches = [...pendingTouches];
     pendingTouches.clear();
-    await mutate((draft) => {
+    try {
+      await writeTouches(touches, deferWhenBusy ? { timeoutMs: 0 } : undefined);
+    } catch (error) {
+      if (!(deferWhenBusy && error instanceof FileLockTimeoutError)) throw error;
+      for (const [id, at] of touches) {
+        const pending = pendingTouches.get(id);
+        if (!pending || pending < at) pendingTouches.set(id, at);
+      }
+      scheduleFlush(Math.max(touchFlushMs, 25));
+    }
+  }
+
+  function writeTouches(touches: [string, Date][], lock: FileLockOptions | undefined): Promise<void> {
+    return mutate((draft) => {
       let dirty = false;
       for (const [id, at] of touches) {
         const record = draft.get(id);
@@ -305,7 +336,7 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
         }
       }
       return { result: undefined, dirty };
-    });
+    }, lock);
   }
 
   if (opts.watch !== false) {
@@ -354,10 +385,7 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     async touch(id, at) {
       const pending = pendingTouches.get(id);
       if (!pending || pending < at) pendingTouches.set(id, new Date(at.getTime())); // never back
-      if (!touchTimer && !closed) {
-        touchTimer = setTimeout(() => flushTouches().catch((error: Error) => onError(error)), touchFlushMs);
-        touchTimer.unref();
-      }
+      scheduleFlush(touchFlushMs);
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -1,4 +1,5 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type KeyRecord, openFileKeyStore } from '../../src/index.js';
@@ -176,5 +177,34 @@ describe('file store', () => {
     await store.close();
     const data = JSON.parse(await readFile(path, 'utf8'));
     expect(data.keys[0].lastUsedAt).toBe('2026-02-03T00:00:00.000Z');
+  });
+
+  it('a background lastUsedAt flush never waits for a held lock: it keeps its updates and tries again', async () => {
+    const path = join(await tempDir(), 'keys.json');
+    const errors: Error[] = [];
+    const store = await openFileKeyStore({
+      path,
+      watch: false,
+      touchFlushMs: 10,
+      onError: (error) => errors.push(error),
+    });
+    const a = record();
+    await store.insert(a);
+    const lock = `${path}.lock`;
+    // Another live process (our own pid stands for it) holds the lock.
+    await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now(), token: 'x' }));
+    await store.touch(a.id, new Date('2026-02-02T00:00:00Z'));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // several flush attempts
+    expect(JSON.parse(await readFile(path, 'utf8')).keys[0].lastUsedAt).toBeNull();
+    // The store's own queue is not stuck behind the lock: a reload still answers.
+    const stuck = new Promise((resolve) => setTimeout(resolve, 1000, 'stuck'));
+    expect(await Promise.race([store.reload(), stuck])).toBe(true);
+    await store.touch(a.id, new Date('2026-02-01T00:00:00Z')); // older: must not win when kept
+    await unlink(lock);
+    await expect
+      .poll(async () => JSON.parse(await readFile(path, 'utf8')).keys[0].lastUsedAt, { timeout: 5000 })
+      .toBe('2026-02-02T00:00:00.000Z');
+    expect(errors).toEqual([]);
+    await store.close();
   });
 });
