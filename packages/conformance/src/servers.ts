@@ -12,7 +12,7 @@
 // delegated to it, err.status with { custom: err.code }.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Keywarden } from '@keywarden/core';
+import type { Keywarden, KeywardenLogger } from '@keywarden/core';
 import { type AuthenticatedRequest, createExpressAuth } from '@keywarden/express';
 import { keywardenFastify } from '@keywarden/fastify';
 import { createKoaAuth, getAuth as getKoaAuth } from '@keywarden/koa';
@@ -26,7 +26,12 @@ import Koa2 from 'koa2';
 
 export interface ServerVariant {
   delegateErrors?: boolean;
+  logger?: KeywardenLogger;
 }
+
+// Every server takes the request id from `x-request-id`, as pino-http (Express, Koa, Node) and
+// Fastify's `requestIdHeader` do, so that events and log lines can be joined to a request.
+const idHeader = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined);
 
 export interface RunningServer {
   name: string;
@@ -65,6 +70,10 @@ function expressServer(name: string, express: typeof express5): ServerFactory {
   return async (keywarden, variant) => {
     const app = express();
     const auth = createExpressAuth(keywarden, variant);
+    app.use((req, _res, next) => {
+      (req as { id?: string | undefined }).id = idHeader(req.headers['x-request-id']);
+      next();
+    });
     const whoami =
       (route: string): import('express').RequestHandler =>
       (req, res) => {
@@ -106,6 +115,10 @@ function koaServer(name: string, Koa: typeof Koa3): ServerFactory {
   return async (keywarden, variant) => {
     const app = new Koa();
     const auth = createKoaAuth(keywarden, variant);
+    app.use((ctx, next) => {
+      (ctx.req as { id?: string | undefined }).id = idHeader(ctx.req.headers['x-request-id']);
+      return next();
+    });
     app.use(async (ctx, next) => {
       try {
         await next();
@@ -147,7 +160,7 @@ function koaServer(name: string, Koa: typeof Koa3): ServerFactory {
 }
 
 const fastifyServer: ServerFactory = async (keywarden, variant) => {
-  const app = Fastify();
+  const app = Fastify({ requestIdHeader: 'x-request-id' });
   app.setErrorHandler((err, _request, reply) => {
     const { status, body } = userError(err as ErrorLike);
     return reply.code(status).send(body);
@@ -185,6 +198,7 @@ const nodeServer: ServerFactory = async (keywarden, variant) => {
   const admin = auth.authenticate({ scopes: ['admin'] });
   const json = { 'content-type': 'application/json; charset=utf-8' };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    (req as { id?: string | undefined }).id = idHeader(req.headers['x-request-id']);
     const fail = (err: unknown) => {
       const { status, body } = userError(err as ErrorLike);
       res.writeHead(status, json).end(JSON.stringify(body));

@@ -19,6 +19,8 @@ export type KeywardenEvent =
       method: string;
       /** Request path without the query (the query may hold a credential). */
       path: string;
+      /** The framework's request id (Fastify's `request.id`, pino-http's `req.id`), to join request logs; null without one. */
+      requestId: string | null;
     }
   | {
       type: 'auth.failed';
@@ -33,6 +35,8 @@ export type KeywardenEvent =
       kind: 'api_key' | 'access_token' | null;
       /** Public key id, when the credential was well formed enough to name one. */
       keyId: string | null;
+      /** The framework's request id, to join request logs; null without one. */
+      requestId: string | null;
     }
   | {
       type: 'token.minted';
@@ -51,6 +55,8 @@ export type KeywardenEvent =
       limit: number;
       /** Cost of the refused request. */
       cost: number;
+      /** The framework's request id, to join request logs; null without one. */
+      requestId: string | null;
     }
   | { type: 'key.created'; time: Date; keyId: string; prefix: string; name: string }
   | { type: 'key.updated'; time: Date; keyId: string; fields: string[] }
@@ -58,6 +64,9 @@ export type KeywardenEvent =
   | { type: 'key.revoked'; time: Date; keyId: string }
   | { type: 'key.deleted'; time: Date; keyId: string }
   | { type: 'store.error'; time: Date; operation: string; message: string };
+
+/** The `type` of a {@link KeywardenEvent}. */
+export type KeywardenEventType = KeywardenEvent['type'];
 
 /** The `onEvent` hook. Exceptions it throws are swallowed: logging must never break auth. */
 export type EventHandler = (event: KeywardenEvent) => void;
@@ -72,4 +81,46 @@ export function safeEventHandler(handler: EventHandler | undefined): EventHandle
       // Deliberately ignored: see EventHandler.
     }
   };
+}
+
+/** Where events go: the `onEvent` option and every subscriber, each to the types it asked for. */
+export interface EventHub {
+  /** Gives the event to each listener of its type; never throws. */
+  emit: EventHandler;
+  /** Whether any listener takes this type: events are built only then (success events are per request). */
+  wants(type: KeywardenEventType): boolean;
+  /** Adds a listener of `types` (default: every type); returns the function that removes it. */
+  subscribe(listener: EventHandler, types?: readonly KeywardenEventType[]): () => void;
+}
+
+export function createEventHub(onEvent: EventHandler | undefined): EventHub {
+  type Entry = { listener: EventHandler; types: ReadonlySet<string> | null };
+  // Replaced, never changed in place: a listener may unsubscribe while an event is being given out.
+  let listeners: readonly Entry[] = [];
+  // Listeners per type, and of every type: `wants` is two lookups on the request path.
+  const counts = new Map<string, number>();
+  let everything = 0;
+  const hub: EventHub = {
+    emit(event) {
+      for (const { listener, types } of listeners)
+        if (types === null || types.has(event.type)) listener(event);
+    },
+    wants: (type) => everything > 0 || (counts.get(type) ?? 0) > 0,
+    subscribe(listener, types) {
+      const entry = { listener: safeEventHandler(listener), types: types ? new Set<string>(types) : null };
+      listeners = [...listeners, entry];
+      if (entry.types === null) everything++;
+      else for (const type of entry.types) counts.set(type, (counts.get(type) ?? 0) + 1);
+      let removed = false;
+      return () => {
+        if (removed) return;
+        removed = true;
+        listeners = listeners.filter((other) => other !== entry);
+        if (entry.types === null) everything--;
+        else for (const type of entry.types) counts.set(type, counts.get(type)! - 1);
+      };
+    },
+  };
+  if (onEvent) hub.subscribe(onEvent);
+  return hub;
 }

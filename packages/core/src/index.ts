@@ -1,3 +1,4 @@
+export type { KeywardenLogger } from './adapter/logging.js';
 export {
   AUTH_ERROR_STATUS,
   AuthError,
@@ -7,7 +8,7 @@ export {
   type ProblemBody,
 } from './errors/auth-error.js';
 export { type ConfigErrorCode, KeywardenConfigError } from './errors/config-error.js';
-export type { EventHandler, KeywardenEvent } from './events.js';
+export type { EventHandler, KeywardenEvent, KeywardenEventType } from './events.js';
 export { BASE62_ALPHABET } from './keys/base62.js';
 export {
   type Argon2HasherOptions,

@@ -10,7 +10,7 @@ import {
   optionsObject,
   requiredOption,
 } from './errors/options.js';
-import { type EventHandler, safeEventHandler } from './events.js';
+import { createEventHub, type EventHandler, type EventHub } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
 import type { LimitStore } from './limits/limit-store.js';
 import { createMemoryLimitStore } from './limits/memory-limit-store.js';
@@ -82,9 +82,9 @@ export interface KeywardenSettings {
   now: () => number;
   /** Null when access tokens are off. */
   tokens: TokenService | null;
-  /** Whether anyone listens (events are only built then). */
-  listening: boolean;
-  /** `onEvent`, made safe (it never throws). */
+  /** `onEvent` and the subscribers: per-request events are built only when `events.wants` them. */
+  events: EventHub;
+  /** `events.emit`: never throws. */
   emit: EventHandler;
   limitStore: LimitStore;
   failOpen: boolean;
@@ -194,6 +194,7 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
   const now = functionOption('now', o.now, Date.now);
   const maxTokenLength = integerOption('maxTokenLength', o.maxTokenLength, 8192, { min: 64, max: 65536 });
   const { apiKeyHeader, schemes, queryParam, ...challenges } = credentialsOf(o);
+  const events = createEventHub(o.onEvent && functionOption('onEvent', o.onEvent, o.onEvent));
   return {
     keys,
     requireHttps: booleanOption('requireHttps', o.requireHttps, process.env.NODE_ENV === 'production'),
@@ -204,8 +205,8 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     maxTokenLength,
     now,
     tokens: o.tokens === undefined ? null : createTokenService(o.tokens, now, maxTokenLength),
-    listening: o.onEvent !== undefined,
-    emit: safeEventHandler(o.onEvent),
+    events,
+    emit: events.emit,
     limitStore: limitStore ?? createMemoryLimitStore(),
     failOpen: booleanOption('limits.failOpen', limits.failOpen, false),
     rateLimitHeaders: rateLimitHeaderWriter(typeof styles === 'string' ? [styles] : styles),

@@ -8,6 +8,7 @@
 // it needs; a request travels through them as one RequestContext. A stage answers a refusal, or
 // hands the context on; the warm path never awaits (see util/maybe-promise.ts).
 import type { AuthError } from './errors/auth-error.js';
+import type { EventHandler, KeywardenEventType } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
 import { type KeywardenOptions, resolveKeywardenOptions } from './keywarden-options.js';
 import { createCharging } from './limits/charge.js';
@@ -85,6 +86,19 @@ export interface Keywarden {
   readonly httpsRequired: boolean;
   /** The key manager given in the options. */
   readonly keys: KeyManager;
+  /**
+   * Adds a listener of events of `types` (default: every type), besides the `onEvent` options:
+   * this authenticator's (`auth.failed`, `limit.exceeded`, ...) and its key manager's
+   * (`store.error`, key lifecycle). Per-request events are built only while someone listens to
+   * their type, so a listener of failures costs successful requests nothing. Returns the
+   * function that removes the listener. Adapters use it to log to the application's logger.
+   *
+   * @example
+   * ```ts
+   * keywarden.subscribe((event) => logger.info(event, 'keywarden refused'), ['auth.failed']);
+   * ```
+   */
+  subscribe(listener: EventHandler, types?: readonly KeywardenEventType[]): () => void;
 }
 
 /**
@@ -142,6 +156,16 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     keys: settings.keys,
     tokensEnabled: settings.tokens !== null,
     httpsRequired: settings.requireHttps,
+    subscribe(listener, types) {
+      const own = settings.events.subscribe(listener, types);
+      // A key manager of another make may not take subscribers.
+      const ofKeys =
+        typeof settings.keys.subscribe === 'function' ? settings.keys.subscribe(listener, types) : null;
+      return () => {
+        own();
+        ofKeys?.();
+      };
+    },
     authenticateNow,
     authenticate: (input, route) => Promise.resolve(authenticateNow(input, route)),
     checkRoute: stacked.checkRoute,

@@ -3,6 +3,7 @@ import {
   type AuthError,
   type AuthResult,
   type Keywarden,
+  type KeywardenLogger,
   type Principal,
   type RouteRequirements,
   type StackedResult,
@@ -16,6 +17,8 @@ import {
   hideCredential,
   isAnonymous,
   isCorsPreflight,
+  isLogger,
+  logFailures,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
@@ -23,6 +26,7 @@ import {
   readRequestBody,
   renderMintResult,
   renderProblem,
+  requestIdOf,
   warnUntrustedProxy,
   withoutQueryParameter,
 } from '@keywarden/core/adapter';
@@ -51,6 +55,12 @@ export interface ExpressAuthOptions {
   requestProperty?: string;
   /** Requests for which keywarden steps aside (the next handler runs without a principal). @default none */
   skip?: (req: Request) => boolean;
+  /**
+   * The application's logger (pino, console): refusals at `info` (`error` when keywarden could
+   * not answer), store failures such as a corrupt keys file at `error`, with the request id
+   * (`reqId`) where one is set. Never a key, token or secret. @default none (see `onEvent`)
+   */
+  logger?: KeywardenLogger;
 }
 
 /** The middleware factories made by {@link createExpressAuth}. */
@@ -62,7 +72,12 @@ export interface ExpressAuth {
 }
 
 // `ip` and `secure` go through Express's trust-proxy logic: read only when the core asks.
-const ACCESS: RequestAccess<Request> = { ip: (req) => req.ip, secure: (req) => req.secure };
+// The request id that pino-http and express-request-id set, for events and log lines.
+const ACCESS: RequestAccess<Request> = {
+  ip: (req) => req.ip,
+  secure: (req) => req.secure,
+  requestId: (req) => requestIdOf((req as { id?: unknown }).id),
+};
 const toInput = (req: Request) => new RequestView(req, req.originalUrl, req, ACCESS);
 
 // Principals by request, kept apart from `req.auth`, for two reasons:
@@ -142,7 +157,12 @@ function principalWriter(name: string): SetPrincipal {
  * ```
  */
 export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOptions = {}): ExpressAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'requestProperty', 'skip']);
+  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'requestProperty', 'skip', 'logger']);
+  const logger = checkedOption<KeywardenLogger | undefined>('logger', options.logger, undefined, {
+    valid: isLogger,
+    expected: 'a logger with info, warn and error (pino, console)',
+  });
+  if (logger) logFailures(keywarden, logger);
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   const setPrincipal = principalWriter(

@@ -2,6 +2,7 @@ import {
   type AuthError,
   type AuthResult,
   type Keywarden,
+  type KeywardenLogger,
   type Principal,
   type RouteRequirements,
   validateRouteRequirements,
@@ -13,12 +14,15 @@ import {
   hideCredential,
   isAnonymous,
   isCorsPreflight,
+  isLogger,
+  logFailures,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
   RequestView,
   renderMintResult,
   renderProblem,
+  requestIdOf,
   requiredOption,
   warnUntrustedProxy,
 } from '@keywarden/core/adapter';
@@ -67,12 +71,20 @@ export interface FastifyAuthOptions {
   decorator?: string;
   /** Requests for which keywarden steps aside (the route runs without a principal). @default none */
   skip?: (request: FastifyRequest) => boolean;
+  /**
+   * Where refusals (at `info`; `error` when keywarden could not answer) and store failures such
+   * as a corrupt keys file (at `error`) are logged, with Fastify's request id as `reqId`; `false`
+   * for nowhere. Never a key, token or secret. @default `fastify.log` when it logs (a `level`
+   * other than silent); otherwise none, and store failures stay process warnings
+   */
+  logger?: KeywardenLogger | false;
 }
 
 // `ip` and `protocol` parse X-Forwarded-* on every call under `trustProxy`: read only when the core asks.
 const ACCESS: RequestAccess<FastifyRequest> = {
   ip: (request) => request.ip,
   secure: (request) => request.protocol === 'https',
+  requestId: (request) => requestIdOf(request.id),
 };
 const toInput = (request: FastifyRequest) =>
   new RequestView(request.raw, request.raw.url ?? '', request, ACCESS);
@@ -88,6 +100,7 @@ const readOptions = (options: FastifyAuthOptions) => {
     'hook',
     'decorator',
     'skip',
+    'logger',
     'prefix',
     'logLevel',
     'logSerializers',
@@ -121,12 +134,27 @@ const readOptions = (options: FastifyAuthOptions) => {
       expected: 'a function',
     },
   );
-  return { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip };
+  const logger = checkedOption<KeywardenLogger | false | undefined>('logger', options.logger, undefined, {
+    valid: (v) => v === false || isLogger(v),
+    expected: 'false or a logger with info, warn and error (pino, console)',
+  });
+  return { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip, logger };
 };
 
 const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) => {
-  const { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip } =
+  const { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip, logger } =
     readOptions(options);
+  // Fastify's own logger only when it logs: with none (`Fastify()`) or a silent one, store failures
+  // stay process warnings on stderr rather than vanish.
+  const { level } = fastify.log as { level?: unknown };
+  const target = logger ?? (typeof level === 'string' && level !== 'silent' ? fastify.log : false);
+  if (target !== false) {
+    const stop = logFailures(keywarden, target);
+    fastify.addHook('onClose', (_instance, done) => {
+      stop();
+      done();
+    });
+  }
   const refuse = (reply: FastifyReply, error: AuthError) => {
     if (delegateErrors) throw error;
     const problem = renderProblem(error);

@@ -1,4 +1,11 @@
-import { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } from '@keywarden/core';
+import type { AddressInfo } from 'node:net';
+import {
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  formatApiKey,
+} from '@keywarden/core';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { getAuth, keywardenFastify } from '../src/index.js';
@@ -153,6 +160,96 @@ describe('living beside other plugins', () => {
     expect((await app.inject({ url: '/health', headers: { 'x-api-key': 'junk' } })).json()).toEqual({
       ok: true,
     });
+    await app.close();
+  });
+});
+
+describe('logging', () => {
+  const serve = async (
+    app: ReturnType<typeof Fastify>,
+    keywarden: ReturnType<typeof keywardenWith>,
+    options = {},
+  ) => {
+    await app.register(keywardenFastify, { keywarden, ...options });
+    app.get('/x', async () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    return (apiKey: string, requestId: string) =>
+      fetch(`http://127.0.0.1:${port}/x`, { headers: { 'x-api-key': apiKey, 'x-request-id': requestId } });
+  };
+  const capture = () => {
+    const lines: Record<string, unknown>[] = [];
+    return { lines, stream: { write: (line: string) => lines.push(JSON.parse(line)) } };
+  };
+  const ours = (lines: Record<string, unknown>[]) =>
+    lines.filter((line) => String(line.msg).startsWith('keywarden'));
+
+  it("logs refusals to Fastify's own logger with the request id, and successes not at all", async () => {
+    const keywarden = keywardenWith();
+    const { key, record } = await keywarden.keys.create({ name: 'k' });
+    const { lines, stream } = capture();
+    const app = Fastify({ logger: { level: 'info', stream }, requestIdHeader: 'x-request-id' });
+    const ask = await serve(app, keywarden);
+    expect((await ask(key, 'r-ok')).status).toBe(200);
+    const wrong = formatApiKey(record.prefix, record.id, 'W'.repeat(32));
+    expect((await ask(wrong, 'r-bad')).status).toBe(401);
+    expect(ours(lines)).toEqual([
+      expect.objectContaining({
+        level: 30,
+        reqId: 'r-bad',
+        msg: 'keywarden refused the request: invalid_credentials (wrong_secret)',
+        keywarden: expect.objectContaining({ keyId: record.id, reason: 'wrong_secret', path: '/x' }),
+      }),
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(key.slice(-38));
+    expect(JSON.stringify(lines)).not.toContain(wrong.slice(-38));
+    await app.close();
+  });
+
+  it('logs nothing when Fastify is silent or logger is false, and to the logger given otherwise', async () => {
+    const silent = capture();
+    const off = capture();
+    const given: string[] = [];
+    const setups = [
+      { app: Fastify({ logger: { level: 'silent', stream: silent.stream } }), options: {} },
+      { app: Fastify({ logger: { level: 'info', stream: off.stream } }), options: { logger: false } },
+      {
+        app: Fastify(),
+        options: { logger: { info: (_: object, m: string) => given.push(m), warn() {}, error() {} } },
+      },
+    ];
+    for (const { app, options } of setups) {
+      const keywarden = keywardenWith();
+      const { record } = await keywarden.keys.create({ name: 'k' });
+      const ask = await serve(app, keywarden, options);
+      expect((await ask(formatApiKey(record.prefix, record.id, 'W'.repeat(32)), 'r')).status).toBe(401);
+      await app.close();
+    }
+    expect(ours(silent.lines)).toEqual([]);
+    expect(ours(off.lines)).toEqual([]);
+    expect(given).toEqual(['keywarden refused the request: invalid_credentials (wrong_secret)']);
+  });
+
+  it('logs a refusal once when one keywarden and logger serve several plugin contexts', async () => {
+    const keywarden = keywardenWith();
+    const { record } = await keywarden.keys.create({ name: 'k' });
+    const given: string[] = [];
+    const logger = { info: (_: object, m: string) => given.push(m), warn() {}, error() {} };
+    const app = Fastify();
+    for (const prefix of ['/a', '/b'])
+      await app.register(
+        async (scope) => {
+          await scope.register(keywardenFastify, { keywarden, logger });
+          scope.get('/x', async () => 'ok');
+        },
+        { prefix },
+      );
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const wrong = formatApiKey(record.prefix, record.id, 'W'.repeat(32));
+    const res = await fetch(`http://127.0.0.1:${port}/a/x`, { headers: { 'x-api-key': wrong } });
+    expect(res.status).toBe(401);
+    expect(given).toHaveLength(1);
     await app.close();
   });
 });

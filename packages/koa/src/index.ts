@@ -2,6 +2,7 @@ import {
   type AuthError,
   type AuthResult,
   type Keywarden,
+  type KeywardenLogger,
   type Principal,
   type RouteRequirements,
   type StackedResult,
@@ -14,6 +15,8 @@ import {
   hideCredential,
   isAnonymous,
   isCorsPreflight,
+  isLogger,
+  logFailures,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
@@ -21,6 +24,7 @@ import {
   readRequestBody,
   renderMintResult,
   renderProblem,
+  requestIdOf,
   warnUntrustedProxy,
   withoutQueryParameter,
 } from '@keywarden/core/adapter';
@@ -39,6 +43,12 @@ export interface KoaAuthOptions {
   stateKey?: string;
   /** Requests for which keywarden steps aside (the next middleware runs without a principal). @default none */
   skip?: (ctx: Context) => boolean;
+  /**
+   * The application's logger (pino, console): refusals at `info` (`error` when keywarden could
+   * not answer), store failures such as a corrupt keys file at `error`, with the request id
+   * (`reqId`) where one is set. Never a key, token or secret. @default none (see `onEvent`)
+   */
+  logger?: KeywardenLogger;
 }
 
 /** The middleware factories made by {@link createKoaAuth}. */
@@ -50,7 +60,12 @@ export interface KoaAuth {
 }
 
 // Koa parses X-Forwarded-For for `ip` under `app.proxy`: read only when the core asks.
-const ACCESS: RequestAccess<Context> = { ip: (ctx) => ctx.ip, secure: (ctx) => ctx.secure };
+// The request id that koa-pino-logger (pino-http) sets on Node's request, for events and log lines.
+const ACCESS: RequestAccess<Context> = {
+  ip: (ctx) => ctx.ip,
+  secure: (ctx) => ctx.secure,
+  requestId: (ctx) => requestIdOf((ctx.req as { id?: unknown }).id),
+};
 const toInput = (ctx: Context) => new RequestView(ctx.req, ctx.originalUrl, ctx, ACCESS);
 
 // keywarden's own record of whom it authenticated, under a symbol no other module holds: other
@@ -75,7 +90,12 @@ type StateWithPrincipal = { [PRINCIPAL]?: Principal; [CHARGED]?: number };
  * ```
  */
 export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}): KoaAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'stateKey', 'skip']);
+  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'stateKey', 'skip', 'logger']);
+  const logger = checkedOption<KeywardenLogger | undefined>('logger', options.logger, undefined, {
+    valid: isLogger,
+    expected: 'a logger with info, warn and error (pino, console)',
+  });
+  if (logger) logFailures(keywarden, logger);
   const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
   const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   const stateKey = checkedOption('stateKey', options.stateKey, 'auth', {

@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import {
   type AuthError,
   type Keywarden,
+  type KeywardenLogger,
   type Principal,
   type RouteRequirements,
   validateRouteRequirements,
@@ -15,6 +16,8 @@ import {
   hideCredential,
   isAnonymous,
   isCorsPreflight,
+  isLogger,
+  logFailures,
   MAX_MINT_BODY_BYTES,
   optionsObject,
   type RequestAccess,
@@ -22,6 +25,7 @@ import {
   readRequestBody,
   renderMintResult,
   renderProblem,
+  requestIdOf,
   warnUntrustedProxy,
 } from '@keywarden/core/adapter';
 
@@ -43,6 +47,12 @@ export interface NodeAuthOptions {
   delegateErrors?: boolean;
   /** Requests for which keywarden steps aside (`next()` runs, the handler resolves undefined). @default none */
   skip?: (req: IncomingMessage) => boolean;
+  /**
+   * The application's logger (pino, console): refusals at `info` (`error` when keywarden could
+   * not answer), store failures such as a corrupt keys file at `error`, with the request id
+   * (`reqId`) where one is set. Never a key, token or secret. @default none (see `onEvent`)
+   */
+  logger?: KeywardenLogger;
 }
 
 /** The handler factories made by {@link createNodeAuth}. */
@@ -61,6 +71,7 @@ export interface NodeAuth {
 const ACCESS: RequestAccess<IncomingMessage> = {
   ip: (req) => req.socket.remoteAddress,
   secure: (req) => (req.socket as Partial<TLSSocket>).encrypted === true,
+  requestId: (req) => requestIdOf((req as { id?: unknown }).id),
 };
 const toInput = (req: IncomingMessage) => new RequestView(req, req.url ?? '/', req, ACCESS);
 const principals = createPrincipalRecord();
@@ -78,7 +89,12 @@ const principals = createPrincipalRecord();
  * ```
  */
 export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = {}): NodeAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'skip']);
+  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'skip', 'logger']);
+  const logger = checkedOption<KeywardenLogger | undefined>('logger', options.logger, undefined, {
+    valid: isLogger,
+    expected: 'a logger with info, warn and error (pino, console)',
+  });
+  if (logger) logFailures(keywarden, logger);
   const skip = checkedOption<((req: IncomingMessage) => boolean) | undefined>(
     'skip',
     options.skip,

@@ -21,7 +21,10 @@ export interface PostgresKeyStoreOptions {
   timeoutMs?: number;
   /** LISTEN for changes made by other instances and the CLI. @default true */
   listen?: boolean;
-  /** Background failures (the LISTEN connection). */
+  /**
+   * Background failures (the LISTEN connection). @default `store.error` events of the key
+   * manager when anyone listens to them (an adapter's logger, `onEvent`), else nothing
+   */
   onError?: (error: Error) => void;
 }
 
@@ -118,7 +121,14 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
   if (!options.pool === !options.connectionString)
     conflict('connectionString', 'or pool: give either pool or connectionString');
   const timeoutMs = integerOption('timeoutMs', options.timeoutMs, 2000);
-  const onError = functionOption('onError', options.onError, () => {});
+  const userOnError = options.onError && functionOption('onError', options.onError, options.onError);
+  const errorListeners = new Set<(error: Error, operation: string) => boolean>();
+  // A lost LISTEN connection: to `onError`, else to the key manager's `store.error` events when
+  // anyone takes them; unreported otherwise (the store reconnects by itself, with backoff).
+  const onError = (error: Error) => {
+    if (userOnError) return userOnError(error);
+    for (const listener of errorListeners) listener(error, 'postgres listen');
+  };
   const clientConfig: pg.ClientConfig = {
     ...(options.connectionString ? { connectionString: options.connectionString } : {}),
     connectionTimeoutMillis: timeoutMs,
@@ -183,6 +193,12 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
   return {
     pool,
     migrate: () => migrate(pool),
+    subscribeErrors(listener) {
+      errorListeners.add(listener);
+      return () => {
+        errorListeners.delete(listener);
+      };
+    },
     async get(id) {
       const { rows } = await query('SELECT * FROM keywarden_keys WHERE id = $1', [id]);
       return rows[0] ? toRecord(rows[0]) : null;

@@ -24,7 +24,8 @@ export {
   requestHeaders,
   withoutQueryParameter,
 } from './http.js';
+export { isLogger, logFailures } from './logging.js';
 export { createPrincipalRecord, type PrincipalRecord } from './principal-record.js';
 export { warnUntrustedProxy } from './proxy-warning.js';
-export { type RequestAccess, RequestView } from './request-view.js';
+export { type RequestAccess, RequestView, requestIdOf } from './request-view.js';
 export { renderMintResult } from './responses.js';

@@ -13,6 +13,22 @@ export interface RequestAccess<R> {
   ip(request: R): string | undefined;
   /** Whether the request arrived over TLS, as the framework resolves it. */
   secure(request: R): boolean;
+  /** The framework's request id, read only when an event is built. @default none */
+  requestId?(request: R): string | undefined;
+}
+
+/**
+ * A request id as events carry it: a string or a number that some middleware set (Fastify's
+ * `request.id`, pino-http's `req.id`), at most 200 characters; anything else is no id.
+ *
+ * @example
+ * ```ts
+ * const access = { ip: (req) => req.ip, secure: (req) => req.secure, requestId: (req) => requestIdOf(req.id) };
+ * ```
+ */
+export function requestIdOf(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return typeof value === 'string' && value.length > 0 && value.length <= 200 ? value : undefined;
 }
 
 /**
@@ -49,5 +65,8 @@ export class RequestView<R> implements AuthRequest {
   }
   get secure(): boolean {
     return this.#access.secure(this.#request);
+  }
+  get requestId(): string | undefined {
+    return this.#access.requestId?.(this.#request);
   }
 }

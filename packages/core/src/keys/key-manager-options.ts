@@ -2,7 +2,7 @@
 
 import { configError } from '../errors/config-error.js';
 import { functionOption, integerOption, optionsObject, requiredOption } from '../errors/options.js';
-import { type EventHandler, safeEventHandler } from '../events.js';
+import { createEventHub, type EventHandler, type EventHub } from '../events.js';
 import type { KeyStore } from '../stores/key-store.js';
 import { createFairQueue, type FairQueue } from './hash-queue.js';
 import { createArgon2Hasher, type Hasher } from './hashers.js';
@@ -88,7 +88,9 @@ export interface KeyManagerSettings {
   hashQueue: FairQueue;
   lastUsedIntervalMs: number;
   defaultGraceSeconds: number;
-  /** The `onEvent` hook, made safe (it never throws). */
+  /** `onEvent` and the subscribers. */
+  events: EventHub;
+  /** `events.emit`: never throws. */
   emit: EventHandler;
 }
 
@@ -176,6 +178,7 @@ export function resolveKeyManagerOptions(options: KeyManagerOptions): KeyManager
   const o = optionsObject('', options, OPTION_KEYS);
   const store = requiredOption('store', o.store, (v) => typeof v?.get === 'function', 'a KeyStore');
   const now = functionOption('now', o.now, Date.now);
+  const events = createEventHub(o.onEvent && functionOption('onEvent', o.onEvent, o.onEvent));
   return {
     store,
     hasher: o.hasher ?? createArgon2Hasher(),
@@ -191,6 +194,7 @@ export function resolveKeyManagerOptions(options: KeyManagerOptions): KeyManager
     defaultGraceSeconds: integerOption('defaultRotationGraceSeconds', o.defaultRotationGraceSeconds, 86_400, {
       min: 0,
     }),
-    emit: safeEventHandler(o.onEvent),
+    events,
+    emit: events.emit,
   };
 }

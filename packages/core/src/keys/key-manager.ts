@@ -2,6 +2,7 @@
 // single-flight, failure budgets) and the lifecycle (create, update, rotate, revoke, delete),
 // which share one record cache so that a change made here applies to the next request.
 
+import type { EventHandler, KeywardenEventType } from '../events.js';
 import type { KeyListFilter } from '../stores/key-store.js';
 import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-options.js';
 import type { ApiKeyInfo, KeySettings } from './key-record.js';
@@ -110,6 +111,17 @@ export interface KeyManager {
   lookupNow(id: string): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
   /** Drops everything cached about a key id, or about every key when `id` is null (stores call this through `subscribe`). */
   invalidate(id: string | null): void;
+  /**
+   * Adds a listener of this key manager's events of `types` (default: every type), besides the
+   * `onEvent` option: key lifecycle, `store.error` (also the store's background failures, which
+   * the store then no longer prints as process warnings). Returns the function that removes it.
+   *
+   * @example
+   * ```ts
+   * const stop = keys.subscribe((event) => logger.error(event, 'keywarden store error'), ['store.error']);
+   * ```
+   */
+  subscribe(listener: EventHandler, types?: readonly KeywardenEventType[]): () => void;
   /** Stops listening to the store. Does not close the store. */
   close(): void;
 }
@@ -140,6 +152,14 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   const records = createRecordCache(settings.store, { maxKeys, recordTtlMs, now: settings.now });
   const verifier = createVerifier(settings, records);
   const unsubscribe = settings.store.subscribe?.(verifier.invalidate);
+  // The store's background failures (a bad keys file on reload, a failed batched write) become
+  // `store.error` events when anyone takes them; otherwise the store reports them itself.
+  const { events, now } = settings;
+  const unsubscribeErrors = settings.store.subscribeErrors?.((error, operation) => {
+    if (!events.wants('store.error')) return false;
+    events.emit({ type: 'store.error', time: new Date(now()), operation, message: error.message });
+    return true;
+  });
   return {
     ...createLifecycle(settings, verifier.invalidate),
     verifyNow: verifier.verifyNow,
@@ -147,8 +167,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     lookupNow: verifier.lookupNow,
     lookup: (id) => Promise.resolve(verifier.lookupNow(id)),
     invalidate: verifier.invalidate,
+    subscribe: events.subscribe,
     close() {
       unsubscribe?.();
+      unsubscribeErrors?.();
     },
   };
 }

@@ -61,6 +61,7 @@ export function createCharging(
       policy: counter.policy,
       limit: counter.limit,
       cost,
+      requestId: ctx.input.requestId ?? null,
     });
     const error = new AuthError(code, {
       ...headers,

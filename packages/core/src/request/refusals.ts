@@ -54,7 +54,7 @@ export interface Refusals {
 }
 
 export function createRefusals(settings: KeywardenSettings): Refusals {
-  const { realm, listening, emit, now, allSchemes } = settings;
+  const { realm, events, emit, now, allSchemes } = settings;
   const errors = new Map<string, AuthError>();
   // A throttled client's refusals differ only in Retry-After: one error per value.
   const throttledErrors = new LRUCache<number, AuthError>({ max: 1000 });
@@ -77,7 +77,7 @@ export function createRefusals(settings: KeywardenSettings): Refusals {
     reason: AuthFailureReason,
     anonymous = false,
   ): void {
-    if (!listening) return;
+    if (!events.wants('auth.failed')) return;
     const { input } = ctx;
     emit({
       type: 'auth.failed',
@@ -89,6 +89,7 @@ export function createRefusals(settings: KeywardenSettings): Refusals {
       ip: input.ip ?? null,
       kind: anonymous ? null : ctx.kind,
       keyId: anonymous ? null : ctx.keyId,
+      requestId: input.requestId ?? null,
     });
   }
 

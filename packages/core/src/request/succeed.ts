@@ -6,9 +6,9 @@ import { pathOf } from './path-pattern.js';
 import type { AuthResult } from './types.js';
 
 export function createSuccess(settings: KeywardenSettings) {
-  const { listening, emit, now } = settings;
+  const { events, emit, now } = settings;
   return (ctx: RequestContext, headers: Readonly<Record<string, string>>): AuthResult => {
-    if (listening) {
+    if (events.wants('auth.succeeded')) {
       emit({
         type: 'auth.succeeded',
         time: new Date(now()),
@@ -16,6 +16,7 @@ export function createSuccess(settings: KeywardenSettings) {
         keyId: ctx.keyId!,
         method: ctx.input.method,
         path: pathOf(ctx.input.url).slice(0, 512),
+        requestId: ctx.input.requestId ?? null,
       });
     }
     return { ok: true, principal: ctx.principal!, headers, credential: ctx.credential!.source };

@@ -32,6 +32,8 @@ export interface AuthRequest {
   ip?: string | undefined;
   /** Whether the request arrived over TLS, as the framework resolves it. */
   secure?: boolean | undefined;
+  /** The framework's id for the request, copied into events so they join the request's log lines. */
+  requestId?: string | undefined;
 }
 
 /** What a route asks of a credential on top of being valid. */

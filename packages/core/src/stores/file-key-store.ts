@@ -24,7 +24,8 @@ export interface FileKeyStoreOptions {
   touchFlushMs?: number;
   /**
    * Called for failures no caller is waiting on: a bad file on reload, a failed batched write.
-   * @default a process warning (`process.emitWarning`, code `KEYWARDEN_KEYS_FILE`), printed on stderr
+   * @default `store.error` events of the key manager when anyone listens to them (an adapter's
+   * logger, `onEvent`), else a process warning (`process.emitWarning`, code `KEYWARDEN_KEYS_FILE`)
    */
   onError?: (error: Error) => void;
 }
@@ -37,7 +38,7 @@ export interface FileKeyStore extends KeyStore {
   subscribe(listener: (id: string | null) => void): () => void;
   /** Re-reads the file now. Resolves false (and keeps the last good records) when it is invalid. */
   reload(): Promise<boolean>;
-  /** Writes pending `lastUsedAt` updates and stops watching. */
+  /** Writes pending `lastUsedAt` updates (a failure goes where `onError` says, never thrown) and stops watching. */
   close(): Promise<void>;
 }
 
@@ -218,7 +219,15 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     requiredOption('path', opts.path, (v) => typeof v === 'string' && v.length > 0, 'a file path'),
   );
   const touchFlushMs = integerOption('touchFlushMs', opts.touchFlushMs, 10_000, { min: 0 });
-  const onError = functionOption('onError', opts.onError, warn);
+  const userOnError = opts.onError && functionOption('onError', opts.onError, opts.onError);
+  const errorListeners = new Set<(error: Error, operation: string) => boolean>();
+  /** A background failure: to `onError`, else to whoever subscribed (the key manager), else stderr. */
+  const reportError = (operation: string) => (error: Error) => {
+    if (userOnError) return userOnError(error);
+    let handled = false;
+    for (const listener of errorListeners) handled = listener(error, operation) || handled;
+    if (!handled) warn(error);
+  };
   booleanOption('watch', opts.watch, true);
   const listeners = new Set<(id: string) => void>();
   const pendingTouches = new Map<string, Date>();
@@ -294,12 +303,12 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     void enqueue(async () => {
       syncQueued = false;
       await syncFromDisk();
-    }).catch((error: Error) => onError(error));
+    }).catch(reportError('keys file reload'));
   }
 
   function scheduleFlush(delayMs: number): void {
     if (touchTimer || closed) return;
-    touchTimer = setTimeout(() => flushTouches(true).catch((error: Error) => onError(error)), delayMs);
+    touchTimer = setTimeout(() => flushTouches(true).catch(reportError('lastUsedAt write')), delayMs);
     touchTimer.unref();
   }
 
@@ -346,7 +355,7 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
       if (filename === null || filename === name) reloadQuietly();
     });
-    watcher.on('error', (error) => onError(error));
+    watcher.on('error', reportError('keys file watch'));
   }
 
   return {
@@ -387,6 +396,12 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
       if (!pending || pending < at) pendingTouches.set(id, new Date(at.getTime())); // never back
       scheduleFlush(touchFlushMs);
     },
+    subscribeErrors(listener) {
+      errorListeners.add(listener);
+      return () => {
+        errorListeners.delete(listener);
+      };
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => {
@@ -399,7 +414,7 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
           await syncFromDisk();
           return true;
         } catch (error) {
-          onError(error as Error);
+          reportError('keys file reload')(error as Error);
           return false;
         }
       });
@@ -409,7 +424,9 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
       closed = true;
       watcher?.close();
       if (touchTimer) clearTimeout(touchTimer);
-      await flushTouches();
+      // A last flush that fails (a broken file, a lock never freed) is reported, not thrown: a
+      // shutdown must go on, and losing a few lastUsedAt stamps is the lesser harm.
+      await flushTouches().catch(reportError('lastUsedAt write'));
       await queue;
     },
   };

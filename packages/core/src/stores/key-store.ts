@@ -33,6 +33,13 @@ export interface KeyStore {
    * may have changed unseen (a notification channel that reconnected). Returns an unsubscribe function.
    */
   subscribe?(listener: (id: string | null) => void): () => void;
+  /**
+   * Takes failures that no caller awaits (a bad file on reload, a failed batched write, a lost
+   * notification connection). `listener` returns whether it took care of the error; when no
+   * listener did, the store reports it its own way (a process warning). The key manager listens
+   * and turns them into `store.error` events. Returns the function that removes the listener.
+   */
+  subscribeErrors?(listener: (error: Error, operation: string) => boolean): () => void;
   /** Releases files, watchers or connections. */
   close?(): Promise<void>;
 }
