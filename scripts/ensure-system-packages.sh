@@ -5,8 +5,9 @@
 # command to run and stops, so a missing server never turns into a confusing test failure.
 set -euo pipefail
 
-# binary -> Debian package (chromium drives the browser test of the access-token flow)
-declare -A needed=([redis-server]=redis-server [chromium]=chromium)
+# binary -> Debian package (chromium drives the browser test of the access-token flow; curl runs
+# the commands of docs/deploy.md)
+declare -A needed=([redis-server]=redis-server [chromium]=chromium [curl]=curl)
 
 missing=()
 for binary in "${!needed[@]}"; do

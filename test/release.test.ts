@@ -156,6 +156,18 @@ describe('publish dry run', () => {
         if (dep.startsWith('@keywarden/')) expect(range, `${tarball} -> ${dep}`).toMatch(/^\^\d+\.\d+\.\d+$/);
       expect(manifest.license).toBe('MIT');
       expect(manifest.engines.node).toBe('>=20');
+      // What npm shows on the package page: source, home, issues, and words to find it by.
+      const name = manifest.name.replace('@keywarden/', '');
+      expect(manifest.repository, tarball).toEqual({
+        type: 'git',
+        url: 'git+https://github.com/keywarden/keywarden.git',
+        directory: `packages/${name}`,
+      });
+      expect(manifest.homepage).toBe(
+        `https://github.com/keywarden/keywarden/tree/main/packages/${name}#readme`,
+      );
+      expect(manifest.bugs).toEqual({ url: 'https://github.com/keywarden/keywarden/issues' });
+      expect(manifest.keywords).toEqual(expect.arrayContaining(['keywarden', 'api-key']));
     }
   });
 });
