@@ -11,20 +11,35 @@ import {
 import { createExpressAuth } from '../packages/express/dist/index.js';
 import { keywardenFastify } from '../packages/fastify/dist/index.js';
 import { createKoaAuth } from '../packages/koa/dist/index.js';
+import { createRedisLimitStore } from '../packages/redis/dist/index.js';
 
-const [framework, mode] = process.argv.slice(2);
+const [framework, mode, redisUrl] = process.argv.slice(2);
+// Limits rows: the key has a rate limit and a monthly quota (too large to refuse during a run),
+// counted in memory or in the redis-server the benchmark started (its URL is the third argument); the peers'
+// rate limiters get the same window and the same Redis.
+const limited = mode.startsWith('keywarden-limits');
+const onRedis = mode.endsWith('-redis');
+const RATE = { limit: 1_000_000_000, windowSeconds: 60 };
+const QUOTA = { limit: 1_000_000_000_000, period: 'month' };
 // argon2id: runs once, then cached. The benchmark sends no failing keys; the budgets are off as before.
 const keys = createKeyManager({ store: createMemoryKeyStore(), failureThrottle: false });
 const keywarden = createKeywarden({
   keys,
   requireHttps: false,
   tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
+  ...(limited && onRedis ? { limits: { store: createRedisLimitStore({ url: redisUrl }) } } : {}),
 });
 // An API with 100 customers: keywarden holds 100 keys (its per-request cost does not depend on the
 // count: one digest lookup); @fastify/bearer-auth compares against each configured key in turn, so
 // it runs with one key (its best case) and with the same 100, the one presented being the 50th.
 const KEY_COUNT = 100;
-const settings = { scopes: ['images:read'], paths: ['/v3/files/*'] };
+const settings = {
+  scopes: ['images:read'],
+  paths: ['/v3/files/*'],
+  ...(limited ? { rateLimit: RATE, quota: QUOTA } : {}),
+};
+/** An ioredis client for the peers' Redis stores. */
+const peerRedis = async () => new (await import('ioredis')).Redis(redisUrl, { enableOfflineQueue: true });
 const others = [];
 for (let i = 1; i < KEY_COUNT; i++) others.push((await keys.create({ name: `other ${i}`, ...settings })).key);
 const { key, record } = await keys.create({ name: 'bench', ...settings });
@@ -35,7 +50,13 @@ let port;
 if (framework === 'fastify') {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
-  if (mode === 'keywarden') await app.register(keywardenFastify, { keywarden });
+  if (mode === 'keywarden' || limited) await app.register(keywardenFastify, { keywarden });
+  if (mode === 'rate-limit' || mode === 'rate-limit-redis')
+    await app.register((await import('@fastify/rate-limit')).default, {
+      max: RATE.limit,
+      timeWindow: RATE.windowSeconds * 1000,
+      ...(onRedis ? { redis: await peerRedis() } : {}),
+    });
   if (mode === 'empty-async-hook') app.addHook('onRequest', async () => {});
   if (mode === 'empty-callback-hook') app.addHook('onRequest', (_request, _reply, done) => done());
   if (mode === 'bearer-auth')
@@ -50,7 +71,25 @@ if (framework === 'fastify') {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  if (mode === 'keywarden') app.use(createExpressAuth(keywarden).authenticate());
+  if (mode === 'keywarden' || limited) app.use(createExpressAuth(keywarden).authenticate());
+  if (mode === 'express-rate-limit' || mode === 'express-rate-limit-redis') {
+    const { rateLimit } = await import('express-rate-limit');
+    let store;
+    if (onRedis) {
+      const { RedisStore } = await import('rate-limit-redis');
+      const client = await peerRedis();
+      store = new RedisStore({ sendCommand: (command, ...args) => client.call(command, ...args) });
+    }
+    app.use(
+      rateLimit({
+        windowMs: RATE.windowSeconds * 1000,
+        limit: RATE.limit,
+        standardHeaders: 'draft-8',
+        legacyHeaders: false,
+        ...(store ? { store } : {}),
+      }),
+    );
+  }
   if (mode === 'empty') app.use((_req, _res, next) => next());
   if (mode === 'passport') {
     const { default: passport } = await import('passport');

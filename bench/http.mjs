@@ -3,6 +3,7 @@
 // Loopback only, bounded: ROUNDS x configs x DURATION seconds.
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -45,6 +46,32 @@ export const CONFIGS = [
     form: 'bearer',
     label: 'Fastify + @fastify/bearer-auth, 100 keys',
   },
+  // Limits: the same key with a rate limit and a monthly quota, counted in memory or in Redis,
+  // against the rate limiter people use (which does not authenticate at all).
+  {
+    framework: 'fastify',
+    mode: 'keywarden-limits',
+    form: 'x-api-key',
+    label: 'Fastify + keywarden, rate + quota, memory',
+  },
+  {
+    framework: 'fastify',
+    mode: 'keywarden-limits-redis',
+    form: 'x-api-key',
+    label: 'Fastify + keywarden, rate + quota, Redis',
+  },
+  {
+    framework: 'fastify',
+    mode: 'rate-limit',
+    form: 'x-api-key',
+    label: 'Fastify + @fastify/rate-limit, memory',
+  },
+  {
+    framework: 'fastify',
+    mode: 'rate-limit-redis',
+    form: 'x-api-key',
+    label: 'Fastify + @fastify/rate-limit, Redis',
+  },
   // The floor: what any auth hook or middleware costs before it does anything.
   {
     framework: 'fastify',
@@ -55,6 +82,30 @@ export const CONFIGS = [
   { framework: 'express', mode: 'none', form: 'x-api-key', label: 'Express, no auth' },
   { framework: 'express', mode: 'keywarden', form: 'x-api-key', label: 'Express + keywarden, X-Api-Key' },
   { framework: 'express', mode: 'passport', form: 'x-api-key', label: 'Express + passport-headerapikey' },
+  {
+    framework: 'express',
+    mode: 'keywarden-limits',
+    form: 'x-api-key',
+    label: 'Express + keywarden, rate + quota, memory',
+  },
+  {
+    framework: 'express',
+    mode: 'keywarden-limits-redis',
+    form: 'x-api-key',
+    label: 'Express + keywarden, rate + quota, Redis',
+  },
+  {
+    framework: 'express',
+    mode: 'express-rate-limit',
+    form: 'x-api-key',
+    label: 'Express + express-rate-limit, memory',
+  },
+  {
+    framework: 'express',
+    mode: 'express-rate-limit-redis',
+    form: 'x-api-key',
+    label: 'Express + express-rate-limit, Redis (rate-limit-redis)',
+  },
   { framework: 'express', mode: 'empty', form: 'x-api-key', label: 'Express + empty middleware (floor)' },
   { framework: 'koa', mode: 'none', form: 'x-api-key', label: 'Koa, no auth' },
   { framework: 'koa', mode: 'keywarden', form: 'x-api-key', label: 'Koa + keywarden, X-Api-Key' },
@@ -71,8 +122,35 @@ const clientCpus = cpus > 2 ? `0-${cpus - 2}` : '0';
 if (pinned) spawnSync('taskset', ['-a', '-cp', clientCpus, String(process.pid)]);
 const PINNED = pinned ? `servers on CPU ${cpus - 1}, load generator on CPU ${clientCpus}` : 'not pinned';
 
+/** A redis-server of our own on a free loopback port, no persistence, for the Redis rows. */
+async function startRedis() {
+  const port = await new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address();
+      probe.close(() => resolve(free));
+    });
+  });
+  const child = spawn('redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  await new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout.on('data', (chunk) => {
+      if (String(chunk).includes('Ready to accept connections')) resolve();
+    });
+  });
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
 function start(framework, mode) {
-  const args = [join(here, 'http-server.mjs'), framework, mode];
+  const args = [join(here, 'http-server.mjs'), framework, mode, ...(redis ? [redis.url] : [])];
   const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] };
   const child = pinned
     ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, ...args], options)
@@ -91,9 +169,19 @@ function start(framework, mode) {
   return ask(null, 'ready').then(({ port }) => ({ child, port, ask }));
 }
 
-// `--only=fastify` (or express, koa) measures one framework, for profiling; it writes no results.
+// `--only=fastify` (or express, koa) measures one framework, and `--match=<text>` only the rows
+// whose label holds one of them (comma-separated; with the framework's no-auth row), for profiling; neither writes results.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-const RUN = only ? CONFIGS.filter((c) => c.framework === only) : CONFIGS;
+const match = process.argv
+  .find((a) => a.startsWith('--match='))
+  ?.slice('--match='.length)
+  .split(',');
+const RUN = CONFIGS.filter(
+  (c) =>
+    (!only || c.framework === only) &&
+    (!match || match.some((text) => c.label.includes(text)) || c.mode === 'none'),
+);
+const redis = RUN.some((c) => c.mode.endsWith('-redis')) ? await startRedis() : null;
 const samples = new Map(RUN.map((c) => [c.label, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate the order every round, so that drift (thermal, other load) falls on all alike.
@@ -178,7 +266,8 @@ console.table(
     'user µs over no auth': r.userMicrosOverBase.toFixed(2),
   })),
 );
-if (only) process.exit(0);
+redis?.stop();
+if (only || match) process.exit(0);
 await mkdir(join(here, 'results'), { recursive: true });
 await writeFile(
   join(here, 'results', 'http.json'),

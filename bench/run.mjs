@@ -137,6 +137,37 @@ await measure(
   },
   'the whole per-request cost of an API key',
 );
+// The same key's cost with a rate limit and a monthly quota counted in memory: what limits add.
+const limitedKey = await managerForMalformed.create({
+  name: 'limited',
+  rateLimit: { limit: 1_000_000_000, windowSeconds: 60 },
+  quota: { limit: 1_000_000_000_000, period: 'month' },
+});
+const limitedRequest = { ...request, headers: { 'x-api-key': [limitedKey.key] } };
+const plainRequest = {
+  ...request,
+  headers: { 'x-api-key': [(await managerForMalformed.create({ name: 'plain' })).key] },
+};
+for (const warm of [limitedRequest, plainRequest])
+  if (!(await keywarden.authenticate(warm)).ok) throw new Error('a bench key was refused');
+await measure(
+  'authenticateNow(), warm key, no limits',
+  100,
+  () => {
+    for (let i = 0; i < 100; i++) keywarden.authenticateNow(plainRequest);
+  },
+  'the reference for the row below',
+);
+await measure(
+  'authenticateNow(), warm key + rate limit + quota (memory store)',
+  100,
+  () => {
+    for (let i = 0; i < 100; i++) {
+      if (keywarden.authenticateNow(limitedRequest) instanceof Promise) throw new Error('not synchronous');
+    }
+  },
+  'synchronous: counters and headers reused while the window lasts',
+);
 // Malformed keys cost no store read and no hash, so they are never throttled: each runs the whole check.
 const malformedRequest = { ...request, ip: undefined, headers: { 'x-api-key': [malformed[2]] } };
 await measure('authenticate(), malformed key, many clients', 100, async () => {

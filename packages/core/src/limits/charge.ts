@@ -6,7 +6,7 @@ import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from '../request/context.js';
 import type { Refusals } from '../request/refusals.js';
 import type { AuthResult } from '../request/types.js';
-import type { MaybePromise } from '../util/maybe-promise.js';
+import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { keyCounters, type PolicyCounter } from './key-counters.js';
 import type { ConsumeResult } from './limit-store.js';
 
@@ -18,9 +18,9 @@ export const NO_HEADERS: Headers = Object.freeze({});
 export interface Charging {
   /**
    * Charges the request's key `cost` quota units and `rateCost` requests (0 only reads the rate
-   * counter); resolves with the RateLimit headers, or the refusal.
+   * counter): the RateLimit headers, or the refusal; at once when the store answers at once.
    */
-  charge(ctx: RequestContext, cost: number, rateCost: number): Promise<Headers | AuthResult>;
+  charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | AuthResult>;
   /** The stage: charges the route's cost, then hands the headers to `succeed`. */
   stage(ctx: RequestContext): MaybePromise<AuthResult>;
 }
@@ -31,6 +31,7 @@ export function createCharging(
   succeed: (ctx: RequestContext, headers: Headers) => AuthResult,
 ): Charging {
   const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
+  const consumeNow = limitStore.consumeNow?.bind(limitStore);
 
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | AuthResult {
     emit({
@@ -47,7 +48,7 @@ export function createCharging(
   /** A refused consume: 429 for the first counter over its limit. */
   function overLimit(
     ctx: RequestContext,
-    refused: { counters: PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
+    refused: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
   ): AuthResult {
     const { counters, result, t, cost } = refused;
     const headers = rateLimitHeaders(counters, result.counts, t);
@@ -70,21 +71,35 @@ export function createCharging(
     return refusals.refuseWith(ctx, error, code);
   }
 
-  async function charge(ctx: RequestContext, cost: number, rateCost: number): Promise<Headers | AuthResult> {
+  /** What a consume answered: the headers when allowed, else the 429. */
+  function decide(
+    ctx: RequestContext,
+    charged: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
+  ): Headers | AuthResult {
+    const { counters, result, t } = charged;
+    return result.allowed ? rateLimitHeaders(counters, result.counts, t) : overLimit(ctx, charged);
+  }
+
+  function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | AuthResult> {
     const { rateLimit, quota } = ctx.key!;
     if (!rateLimit && !quota) return NO_HEADERS;
     const t = now();
-    const counters = keyCounters(ctx.keyId!, { rateLimit, quota }, { cost, rateCost }, t);
-    let result: ConsumeResult;
+    const counters = keyCounters(ctx.keyId!, ctx.key!, { cost, rateCost }, t);
+    let result: MaybePromise<ConsumeResult>;
     try {
-      result = await limitStore.consume(counters, t);
+      result = consumeNow ? consumeNow(counters, t) : limitStore.consume(counters, t);
     } catch (error) {
       return storeFailed(ctx, error, t);
     }
-    return result.allowed
-      ? rateLimitHeaders(counters, result.counts, t)
-      : overLimit(ctx, { counters, result, t, cost });
+    if (!(result instanceof Promise)) return decide(ctx, { counters, result, t, cost });
+    return result.then(
+      (settled) => decide(ctx, { counters, result: settled, t, cost }),
+      (error: unknown) => storeFailed(ctx, error, t),
+    );
   }
+
+  const afterCharge = (ctx: RequestContext, charged: Headers | AuthResult): AuthResult =>
+    'ok' in charged ? (charged as AuthResult) : succeed(ctx, charged as Headers);
 
   return {
     charge,
@@ -96,9 +111,7 @@ export function createCharging(
       }
       const { rateLimit, quota } = ctx.key!;
       if (!rateLimit && !quota) return succeed(ctx, NO_HEADERS);
-      return charge(ctx, cost, 1).then((charged) =>
-        'ok' in charged ? (charged as AuthResult) : succeed(ctx, charged as Headers),
-      );
+      return thenOrNow(charge(ctx, cost, 1), ctx, afterCharge);
     },
   };
 }

@@ -7,18 +7,75 @@ export interface PolicyCounter extends LimitCounter {
   policy: 'rate' | 'quota';
   /** Window length in seconds, for `RateLimit-Policy`'s `w`. */
   windowSeconds: number;
+  /** Window length in ms (a calendar month's varies). */
+  windowMs: number;
+}
+
+interface Plan {
+  keyId: string;
+  rateLimit: RateLimitSpec | null;
+  quota: QuotaSpec | null;
+  cost: number;
+  rateCost: number;
+  /** The counters hold from `from` until `until` (the first window end). */
+  from: number;
+  until: number;
+  counters: readonly PolicyCounter[];
+}
+
+// The last counters built for each key (by its record): a warm request of a limited key reuses
+// them, with their key strings (and so their cached string hashes) and window bounds, until a
+// window ends or the charge differs. Read-only, so concurrent requests can share them; the record
+// is the weak key, so a record dropped from the caches takes its plan with it.
+const plans = new WeakMap<object, Plan>();
+
+function sameSpec(a: RateLimitSpec | QuotaSpec | null, b: RateLimitSpec | QuotaSpec | null): boolean {
+  if (a === b) return true;
+  if (a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b); // only when a record was replaced: rare
 }
 
 /**
  * The counters charged for one request of a key: the rate limit counts requests (`rateCost`, 1
- * whatever the route's cost; 0 to only read it), the quota counts the route's cost.
+ * whatever the route's cost; 0 to only read it), the quota counts the route's cost. `limits` is
+ * the key's record (any object holding its `rateLimit` and `quota`); the same counters come back,
+ * frozen, while nothing about them changed.
  */
 export function keyCounters(
   keyId: string,
   limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
   charge: { cost: number; rateCost: number },
   now: number,
-): PolicyCounter[] {
+): readonly PolicyCounter[] {
+  const plan = plans.get(limits);
+  if (
+    plan !== undefined &&
+    now >= plan.from &&
+    now < plan.until &&
+    plan.cost === charge.cost &&
+    plan.rateCost === charge.rateCost &&
+    plan.keyId === keyId &&
+    sameSpec(plan.rateLimit, limits.rateLimit) &&
+    sameSpec(plan.quota, limits.quota)
+  )
+    return plan.counters;
+  const counters = buildCounters(keyId, limits, charge, now);
+  let from = Number.NEGATIVE_INFINITY;
+  let until = Number.POSITIVE_INFINITY;
+  for (const counter of counters) {
+    from = Math.max(from, counter.resetAt - counter.windowMs);
+    until = Math.min(until, counter.resetAt);
+  }
+  plans.set(limits, { keyId, ...limits, ...charge, from, until, counters });
+  return counters;
+}
+
+function buildCounters(
+  keyId: string,
+  limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
+  charge: { cost: number; rateCost: number },
+  now: number,
+): readonly PolicyCounter[] {
   const { rateLimit, quota } = limits;
   const { cost, rateCost } = charge;
   const counters: PolicyCounter[] = [];
@@ -31,6 +88,7 @@ export function keyCounters(
       resetAt: end,
       cost: rateCost,
       windowSeconds: rateLimit.windowSeconds,
+      windowMs: end - start,
     });
   }
   if (quota) {
@@ -42,7 +100,9 @@ export function keyCounters(
       resetAt: end,
       cost,
       windowSeconds: Math.round((end - start) / 1000),
+      windowMs: end - start,
     });
   }
-  return counters;
+  for (const counter of counters) Object.freeze(counter);
+  return Object.freeze(counters);
 }

@@ -35,6 +35,12 @@ export interface LimitStore {
    * Rejects when the store cannot answer (the caller then fails open or closed).
    */
   consume(counters: readonly LimitCounter[], now: number): Promise<ConsumeResult>;
+  /**
+   * The same as `consume`, answered at once (throwing when it cannot answer): for a store that
+   * needs no I/O, such as the memory store. When present keywarden calls it instead of `consume`,
+   * so a limited request stays synchronous, with no promise and no microtask turn.
+   */
+  consumeNow?(counters: readonly LimitCounter[], now: number): ConsumeResult;
   /** Releases connections or timers the store owns; keywarden never calls it for you. */
   close?(): Promise<void>;
 }

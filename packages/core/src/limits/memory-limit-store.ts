@@ -1,5 +1,5 @@
 import { integerOption, optionsObject } from '../errors/options.js';
-import type { LimitStore } from './limit-store.js';
+import type { ConsumeResult, LimitCounter, LimitStore } from './limit-store.js';
 
 /** Options of {@link createMemoryLimitStore}. */
 export interface MemoryLimitStoreOptions {
@@ -27,39 +27,49 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
   const counters = new Map<string, { count: number; resetAt: number }>();
   let lastSweep = Number.NEGATIVE_INFINITY;
 
-  function makeRoom(now: number): boolean {
-    if (counters.size < maxCounters) return true;
+  function makeRoom(now: number, needed: number): boolean {
+    if (counters.size + needed <= maxCounters) return true;
     if (now - lastSweep >= 1000) {
       // At most one full sweep a second, so a flood of new counters cannot make each call O(n).
       lastSweep = now;
       for (const [key, entry] of counters) if (entry.resetAt <= now) counters.delete(key);
     }
-    return counters.size < maxCounters;
+    return counters.size + needed <= maxCounters;
+  }
+
+  // Synchronous, with plain loops: this runs on every request of a limited key (no promise, no
+  // closure; `pnpm bench`, the micro row for limits).
+  function consumeNow(list: readonly LimitCounter[], now: number): ConsumeResult {
+    const counts = new Array<number>(list.length);
+    let allowed = true;
+    let added = 0;
+    for (let i = 0; i < list.length; i++) {
+      const counter = list[i]!;
+      const entry = counters.get(counter.key);
+      const current = entry !== undefined && entry.resetAt > now ? entry.count : 0;
+      counts[i] = current;
+      if (current + counter.cost > counter.limit) allowed = false;
+      if (entry === undefined && counter.cost > 0) added++;
+    }
+    if (!allowed) return { allowed, counts };
+    // Room for every new counter first, so that a full store changes nothing (all or nothing).
+    if (added > 0 && !makeRoom(now, added)) throw new Error('keywarden: memory limit store is full');
+    for (let i = 0; i < list.length; i++) {
+      const counter = list[i]!;
+      if (counter.cost === 0) continue;
+      const entry = counters.get(counter.key);
+      if (entry !== undefined && entry.resetAt > now) {
+        entry.count += counter.cost;
+      } else {
+        counters.set(counter.key, { count: counts[i]! + counter.cost, resetAt: counter.resetAt });
+      }
+      counts[i]! += counter.cost;
+    }
+    return { allowed, counts };
   }
 
   return {
-    async consume(list, now) {
-      const current = list.map(({ key }) => {
-        const entry = counters.get(key);
-        return entry && entry.resetAt > now ? entry.count : 0;
-      });
-      const allowed = list.every((counter, i) => current[i]! + counter.cost <= counter.limit);
-      if (!allowed) return { allowed, counts: current };
-      const counts: number[] = [];
-      for (const [i, counter] of list.entries()) {
-        const entry = counters.get(counter.key);
-        if (counter.cost === 0) {
-          counts.push(current[i]!);
-        } else if (entry && entry.resetAt > now) {
-          entry.count += counter.cost;
-          counts.push(entry.count);
-        } else {
-          if (!entry && !makeRoom(now)) throw new Error('keywarden: memory limit store is full');
-          counters.set(counter.key, { count: current[i]! + counter.cost, resetAt: counter.resetAt });
-          counts.push(current[i]! + counter.cost);
-        }
-      }
-      return { allowed, counts };
-    },
+    consumeNow,
+    consume: async (list, now) => consumeNow(list, now),
   };
 }

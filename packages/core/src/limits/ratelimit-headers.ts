@@ -45,19 +45,39 @@ function tightest(counters: readonly PolicyCounter[], counts: readonly number[])
   return best;
 }
 
-const structured =
-  (separator: string): Write =>
-  (headers, counters, counts, now) => {
-    headers['ratelimit-policy'] = counters
-      .map((c) => `"${c.policy}"${separator}q=${c.limit}${separator}w=${c.windowSeconds}`)
-      .join(', ');
-    headers.ratelimit = counters
-      .map(
-        (c, i) =>
-          `"${c.policy}"${separator}r=${remaining(c, counts[i]!)}${separator}t=${secondsUntil(c.resetAt, now)}`,
-      )
-      .join(', ');
+// `RateLimit-Policy` depends only on the counters, which a warm key reuses (key-counters.ts): each
+// writer keeps its text per counters list, so a request builds only the `RateLimit` value.
+function policyOf(
+  memo: WeakMap<readonly PolicyCounter[], string>,
+  counters: readonly PolicyCounter[],
+  format: (counter: PolicyCounter) => string,
+): string {
+  let text = memo.get(counters);
+  if (text === undefined) {
+    text = counters.map(format).join(', ');
+    memo.set(counters, text);
+  }
+  return text;
+}
+
+const structured = (separator: string): Write => {
+  const memo = new WeakMap<readonly PolicyCounter[], string>();
+  const format = (c: PolicyCounter) =>
+    `"${c.policy}"${separator}q=${c.limit}${separator}w=${c.windowSeconds}`;
+  return (headers, counters, counts, now) => {
+    headers['ratelimit-policy'] = policyOf(memo, counters, format);
+    let value = '';
+    for (let i = 0; i < counters.length; i++) {
+      const c = counters[i]!;
+      if (i > 0) value += ', ';
+      value += `"${c.policy}"${separator}r=${remaining(c, counts[i]!)}${separator}t=${secondsUntil(c.resetAt, now)}`;
+    }
+    headers.ratelimit = value;
   };
+};
+
+const limitOnlyMemo = new WeakMap<readonly PolicyCounter[], string>();
+const limitOnly = (p: PolicyCounter) => `${p.limit};w=${p.windowSeconds}`;
 
 const WRITERS: Record<RateLimitHeaderStyle, Write> = {
   'draft-11': structured(';'),
@@ -65,13 +85,13 @@ const WRITERS: Record<RateLimitHeaderStyle, Write> = {
   'draft-7': (headers, counters, counts, now) => {
     const i = tightest(counters, counts);
     const c = counters[i]!;
-    headers['ratelimit-policy'] = counters.map((p) => `${p.limit};w=${p.windowSeconds}`).join(', ');
+    headers['ratelimit-policy'] = policyOf(limitOnlyMemo, counters, limitOnly);
     headers.ratelimit = `limit=${c.limit}, remaining=${remaining(c, counts[i]!)}, reset=${secondsUntil(c.resetAt, now)}`;
   },
   'draft-6': (headers, counters, counts, now) => {
     const i = tightest(counters, counts);
     const c = counters[i]!;
-    headers['ratelimit-policy'] = counters.map((p) => `${p.limit};w=${p.windowSeconds}`).join(', ');
+    headers['ratelimit-policy'] = policyOf(limitOnlyMemo, counters, limitOnly);
     headers['ratelimit-limit'] = String(c.limit);
     headers['ratelimit-remaining'] = String(remaining(c, counts[i]!));
     headers['ratelimit-reset'] = String(secondsUntil(c.resetAt, now));

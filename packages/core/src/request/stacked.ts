@@ -5,7 +5,7 @@ import type { AuthError } from '../errors/auth-error.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { Charging, Headers } from '../limits/charge.js';
 import { NO_HEADERS } from '../limits/charge.js';
-import type { MaybePromise } from '../util/maybe-promise.js';
+import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { RequestContext } from './context.js';
 import type { Principals } from './principals.js';
 import type { Refusals } from './refusals.js';
@@ -51,12 +51,12 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
     ctx.keyId = principal.keyId;
     ctx.key = key;
     // Only the quota takes the difference: the rate limit counted this request already (0 reads it).
-    return charging
-      .charge(ctx, cost - charged, 0)
-      .then((result: Headers | AuthResult) =>
-        'ok' in result ? (result as StackedResult) : { ok: true, headers: result as Headers, charged: cost },
-      );
+    return thenOrNow(charging.charge(ctx, cost - charged, 0), cost, stackedResult);
   }
 
   return { checkRoute, authorizeAgain };
+}
+
+function stackedResult(cost: number, result: Headers | AuthResult): StackedResult {
+  return 'ok' in result ? (result as StackedResult) : { ok: true, headers: result as Headers, charged: cost };
 }

@@ -83,6 +83,27 @@ describe('memory limit store', () => {
       allowed: true,
       counts: [1],
     });
+    // All or nothing when full: a live counter charged with a new one is not charged either.
+    const both = [
+      { key: 'live', limit: 5, resetAt: 10_000 },
+      { key: 'fourth', limit: 5, resetAt: 10_000 },
+    ];
+    await expect(store.consume(charge(both, 1), 3000)).rejects.toThrow(/full/);
+    expect(() => store.consumeNow!(charge(both, 1), 3000)).toThrow(/full/);
+    expect(await store.consume(charge([{ key: 'live', limit: 5, resetAt: 10_000 }], 0), 3000)).toEqual({
+      allowed: true,
+      counts: [1],
+    });
+  });
+
+  it('answers at once through consumeNow (one counter set with consume), so a limited request stays synchronous', async () => {
+    const store = createMemoryLimitStore();
+    const counter = [{ key: 'k', limit: 2, resetAt: 10_000 }];
+    const result = store.consumeNow!(charge(counter, 1), 0);
+    expect(result).not.toBeInstanceOf(Promise);
+    expect(result).toEqual({ allowed: true, counts: [1] });
+    expect(await store.consume(charge(counter, 1), 0)).toEqual({ allowed: true, counts: [2] });
+    expect(store.consumeNow!(charge(counter, 1), 0)).toEqual({ allowed: false, counts: [2] });
   });
 });
 
@@ -127,6 +148,42 @@ describe('rate limits', () => {
     expect(summary(await call())).toMatchObject({ code: 'rate_limited', 'retry-after': '1' });
     clock.advance(1);
     expect(summary(await call())).toMatchObject({ ok: true, ratelimit: '"rate";r=2;t=60' });
+  });
+
+  it('answers a warm limited key at once on the memory store, without a promise, and its 429 too', async () => {
+    const { call, keywarden, key } = await setup({
+      rateLimit: { limit: 2, windowSeconds: 60 },
+      quota: { limit: 100, period: 'month' },
+    });
+    expect((await call()).ok).toBe(true); // verifies the key (an HMAC now, cached after)
+    const input = { method: 'GET', url: '/v3/files/a', headers: { 'x-api-key': key }, ip: '203.0.113.7' };
+    const second = keywarden.authenticateNow(input);
+    expect(second).not.toBeInstanceOf(Promise);
+    expect(summary(second as Awaited<typeof second>)).toMatchObject({
+      ok: true,
+      ratelimit: expect.stringContaining('r=0'),
+    });
+    const third = keywarden.authenticateNow(input);
+    expect(third).not.toBeInstanceOf(Promise);
+    expect(summary(third as Awaited<typeof third>)).toMatchObject({ code: 'rate_limited' });
+  });
+
+  it('follows a changed limit at once: the counters a warm key reuses are rebuilt', async () => {
+    const { call, keys, record } = await setup({ rateLimit: { limit: 3, windowSeconds: 60 } });
+    expect(summary(await call())).toMatchObject({
+      'ratelimit-policy': '"rate";q=3;w=60',
+      ratelimit: '"rate";r=2;t=60',
+    });
+    await keys.update(record.id, { rateLimit: { limit: 5, windowSeconds: 60 } });
+    expect(summary(await call())).toMatchObject({
+      'ratelimit-policy': '"rate";q=5;w=60',
+      ratelimit: '"rate";r=3;t=60',
+    });
+    await keys.update(record.id, { rateLimit: { limit: 5, windowSeconds: 10 } });
+    expect(summary(await call())).toMatchObject({
+      'ratelimit-policy': '"rate";q=5;w=10',
+      ratelimit: '"rate";r=4;t=10',
+    });
   });
 
   it('counts requests, not route cost: a cost-3 call uses one request of the rate and 3 units of quota', async () => {
@@ -239,6 +296,16 @@ describe('a counter store that fails', () => {
     expect(summary(await call({ headers: { 'x-api-key': damaged } }))).toMatchObject({
       code: 'invalid_credentials',
     });
+  });
+
+  it('fails closed, too, when the store throws instead of rejecting', async () => {
+    const throwing: LimitStore = {
+      consume: () => {
+        throw new Error('broken');
+      },
+    };
+    const { call } = await setup({ quota: { limit: 5, period: 'month' } }, { store: throwing });
+    expect(summary(await call())).toMatchObject({ code: 'auth_unavailable', 'retry-after': '1' });
   });
 
   it('does not touch keys without limits', async () => {
