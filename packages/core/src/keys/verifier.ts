@@ -95,7 +95,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
 
   /** Status and expiry, every time; `lastUsedAt` at most once per interval. */
   function accept(entry: RecordEntry, t: number): VerifyApiKeyResult {
-    const { record } = entry;
+    const { info: record } = entry;
     if (record.revokedAt !== null && record.revokedAt.getTime() <= t) return fail('revoked', record.id);
     if (record.expiresAt !== null && record.expiresAt.getTime() <= t) return fail('expired', record.id);
     if (t >= entry.touchedUntil) touch(entry, t);
@@ -103,7 +103,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
   }
 
   function touch(entry: RecordEntry, t: number): void {
-    const { id } = entry.record;
+    const { id } = entry.info;
     const last = touched.get(id);
     if (last === undefined || t - last >= lastUsedIntervalMs) {
       touched.set(id, t);
@@ -132,7 +132,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
       !outcome.ok && (outcome.reason === 'unknown_key' || outcome.reason === 'wrong_secret'),
     );
     if (outcome.ok)
-      verified.set(key.digest, { id: key.id, hash: outcome.entry.record.hash, until: now() + verifiedTtlMs });
+      verified.set(key.digest, { id: key.id, hash: outcome.entry.hash, until: now() + verifiedTtlMs });
     return outcome;
   }
 
@@ -149,13 +149,13 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
       unknown.set(key.id, now() + unknownTtlMs);
       return fail('unknown_key', key.id);
     }
-    if (!hasherRecognizes(hasher, entry.record.hash)) {
-      mismatch(key.id, entry.record.hash);
+    if (!hasherRecognizes(hasher, entry.hash)) {
+      mismatch(key.id, entry.hash);
       return fail('hash_mismatch', key.id);
     }
     let match: boolean;
     try {
-      match = await hashQueue.run(lane, () => hasher.verify(entry.record.hash, key.plaintext));
+      match = await hashQueue.run(lane, () => hasher.verify(entry.hash, key.plaintext));
     } catch (error) {
       if (error instanceof QueueFullError) return fail('busy', key.id);
       match = false; // a hasher that throws is a hasher that did not say yes
@@ -184,7 +184,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     // reset its connection would have none left, and its failure would go uncounted.
     if (hit !== undefined && hit.until > t) {
       const entry = records.fresh(hit.id, t);
-      if (entry !== undefined && entry.record.hash === hit.hash) return accept(entry, t);
+      if (entry !== undefined && entry.hash === hit.hash) return accept(entry, t);
       return verifyHit({ plaintext: key, digest, id: hit.id, ip: client?.ip }, hit, t);
     }
     const parsed = parseApiKey(key, prefixes); // body characters and checksum
@@ -196,7 +196,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
   async function verifyHit(key: ColdKey, hit: VerifiedEntry, t: number): Promise<VerifyApiKeyResult> {
     const cached = await cachedRecord(hit.id, t);
     if (cached === 'unavailable') return fail('store_unavailable', hit.id);
-    if (cached !== undefined && cached.record.hash === hit.hash) return accept(cached, now());
+    if (cached !== undefined && cached.hash === hit.hash) return accept(cached, now());
     verified.delete(key.digest); // deleted, or its hash changed: verify from scratch
     return verifyCold(key);
   }

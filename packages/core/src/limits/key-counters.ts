@@ -66,7 +66,17 @@ export function keyCounters(
     from = Math.max(from, counter.resetAt - counter.windowMs);
     until = Math.min(until, counter.resetAt);
   }
-  plans.set(limits, { keyId, ...limits, ...charge, from, until, counters });
+  const { rateLimit, quota } = limits; // not `...limits`: that is the whole key record
+  plans.set(limits, {
+    keyId,
+    rateLimit,
+    quota,
+    cost: charge.cost,
+    rateCost: charge.rateCost,
+    from,
+    until,
+    counters,
+  });
   return counters;
 }
 
