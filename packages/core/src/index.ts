@@ -55,6 +55,7 @@ export {
 } from './keys/key-record.js';
 export { createKeywarden, type Keywarden } from './keywarden.js';
 export type { KeywardenOptions, LimitOptions } from './keywarden-options.js';
+export type { LimitStatus, LimitUsage } from './limits/charge.js';
 export type { ConsumeResult, LimitCounter, LimitStore } from './limits/limit-store.js';
 export { createMemoryLimitStore, type MemoryLimitStoreOptions } from './limits/memory-limit-store.js';
 export type { RateLimitHeaderStyle } from './limits/ratelimit-headers.js';

@@ -11,7 +11,7 @@ import type { AuthError } from './errors/auth-error.js';
 import type { EventHandler, KeywardenEventType } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
 import { type KeywardenOptions, resolveKeywardenOptions } from './keywarden-options.js';
-import { createCharging } from './limits/charge.js';
+import { createCharging, type LimitStatus } from './limits/charge.js';
 import {
   createMinting,
   type MintAccessTokenOptions,
@@ -49,6 +49,18 @@ export interface Keywarden {
    * without limits): the adapters use it on the request path. Never throws.
    */
   authenticateNow(input: AuthRequest, route?: RouteRequirements): AuthResult | Promise<AuthResult>;
+  /**
+   * Where a key's rate limit and quota stand now (used, remaining, reset time), read from the
+   * limit store without charging anything: for a usage page or a support tool. Resolves null for
+   * an unknown key; rejects when the key store or the limit store cannot answer.
+   *
+   * @example
+   * ```ts
+   * const status = await keywarden.peekLimits(keyId);
+   * if (status?.quota) console.log(`${status.quota.remaining} of ${status.quota.limit} left`);
+   * ```
+   */
+  peekLimits(keyId: string): Promise<LimitStatus | null>;
   /**
    * The framework-free handler behind `POST /v3/auth/access-token/`: authenticates the request with
    * an API key (never a token; the key's path patterns do not apply to this route, its IP allowlist
@@ -168,6 +180,10 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     },
     authenticateNow,
     authenticate: (input, route) => Promise.resolve(authenticateNow(input, route)),
+    async peekLimits(keyId) {
+      const key = await settings.keys.get(keyId);
+      return key === null ? null : charging.peek(keyId, key);
+    },
     checkRoute: stacked.checkRoute,
     authorizeAgain: stacked.authorizeAgain,
     handleMintRequest: minting.handleMintRequest,

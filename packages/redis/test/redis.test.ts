@@ -153,6 +153,38 @@ describe('windows and calendar periods on Redis (frozen clock)', () => {
   });
 });
 
+describe('peekLimits on Redis', () => {
+  it('reads counters that two instances charged, without charging them or writing a key', async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const stores = [0, 1].map(() => createRedisLimitStore({ url: redis.url, prefix: 'peek:' }));
+    const [a, b] = stores.map((store) => createKeywarden({ keys, requireHttps: false, limits: { store } }));
+    const { key, record } = await keys.create({
+      name: 'peeked',
+      rateLimit: { limit: 50, windowSeconds: 3600 },
+      quota: { limit: 500, period: 'month' },
+    });
+    const client = new Redis(redis.url);
+    const before = (await client.keys('peek:*')).length;
+    // Reading an untouched key creates nothing in Redis.
+    expect(await a!.peekLimits(record.id)).toMatchObject({ rateLimit: { used: 0 }, quota: { used: 0 } });
+    expect((await client.keys('peek:*')).length).toBe(before);
+    const request = { method: 'GET', url: '/x', headers: { 'x-api-key': key } };
+    for (const instance of [a, b, b])
+      expect((await instance!.authenticate(request, { cost: 5 })).ok).toBe(true);
+    for (const instance of [a, b])
+      expect(await instance!.peekLimits(record.id)).toMatchObject({
+        rateLimit: { limit: 50, used: 3, remaining: 47 },
+        quota: { limit: 500, used: 15, remaining: 485 },
+      });
+    expect(await a!.peekLimits(record.id)).toMatchObject({ rateLimit: { used: 3 }, quota: { used: 15 } });
+    await client.quit();
+    for (const store of stores) await store.close();
+  });
+});
+
 describe('Redis going down and coming back', () => {
   async function setup(failOpen: boolean) {
     const keys = createKeyManager({

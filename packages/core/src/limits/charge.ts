@@ -2,6 +2,7 @@
 // and without an await; otherwise one atomic `consume` of every counter, refused as 429 with
 // Retry-After past a limit, and as 503 (or let through, with `failOpen`) when the store fails.
 import { AuthError } from '../errors/auth-error.js';
+import type { ApiKeyInfo } from '../keys/key-record.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from '../request/context.js';
 import type { Refusals } from '../request/refusals.js';
@@ -23,6 +24,26 @@ export interface Charging {
   charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | AuthResult>;
   /** The stage: charges the route's cost, then hands the headers to `succeed`. */
   stage(ctx: RequestContext): MaybePromise<AuthResult>;
+  /** Reads a key's counters without charging them; rejects when the store cannot answer. */
+  peek(keyId: string, key: ApiKeyInfo): Promise<LimitStatus>;
+}
+
+/** Where one of a key's limits stands, from {@link Keywarden.peekLimits}. */
+export interface LimitUsage {
+  /** The limit: requests per window (rate) or units per period (quota). */
+  limit: number;
+  /** Spent in the current window. */
+  used: number;
+  /** Left in the current window, never below 0. */
+  remaining: number;
+  /** When the current window ends and the count starts again. */
+  resetAt: Date;
+}
+
+/** A key's rate limit and quota as they stand now; null for a limit the key does not have. */
+export interface LimitStatus {
+  rateLimit: LimitUsage | null;
+  quota: LimitUsage | null;
 }
 
 export function createCharging(
@@ -101,8 +122,30 @@ export function createCharging(
   const afterCharge = (ctx: RequestContext, charged: Headers | AuthResult): AuthResult =>
     'ok' in charged ? (charged as AuthResult) : succeed(ctx, charged as Headers);
 
+  /** A cost-0 consume: every store reads its counters and changes nothing for it. */
+  async function peek(keyId: string, key: ApiKeyInfo): Promise<LimitStatus> {
+    const status: LimitStatus = { rateLimit: null, quota: null };
+    if (!key.rateLimit && !key.quota) return status;
+    const t = now();
+    const counters = keyCounters(keyId, key, { cost: 0, rateCost: 0 }, t);
+    const { counts } = await (consumeNow ? consumeNow(counters, t) : limitStore.consume(counters, t));
+    counters.forEach((counter, i) => {
+      const used = counts[i]!;
+      const usage = {
+        limit: counter.limit,
+        used,
+        remaining: Math.max(0, counter.limit - used),
+        resetAt: new Date(counter.resetAt),
+      };
+      if (counter.policy === 'rate') status.rateLimit = usage;
+      else status.quota = usage;
+    });
+    return status;
+  }
+
   return {
     charge,
+    peek,
     stage(ctx) {
       const cost = ctx.route?.cost ?? 1;
       if (!Number.isSafeInteger(cost) || cost < 0) {

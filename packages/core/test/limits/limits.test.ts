@@ -186,6 +186,28 @@ describe('rate limits', () => {
     });
   });
 
+  it('peekLimits reads where a key stands without charging it; null for an unknown key', async () => {
+    const { call, keywarden, record, clock } = await setup({
+      rateLimit: { limit: 10, windowSeconds: 60 },
+      quota: { limit: 100, period: 'month' },
+    });
+    expect(await keywarden.peekLimits(record.id)).toEqual({
+      rateLimit: { limit: 10, used: 0, remaining: 10, resetAt: new Date(clock.now() + 60_000) },
+      quota: { limit: 100, used: 0, remaining: 100, resetAt: new Date('2026-02-01T00:00:00Z') },
+    });
+    await call(undefined, 3);
+    await call();
+    for (let i = 0; i < 3; i++) await keywarden.peekLimits(record.id); // reading charges nothing
+    expect(await keywarden.peekLimits(record.id)).toMatchObject({
+      rateLimit: { used: 2, remaining: 8 },
+      quota: { used: 4, remaining: 96 },
+    });
+    expect(summary(await call())).toMatchObject({ ratelimit: '"rate";r=7;t=60, "quota";r=95;t=1425600' });
+    expect(await keywarden.peekLimits('nosuchkey123')).toBeNull();
+    const { keywarden: plain, record: unlimited } = await setup({});
+    expect(await plain.peekLimits(unlimited.id)).toEqual({ rateLimit: null, quota: null });
+  });
+
   it('counts requests, not route cost: a cost-3 call uses one request of the rate and 3 units of quota', async () => {
     const { call } = await setup({
       rateLimit: { limit: 10, windowSeconds: 60 },
