@@ -4,7 +4,7 @@
 // `postgres` user the package creates (spawn's uid/gid: no wrapper process stands between us and
 // the postmaster, so a kill really stops it).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,6 +55,35 @@ function portFree(port: number): Promise<void> {
   });
 }
 
+/** The pids whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields !== null && Number(fields[1]) === pid) found.push(Number(entry));
+  }
+  return found;
+}
+
+/** State and parent pid from /proc/<pid>/stat, or null once the process is gone. */
+function statFields(pid: number): [string, string] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [rest[0]!, rest[1]!];
+  } catch {
+    return null;
+  }
+}
+
+/** A process counts as gone once it has exited, even while it waits to be reaped (a zombie). */
+function alive(pid: number): boolean {
+  const fields = statFields(pid);
+  return fields !== null && fields[0] !== 'Z' && fields[0] !== 'X';
+}
+
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = binDir();
   const dir = await mkdtemp(join(tmpdir(), 'keywarden-pg-'));
@@ -72,7 +101,6 @@ export async function startPostgres(): Promise<PostgresServer> {
   for (const setting of ['fsync=off', 'full_page_writes=off']) args.push('-c', setting);
   const start = () =>
     new Promise<void>((resolve, reject) => {
-      // Its own process group, so that a kill reaches the postmaster and every backend at once.
       const proc = spawn(join(bin, 'postgres'), args, {
         stdio: ['ignore', 'pipe', 'pipe'],
         cwd: dir,
@@ -93,20 +121,19 @@ export async function startPostgres(): Promise<PostgresServer> {
   const kill = async () => {
     const pid = child?.pid;
     if (pid !== undefined) {
-      try {
-        process.kill(-pid, 'SIGKILL'); // the whole group: the postmaster and every backend
-      } catch {
-        // already gone
-      }
-      // A restart fails while an old backend still holds the shared memory: wait for all of them.
-      for (;;) {
+      // Every backend calls setsid() (it leads its own process group), so a group kill reaches
+      // only the postmaster; the backends would notice its death and leave in their own time,
+      // holding the shared memory meanwhile. Kill each of them too, like a machine crash would.
+      const family = [pid, ...childrenOf(pid)];
+      for (const member of family) {
         try {
-          process.kill(-pid, 0);
+          process.kill(member, 'SIGKILL');
         } catch {
-          break;
+          // already gone
         }
-        await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      // A restart fails while an old process still holds the shared memory: wait for all of them.
+      while (family.some(alive)) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await portFree(port);
   };
