@@ -36,11 +36,13 @@ export interface LimitStore {
    */
   consume(counters: readonly LimitCounter[], now: number): Promise<ConsumeResult>;
   /**
-   * The same as `consume`, answered at once (throwing when it cannot answer): for a store that
-   * needs no I/O, such as the memory store. When present keywarden calls it instead of `consume`,
-   * so a limited request stays synchronous, with no promise and no microtask turn.
+   * The same as `consume`, answered at once when the store can decide without I/O: the memory
+   * store always can, the Redis store when the request fits in units it holds on lease; otherwise
+   * a promise (and it may throw or reject when it cannot answer). When present keywarden calls it
+   * instead of `consume`, so a limited request decided locally stays synchronous, with no promise
+   * and no microtask turn.
    */
-  consumeNow?(counters: readonly LimitCounter[], now: number): ConsumeResult;
+  consumeNow?(counters: readonly LimitCounter[], now: number): ConsumeResult | Promise<ConsumeResult>;
   /** Releases connections or timers the store owns; keywarden never calls it for you. */
   close?(): Promise<void>;
 }

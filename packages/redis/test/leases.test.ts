@@ -1,0 +1,158 @@
+// Leases: three server instances (real Fastify servers on loopback, each with its own Redis
+// limit store) against one real redis-server, fsyncing every write so a kill loses nothing.
+// Never over a limit, whatever the interleaving; under only by units an instance holds.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisLimitStore, type RedisLimitStore } from '../src/index.js';
+import {
+  admittedPerWindow,
+  quotaOfHundred,
+  rateOfFifty,
+  sleep,
+  succeeded,
+  threeInstances,
+  uneven,
+  unevenReversed,
+} from './instances.js';
+import { type RedisServer, startRedis } from './redis-server.js';
+
+let redis: RedisServer;
+let inspector: Redis;
+beforeAll(async () => {
+  redis = await startRedis({ persistent: true });
+  inspector = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  inspector.on('error', () => {});
+}, 30_000);
+afterAll(async () => {
+  inspector.disconnect();
+  await redis.destroy();
+});
+
+let prefixes = 0;
+const store = () => createRedisLimitStore({ url: redis.url, prefix: `lease${prefixes}:`, timeoutMs: 200 });
+/** Three instances with a fresh prefix. */
+const threeOnRedis = (options: { failOpen?: boolean; now?: () => number } = {}) => {
+  prefixes++;
+  return threeInstances(store, options);
+};
+
+/** Lua calls Redis has run so far (EVALSHA, and EVAL when a script was not loaded yet). */
+async function scriptCalls(): Promise<number> {
+  const info = await inspector.info('commandstats');
+  let calls = 0;
+  for (const match of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) calls += Number(match[1]);
+  return calls;
+}
+
+async function quotaCount(keyId: string): Promise<number> {
+  const found = await inspector.keys(`lease*:kw:{${keyId}}:quota:*`);
+  expect(found).toHaveLength(1);
+  return Number(await inspector.get(found[0]!));
+}
+
+describe('leases across three instances', () => {
+  it('quota 100, 1,000 parallel requests spread unevenly, again a second later: exactly 100 succeed', async () => {
+    const cluster = await threeOnRedis();
+    try {
+      const keyId = await quotaOfHundred(cluster);
+      expect(await quotaCount(keyId)).toBe(100);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
+  it('spends units locally (far fewer Redis calls than requests) and gives back what it holds on close', async () => {
+    const now = Date.UTC(2026, 11, 1, 12, 0, 0); // frozen: no window ends during the test
+    const cluster = await threeOnRedis({ now: () => now });
+    try {
+      const { key, record } = await cluster.keys.create({
+        name: 'busy',
+        rateLimit: { limit: 1_000_000, windowSeconds: 3600 },
+        quota: { limit: 1_000_000, period: 'month' },
+      });
+      const before = await scriptCalls();
+      let ok = 0;
+      for (let wave = 0; wave < 30; wave++) ok += succeeded(await cluster.burst(key, 100, uneven));
+      expect(ok).toBe(3000);
+      const calls = (await scriptCalls()) - before;
+      expect(calls).toBeLessThan(1000);
+      // The instances still hold units (each counts as used in Redis) until they give them back.
+      await Promise.all(cluster.stores.map((store) => store.close()));
+      expect(await quotaCount(record.id)).toBe(3000);
+      const [rate] = await inspector.keys(`lease*:kw:{${record.id}}:rate:*`);
+      expect(Number(await inspector.get(rate!))).toBe(3000);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
+  it('holds a rate limit of 50/s to 50 in each window, across instances', async () => {
+    const cluster = await threeOnRedis();
+    try {
+      await rateOfFifty(cluster);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
+  it('holds a larger rate limit (leased) to at most its limit in each window', async () => {
+    const cluster = await threeOnRedis();
+    try {
+      const { key } = await cluster.keys.create({ name: 'big', rateLimit: { limit: 400, windowSeconds: 1 } });
+      // Waves, so that the instances learn the pace and lease.
+      const windows = await admittedPerWindow(cluster, key, { waves: 6, perWave: 100 });
+      expect(windows).toHaveLength(3);
+      for (const admitted of windows) {
+        expect(admitted).toBeLessThanOrEqual(400);
+        expect(admitted).toBeGreaterThanOrEqual(200); // under only by units held on lease at the window's end
+      }
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+});
+
+describe('Redis stopped and restarted mid-run, with leases', () => {
+  async function waitReady(stores: RedisLimitStore[]) {
+    for (let i = 0; i < 100 && stores.some((store) => store.client.status !== 'ready'); i++) await sleep(100);
+  }
+
+  for (const failOpen of [false, true]) {
+    it(`never admits a charged request beyond the quota (${failOpen ? 'fail open' : 'fail closed'})`, async () => {
+      const cluster = await threeOnRedis({ failOpen });
+      try {
+        const { key, record } = await cluster.keys.create({
+          name: 'down',
+          quota: { limit: 300, period: 'month' },
+        });
+        const all: Response[] = [];
+        const charged = () =>
+          all.filter((r) => r.status === 200 && r.headers.get('ratelimit') !== null).length;
+        for (let wave = 0; wave < 4; wave++) all.push(...(await cluster.burst(key, 40, uneven)));
+        const beforeStop = charged();
+        await redis.stop();
+        const during = await cluster.burst(key, 60, uneven);
+        all.push(...during);
+        for (const response of during) {
+          if (response.status === 200 && response.headers.get('ratelimit') !== null) continue; // units held on lease
+          if (failOpen) expect([response.status, response.headers.get('ratelimit')]).toEqual([200, null]);
+          else expect(response.status).toBe(503);
+        }
+        await redis.start();
+        await waitReady(cluster.stores);
+        // The count survived the restart (append-only file): what was charged is still counted.
+        expect(await quotaCount(record.id)).toBeGreaterThanOrEqual(beforeStop);
+        for (let round = 0; round < 3; round++) {
+          all.push(...(await cluster.burst(key, 200, round % 2 ? uneven : unevenReversed)));
+          await sleep(1000);
+        }
+        expect(all.every((r) => [200, 429, 503].includes(r.status))).toBe(true);
+        expect(charged()).toBeLessThanOrEqual(300);
+        expect(charged()).toBeGreaterThan(beforeStop);
+        expect(await quotaCount(record.id)).toBeLessThanOrEqual(300);
+      } finally {
+        await cluster.close();
+      }
+    }, 60_000);
+  }
+});
