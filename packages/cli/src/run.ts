@@ -14,8 +14,8 @@ import {
 import type { CliIo, Command, CommandContext } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { asUsageError, CommandError, UsageError } from './errors.js';
+import { loadPostgres } from './optional-packages.js';
 import type { Values } from './parse.js';
-import { loadPostgres } from './postgres.js';
 
 const GLOBAL_OPTIONS = {
   store: { type: 'string' },

@@ -9,11 +9,14 @@ import {
   createKeyManager,
   createKeywarden,
   generateTokenSecret,
+  type LimitStore,
   openFileKeyStore,
 } from '@keywarden/core';
 import { createPostgresKeyStore } from '@keywarden/postgres';
+import { createRedisLimitStore } from '@keywarden/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresServer, startPostgres } from '../../postgres/test/pg-server.js';
+import { startRedis } from '../../redis/test/redis-server.js';
 
 const BIN = join(import.meta.dirname, '..', 'dist', 'bin.js');
 const PEPPER = 'cli-test-pepper-cli-test-pepper-0123456789';
@@ -452,4 +455,79 @@ describe('20 CLI processes and two servers writing one keys file', () => {
     await allAnswer(ports, doomedKeys, 401);
     await allAnswer(ports, keptKeys, 200);
   }, 120_000);
+});
+
+describe('keys usage', () => {
+  const today = () => new Date().toISOString().slice(0, 10);
+
+  /** Requests through an authenticator on `keys`, then its usage written. */
+  async function meter(keys: ReturnType<typeof createKeyManager>, limits?: { store: LimitStore }) {
+    const keywarden = createKeywarden({ keys, requireHttps: false, ...(limits ? { limits } : {}) });
+    const { key, record } = await keys.create({ name: 'metered', scopes: ['images:read'] });
+    const headers = { 'x-api-key': key };
+    for (const cost of [1, 2, 3])
+      await keywarden.authenticate({ method: 'GET', url: '/x', headers }, { cost });
+    await keywarden.authenticate({ method: 'GET', url: '/x', headers }, { scopes: ['images:write'] });
+    await keywarden.close();
+    return record.id;
+  }
+
+  it('prints a PostgreSQL store key usage per day as a table with bars, or JSON', async () => {
+    await cli(['migrate', '--store', pg.url]);
+    const store = createPostgresKeyStore({ connectionString: pg.url, listen: false });
+    const id = await meter(createKeyManager({ store, hasher: createHmacHasher({ pepper: PEPPER }) }));
+    await store.close();
+    const data = await json(['keys', 'usage', id, '--store', pg.url, '--days', '7']);
+    expect(data.days).toHaveLength(7);
+    expect(data.to).toBe(today());
+    expect(data.days.at(-1)).toEqual({
+      day: today(),
+      requests: 3,
+      units: 6,
+      refusals: { insufficient_scope: 1 },
+    });
+    expect(data.days.slice(0, 6).every((d: { requests: number }) => d.requests === 0)).toBe(true);
+    const run = await cli(['keys', 'usage', id, '--store', pg.url, '--days', '3']);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(5); // header, 3 days, total
+    expect(lines[3]).toMatch(new RegExp(`^${today()}\\s+3\\s+6\\s+insufficient_scope 1\\s+█{30}$`));
+    expect(lines[4]).toMatch(/^total\s+3\s+6$/);
+  }, 30_000);
+
+  it('reads usage from the servers Redis with --redis', async () => {
+    const redis = await startRedis();
+    try {
+      const limits = createRedisLimitStore({ url: redis.url });
+      const store = await openFileKeyStore({ path: join(dir, 'usage-keys.json'), watch: false });
+      const id = await meter(createKeyManager({ store, hasher: createHmacHasher({ pepper: PEPPER }) }), {
+        store: limits,
+      });
+      await limits.close();
+      await store.close();
+      const data = await json([
+        'keys',
+        'usage',
+        id,
+        '--store',
+        join(dir, 'usage-keys.json'),
+        '--redis',
+        redis.url,
+      ]);
+      expect(data.days).toHaveLength(30);
+      expect(data.days.at(-1)).toMatchObject({ requests: 3, units: 6 });
+      // A keys file keeps no usage itself: a clear error, exit 1.
+      const run = await cli(['keys', 'usage', id, '--store', join(dir, 'usage-keys.json')]);
+      expect([run.code, run.stderr]).toEqual([1, expect.stringMatching(/keeps no usage: give --redis/)]);
+    } finally {
+      await redis.destroy();
+    }
+  }, 30_000);
+
+  it('refuses a bad --days (exit 2)', async () => {
+    for (const days of ['0', '-3', 'week', '99999']) {
+      const run = await cli(['keys', 'usage', 'someid', '--store', pg.url, `--days=${days}`]);
+      expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/--days must be/)]);
+    }
+  }, 30_000);
 });

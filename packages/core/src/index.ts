@@ -39,6 +39,7 @@ export {
   type KeyManager,
   type KeyManagerOptions,
   type RotateKeyOptions,
+  type UsageRange,
   type VerifyApiKeyResult,
   type VerifyClient,
   type VerifyFailureReason,
@@ -54,7 +55,7 @@ export {
   type RateLimitSpec,
 } from './keys/key-record.js';
 export { createKeywarden, type Keywarden } from './keywarden.js';
-export type { KeywardenOptions, LimitOptions } from './keywarden-options.js';
+export type { KeywardenOptions, LimitOptions, UsageOptions } from './keywarden-options.js';
 export type { LimitStatus, LimitUsage } from './limits/charge.js';
 export type { ConsumeResult, LimitCounter, LimitStore } from './limits/limit-store.js';
 export { createMemoryLimitStore, type MemoryLimitStoreOptions } from './limits/memory-limit-store.js';
@@ -102,3 +103,5 @@ export {
   type SigningSecret,
   type TokenFailureReason,
 } from './tokens/access-tokens.js';
+export { createMemoryUsageStore } from './usage/memory-usage-store.js';
+export { type UsageDay, type UsageIncrement, type UsageStore, utcDay } from './usage/usage-store.js';

@@ -21,6 +21,10 @@ import {
 } from './limits/ratelimit-headers.js';
 import type { CredentialConfig, CredentialKind } from './request/credentials.js';
 import { type AccessTokenOptions, createTokenService, type TokenService } from './tokens/access-tokens.js';
+import { createMemoryUsageStore } from './usage/memory-usage-store.js';
+import { createMeter, type Meter } from './usage/meter.js';
+import { registerMeter } from './usage/registry.js';
+import type { UsageStore } from './usage/usage-store.js';
 
 /**
  * Rate limits and quotas. (Failed verifications are budgeted by the key manager, per client:
@@ -40,6 +44,23 @@ export interface LimitOptions {
    * authenticated requests through without RateLimit headers (authentication still runs). @default false
    */
   failOpen?: boolean;
+}
+
+/**
+ * Usage metering: per key and UTC day, the requests admitted, the quota units charged and the
+ * refusals by code (an access token's count toward its key). Counted in memory and written in
+ * batches, so metering adds no round trip to a request. Read it with `keys.usage(keyId)`.
+ */
+export interface UsageOptions {
+  /**
+   * Where usage is kept.
+   * @default the key store's (`@keywarden/postgres`), else the limit store's (`@keywarden/redis`, memory)
+   */
+  store?: UsageStore;
+  /** Days kept, today included; older days are deleted. @default 90 */
+  retentionDays?: number;
+  /** How often counts are written, in ms. @default 1000 */
+  flushMs?: number;
 }
 
 /** Options for `createKeywarden`. Validated once; unknown fields and bad values throw a `KeywardenConfigError`. */
@@ -67,6 +88,8 @@ export interface KeywardenOptions {
   limits?: LimitOptions;
   /** Access tokens: the signing keyring and claims. Without it, every access token is refused and minting is off. */
   tokens?: AccessTokenOptions;
+  /** Usage metering, or `false` to count nothing. @default on, 90 days, written every second */
+  usage?: UsageOptions | false;
   /** Receives `auth.succeeded` and `auth.failed` (with the precise reason); never a secret. */
   onEvent?: EventHandler;
   /** Clock in epoch ms. @default Date.now */
@@ -88,6 +111,8 @@ export interface KeywardenSettings {
   emit: EventHandler;
   limitStore: LimitStore;
   failOpen: boolean;
+  /** Counts requests per key and day; null when metering is off. */
+  meter: Meter | null;
   /** Writes the rate-limit headers in the configured styles. */
   rateLimitHeaders: ReturnType<typeof rateLimitHeaderWriter>;
   credentials: CredentialConfig;
@@ -113,6 +138,7 @@ const OPTION_KEYS = [
   'maxTokenLength',
   'tokens',
   'limits',
+  'usage',
   'onEvent',
   'now',
 ];
@@ -195,6 +221,7 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
   const maxTokenLength = integerOption('maxTokenLength', o.maxTokenLength, 8192, { min: 64, max: 65536 });
   const { apiKeyHeader, schemes, queryParam, ...challenges } = credentialsOf(o);
   const events = createEventHub(o.onEvent && functionOption('onEvent', o.onEvent, o.onEvent));
+  const store = limitStore ?? createMemoryLimitStore();
   return {
     keys,
     requireHttps: booleanOption('requireHttps', o.requireHttps, process.env.NODE_ENV === 'production'),
@@ -207,8 +234,9 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     tokens: o.tokens === undefined ? null : createTokenService(o.tokens, now, maxTokenLength),
     events,
     emit: events.emit,
-    limitStore: limitStore ?? createMemoryLimitStore(),
+    limitStore: store,
     failOpen: booleanOption('limits.failOpen', limits.failOpen, false),
+    meter: meterOf(o.usage, { keys, limitStore: store, now, events }),
     rateLimitHeaders: rateLimitHeaderWriter(typeof styles === 'string' ? [styles] : styles),
     credentials: {
       apiKeyHeader,
@@ -218,4 +246,34 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     },
     ...challenges,
   };
+}
+
+/** The meter `usage` asks for, registered with the key manager so that `keys.usage` sees its counts. */
+function meterOf(
+  usage: KeywardenOptions['usage'],
+  parts: { keys: KeyManager; limitStore: LimitStore; now: () => number; events: EventHub },
+): Meter | null {
+  if (usage === false) return null;
+  const o = optionsObject('usage', usage, ['store', 'retentionDays', 'flushMs']);
+  const store =
+    checkedOption('usage.store', o.store, undefined, {
+      valid: (v) => typeof v?.add === 'function' && typeof v?.read === 'function',
+      expected: 'a UsageStore',
+    }) ??
+    parts.keys.usageStore ??
+    parts.limitStore.usage ??
+    createMemoryUsageStore();
+  const { events, now } = parts;
+  const meter = createMeter({
+    store,
+    retentionDays: integerOption('usage.retentionDays', o.retentionDays, 90, { min: 1, max: 3660 }),
+    flushMs: integerOption('usage.flushMs', o.flushMs, 1000, { min: 10, max: 3_600_000 }),
+    now,
+    onError(error) {
+      const message = (error as Error)?.message ?? 'error';
+      events.emit({ type: 'store.error', time: new Date(now()), operation: 'usage', message });
+    },
+  });
+  registerMeter(parts.keys, store, meter);
+  return meter;
 }

@@ -2,7 +2,7 @@
 // request meets them, and returns the API every adapter calls.
 //
 //   guard HTTPS -> extract the credential -> verify it (key or token) -> authorize (IP, paths,
-//   scopes) -> charge limits -> succeed (principal, headers, event)
+//   scopes) -> charge limits -> succeed (principal, headers, usage meter, event)
 //
 // Each stage is a module of its own under request/ and limits/, made once here with the settings
 // it needs; a request travels through them as one RequestContext. A stage answers a refusal, or
@@ -111,6 +111,17 @@ export interface Keywarden {
    * ```
    */
   subscribe(listener: EventHandler, types?: readonly KeywardenEventType[]): () => void;
+  /**
+   * Writes the usage counted and not written yet (see the `usage` option). Call it on shutdown,
+   * after the server stopped taking requests; it closes no store. Counting goes on if more
+   * requests come.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => server.close(() => keywarden.close()));
+   * ```
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -183,6 +194,9 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     async peekLimits(keyId) {
       const key = await settings.keys.get(keyId);
       return key === null ? null : charging.peek(keyId, key);
+    },
+    async close() {
+      await settings.meter?.close();
     },
     checkRoute: stacked.checkRoute,
     authorizeAgain: stacked.authorizeAgain,

@@ -155,6 +155,11 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
       done();
     });
   }
+  // The app is closing: write the usage counted and not written yet (a failed write is already a
+  // store.error event; it must not fail the close).
+  fastify.addHook('onClose', async () => {
+    if (typeof keywarden.close === 'function') await keywarden.close().catch(() => {});
+  });
   const refuse = (reply: FastifyReply, error: AuthError) => {
     if (delegateErrors) throw error;
     const problem = renderProblem(error);

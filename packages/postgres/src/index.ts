@@ -4,10 +4,12 @@ import {
   type KeyRecord,
   type KeyRecordPatch,
   type KeyStore,
+  type UsageStore,
 } from '@keywarden/core';
 import { conflict, functionOption, integerOption, optionsObject } from '@keywarden/core/adapter';
 import pg from 'pg';
 import { CHANNEL, migrate } from './migrations.js';
+import { postgresUsageStore } from './usage.js';
 
 export { MIGRATIONS, type Migration, migrate } from './migrations.js';
 
@@ -32,6 +34,11 @@ export interface PostgresKeyStoreOptions {
 export interface PostgresKeyStore extends KeyStore {
   /** The pool in use: yours, or the one made from `connectionString`. */
   readonly pool: pg.Pool;
+  /**
+   * Usage metering in the same database (what `createKeywarden` writes to by default with this
+   * store): table `keywarden_usage`, one row per key, UTC day and metric; survives restarts.
+   */
+  readonly usage: UsageStore;
   /** Runs the migrations (see `migrate`). */
   migrate(): Promise<number[]>;
   subscribe(listener: (id: string | null) => void): () => void;
@@ -192,6 +199,7 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
 
   return {
     pool,
+    usage: postgresUsageStore(query),
     migrate: () => migrate(pool),
     subscribeErrors(listener) {
       errorListeners.add(listener);

@@ -63,6 +63,22 @@ export const MIGRATIONS: readonly Migration[] = [
     // Null for rows written before: read as the row's own id, which is what their lineage is.
     sql: 'ALTER TABLE keywarden_keys ADD COLUMN lineage_id text;',
   },
+  {
+    version: 3,
+    name: 'usage metering',
+    // One row per key, UTC day and metric ('requests', 'units', 'refused:<code>'). No foreign key:
+    // a deleted key's usage stays until the retention ends (it may still be billed).
+    sql: `
+      CREATE TABLE keywarden_usage (
+        key_id text NOT NULL,
+        day date NOT NULL,
+        metric text NOT NULL,
+        value bigint NOT NULL,
+        PRIMARY KEY (key_id, day, metric)
+      );
+      CREATE INDEX keywarden_usage_day ON keywarden_usage (day);
+    `,
+  },
 ];
 
 /**

@@ -217,3 +217,47 @@ describe('postgres key store', () => {
     );
   });
 });
+
+describe('usage metering in PostgreSQL', () => {
+  it('keeps usage per key and UTC day across a restart, readable by a key manager alone', async () => {
+    const hasher = createHmacHasher({ pepper: 'p'.repeat(32) });
+    const store = open();
+    const keys = createKeyManager({ store, hasher });
+    const keywarden = createKeywarden({ keys, requireHttps: false });
+    const { key, record } = await keys.create({
+      name: 'metered',
+      scopes: ['images:read'],
+      quota: { limit: 5, period: 'day' },
+    });
+    const request = { method: 'GET', url: '/x', headers: { 'x-api-key': key } };
+    expect((await keywarden.authenticate(request, { cost: 2 })).ok).toBe(true);
+    expect((await keywarden.authenticate(request, { cost: 3 })).ok).toBe(true);
+    expect((await keywarden.authenticate(request, { cost: 1 })).ok).toBe(false); // quota_exceeded
+    expect((await keywarden.authenticate(request, { scopes: ['images:write'] })).ok).toBe(false);
+    await keywarden.close();
+    await store.close();
+    // Another process: a key manager on a fresh store, no authenticator.
+    const later = createKeyManager({ store: open(), hasher });
+    const today = new Date().toISOString().slice(0, 10);
+    expect(await later.usage(record.id)).toEqual([
+      { day: today, requests: 2, units: 5, refusals: { insufficient_scope: 1, quota_exceeded: 1 } },
+    ]);
+  });
+
+  it('sums a batch that names one key-day twice, and deletes days past the retention', async () => {
+    const store = open();
+    const keyId = 'usage-direct';
+    const refusals = { rate_limited: 1 };
+    await store.usage.add(
+      [
+        { keyId, day: '2026-01-01', requests: 1, units: 1, refusals: {} },
+        { keyId, day: '2026-01-10', requests: 2, units: 3, refusals },
+        { keyId, day: '2026-01-10', requests: 4, units: 5, refusals },
+      ],
+      5,
+    );
+    expect(await store.usage.read(keyId, '2025-12-01', '2026-02-01')).toEqual([
+      { day: '2026-01-10', requests: 6, units: 8, refusals: { rate_limited: 2 } },
+    ]);
+  });
+});

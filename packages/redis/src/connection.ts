@@ -1,6 +1,6 @@
 // The Redis side: the client, the two scripts, and one bounded call at a time.
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
-import { GIVE_BACK, LEASE } from './scripts.js';
+import { ADD_USAGE, GIVE_BACK, LEASE } from './scripts.js';
 
 /** The scripts as calls on a live connection, each bounded by the store's `timeoutMs`. */
 export interface Connection {
@@ -9,12 +9,17 @@ export interface Connection {
   lease(keys: readonly string[], params: readonly number[]): Promise<number[]>;
   /** Gives back `units` of one counter. */
   giveBack(key: string, units: number): Promise<number>;
+  /** Adds field increments to a usage hash and sets when it expires (epoch seconds). */
+  addUsage(key: string, expireAt: number, increments: readonly (string | number)[]): Promise<number>;
+  /** A usage hash (empty when absent). */
+  readUsage(key: string): Promise<Record<string, string>>;
   /** Closes the client when the store created it. */
   close(): Promise<void>;
 }
 
 type LeaseCommand = (numberOfKeys: number, ...args: (string | number)[]) => Promise<number[]>;
 type GiveBackCommand = (key: string, units: number) => Promise<number>;
+type AddUsageCommand = (key: string, ...args: (string | number)[]) => Promise<number>;
 
 /** Uses `client`, or creates one from `url` set up to fail fast (and closes it on `close`). */
 export function connect(target: { client?: Redis | Cluster; url?: string }, timeoutMs: number): Connection {
@@ -27,7 +32,12 @@ export function connect(target: { client?: Redis | Cluster; url?: string }, time
   client.on('error', () => {}); // connection errors surface as rejected calls; keep them off stderr
   client.defineCommand('keywardenLease', { lua: LEASE });
   client.defineCommand('keywardenGiveBack', { lua: GIVE_BACK, numberOfKeys: 1 });
-  const scripts = client as unknown as { keywardenLease: LeaseCommand; keywardenGiveBack: GiveBackCommand };
+  client.defineCommand('keywardenAddUsage', { lua: ADD_USAGE, numberOfKeys: 1 });
+  const scripts = client as unknown as {
+    keywardenLease: LeaseCommand;
+    keywardenGiveBack: GiveBackCommand;
+    keywardenAddUsage: AddUsageCommand;
+  };
   const ready = readiness(client);
 
   /** One script call, bounded by `timeoutMs`; a call that timed out is never sent later. */
@@ -59,6 +69,9 @@ export function connect(target: { client?: Redis | Cluster; url?: string }, time
     client,
     lease: (keys, params) => bounded(() => scripts.keywardenLease(keys.length, ...keys, ...params)),
     giveBack: (key, units) => bounded(() => scripts.keywardenGiveBack(key, units)),
+    addUsage: (key, expireAt, increments) =>
+      bounded(() => scripts.keywardenAddUsage(key, expireAt, ...increments)),
+    readUsage: (key) => bounded(() => client.hgetall(key)),
     async close() {
       if (!target.client) await client.quit().catch(() => client.disconnect());
     },

@@ -1,8 +1,9 @@
-import type { LimitStore } from '@keywarden/core';
+import type { LimitStore, UsageStore } from '@keywarden/core';
 import { checkedOption, conflict, integerOption, optionsObject } from '@keywarden/core/adapter';
 import type { Cluster, Redis } from 'ioredis';
 import { connect } from './connection.js';
 import { LeaseBook } from './lease-book.js';
+import { redisUsageStore } from './usage.js';
 
 // Why not rate-limiter-flexible: its windows start at a key's first request, while keywarden's
 // quotas are calendar periods in UTC, and it charges one limiter at a time, while a request must
@@ -38,6 +39,12 @@ export interface RedisLimitStoreOptions {
 export interface RedisLimitStore extends LimitStore {
   /** The ioredis client in use. */
   readonly client: Redis | Cluster;
+  /**
+   * Usage metering on the same Redis (what `createKeywarden` writes to by default with this
+   * store): one hash per key and UTC day, expiring after the retention. Survives restarts of
+   * your servers (and of Redis, if it persists).
+   */
+  readonly usage: UsageStore;
   /** Gives back the units it holds on lease, then closes the client if keywarden created it (from `url`). */
   close(): Promise<void>;
 }
@@ -75,6 +82,7 @@ export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLim
     client: redis.client,
     consumeNow: (list, now) => book.consume(list, now),
     consume: async (list, now) => book.consume(list, now),
+    usage: redisUsageStore(redis, prefix),
     async close() {
       await book.close();
       await redis.close();

@@ -51,3 +51,13 @@ local left = math.max(0, tonumber(count) - tonumber(ARGV[1]))
 redis.call('SET', KEYS[1], left, 'KEEPTTL')
 return left
 `;
+
+/**
+ * Adds one key's usage of one day: KEYS[1] the day's hash, ARGV[1] when it expires (epoch
+ * seconds), then field and increment pairs. One call per key and day in a batch.
+ */
+export const ADD_USAGE = `
+for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return 1
+`;

@@ -290,3 +290,51 @@ describe('two server processes sharing one Redis', () => {
     }
   }, 60_000);
 });
+
+describe('usage metering on Redis', () => {
+  it('two instances write one key usage per UTC day; it survives a restart of both, and expires after the retention', async () => {
+    const pepper = 'p'.repeat(32);
+    const keyStore = createMemoryKeyStore();
+    const prefix = `usage${Date.now()}:`;
+    const instance = () => {
+      const keys = createKeyManager({ store: keyStore, hasher: createHmacHasher({ pepper }) });
+      const store = createRedisLimitStore({ url: redis.url, prefix });
+      const keywarden = createKeywarden({
+        keys,
+        requireHttps: false,
+        limits: { store },
+        usage: { retentionDays: 30 },
+      });
+      return { keys, store, keywarden };
+    };
+    const [a, b] = [instance(), instance()];
+    const { key, record } = await a.keys.create({
+      name: 'metered',
+      scopes: ['images:read'],
+      quota: { limit: 4, period: 'month' },
+    });
+    const request = { method: 'GET', url: '/x', headers: { 'x-api-key': key } };
+    expect((await a.keywarden.authenticate(request, { cost: 2 })).ok).toBe(true);
+    expect((await b.keywarden.authenticate(request, { cost: 2 })).ok).toBe(true);
+    expect((await b.keywarden.authenticate(request, { cost: 1 })).ok).toBe(false); // quota_exceeded
+    expect((await a.keywarden.authenticate(request, { scopes: ['images:write'] })).ok).toBe(false);
+    for (const { keywarden, store } of [a, b]) {
+      await keywarden.close(); // writes what it counted
+      await store.close();
+    }
+    // A new process: nothing in memory, everything from Redis.
+    const c = instance();
+    const today = new Date().toISOString().slice(0, 10);
+    expect(await c.keys.usage(record.id)).toEqual([
+      { day: today, requests: 2, units: 4, refusals: { quota_exceeded: 1, insufficient_scope: 1 } },
+    ]);
+    const client = new Redis(redis.url);
+    const [hash] = await client.keys(`${prefix}usage:{${record.id}}:*`);
+    const ttl = await client.ttl(hash!);
+    // Expires 30 days after the day began: between 29 and 30 days from now.
+    expect(ttl).toBeGreaterThan(29 * 86_400);
+    expect(ttl).toBeLessThanOrEqual(30 * 86_400);
+    await client.quit();
+    await c.store.close();
+  });
+});

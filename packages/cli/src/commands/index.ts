@@ -7,6 +7,7 @@ import { keysRevoke } from './keys-revoke.js';
 import { keysRotate } from './keys-rotate.js';
 import { keysShow } from './keys-show.js';
 import { keysUpdate } from './keys-update.js';
+import { keysUsage } from './keys-usage.js';
 import { migrate } from './migrate.js';
 import { secretGenerate } from './secret-generate.js';
 import { tokenMint } from './token-mint.js';
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   keysRotate,
   keysRevoke,
   keysDelete,
+  keysUsage,
   tokenMint,
   secretGenerate,
   migrate,

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../errors.js';
-import { loadPostgres } from '../postgres.js';
+import { loadPostgres } from '../optional-packages.js';
 
 export const migrate: Command = {
   name: 'migrate',

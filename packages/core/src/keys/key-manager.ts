@@ -4,6 +4,8 @@
 
 import type { EventHandler, KeywardenEventType } from '../events.js';
 import type { KeyListFilter } from '../stores/key-store.js';
+import { meteringOf } from '../usage/registry.js';
+import { type UsageDay, type UsageStore, utcDay } from '../usage/usage-store.js';
 import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-options.js';
 import type { ApiKeyInfo, KeySettings } from './key-record.js';
 import { createLifecycle } from './lifecycle.js';
@@ -122,8 +124,30 @@ export interface KeyManager {
    * ```
    */
   subscribe(listener: EventHandler, types?: readonly KeywardenEventType[]): () => void;
+  /**
+   * A key's usage per UTC day (requests admitted, quota units charged, refusals by code), from
+   * `from` to `to` inclusive (dates or `YYYY-MM-DD`; default: the last 30 days up to today), only
+   * the days with usage, in order. Includes what this process's authenticators counted and have
+   * not written yet. Rejects when no usage is recorded (no `createKeywarden` with this manager and
+   * no key store that keeps usage) or the store cannot answer.
+   *
+   * @example
+   * ```ts
+   * const days = await keys.usage(keyId, { from: '2026-11-01', to: '2026-11-30' });
+   * const units = days.reduce((sum, day) => sum + day.units, 0); // what to bill for November
+   * ```
+   */
+  usage(keyId: string, range?: UsageRange): Promise<UsageDay[]>;
+  /** The store usage is written to when the key store keeps it (PostgreSQL), else null. */
+  readonly usageStore: UsageStore | null;
   /** Stops listening to the store. Does not close the store. */
   close(): void;
+}
+
+/** Days of {@link KeyManager.usage}: dates, or `YYYY-MM-DD` strings (UTC). */
+export interface UsageRange {
+  from?: Date | string;
+  to?: Date | string;
 }
 
 /**
@@ -160,8 +184,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     events.emit({ type: 'store.error', time: new Date(now()), operation, message: error.message });
     return true;
   });
-  return {
+  const manager: KeyManager = {
     ...createLifecycle(settings, verifier.invalidate),
+    usageStore: settings.store.usage ?? null,
+    usage: (keyId, range) => readUsage(manager, settings.store.usage, keyId, { now: now(), ...range }),
     verifyNow: verifier.verifyNow,
     verify: (key, client) => Promise.resolve(verifier.verifyNow(key, client)),
     lookupNow: verifier.lookupNow,
@@ -173,4 +199,37 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       unsubscribeErrors?.();
     },
   };
+  return manager;
+}
+
+const DAY_MS = 86_400_000;
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+function dayOf(value: Date | string, name: string): string {
+  if (typeof value === 'string' && DAY.test(value) && utcDay(Date.parse(value)) === value) return value;
+  if (value instanceof Date && !Number.isNaN(value.getTime())) return utcDay(value.getTime());
+  throw new RangeError(`keywarden: usage ${name} must be a Date or a YYYY-MM-DD day`);
+}
+
+/** Flushes every meter counting for `manager`, then reads the days asked for. */
+async function readUsage(
+  manager: KeyManager,
+  own: UsageStore | undefined,
+  keyId: string,
+  range: UsageRange & { now: number },
+): Promise<UsageDay[]> {
+  const to = dayOf(range.to ?? new Date(range.now), 'to');
+  const from = dayOf(range.from ?? new Date(Date.parse(to) - 29 * DAY_MS), 'from');
+  if (from > to) throw new RangeError('keywarden: usage from must not be after to');
+  if (Date.parse(to) - Date.parse(from) > 3660 * DAY_MS)
+    throw new RangeError('keywarden: usage range is over 10 years');
+  const metering = meteringOf(manager);
+  // Counts not written yet are included; a failed write keeps them for later and reads the rest.
+  await Promise.all([...(metering?.meters ?? [])].map((meter) => meter.flush().catch(() => {})));
+  const store = own ?? metering?.store;
+  if (store === undefined)
+    throw new TypeError(
+      'keywarden: no usage is recorded for these keys: pass this key manager to createKeywarden',
+    );
+  return store.read(keyId, from, to);
 }

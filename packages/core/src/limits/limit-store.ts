@@ -1,4 +1,5 @@
 // The counter store's interface: where rate-limit and quota counters live.
+import type { UsageStore } from '../usage/usage-store.js';
 
 /** One counter of a {@link LimitStore.consume} call. */
 export interface LimitCounter {
@@ -43,6 +44,8 @@ export interface LimitStore {
    * and no microtask turn.
    */
   consumeNow?(counters: readonly LimitCounter[], now: number): ConsumeResult | Promise<ConsumeResult>;
+  /** Where usage metering writes by default when the key store keeps none (the same backend). */
+  readonly usage?: UsageStore;
   /** Releases connections or timers the store owns; keywarden never calls it for you. */
   close?(): Promise<void>;
 }

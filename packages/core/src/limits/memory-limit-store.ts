@@ -1,4 +1,5 @@
 import { integerOption, optionsObject } from '../errors/options.js';
+import { createMemoryUsageStore } from '../usage/memory-usage-store.js';
 import type { ConsumeResult, LimitCounter, LimitStore } from './limit-store.js';
 
 /** Options of {@link createMemoryLimitStore}. */
@@ -8,7 +9,7 @@ export interface MemoryLimitStoreOptions {
 }
 
 /**
- * A {@link LimitStore} in process memory: exact within one process (JavaScript runs one
+ * A {@link LimitStore} in process memory, with usage metering in memory as well: exact within one process (JavaScript runs one
  * `consume` at a time). Bounded: when full it first drops counters whose window has ended; if
  * none has, a new counter is refused (the call rejects, which the caller treats as a store
  * failure) rather than evicting a live one, so no spray can reset an active abuser's count.
@@ -71,5 +72,6 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
   return {
     consumeNow,
     consume: async (list, now) => consumeNow(list, now),
+    usage: createMemoryUsageStore(),
   };
 }

@@ -54,7 +54,7 @@ export interface Refusals {
 }
 
 export function createRefusals(settings: KeywardenSettings): Refusals {
-  const { realm, events, emit, now, allSchemes } = settings;
+  const { realm, events, emit, now, allSchemes, meter } = settings;
   const errors = new Map<string, AuthError>();
   // A throttled client's refusals differ only in Retry-After: one error per value.
   const throttledErrors = new LRUCache<number, AuthError>({ max: 1000 });
@@ -77,6 +77,9 @@ export function createRefusals(settings: KeywardenSettings): Refusals {
     reason: AuthFailureReason,
     anonymous = false,
   ): void {
+    // Metered only once the key was recognised (verified, or a token's valid parent): a guess at
+    // an id must not make usage rows.
+    if (ctx.key !== null && ctx.keyId !== null) meter?.refused(ctx.keyId, code);
     if (!events.wants('auth.failed')) return;
     const { input } = ctx;
     emit({

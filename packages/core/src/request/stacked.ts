@@ -18,7 +18,7 @@ export interface StackedParts {
 }
 
 export function createStackedChecks(settings: KeywardenSettings, parts: StackedParts) {
-  const { accessTokenScheme, apiKeyScheme } = settings;
+  const { accessTokenScheme, apiKeyScheme, meter } = settings;
   const { refusals, principals, charging } = parts;
 
   function checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null {
@@ -44,19 +44,28 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
     if (error) return { ok: false, error };
     const cost = route?.cost ?? 1;
     const key = principals.keyOf(principal);
-    if (cost <= charged || key === undefined || !key.quota)
+    if (cost <= charged || key === undefined || !key.quota) {
+      // The meter counted the request and its first cost; a larger cost adds its units.
+      if (cost > charged) meter?.admitted(principal.keyId, cost - charged, 0);
       return { ok: true, headers: NO_HEADERS, charged: Math.max(cost, charged) };
+    }
     const ctx = new RequestContext(input, route, 'request');
     ctx.kind = principal.kind;
     ctx.keyId = principal.keyId;
     ctx.key = key;
     // Only the quota takes the difference: the rate limit counted this request already (0 reads it).
-    return thenOrNow(charging.charge(ctx, cost - charged, 0), cost, stackedResult);
+    const extra = { cost, units: cost - charged, keyId: principal.keyId };
+    return thenOrNow(charging.charge(ctx, cost - charged, 0), extra, stackedResult);
+  }
+
+  function stackedResult(
+    extra: { cost: number; units: number; keyId: string },
+    result: Headers | AuthResult,
+  ): StackedResult {
+    if ('ok' in result) return result as StackedResult;
+    meter?.admitted(extra.keyId, extra.units, 0);
+    return { ok: true, headers: result as Headers, charged: extra.cost };
   }
 
   return { checkRoute, authorizeAgain };
-}
-
-function stackedResult(cost: number, result: Headers | AuthResult): StackedResult {
-  return 'ok' in result ? (result as StackedResult) : { ok: true, headers: result as Headers, charged: cost };
 }

@@ -1,13 +1,16 @@
 // Stage 6: the answer for a request that passed: the principal, the headers to set, where the
-// credential was (for `hideCredentials`), and an `auth.succeeded` event when anyone listens.
+// credential was (for `hideCredentials`), the request counted by the meter, and an
+// `auth.succeeded` event when anyone listens.
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from './context.js';
 import { pathOf } from './path-pattern.js';
 import type { AuthResult } from './types.js';
 
 export function createSuccess(settings: KeywardenSettings) {
-  const { events, emit, now } = settings;
+  const { events, emit, now, meter } = settings;
   return (ctx: RequestContext, headers: Readonly<Record<string, string>>): AuthResult => {
+    // The units are the route's cost, as the quota charges them (a token counts toward its key).
+    meter?.admitted(ctx.keyId!, ctx.route?.cost ?? 1);
     if (events.wants('auth.succeeded')) {
       emit({
         type: 'auth.succeeded',

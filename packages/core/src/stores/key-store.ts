@@ -1,4 +1,5 @@
 import type { KeyRecord, KeyRecordPatch } from '../keys/key-record.js';
+import type { UsageStore } from '../usage/usage-store.js';
 
 /**
  * Where key records live. Implementations: {@link createMemoryKeyStore} (tests),
@@ -40,6 +41,8 @@ export interface KeyStore {
    * and turns them into `store.error` events. Returns the function that removes the listener.
    */
   subscribeErrors?(listener: (error: Error, operation: string) => boolean): () => void;
+  /** Where usage metering writes when this store keeps it (PostgreSQL does: it survives restarts). */
+  readonly usage?: UsageStore;
   /** Releases files, watchers or connections. */
   close?(): Promise<void>;
 }

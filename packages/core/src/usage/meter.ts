@@ -1,0 +1,113 @@
+// The meter: counts each request of a verified key in memory, per key and UTC day, and writes the
+// sums to the usage store in one batch a second (by default), so metering adds no round trip to a
+// request and, on the request path, one clock read and one Map lookup.
+import { addInto, type UsageIncrement, type UsageStore, utcDay } from './usage-store.js';
+
+export interface Meter {
+  /** An admitted request of `keyId` (a token's key) that charged `units`; `requests` 0 adds units only. */
+  admitted(keyId: string, units: number, requests?: number): void;
+  /** A refusal with `code` of a request whose key was recognised. */
+  refused(keyId: string, code: string): void;
+  /** Writes what is counted now; resolves when the store has it (rejects if it failed: kept for the next try). */
+  flush(): Promise<void>;
+  /** Stops the timer and writes what is left. */
+  close(): Promise<void>;
+}
+
+export interface MeterSettings {
+  store: UsageStore;
+  retentionDays: number;
+  flushMs: number;
+  now: () => number;
+  /** A failed write: the batch is kept and tried again with the next one. */
+  onError(error: unknown): void;
+}
+
+// Counts kept while the store fails: beyond this many key-days the oldest are dropped (and the
+// failure reported), so an outage cannot grow the process without bound.
+const MAX_PENDING = 100_000;
+const DAY_MS = 86_400_000;
+
+export function createMeter(settings: MeterSettings): Meter {
+  const { store, retentionDays, flushMs, now, onError } = settings;
+  let current = new Map<string, UsageIncrement>(); // keyId -> today's counts
+  let earlier: UsageIncrement[] = []; // counts of an earlier day, or of a batch that failed
+  let day = '';
+  let dayStart = 0;
+  let dayEnd = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let writing: Promise<void> = Promise.resolve();
+
+  function today(t: number): void {
+    if (current.size > 0) earlier.push(...current.values());
+    current = new Map();
+    dayStart = Math.floor(t / DAY_MS) * DAY_MS;
+    dayEnd = dayStart + DAY_MS;
+    day = utcDay(t);
+  }
+
+  function countsOf(keyId: string): UsageIncrement {
+    const t = now();
+    if (t >= dayEnd || t < dayStart) today(t);
+    let counts = current.get(keyId);
+    if (counts === undefined) {
+      counts = { keyId, day, requests: 0, units: 0, refusals: {} };
+      current.set(keyId, counts);
+      timer ??= setTimeout(() => void flush().catch(() => {}), flushMs);
+      timer.unref?.();
+    }
+    return counts;
+  }
+
+  function write(): Promise<void> {
+    timer = null;
+    const batch = earlier.concat([...current.values()]);
+    earlier = [];
+    current = new Map();
+    if (batch.length === 0) return Promise.resolve();
+    return store.add(batch, retentionDays).catch((error: unknown) => {
+      onError(error);
+      keep(batch);
+      throw error;
+    });
+  }
+
+  /** A failed batch goes back in front of what was counted since, merged by key and day. */
+  function keep(batch: UsageIncrement[]): void {
+    const merged = new Map<string, UsageIncrement>();
+    for (const counts of batch.concat(earlier)) {
+      const id = `${counts.keyId}\n${counts.day}`;
+      const into = merged.get(id);
+      if (into === undefined) merged.set(id, counts);
+      else addInto(into, counts);
+    }
+    earlier = [...merged.values()].slice(-MAX_PENDING);
+    timer ??= setTimeout(() => void flush().catch(() => {}), flushMs);
+    timer.unref?.();
+  }
+
+  function flush(): Promise<void> {
+    if (timer !== null) clearTimeout(timer);
+    // One write at a time, in order, so a batch never overtakes the one before it.
+    writing = writing.catch(() => {}).then(write);
+    return writing;
+  }
+
+  return {
+    admitted(keyId, units, requests = 1) {
+      const counts = countsOf(keyId);
+      counts.requests += requests;
+      counts.units += units;
+    },
+    refused(keyId, code) {
+      const counts = countsOf(keyId);
+      counts.refusals[code] = (counts.refusals[code] ?? 0) + 1;
+    },
+    flush,
+    async close() {
+      await flush();
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}

@@ -1,0 +1,22 @@
+// Which meters count for a key manager, so that `keys.usage` reads what every authenticator that
+// uses the manager counted, including counts not yet written. Kept beside the manager, not on it.
+import type { Meter } from './meter.js';
+import type { UsageStore } from './usage-store.js';
+
+interface Metering {
+  store: UsageStore;
+  meters: Set<Meter>;
+}
+
+const registry = new WeakMap<object, Metering>();
+
+/** `meter` counts requests verified by `keys` and writes them to `store`. */
+export function registerMeter(keys: object, store: UsageStore, meter: Meter): void {
+  const metering = registry.get(keys);
+  if (metering === undefined) registry.set(keys, { store, meters: new Set([meter]) });
+  else metering.meters.add(meter);
+}
+
+export function meteringOf(keys: object): Metering | undefined {
+  return registry.get(keys);
+}
