@@ -6,8 +6,9 @@
 set -euo pipefail
 
 # binary -> Debian package (chromium drives the browser test of the access-token flow; curl runs
-# the commands of docs/deploy.md)
-declare -A needed=([redis-server]=redis-server [chromium]=chromium [curl]=curl)
+# the commands of docs/deploy.md and the seed clients' header forms; redis-cli joins the test
+# Redis Cluster; python3 runs the seed clients written in Python)
+declare -A needed=([redis-server]=redis-server [redis-cli]=redis-tools [chromium]=chromium [curl]=curl [python3]=python3)
 
 missing=()
 for binary in "${!needed[@]}"; do
@@ -15,6 +16,8 @@ for binary in "${!needed[@]}"; do
 done
 # PostgreSQL's server binaries are not on PATH: look where Debian puts them.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# The Python seed clients use requests, as their docs do.
+python3 -c 'import requests' >/dev/null 2>&1 || missing+=(python3-requests)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -10,6 +10,7 @@ import {
   renderApiError,
   TOOLS,
   type ToolName,
+  toolPaths,
 } from 'example-image-api-shared';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
@@ -36,6 +37,10 @@ export async function buildApp(
     '/your-server/token',
     handle(async (req, res) => res.json(await example.mintForPage(await jsonBody(undefined, req), req.ip))),
   );
+  app.post(
+    '/your-api/get-bgcut-token',
+    handle(async (req, res) => res.json(await example.mintForGuide(req.ip))),
+  );
   app.post('/v3/auth/access-token/', auth.mint());
   app.post(
     '/v3/file-ops/upload/',
@@ -44,24 +49,40 @@ export async function buildApp(
   );
   // The tool's cost is charged per output variant, once the body says how many: the middleware
   // charges nothing (cost 0) and the service charges cost x variants, all or nothing.
+  const write = auth.authenticate({ scopes: ['images:write'], cost: 0 });
+  const charger = (req: Request, res: Response) => async (units: number) => {
+    const request = { method: req.method, url: req.originalUrl, ip: req.ip };
+    const headers = await example.charge(request, getAuth(req), units);
+    for (const name in headers) res.setHeader(name, headers[name]!);
+  };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {
-    app.post(
-      `/v3/tools/${tool}/process/`,
-      auth.authenticate({ scopes: ['images:write'], cost: 0 }),
-      handle(async (req, res) => {
-        const principal = getAuth(req);
-        const charge = async (units: number) => {
-          const headers = await example.charge(
-            { method: req.method, url: req.originalUrl, ip: req.ip },
-            principal,
-            units,
-          );
-          for (const name in headers) res.setHeader(name, headers[name]!);
-        };
-        res.json(await example.service.process(principal, tool, await jsonBody(undefined, req), charge));
-      }),
-    );
+    for (const path of toolPaths(tool)) {
+      app.post(
+        path,
+        write,
+        handle(async (req, res) => {
+          const body = await jsonBody(undefined, req);
+          res.json(await example.service.process(getAuth(req), tool, body, charger(req, res)));
+        }),
+      );
+    }
   }
+  app.post(
+    '/v1/remove-background',
+    write,
+    handle(async (req, res) => {
+      res.type('image/png').send(await example.service.removeBackground(req, charger(req, res)));
+    }),
+  );
+  app.post(
+    '/v1/enhance',
+    write,
+    handle(async (req, res) => {
+      const body = await jsonBody(undefined, req);
+      const image = await example.service.enhance(getAuth(req), body, req.headers.host, charger(req, res));
+      res.type(image.contentType).send(image.data);
+    }),
+  );
   app.get(
     /^\/v3\/files\/.+/,
     auth.authenticate({ scopes: ['images:read'], cost: 0 }),

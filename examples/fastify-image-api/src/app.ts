@@ -9,8 +9,9 @@ import {
   renderApiError,
   TOOLS,
   type ToolName,
+  toolPaths,
 } from 'example-image-api-shared';
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 
 /** The image API on Fastify. Overrides are for tests (folders, port, clock). */
 export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
@@ -35,6 +36,7 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   app.post('/your-server/token', open, async (request) =>
     example.mintForPage(await jsonBody(undefined, request.raw), request.ip),
   );
+  app.post('/your-api/get-bgcut-token', open, (request) => example.mintForGuide(request.ip));
   app.post(
     '/v3/file-ops/upload/',
     { config: { keywarden: { scopes: ['images:write'], cost: 0 } } },
@@ -42,20 +44,29 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   );
   // The tool's cost is charged per output variant, once the body says how many: the hook charges
   // nothing (cost 0) and the service charges cost x variants, all or nothing.
+  const write = { config: { keywarden: { scopes: ['images:write'], cost: 0 } } };
+  const charger = (request: FastifyRequest, reply: FastifyReply) => async (units: number) => {
+    const input = { method: request.method, url: request.raw.url ?? '', ip: request.ip };
+    reply.headers(await example.charge(input, getAuth(request), units));
+  };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {
-    app.post(
-      `/v3/tools/${tool}/process/`,
-      { config: { keywarden: { scopes: ['images:write'], cost: 0 } } },
-      async (request, reply) => {
-        const principal = getAuth(request);
-        const charge = async (units: number) => {
-          const input = { method: request.method, url: request.raw.url ?? '', ip: request.ip };
-          reply.headers(await example.charge(input, principal, units));
-        };
-        return example.service.process(principal, tool, await jsonBody(undefined, request.raw), charge);
-      },
-    );
+    for (const path of toolPaths(tool)) {
+      app.post(path, write, async (request, reply) => {
+        const body = await jsonBody(undefined, request.raw);
+        return example.service.process(getAuth(request), tool, body, charger(request, reply));
+      });
+    }
   }
+  app.post('/v1/remove-background', write, async (request, reply) => {
+    const image = await example.service.removeBackground(request.raw, charger(request, reply));
+    return reply.type('image/png').send(image);
+  });
+  app.post('/v1/enhance', write, async (request, reply) => {
+    const body = await jsonBody(undefined, request.raw);
+    const host = request.headers.host;
+    const image = await example.service.enhance(getAuth(request), body, host, charger(request, reply));
+    return reply.type(image.contentType).send(image.data);
+  });
   app.get(
     '/v3/files/*',
     { config: { keywarden: { scopes: ['images:read'], cost: 0 } } },

@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { runExampleSuite } from '../../image-api-shared/test/example-suite.js';
+import { runExampleSuite, type Start } from '../../image-api-shared/test/example-suite.js';
+import { runSeedClientSuite } from '../../image-api-shared/test/seed-clients.js';
 import { buildApp } from '../src/app.js';
 
-runExampleSuite('fastify', async (overrides) => {
+const start: Start = async (overrides) => {
   const { app, example } = await buildApp(overrides);
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
@@ -10,4 +11,6 @@ runExampleSuite('fastify', async (overrides) => {
     example,
     close: () => app.close(),
   };
-});
+};
+runExampleSuite('fastify', start);
+runSeedClientSuite('fastify', start);

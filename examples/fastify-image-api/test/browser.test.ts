@@ -2,7 +2,7 @@
 // driven by playwright-core) picks an image, the page gets a token from "your server", uploads,
 // processes and downloads with it. Then: the pixels changed as the tool says, and the API key
 // appeared in no request, response, page or storage.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,8 @@ const CHROMIUM_FLAGS = [
 ];
 /** Where the screenshot of the finished flow is written (gitignored), to look at by eye. */
 export const SCREENSHOT = join(import.meta.dirname, '..', 'test-results', 'browser-flow.png');
+/** Client code from other APIs' public docs, kept as written. */
+const CLIENTS = join(import.meta.dirname, '..', '..', 'image-api-shared', 'test', 'clients');
 
 let dir: string;
 let base: string;
@@ -144,6 +146,32 @@ describe('the browser flow', () => {
       return [response.status, (await response.json()).code];
     });
     expect(expired).toEqual([401, 'invalid_credentials']);
+    await page.close();
+  });
+});
+
+describe("BackgroundCut v3's browser code, as its guide prints it", () => {
+  it('gets a token from /your-api/get-bgcut-token, uploads and removes the background, on the example page', async () => {
+    const page = await browser.newPage();
+    const traffic = record(page);
+    await page.goto(`${base}/`);
+    // The guide's `fileInput`: an <input type="file"> holding the user's photo.
+    await page.evaluate(() => {
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.id = 'guideFile';
+      document.body.append(input);
+    });
+    await page.setInputFiles('#guideFile', join(dir, 'photo.png'));
+    const snippet = (await readFile(join(CLIENTS, 'bgcut-client.js'), 'utf8')).replace(
+      'https://api.backgroundcut.co',
+      base,
+    );
+    const result = await page.evaluate(
+      `(async () => { const fileInput = document.querySelector('#guideFile'); ${snippet}; return result; })()`,
+    );
+    expect(result).toEqual({ output_file_paths: ['my-project/result.png'] });
+    expect(traffic.join('\n')).not.toContain(key);
     await page.close();
   });
 });

@@ -18,6 +18,7 @@ export class ApiError extends Error {
       type: `urn:example:error:${this.code}`,
       title: this.message,
       status: this.status,
+      detail: this.message,
       code: this.code,
     };
   }

@@ -17,7 +17,7 @@ import { createRedisLimitStore } from '@keywarden/redis';
 import { type ExampleConfig, loadConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { createImageService, type ImageService } from './service.js';
-import { TOOLS, type ToolName } from './tools.js';
+import { TOOLS, type ToolName, toolPaths } from './tools.js';
 
 /** Everything an example app needs, whatever its framework. */
 export interface Example {
@@ -36,6 +36,12 @@ export interface Example {
     clientIp: string | undefined,
   ): Promise<{ accessToken: string; expiresIn: number; paths: string[] }>;
   /**
+   * "Your server" as the BackgroundCut v3 guide's browser code calls it
+   * (`POST /your-api/get-bgcut-token`, no body): a token for upload, background removal and
+   * downloads, answered as `{ accessToken }`. Public and rate-limited like {@link Example.mintForPage}.
+   */
+  mintForGuide(clientIp: string | undefined): Promise<{ accessToken: string }>;
+  /**
    * Charges `units` quota units to the key behind `principal`, all or nothing; resolves with the
    * RateLimit headers to send, or rejects with keywarden's 429 (an `AuthError`).
    */
@@ -46,6 +52,9 @@ export interface Example {
   ): Promise<Readonly<Record<string, string>>>;
   close(): Promise<void>;
 }
+
+/** Key environments of the examples: `keywarden keys create --env api` (with `KEYWARDEN_ENVIRONMENTS=api=api`) makes an `api_` key. */
+export const KEY_ENVIRONMENTS = Object.freeze({ live: 'kw_live', test: 'kw_test', api: 'api' });
 
 /**
  * Tokens "your server" mints per client address per minute. The route is public in these examples
@@ -85,7 +94,9 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
   } else {
     store = await openFileKeyStore({ path: config.keysFile });
   }
-  const keys = createKeyManager({ store, now: config.now });
+  // Keys of three environments: kw_live_ and kw_test_, and api_ (the form Crop.photo's docs show,
+  // `Authorization: Bearer api_...`): prefixes are the provider's choice.
+  const keys = createKeyManager({ store, now: config.now, environments: KEY_ENVIRONMENTS });
   const limitStore: LimitStore | undefined = config.redisUrl
     ? createRedisLimitStore({ url: config.redisUrl })
     : undefined;
@@ -98,6 +109,35 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
   });
   const demoKey = await ensureDemoKey(keys, dirname(config.keysFile));
   const pageTokens = createMemoryLimitStore({ maxCounters: 10_000 });
+  /** The public token routes' budget: {@link PAGE_TOKENS_PER_MINUTE} per client address. */
+  async function countPageToken(clientIp: string | undefined): Promise<void> {
+    const t = config.now();
+    const windowEnd = (Math.floor(t / 60_000) + 1) * 60_000;
+    const counter = {
+      key: `page:${clientIp ?? '?'}`,
+      limit: PAGE_TOKENS_PER_MINUTE,
+      resetAt: windowEnd,
+      cost: 1,
+    };
+    const counted = await pageTokens.consume([counter], t).catch(() => ({ allowed: false }));
+    if (!counted.allowed) {
+      throw new ApiError(429, 'rate_limited', 'Too many tokens from this address; wait a minute', {
+        'retry-after': String(Math.ceil((windowEnd - t) / 1000)),
+      });
+    }
+  }
+  /**
+   * Exactly what a customer's server does: call the mint endpoint with its API key, asking only
+   * for the paths the client needs, for two minutes.
+   */
+  async function mint(paths: string[]) {
+    const minted = await keywarden.handleMintRequest(
+      { method: 'POST', url: '/v3/auth/access-token/', headers: { authorization: `Token ${demoKey}` } },
+      JSON.stringify({ paths, expires_in: 120 }),
+    );
+    if (!minted.ok) throw new ApiError(502, 'mint_failed', 'Could not mint an access token');
+    return minted.body;
+  }
   return {
     config,
     keywarden,
@@ -105,36 +145,17 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     demoKey,
     service: createImageService({ storageDir: config.storageDir }),
     async mintForPage(body, clientIp) {
-      const t = config.now();
-      const windowEnd = (Math.floor(t / 60_000) + 1) * 60_000;
-      const counter = {
-        key: `page:${clientIp ?? '?'}`,
-        limit: PAGE_TOKENS_PER_MINUTE,
-        resetAt: windowEnd,
-        cost: 1,
-      };
-      const counted = await pageTokens.consume([counter], t).catch(() => ({ allowed: false }));
-      if (!counted.allowed) {
-        throw new ApiError(429, 'rate_limited', 'Too many tokens from this address; wait a minute', {
-          'retry-after': String(Math.ceil((windowEnd - t) / 1000)),
-        });
-      }
+      await countPageToken(clientIp);
       const tool = (body as { tool?: unknown } | null)?.tool;
       if (typeof tool !== 'string' || !(tool in TOOLS))
         throw new ApiError(400, 'unknown_tool', 'Pick a tool');
-      // Exactly what a customer's server does: call the mint endpoint with its API key,
-      // asking only for the paths this upload needs, for two minutes.
-      const paths = ['/v3/file-ops/upload/', `/v3/tools/${tool as ToolName}/process/`, '/v3/files/*'];
-      const minted = await keywarden.handleMintRequest(
-        { method: 'POST', url: '/v3/auth/access-token/', headers: { authorization: `Token ${demoKey}` } },
-        JSON.stringify({ paths, expires_in: 120 }),
-      );
-      if (!minted.ok) throw new ApiError(502, 'mint_failed', 'Could not mint an access token');
-      return {
-        accessToken: minted.body.access_token,
-        expiresIn: minted.body.expires_in,
-        paths: minted.body.paths,
-      };
+      const minted = await mint(['/v3/file-ops/upload/', toolPaths(tool as ToolName)[0], '/v3/files/*']);
+      return { accessToken: minted.access_token, expiresIn: minted.expires_in, paths: minted.paths };
+    },
+    async mintForGuide(clientIp) {
+      await countPageToken(clientIp);
+      const minted = await mint(['/v3/file-ops/upload/', toolPaths('remove-bg')[0], '/v3/files/*']);
+      return { accessToken: minted.access_token };
     },
     async charge(request, principal, units) {
       const input = { method: request.method, url: request.url, headers: [], ip: request.ip };
@@ -143,6 +164,7 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
       return charged.headers;
     },
     async close() {
+      await keywarden.close().catch(() => {}); // the usage counted since the last write
       keys.close();
       await store.close();
       await limitStore?.close?.();
@@ -154,7 +176,7 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
 export function curlExamples(base: string, key: string): string {
   return [
     `curl -H "X-Api-Key: ${key}" -F files=@photo.png -F upload_path=my-project ${base}/v3/file-ops/upload/`,
-    `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"input_file_path":"my-project/photo.png","output_variants":[{"output_file_path":"my-project/big.png","scale":2}]}' ${base}/v3/tools/resize/process/`,
+    `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"input_file_path":"my-project/photo.png","output_variants":[{"output_file_path":"my-project/big.png","scale":2}]}' ${base}/v3/tools/ai/resize/process/`,
     `curl -H "Authorization: Bearer ${key}" -o big.png ${base}/v3/files/my-project/big.png`,
     `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"paths":["/v3/files/*"],"expires_in":60}' ${base}/v3/auth/access-token/`,
     `curl -H "Authorization: AccessToken <access_token from above>" -o big.png ${base}/v3/files/my-project/big.png`,

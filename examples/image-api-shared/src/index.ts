@@ -1,7 +1,13 @@
 export { type ExampleConfig, loadConfig } from './config.js';
 export { CORS } from './cors.js';
 export { ApiError, renderApiError } from './errors.js';
-export { createExample, curlExamples, type Example, PAGE_TOKENS_PER_MINUTE } from './example.js';
+export {
+  createExample,
+  curlExamples,
+  type Example,
+  KEY_ENVIRONMENTS,
+  PAGE_TOKENS_PER_MINUTE,
+} from './example.js';
 export { PAGE } from './page.js';
 export { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';
 export {
@@ -12,4 +18,13 @@ export {
   jsonBody,
   UPLOAD_LIMITS,
 } from './service.js';
-export { checkedSize, MAX_INPUT_PIXELS, prepareTool, TOOLS, type ToolName } from './tools.js';
+export {
+  checkedSize,
+  ENHANCEMENTS,
+  MAX_INPUT_PIXELS,
+  prepareTool,
+  TOOLS,
+  type ToolName,
+  toolPaths,
+  V1_COSTS,
+} from './tools.js';

@@ -94,7 +94,7 @@ $('go').addEventListener('click', async () => {
     const uploaded = await (await api('/v3/file-ops/upload/', { method: 'POST', body: form })).json();
     log('uploaded ' + uploaded.file_paths[0]);
     const output = 'browser/result-' + Date.now() + '.png';
-    const processed = await (await api('/v3/tools/' + tool + '/process/', {
+    const processed = await (await api('/v3/tools/ai/' + tool + '/process/', {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ input_file_path: uploaded.file_paths[0], output_variants: [{ output_file_path: output, ...(await params(tool, file)) }] }),
     })).json();

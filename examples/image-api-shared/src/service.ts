@@ -5,7 +5,16 @@ import { readRequestBody } from '@keywarden/core/adapter';
 import busboy from 'busboy';
 import { ApiError } from './errors.js';
 import { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';
-import { checkedSize, prepareTool, TOOLS, type ToolName } from './tools.js';
+import {
+  checkedSize,
+  ENHANCEMENTS,
+  type EnhancementType,
+  enhanceImage,
+  prepareTool,
+  TOOLS,
+  type ToolName,
+  V1_COSTS,
+} from './tools.js';
 
 /** Upload limits. */
 export const UPLOAD_LIMITS = Object.freeze({
@@ -78,11 +87,15 @@ interface Upload {
   data: Buffer;
 }
 
-function readMultipart(req: IncomingMessage): Promise<{ fields: Map<string, string>; files: Upload[] }> {
+function readMultipart(
+  req: IncomingMessage,
+  field = 'files',
+  maxFiles: number = UPLOAD_LIMITS.files,
+): Promise<{ fields: Map<string, string>; files: Upload[] }> {
   const type = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\b/i.test(type)) {
     return Promise.reject(
-      new ApiError(415, 'unsupported_media_type', 'Send multipart/form-data with a "files" field'),
+      new ApiError(415, 'unsupported_media_type', `Send multipart/form-data with a "${field}" field`),
     );
   }
   return new Promise((resolve, reject) => {
@@ -98,7 +111,7 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Map<string, stri
         headers: req.headers,
         limits: {
           fileSize: UPLOAD_LIMITS.fileSize,
-          files: UPLOAD_LIMITS.files,
+          files: maxFiles,
           fields: 10,
           fieldSize: 1024,
           parts: 20,
@@ -110,8 +123,8 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Map<string, stri
     }
     parser.on('field', (name, value) => fields.set(name, value));
     parser.on('file', (name, stream, info) => {
-      if (name !== 'files') {
-        fail(new ApiError(400, 'invalid_field', 'Files go in the "files" field'));
+      if (name !== field) {
+        fail(new ApiError(400, 'invalid_field', `Files go in the "${field}" field`));
         stream.resume();
         return;
       }
@@ -124,9 +137,7 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Map<string, stri
       );
       stream.on('end', () => files.push({ name: info.filename ?? 'image', data: Buffer.concat(chunks) }));
     });
-    parser.on('filesLimit', () =>
-      fail(new ApiError(413, 'too_many_files', `At most ${UPLOAD_LIMITS.files} files`)),
-    );
+    parser.on('filesLimit', () => fail(new ApiError(413, 'too_many_files', `At most ${maxFiles} file(s)`)));
     parser.on('partsLimit', () => fail(new ApiError(413, 'too_many_parts', 'Too many parts')));
     parser.on('error', () =>
       reject(new ApiError(400, 'invalid_multipart', 'The multipart body is malformed')),
@@ -134,6 +145,39 @@ function readMultipart(req: IncomingMessage): Promise<{ fields: Map<string, stri
     parser.on('close', () => (failure ? reject(failure) : resolve({ fields, files })));
     req.pipe(parser);
   });
+}
+
+/**
+ * The stored file an `imageUrl` names: it must be `http(s)://<the Host this request came to>/v3/files/<path>`.
+ * Parsed, never fetched.
+ */
+function ownFileOf(imageUrl: unknown, host: string | undefined): string {
+  const own = `this API's own storage: http(s)://${host ?? '<this host>'}/v3/files/<path>`;
+  if (typeof imageUrl !== 'string' || imageUrl.length > 2048)
+    throw new ApiError(400, 'invalid_image_url', `imageUrl is required, a URL of ${own}`);
+  let url: URL;
+  try {
+    url = new URL(imageUrl);
+  } catch {
+    throw new ApiError(400, 'invalid_image_url', `imageUrl is not a URL; it must name ${own}`);
+  }
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    host === undefined ||
+    url.host !== host.toLowerCase()
+  )
+    throw new ApiError(
+      400,
+      'invalid_image_url',
+      `imageUrl must name ${own}; this server fetches no other URL`,
+    );
+  if (url.username || url.password || url.search || url.hash)
+    throw new ApiError(400, 'invalid_image_url', `imageUrl must be a plain path of ${own}`);
+  try {
+    return filePathFromUrl(url.pathname);
+  } catch {
+    throw new ApiError(400, 'invalid_image_url', `imageUrl must name ${own}`);
+  }
 }
 
 /** A stored file name from the client's name: safe characters only, extension from the real type. */
@@ -233,6 +277,65 @@ export function createImageService(options: { storageDir: string }) {
         outputs.push(relative);
       }
       return { output_file_paths: outputs };
+    },
+
+    /**
+     * `POST /v1/remove-background`, shaped like ObjectCut's: multipart `image_file` (one image),
+     * answers the PNG with a transparent background; nothing is stored.
+     */
+    async removeBackground(req: IncomingMessage, charge: ChargeUnits): Promise<Buffer> {
+      const { files } = await readMultipart(req, 'image_file', 1);
+      if (files.length === 0) throw new ApiError(400, 'no_files', 'Send the image in the "image_file" field');
+      const data = files[0]!.data;
+      const size = await checkedSize(data);
+      if (!UPLOAD_LIMITS.types.includes(size.format))
+        throw new ApiError(415, 'unsupported_image', 'Only JPEG, PNG and WebP images are accepted');
+      const run = prepareTool('remove-bg', data, size, {}, 'result.png');
+      await charge(V1_COSTS['remove-background']);
+      return run();
+    },
+
+    /**
+     * `POST /v1/enhance`, shaped like Smart Image Enhancement's: `{ imageUrl, enhancementType,
+     * outputFormat }`. `imageUrl` must name a file of the caller's own storage on this API
+     * (`<this API's origin>/v3/files/<path>`): the server never fetches a URL, so there is no
+     * request to make on anyone's behalf (no SSRF), and a 400 says why anything else is refused.
+     */
+    async enhance(
+      caller: Caller,
+      body: unknown,
+      host: string | undefined,
+      charge: ChargeUnits,
+    ): Promise<{ data: Buffer; contentType: string }> {
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new ApiError(400, 'invalid_body', 'The body must be a JSON object');
+      const {
+        imageUrl,
+        enhancementType = 'general',
+        outputFormat = 'png',
+        ...rest
+      } = body as Record<string, unknown>;
+      if (Object.keys(rest).length) throw new ApiError(400, 'invalid_body', 'Unknown fields in the body');
+      if (typeof enhancementType !== 'string' || !Object.hasOwn(ENHANCEMENTS, enhancementType))
+        throw new ApiError(
+          400,
+          'invalid_parameter',
+          'enhancementType must be general, portrait or landscape',
+        );
+      if (outputFormat !== 'png' && outputFormat !== 'jpeg' && outputFormat !== 'webp')
+        throw new ApiError(400, 'invalid_parameter', 'outputFormat must be png, jpeg or webp');
+      const relative = ownFileOf(imageUrl, host);
+      const data = await readFile(resolveInside(root, namespaceOf(caller), relative)).catch(() => {
+        throw new ApiError(
+          400,
+          'invalid_image_url',
+          `imageUrl names no file of yours: upload it first (${relative})`,
+        );
+      });
+      await checkedSize(data);
+      await charge(V1_COSTS.enhance);
+      const image = await enhanceImage(data, enhancementType as EnhancementType, outputFormat);
+      return { data: image, contentType: CONTENT_TYPES[outputFormat]! };
     },
 
     /** `GET /v3/files/<path>`: the bytes, from the raw request URL. */

@@ -10,6 +10,40 @@ export const TOOLS = {
 } as const;
 export type ToolName = keyof typeof TOOLS;
 
+/**
+ * Where a tool is served: `/v3/tools/ai/<tool>/process/` as the BackgroundCut v3 guide names it,
+ * and `/v3/tools/<tool>/process/`, the shorter path these examples used first, kept as an alias.
+ * An access token names the exact path it may call, so tokens for one do not open the other.
+ */
+export function toolPaths(tool: ToolName): [canonical: string, alias: string] {
+  return [`/v3/tools/ai/${tool}/process/`, `/v3/tools/${tool}/process/`];
+}
+
+/** Quota units of the one-call routes shaped like other image APIs (`/v1/...`). */
+export const V1_COSTS = { 'remove-background': TOOLS['remove-bg'].cost, enhance: 2 } as const;
+
+/** Enhancement types of `POST /v1/enhance` and their sharp pipelines. */
+export const ENHANCEMENTS = {
+  // Even contrast, crisp detail.
+  general: (image: Sharp) => image.normalise().sharpen({ sigma: 1 }),
+  // Gentle: a little brighter, soft sharpening (skin should not look gritty).
+  portrait: (image: Sharp) =>
+    image.normalise({ lower: 2, upper: 98 }).modulate({ brightness: 1.04 }).sharpen({ sigma: 0.6 }),
+  // Vivid: more saturation, stronger sharpening for distant detail.
+  landscape: (image: Sharp) =>
+    image.normalise().modulate({ saturation: 1.25 }).sharpen({ sigma: 1.5, m2: 2 }),
+} as const;
+export type EnhancementType = keyof typeof ENHANCEMENTS;
+
+/** Runs an enhancement on a checked input; the result in `format`. */
+export function enhanceImage(
+  input: Buffer,
+  type: EnhancementType,
+  format: 'png' | 'jpeg' | 'webp',
+): Promise<Buffer> {
+  return ENHANCEMENTS[type](open(input)).toFormat(format).toBuffer();
+}
+
 const MAX_SIDE = 8000;
 /**
  * Largest input decoded, in pixels (25 MP: a 6000 x 4000 photo fits). Checked from the header

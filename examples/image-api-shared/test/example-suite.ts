@@ -98,7 +98,7 @@ export function runExampleSuite(name: string, start: Start): void {
       return fetch(url('/v3/file-ops/upload/'), { method: 'POST', headers, body: form });
     };
     const processWith = (tool: string, body: unknown, headers: Record<string, string> = auth()) =>
-      fetch(url(`/v3/tools/${tool}/process/`), {
+      fetch(url(`/v3/tools/ai/${tool}/process/`), {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -196,7 +196,7 @@ export function runExampleSuite(name: string, start: Start): void {
       const body = (await minted.json()) as { accessToken: string; expiresIn: number; paths: string[] };
       expect(body).toMatchObject({
         expiresIn: 120,
-        paths: ['/v3/file-ops/upload/', '/v3/tools/remove-bg/process/', '/v3/files/*'],
+        paths: ['/v3/file-ops/upload/', '/v3/tools/ai/remove-bg/process/', '/v3/files/*'],
       });
       expect(JSON.stringify(body)).not.toContain(key);
       const token = { authorization: `AccessToken ${body.accessToken}` };
@@ -364,6 +364,93 @@ export function runExampleSuite(name: string, start: Start): void {
           expect(process.memoryUsage().rss - rssBefore).toBeLessThan(100 * 1024 * 1024);
         },
       );
+
+      it('refuses every imageUrl of /v1/enhance but its own storage on this API, with a detail, charging nothing', async () => {
+        const uploaded = await upload([png()], auth(), 'enh');
+        const [stored] = ((await uploaded.json()) as { file_paths: string[] }).file_paths;
+        const host = new URL(app.base).host;
+        const enhance = (body: unknown, headers: Record<string, string> = {}) =>
+          fetch(url('/v1/enhance'), {
+            method: 'POST',
+            headers: { 'x-api-key': key, 'content-type': 'application/json', ...headers },
+            body: JSON.stringify(body),
+          });
+        const own = `${app.base}/v3/files/${stored}`;
+        const before = await enhance({ imageUrl: own });
+        expect(before.status).toBe(200);
+        const quotaBefore = remaining(before);
+        const refused: [unknown, RegExp][] = [
+          [{}, /imageUrl is required/],
+          [{ imageUrl: 42 }, /imageUrl is required/],
+          [{ imageUrl: 'not a url' }, /not a URL/],
+          [{ imageUrl: `http://169.254.169.254/v3/files/${stored}` }, /fetches no other URL/],
+          [
+            { imageUrl: `http://localhost:${new URL(app.base).port}/v3/files/${stored}` },
+            /fetches no other URL/,
+          ],
+          [{ imageUrl: `file:///etc/passwd` }, /fetches no other URL/],
+          [{ imageUrl: `ftp://${host}/v3/files/${stored}` }, /fetches no other URL/],
+          [{ imageUrl: `http://user:pw@${host}/v3/files/${stored}` }, /plain path/],
+          [{ imageUrl: `${own}?x=1` }, /plain path/],
+          [
+            { imageUrl: `${app.base}/v3/files/enh/%2e%2e/%2e%2e/keys.json` },
+            /names no file of yours|must name/,
+          ],
+          [{ imageUrl: `${app.base}/v3/files/a%2Fb.png` }, /must name/],
+          [{ imageUrl: `${app.base}/etc/passwd` }, /must name/],
+          [{ imageUrl: `${app.base}/v3/files/enh/missing.png` }, /names no file of yours/],
+          [{ imageUrl: own, enhancementType: 'hdr' }, /enhancementType must be/],
+          [{ imageUrl: own, enhancementType: 'constructor' }, /enhancementType must be/],
+          [{ imageUrl: own, outputFormat: 'gif' }, /outputFormat must be/],
+          [{ imageUrl: own, callbackUrl: 'http://x' }, /Unknown fields/],
+          [[own], /JSON object/],
+        ];
+        for (const [body, detail] of refused) {
+          const response = await enhance(body);
+          const problem = (await response.json()) as { detail: string };
+          expect([response.status, problem.detail]).toEqual([400, expect.stringMatching(detail)]);
+        }
+        // A Host header naming another server gains nothing: the URL must match the Host, and
+        // the file still comes from the caller's own storage (nothing is fetched).
+        const spoofedHeaders = { host: 'evil.example', 'x-api-key': key, 'content-type': 'application/json' };
+        const spoofedBody = JSON.stringify({ imageUrl: `http://evil.example/v3/files/${stored}` });
+        const spoofed = await rawSend(app.base, 'POST', '/v1/enhance', spoofedHeaders, spoofedBody);
+        expect(spoofed.status).toBe(200);
+        const after = await enhance({ imageUrl: own });
+        expect(remaining(after)).toBe(quotaBefore - 2 * 2); // the spoofed call and this one; no refusal charged
+      });
+
+      it('refuses bad /v1/remove-background bodies with a clear 4xx, charging nothing', async () => {
+        const send = (form: FormData | string, type?: string) =>
+          fetch(url('/v1/remove-background'), {
+            method: 'POST',
+            headers: { 'x-api-key': key, ...(type ? { 'content-type': type } : {}) },
+            body: form,
+          });
+        const one = (field: string, blob: Blob) => {
+          const form = new FormData();
+          form.append(field, blob, 'photo.png');
+          return form;
+        };
+        const two = one('image_file', png());
+        two.append('image_file', png(), 'second.png');
+        const cases: [Promise<Response>, number, string][] = [
+          [send(one('files', png())), 400, 'invalid_field'],
+          [send(new FormData()), 400, 'no_files'],
+          [send(two), 413, 'too_many_files'],
+          [send(one('image_file', new Blob(['not an image']))), 415, 'unsupported_image'],
+          [send('{}', 'application/json'), 415, 'unsupported_media_type'],
+        ];
+        for (const [response, status, code] of cases) {
+          const answered = await response;
+          expect([answered.status, ((await answered.json()) as { code: string }).code]).toEqual([
+            status,
+            code,
+          ]);
+        }
+        const ok = await send(one('image_file', png()));
+        expect([ok.status, ok.headers.get('content-type')]).toEqual([200, 'image/png']);
+      });
 
       it('refuses a bomb already in storage before decoding it, and charges nothing', async () => {
         const demo = await app.example.keys.verify(key);

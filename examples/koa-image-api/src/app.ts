@@ -10,6 +10,7 @@ import {
   renderApiError,
   TOOLS,
   type ToolName,
+  toolPaths,
 } from 'example-image-api-shared';
 import Koa from 'koa';
 
@@ -48,6 +49,9 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   router.post('/your-server/token', async (ctx) => {
     ctx.body = await example.mintForPage(await jsonBody(undefined, ctx.req), ctx.ip);
   });
+  router.post('/your-api/get-bgcut-token', async (ctx) => {
+    ctx.body = await example.mintForGuide(ctx.ip);
+  });
   router.post('/v3/auth/access-token/', auth.mint());
   router.post(
     '/v3/file-ops/upload/',
@@ -58,21 +62,34 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   );
   // The tool's cost is charged per output variant, once the body says how many: the middleware
   // charges nothing (cost 0) and the service charges cost x variants, all or nothing.
+  const write = auth.authenticate({ scopes: ['images:write'], cost: 0 });
+  const charger = (ctx: Koa.Context) => async (units: number) => {
+    const request = { method: ctx.method, url: ctx.originalUrl, ip: ctx.ip };
+    ctx.set(await example.charge(request, getAuth(ctx), units));
+  };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {
-    router.post(
-      `/v3/tools/${tool}/process/`,
-      auth.authenticate({ scopes: ['images:write'], cost: 0 }),
-      async (ctx) => {
-        const principal = getAuth(ctx);
-        const charge = async (units: number) => {
-          ctx.set(
-            await example.charge({ method: ctx.method, url: ctx.originalUrl, ip: ctx.ip }, principal, units),
-          );
-        };
-        ctx.body = await example.service.process(principal, tool, await jsonBody(undefined, ctx.req), charge);
-      },
-    );
+    for (const path of toolPaths(tool)) {
+      router.post(path, write, async (ctx) => {
+        const body = await jsonBody(undefined, ctx.req);
+        ctx.body = await example.service.process(getAuth(ctx), tool, body, charger(ctx));
+      });
+    }
   }
+  router.post('/v1/remove-background', write, async (ctx) => {
+    ctx.body = await example.service.removeBackground(ctx.req, charger(ctx));
+    ctx.type = 'image/png';
+  });
+  router.post('/v1/enhance', write, async (ctx) => {
+    const body = await jsonBody(undefined, ctx.req);
+    const image = await example.service.enhance(
+      getAuth(ctx),
+      body,
+      ctx.get('host') || undefined,
+      charger(ctx),
+    );
+    ctx.body = image.data;
+    ctx.type = image.contentType;
+  });
   app.use(router.routes());
   // Downloads: any path below /v3/files/ (checked by the service, never decoded).
   const download = auth.authenticate({ scopes: ['images:read'], cost: 0 });

@@ -91,3 +91,24 @@ export function settingsFrom(values: Values, now: number): KeySettings {
   if (values.owner !== undefined) settings.ownerId = values.owner as string;
   return settings;
 }
+
+/**
+ * Key environments: `live` (kw_live) and `test` (kw_test), plus those `KEYWARDEN_ENVIRONMENTS` names
+ * as `name=prefix` pairs, comma-separated (`api=api`: keys that start `api_`). Your server's key
+ * manager must know the same prefixes (its `environments` option) to accept the keys.
+ *
+ * @example
+ * ```ts
+ * environmentsFrom({ KEYWARDEN_ENVIRONMENTS: 'api=api' }); // { live: 'kw_live', test: 'kw_test', api: 'api' }
+ * ```
+ */
+export function environmentsFrom(env: NodeJS.ProcessEnv): Record<string, string> {
+  const environments: Record<string, string> = { live: 'kw_live', test: 'kw_test' };
+  for (const pair of (env.KEYWARDEN_ENVIRONMENTS ?? '').split(',')) {
+    if (pair.trim() === '') continue;
+    const match = /^\s*([a-z][a-z0-9_-]{0,31})=([a-z][a-z0-9_]{0,31})\s*$/.exec(pair);
+    if (!match) throw new UsageError('KEYWARDEN_ENVIRONMENTS must be name=prefix pairs, such as api=api');
+    environments[match[1]!] = match[2]!;
+  }
+  return environments;
+}

@@ -15,7 +15,7 @@ import type { CliIo, Command, CommandContext } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { asUsageError, CommandError, UsageError } from './errors.js';
 import { loadPostgres } from './optional-packages.js';
-import type { Values } from './parse.js';
+import { environmentsFrom, type Values } from './parse.js';
 
 const GLOBAL_OPTIONS = {
   store: { type: 'string' },
@@ -42,6 +42,7 @@ Global options:
   -v, --version                  version
 
 Hashing must match your server: KEYWARDEN_HASHER=argon2id (default) or hmac with KEYWARDEN_PEPPER.
+KEYWARDEN_ENVIRONMENTS=name=prefix,... adds key environments (prefixes) to live and test.
 `;
 }
 
@@ -138,7 +139,7 @@ async function execute(command: Command, values: Values, positionals: string[], 
             `the keys file ${storeTarget} does not exist ("keys create" starts one; --create starts an empty one)`,
           );
         store = await openStore(storeTarget);
-        keys = createKeyManager({ store, hasher });
+        keys = createKeyManager({ store, hasher, environments: environmentsFrom(io.env) });
       }
       return keys;
     },

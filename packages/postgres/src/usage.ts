@@ -44,7 +44,10 @@ export function postgresUsageStore(query: Query): UsageStore {
       if (Date.now() - prunedAt < PRUNE_EVERY_MS || batch.length === 0) return;
       prunedAt = Date.now();
       // Retention counts back from the newest day written (the meter's clock), as in every store.
-      const newest = batch.reduce((max, b) => (b.day > max ? b.day : max), batch[0]!.day);
+      const newest = batch
+        .map((b) => b.day)
+        .sort()
+        .at(-1)!; // YYYY-MM-DD sorts as dates do
       const oldest = new Date(Date.parse(newest) - (retentionDays - 1) * DAY_MS).toISOString().slice(0, 10);
       await query('DELETE FROM keywarden_usage WHERE day < $1', [oldest]);
     },

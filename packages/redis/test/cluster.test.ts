@@ -32,14 +32,14 @@ const threeOnCluster = () => {
   return threeInstances(() => createRedisLimitStore({ client: clusterClient(), prefix }));
 };
 
-/** Every counter of the test, from every master: where each lives, and its value. */
+/** Every limit counter of the test (not the usage hashes), from every master: where each lives, and its value. */
 async function countersByMaster(prefix: string): Promise<Map<string, number>[]> {
   const inspector = clusterClient();
   await new Promise((resolve) => inspector.once('ready', resolve));
   return Promise.all(
     inspector.nodes('master').map(async (node) => {
       const found = new Map<string, number>();
-      for (const key of await node.keys(`${prefix}*`)) found.set(key, Number(await node.get(key)));
+      for (const key of await node.keys(`${prefix}kw:*`)) found.set(key, Number(await node.get(key)));
       return found;
     }),
   );
