@@ -63,7 +63,16 @@ export type KeywardenEvent =
   | { type: 'key.rotated'; time: Date; keyId: string; newKeyId: string; oldKeyExpiresAt: Date }
   | { type: 'key.revoked'; time: Date; keyId: string }
   | { type: 'key.deleted'; time: Date; keyId: string }
-  | { type: 'store.error'; time: Date; operation: string; message: string };
+  | { type: 'store.error'; time: Date; operation: string; message: string }
+  | {
+      /** A customer changed one of their keys through the portal: who, what, which key. */
+      type: 'portal.action';
+      time: Date;
+      /** The owner your `resolveOwner` returned. */
+      owner: string;
+      action: 'create' | 'update' | 'rotate' | 'revoke';
+      keyId: string;
+    };
 
 /** The `type` of a {@link KeywardenEvent}. */
 export type KeywardenEventType = KeywardenEvent['type'];

@@ -67,6 +67,15 @@ export type {
   MintedAccessToken,
   MintResult,
 } from './mint/minting.js';
+export type { PortalPolicy } from './portal/policy.js';
+export {
+  createPortal,
+  PORTAL_CSRF_HEADER,
+  type Portal,
+  type PortalOptions,
+  type PortalRequest,
+  type PortalResponse,
+} from './portal/portal.js';
 export type {
   CredentialKind,
   CredentialSource,

@@ -18,6 +18,7 @@ import {
   type MintedAccessToken,
   type MintResult,
 } from './mint/minting.js';
+import { registerEmitter } from './portal/emitter.js';
 import { createAuthorization } from './request/authorize.js';
 import { type Mode, RequestContext } from './request/context.js';
 import { createExtraction } from './request/extract.js';
@@ -175,7 +176,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
 
   const stacked = createStackedChecks(settings, { refusals, principals, charging });
   const minting = createMinting(settings, { refusals, authenticate });
-  return {
+  const keywarden: Keywarden = {
     keys: settings.keys,
     tokensEnabled: settings.tokens !== null,
     httpsRequired: settings.requireHttps,
@@ -203,4 +204,6 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     handleMintRequest: minting.handleMintRequest,
     mintAccessToken: minting.mintAccessToken,
   };
+  registerEmitter(keywarden, settings.emit); // the portal's audit events go where this one's go
+  return keywarden;
 }

@@ -4,6 +4,7 @@ import {
   type AuthResult,
   type Keywarden,
   type KeywardenLogger,
+  type PortalOptions,
   type Principal,
   type RouteRequirements,
   type StackedResult,
@@ -21,6 +22,8 @@ import {
   logFailures,
   MAX_MINT_BODY_BYTES,
   optionsObject,
+  portalParts,
+  portalRequestOf,
   type RequestAccess,
   RequestView,
   readRequestBody,
@@ -69,6 +72,23 @@ export interface ExpressAuth {
   authenticate(route?: RouteRequirements): RequestHandler;
   /** The access-token mint handler, for `app.post('/v3/auth/access-token/', auth.mint())`. Mount it before any body parser, or it reads `req.body`. */
   mint(): RequestHandler;
+  /**
+   * The self-service key portal (JSON API below where you mount it), for customers signed in
+   * through your own session: `resolveOwner(req)` names them (null answers 401). Mount it with
+   * `app.use(path, ...)`, behind your session middleware and without keywarden's `authenticate()`.
+   *
+   * @example
+   * ```ts
+   * app.use('/account/api-keys', auth.portal({ resolveOwner: (req) => req.session.user ?? null, policy }));
+   * ```
+   */
+  portal(options: ExpressPortalOptions): RequestHandler;
+}
+
+/** Options of {@link ExpressAuth.portal}. */
+export interface ExpressPortalOptions extends PortalOptions {
+  /** The signed-in owner of this request, from your session; null when nobody is signed in. */
+  resolveOwner(req: Request): string | null | Promise<string | null>;
 }
 
 // `ip` and `secure` go through Express's trust-proxy logic: read only when the core asks.
@@ -239,6 +259,19 @@ export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOpti
             const { status, headers, body: answer } = renderMintResult(result);
             res.writeHead(status, headers).end(answer);
           }, next);
+      };
+    },
+    portal(portalOptions) {
+      const { portal, resolveOwner } = portalParts<Request>(keywarden, portalOptions);
+      return (req, res, next) => {
+        (async () => {
+          const owner = await resolveOwner(req);
+          // `req.url` is relative to where the portal is mounted (app.use strips the mount path).
+          const origin = `${req.protocol}://${req.get('host') ?? ''}`;
+          const request = await portalRequestOf(req, { url: req.url, owner, origin, parsedBody: req.body });
+          const answer = await portal.handle(request);
+          res.writeHead(answer.status, answer.headers).end(answer.body);
+        })().catch(next);
       };
     },
   };

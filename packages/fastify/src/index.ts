@@ -263,6 +263,8 @@ export const keywardenFastify = fp(plugin, { name: '@keywarden/fastify', fastify
  */
 export default keywardenFastify;
 
+export { type FastifyPortalOptions, keywardenPortal } from './portal.js';
+
 /**
  * The principal of an authenticated request.
  *

@@ -3,6 +3,7 @@ import {
   type AuthResult,
   type Keywarden,
   type KeywardenLogger,
+  type PortalOptions,
   type Principal,
   type RouteRequirements,
   type StackedResult,
@@ -19,6 +20,9 @@ import {
   logFailures,
   MAX_MINT_BODY_BYTES,
   optionsObject,
+  portalMount,
+  portalParts,
+  portalRequestOf,
   type RequestAccess,
   RequestView,
   readRequestBody,
@@ -57,6 +61,25 @@ export interface KoaAuth {
   authenticate(route?: RouteRequirements): Middleware;
   /** The access-token mint handler. Mount it before any body parser, or it reads `ctx.request.body`. */
   mint(): Middleware;
+  /**
+   * The self-service key portal (JSON API below `path`), for customers signed in through your
+   * own session: `resolveOwner(ctx)` names them (null answers 401). Use it on the app, behind your
+   * session middleware; requests outside `path` go on untouched.
+   *
+   * @example
+   * ```ts
+   * app.use(auth.portal({ path: '/account/api-keys', resolveOwner: (ctx) => ctx.session?.user ?? null, policy }));
+   * ```
+   */
+  portal(options: KoaPortalOptions): Middleware;
+}
+
+/** Options of {@link KoaAuth.portal}. */
+export interface KoaPortalOptions extends PortalOptions {
+  /** Where the portal is mounted, such as `/account/api-keys`. */
+  path: string;
+  /** The signed-in owner of this request, from your session; null when nobody is signed in. */
+  resolveOwner(ctx: Context): string | null | Promise<string | null>;
 }
 
 // Koa parses X-Forwarded-For for `ip` under `app.proxy`: read only when the core asks.
@@ -168,6 +191,23 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
         ctx.status = status;
         ctx.set(headers);
         ctx.body = answer;
+      };
+    },
+    portal({ path, ...portalOptions }) {
+      const { portal, resolveOwner } = portalParts<Context>(keywarden, portalOptions);
+      const belowMount = portalMount(path);
+      return async (ctx, next) => {
+        const url = belowMount(ctx.url); // the raw path and query
+        if (url === null) return next();
+        const owner = await resolveOwner(ctx);
+        const parsedBody = (ctx.request as { body?: unknown }).body;
+        // Not `ctx.origin`: on Koa 3 that can be the request's Origin header, which is what is checked.
+        const origin = `${ctx.protocol}://${ctx.host}`;
+        const request = await portalRequestOf(ctx.req, { url, owner, origin, parsedBody });
+        const answer = await portal.handle(request);
+        ctx.status = answer.status;
+        ctx.set(answer.headers);
+        ctx.body = answer.body;
       };
     },
   };

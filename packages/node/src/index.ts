@@ -4,6 +4,7 @@ import {
   type AuthError,
   type Keywarden,
   type KeywardenLogger,
+  type PortalOptions,
   type Principal,
   type RouteRequirements,
   validateRouteRequirements,
@@ -20,6 +21,9 @@ import {
   logFailures,
   MAX_MINT_BODY_BYTES,
   optionsObject,
+  portalMount,
+  portalParts,
+  portalRequestOf,
   type RequestAccess,
   RequestView,
   readRequestBody,
@@ -65,6 +69,26 @@ export interface NodeAuth {
   authenticate(route?: RouteRequirements): NodeHandler;
   /** The access-token mint handler: answers the request itself. */
   mint(): (req: IncomingMessage, res: ServerResponse, next?: Next) => Promise<void>;
+  /**
+   * The self-service key portal (JSON API below `path`), for customers signed in through your own
+   * session: `resolveOwner(req)` names them (null answers 401). The handler answers requests below
+   * `path` and resolves true; for any other request it answers nothing and resolves false.
+   *
+   * @example
+   * ```ts
+   * const portal = auth.portal({ path: '/account/api-keys', resolveOwner: (req) => sessionOf(req), policy });
+   * http.createServer(async (req, res) => { if (!(await portal(req, res))) route(req, res); });
+   * ```
+   */
+  portal(options: NodePortalOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+}
+
+/** Options of {@link NodeAuth.portal}. */
+export interface NodePortalOptions extends PortalOptions {
+  /** Where the portal is mounted, such as `/account/api-keys`. */
+  path: string;
+  /** The signed-in owner of this request, from your session; null when nobody is signed in. */
+  resolveOwner(req: IncomingMessage): string | null | Promise<string | null>;
 }
 
 // Behind a proxy, trust-proxy logic belongs to the application: plain Node gives the socket's own.
@@ -157,6 +181,20 @@ export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = 
         if (!result.ok && delegateErrors && next) return next(result.error);
         const { status, headers, body } = renderMintResult(result);
         res.writeHead(status, headers).end(body);
+      };
+    },
+    portal({ path, ...portalOptions }) {
+      const { portal, resolveOwner } = portalParts<IncomingMessage>(keywarden, portalOptions);
+      const belowMount = portalMount(path);
+      return async (req, res) => {
+        const url = belowMount(req.url ?? '');
+        if (url === null) return false;
+        const owner = await resolveOwner(req);
+        const secure = (req.socket as TLSSocket).encrypted === true;
+        const origin = `${secure ? 'https' : 'http'}://${req.headers.host ?? ''}`;
+        const answer = await portal.handle(await portalRequestOf(req, { url, owner, origin }));
+        res.writeHead(answer.status, answer.headers).end(answer.body);
+        return true;
       };
     },
   };

@@ -25,6 +25,13 @@ export {
   withoutQueryParameter,
 } from './http.js';
 export { isLogger, logFailures } from './logging.js';
+export {
+  MAX_PORTAL_BODY_BYTES,
+  type OwnerResolver,
+  portalMount,
+  portalParts,
+  portalRequestOf,
+} from './portal.js';
 export { createPrincipalRecord, type PrincipalRecord } from './principal-record.js';
 export { warnUntrustedProxy } from './proxy-warning.js';
 export { type RequestAccess, RequestView, requestIdOf } from './request-view.js';

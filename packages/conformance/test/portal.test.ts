@@ -1,0 +1,336 @@
+// The self-service key portal on every adapter, over real sockets: each route, each policy rule,
+// owners kept apart (another owner's id is a 404), CSRF refusals, audit events. The signed-in
+// owner comes from a test header standing in for the provider's session.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  type Keywarden,
+  type KeywardenEvent,
+  PORTAL_CSRF_HEADER,
+  type PortalPolicy,
+} from '@keywarden/core';
+import { createExpressAuth } from '@keywarden/express';
+import { keywardenFastify, keywardenPortal } from '@keywarden/fastify';
+import { createKoaAuth } from '@keywarden/koa';
+import { createNodeAuth } from '@keywarden/node';
+import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const MOUNT = '/account/api-keys';
+const POLICY: PortalPolicy = {
+  maxKeysPerOwner: 3,
+  scopes: ['images:read', 'images:write'],
+  paths: ['/v3/files/*', '/v3/tools/*'],
+  environments: ['live', 'test'],
+  rateLimit: { limit: 100, windowSeconds: 60 },
+  quota: { limit: 50, period: 'month' },
+  maxExpiresInSeconds: 90 * 86_400,
+  rotationGraceSeconds: { default: 3600, max: 86_400 },
+};
+/** Stands for the provider's session: which customer is signed in. */
+const owner = (request: { headers: Record<string, unknown> }) =>
+  (request.headers['x-test-owner'] as string) ?? null;
+
+interface Running {
+  base: string;
+  close(): Promise<void>;
+}
+type Factory = (keywarden: Keywarden) => Promise<Running>;
+
+const listening = (server: import('node:http').Server): Promise<Running> =>
+  new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        close: () => new Promise((done) => server.close(() => done())),
+      }),
+    );
+  });
+
+// Each: the portal at MOUNT, and GET /v3/files/* behind keywarden (to use the keys it makes).
+const SERVERS: Record<string, Factory> = {
+  async express(keywarden) {
+    const auth = createExpressAuth(keywarden);
+    const app = express();
+    app.use(MOUNT, auth.portal({ resolveOwner: owner, policy: POLICY }));
+    app.get(/^\/v3\/files\/.+/, auth.authenticate(), (_req, res) => {
+      res.json({ ok: true });
+    });
+    return listening(createServer(app));
+  },
+  async koa(keywarden) {
+    const auth = createKoaAuth(keywarden);
+    const app = new Koa();
+    app.use(auth.portal({ path: MOUNT, resolveOwner: (ctx) => owner(ctx.request), policy: POLICY }));
+    app.use(auth.authenticate());
+    app.use((ctx) => {
+      ctx.body = { ok: true };
+    });
+    return listening(createServer(app.callback()));
+  },
+  async fastify(keywarden) {
+    const app = Fastify();
+    await app.register(keywardenFastify, { keywarden });
+    await app.register(keywardenPortal, { prefix: MOUNT, keywarden, resolveOwner: owner, policy: POLICY });
+    app.get('/v3/files/*', async () => ({ ok: true }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    return {
+      base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+      close: () => app.close(),
+    };
+  },
+  async node(keywarden) {
+    const auth = createNodeAuth(keywarden);
+    const portal = auth.portal({ path: MOUNT, resolveOwner: owner, policy: POLICY });
+    const guard = auth.authenticate();
+    return listening(
+      createServer(async (req, res) => {
+        if (await portal(req, res)) return;
+        if (await guard(req, res))
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      }),
+    );
+  },
+};
+
+describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) => {
+  let server: Running;
+  const events: KeywardenEvent[] = [];
+  beforeAll(async () => {
+    const keys = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    });
+    const keywarden = createKeywarden({ keys, requireHttps: false, onEvent: (event) => events.push(event) });
+    server = await factory(keywarden);
+  }, 30_000);
+  afterAll(() => server.close());
+
+  /** A portal call as a signed-in owner's page makes it (custom header, own Origin). */
+  function call(
+    who: string | null,
+    method: string,
+    path: string,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ) {
+    const headers: Record<string, string> = { [PORTAL_CSRF_HEADER]: '1', origin: server.base, ...extra };
+    if (who !== null) headers['x-test-owner'] = who;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return fetch(`${server.base}${MOUNT}/${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+  }
+  async function answer(response: Response) {
+    // biome-ignore lint/suspicious/noExplicitAny: the test reads whatever JSON each route answers
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  }
+  const create = async (who: string, body: Record<string, unknown> = { name: 'backend' }) =>
+    answer(await call(who, 'POST', 'keys', body));
+  const use = (key: string) => fetch(`${server.base}/v3/files/a.png`, { headers: { 'x-api-key': key } });
+
+  it('answers 401 to nobody signed in, on every route', async () => {
+    for (const [method, path] of [
+      ['GET', 'keys'],
+      ['POST', 'keys'],
+      ['PATCH', 'keys/abc'],
+      ['POST', 'keys/abc/rotate'],
+      ['POST', 'keys/abc/revoke'],
+      ['GET', 'keys/abc/usage'],
+    ] as const) {
+      const { status, body } = await answer(
+        await call(null, method, path, method === 'GET' ? undefined : {}),
+      );
+      expect([status, body.code]).toEqual([401, 'sign_in_required']);
+    }
+  });
+
+  it('creates a key within the policy: the plaintext once, the policy limits, no hash anywhere', async () => {
+    const { status, body } = await create('alice', { name: 'alice backend', scopes: ['images:read'] });
+    expect(status).toBe(201);
+    expect(body.key).toMatch(/^kw_live_/);
+    expect(body.record).toMatchObject({
+      name: 'alice backend',
+      scopes: ['images:read'],
+      paths: POLICY.paths,
+      rateLimit: POLICY.rateLimit,
+      quota: POLICY.quota,
+    });
+    expect(JSON.stringify(body.record)).not.toMatch(/hash|\$hmac/);
+    expect((await use(body.key)).status).toBe(200);
+    const listed = await answer(await call('alice', 'GET', 'keys'));
+    expect(listed.body.keys).toHaveLength(1);
+    expect(listed.body.keys[0]).toMatchObject({
+      id: body.record.id,
+      usage: { period: 'month', used: 1, remaining: 49 },
+    });
+    expect(JSON.stringify(listed.body)).not.toContain(body.key);
+    expect(JSON.stringify(listed.body)).not.toMatch(/hash/);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'portal.action',
+        owner: 'alice',
+        action: 'create',
+        keyId: body.record.id,
+      }),
+    );
+  });
+
+  it('holds every policy rule', async () => {
+    const refusals: [Record<string, unknown>, number, string][] = [
+      [{ name: 'x', scopes: ['admin'] }, 400, 'scope_not_allowed'],
+      [{ name: 'x', paths: ['/v3/admin/*'] }, 400, 'path_not_allowed'],
+      [{ name: 'x', paths: ['*'] }, 400, 'path_not_allowed'],
+      [{ name: 'x', paths: [] }, 400, 'path_not_allowed'],
+      [{ name: 'x', environment: 'prod' }, 400, 'invalid_parameter'],
+      [{ name: 'x', expires_in: 91 * 86_400 }, 400, 'invalid_parameter'],
+      [{ name: 'x', expires_in: 10 }, 400, 'invalid_parameter'],
+      [{ name: 'x', ips: ['not an address'] }, 400, 'invalid_parameter'],
+      [{ name: 'x', quota: { limit: 1e9, period: 'month' } }, 400, 'invalid_body'],
+      [{ name: 'x', rateLimit: null }, 400, 'invalid_body'],
+      [{ name: '' }, 400, 'invalid_parameter'],
+      [{}, 400, 'invalid_parameter'],
+    ];
+    for (const [body, status, code] of refusals) {
+      const refused = await create('carol', body);
+      expect([refused.status, refused.body.code]).toEqual([status, code]);
+      expect(refused.body.detail).toEqual(expect.any(String));
+    }
+    const broken = await answer(await call('carol', 'POST', 'keys', '{"name":'));
+    expect([broken.status, broken.body.code]).toEqual([400, 'invalid_json']);
+    // Within the policy: a test key, narrower paths, an expiry; then the per-owner maximum.
+    const made = await create('carol', {
+      name: 'ok',
+      environment: 'test',
+      paths: ['/v3/files/carol/*'],
+      expires_in: 3600,
+    });
+    expect(made.status).toBe(201);
+    expect(made.body.key).toMatch(/^kw_test_/);
+    expect(new Date(made.body.record.expiresAt).getTime()).toBeGreaterThan(Date.now() + 3500_000);
+    await create('carol');
+    await create('carol');
+    const fourth = await create('carol');
+    expect([fourth.status, fourth.body.code]).toEqual([409, 'too_many_keys']);
+  });
+
+  it("keeps owners apart: bob sees none of alice's keys and gets 404 for her ids on every route", async () => {
+    const alice = await create('alice', { name: 'for bob to probe' });
+    const id = alice.body.record.id;
+    expect((await answer(await call('bob', 'GET', 'keys'))).body.keys).toEqual([]);
+    for (const [method, path, body] of [
+      ['PATCH', `keys/${id}`, { name: 'mine now' }],
+      ['POST', `keys/${id}/rotate`, {}],
+      ['POST', `keys/${id}/revoke`, {}],
+      ['GET', `keys/${id}/usage`, undefined],
+    ] as const) {
+      const probed = await answer(await call('bob', method, path, body));
+      expect([probed.status, probed.body.code]).toEqual([404, 'not_found']);
+    }
+    // Unknown ids and junk ids look the same.
+    for (const junk of ['nope', 'x'.repeat(100), '..%2f..', '%00'])
+      expect((await call('bob', 'POST', `keys/${junk}/revoke`, {})).status).toBe(404);
+    expect((await use(alice.body.key)).status).toBe(200); // untouched
+  });
+
+  it('refuses state-changing calls without the custom header or from another origin (CSRF)', async () => {
+    const before = (await answer(await call('dave', 'GET', 'keys'))).body.keys.length;
+    const noHeader = await fetch(`${server.base}${MOUNT}/keys`, {
+      method: 'POST',
+      headers: { 'x-test-owner': 'dave', 'content-type': 'application/json', origin: server.base },
+      body: JSON.stringify({ name: 'csrf' }),
+    });
+    expect([noHeader.status, ((await noHeader.json()) as { code: string }).code]).toEqual([403, 'csrf']);
+    const otherOrigin = await call(
+      'dave',
+      'POST',
+      'keys',
+      { name: 'csrf' },
+      { origin: 'https://evil.example' },
+    );
+    expect([otherOrigin.status, ((await otherOrigin.json()) as { code: string }).code]).toEqual([
+      403,
+      'csrf',
+    ]);
+    // A form post (no custom header possible) is refused too.
+    const form = await fetch(`${server.base}${MOUNT}/keys`, {
+      method: 'POST',
+      headers: { 'x-test-owner': 'dave', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'name=csrf',
+    });
+    expect(form.status).toBe(403);
+    expect((await answer(await call('dave', 'GET', 'keys'))).body.keys).toHaveLength(before);
+  });
+
+  it('renames and narrows a key, never widens it past the policy', async () => {
+    const made = await create('erin', { name: 'wide' });
+    const id = made.body.record.id;
+    const patched = await answer(
+      await call('erin', 'PATCH', `keys/${id}`, { name: 'narrow', scopes: ['images:read'] }),
+    );
+    expect([patched.status, patched.body.record.name, patched.body.record.scopes]).toEqual([
+      200,
+      'narrow',
+      ['images:read'],
+    ]);
+    const wider = await answer(await call('erin', 'PATCH', `keys/${id}`, { scopes: ['admin'] }));
+    expect([wider.status, wider.body.code]).toEqual([400, 'scope_not_allowed']);
+    const pathsOut = await answer(await call('erin', 'PATCH', `keys/${id}`, { paths: ['*'] }));
+    expect([pathsOut.status, pathsOut.body.code]).toEqual([400, 'path_not_allowed']);
+    const limits = await answer(await call('erin', 'PATCH', `keys/${id}`, { quota: null }));
+    expect([limits.status, limits.body.code]).toEqual([400, 'invalid_body']);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'portal.action', action: 'update', keyId: id }),
+    );
+  });
+
+  it('rotates (both keys work during the grace, bounded by the policy) and revokes at once', async () => {
+    const made = await create('frank', { name: 'rotating' });
+    const id = made.body.record.id;
+    const tooLong = await answer(await call('frank', 'POST', `keys/${id}/rotate`, { grace_seconds: 86_401 }));
+    expect([tooLong.status, tooLong.body.code]).toEqual([400, 'invalid_parameter']);
+    const rotated = await answer(await call('frank', 'POST', `keys/${id}/rotate`, { grace_seconds: 600 }));
+    expect(rotated.status).toBe(201);
+    const graceEnd = new Date(rotated.body.old_key_expires_at).getTime();
+    expect(graceEnd).toBeGreaterThan(Date.now() + 590_000);
+    expect(graceEnd).toBeLessThanOrEqual(Date.now() + 600_000);
+    expect([(await use(made.body.key)).status, (await use(rotated.body.key)).status]).toEqual([200, 200]);
+    const revoked = await answer(await call('frank', 'POST', `keys/${rotated.body.record.id}/revoke`));
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.record.revokedAt).not.toBeNull();
+    expect((await use(rotated.body.key)).status).toBe(401);
+    const again = await answer(await call('frank', 'POST', `keys/${rotated.body.record.id}/rotate`, {}));
+    expect([again.status, again.body.code]).toEqual([409, 'key_inactive']);
+    for (const action of ['rotate', 'revoke'])
+      expect(events).toContainEqual(
+        expect.objectContaining({ type: 'portal.action', owner: 'frank', action }),
+      );
+  });
+
+  it('reads a key usage per day, and refuses bad ranges, methods and routes', async () => {
+    const made = await create('gina', { name: 'metered' });
+    for (let i = 0; i < 3; i++) await use(made.body.key);
+    const usage = await answer(await call('gina', 'GET', `keys/${made.body.record.id}/usage?days=7`));
+    expect(usage.status).toBe(200);
+    expect(usage.body.days).toHaveLength(7);
+    expect(usage.body.days.at(-1)).toEqual({
+      date: new Date().toISOString().slice(0, 10),
+      requests: 3,
+      units: 3,
+      refused: {},
+    });
+    for (const days of ['0', '91', 'x'])
+      expect((await call('gina', 'GET', `keys/${made.body.record.id}/usage?days=${days}`)).status).toBe(400);
+    const wrongMethod = await call('gina', 'DELETE', 'keys');
+    expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'GET, POST']);
+    expect((await call('gina', 'GET', 'nothing/here')).status).toBe(404);
+  });
+});
