@@ -7,6 +7,7 @@ import {
   type ExampleConfig,
   jsonBody,
   PAGE,
+  PORTAL_POLICY,
   renderApiError,
   TOOLS,
   type ToolName,
@@ -40,6 +41,24 @@ export async function buildApp(
   app.post(
     '/your-api/get-bgcut-token',
     handle(async (req, res) => res.json(await example.mintForGuide(req.ip))),
+  );
+  // The demo's sign-in, and the key portal behind it.
+  app.post(
+    '/your-server/session',
+    handle(async (req, res) => {
+      const { owner, cookie } = example.sessions.signIn(await jsonBody(undefined, req));
+      res.setHeader('set-cookie', cookie).json({ owner });
+    }),
+  );
+  app.delete('/your-server/session', (_req, res) => {
+    res.setHeader('set-cookie', example.sessions.signOut()).status(204).end();
+  });
+  app.use(
+    '/account/api-keys',
+    auth.portal({
+      resolveOwner: (req) => example.sessions.ownerOf(req.headers.cookie),
+      policy: PORTAL_POLICY,
+    }),
   );
   app.post('/v3/auth/access-token/', auth.mint());
   app.post(

@@ -1,11 +1,12 @@
 import cors from '@fastify/cors';
-import { getAuth, keywardenFastify } from '@keywarden/fastify';
+import { getAuth, keywardenFastify, keywardenPortal } from '@keywarden/fastify';
 import {
   CORS,
   createExample,
   type ExampleConfig,
   jsonBody,
   PAGE,
+  PORTAL_POLICY,
   renderApiError,
   TOOLS,
   type ToolName,
@@ -37,6 +38,20 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
     example.mintForPage(await jsonBody(undefined, request.raw), request.ip),
   );
   app.post('/your-api/get-bgcut-token', open, (request) => example.mintForGuide(request.ip));
+  // The demo's sign-in, and the key portal behind it.
+  app.post('/your-server/session', open, async (request, reply) => {
+    const { owner, cookie } = example.sessions.signIn(await jsonBody(undefined, request.raw));
+    return reply.header('set-cookie', cookie).send({ owner });
+  });
+  app.delete('/your-server/session', open, (_request, reply) =>
+    reply.header('set-cookie', example.sessions.signOut()).code(204).send(),
+  );
+  await app.register(keywardenPortal, {
+    prefix: '/account/api-keys',
+    keywarden: example.keywarden,
+    resolveOwner: (request) => example.sessions.ownerOf(request.headers.cookie),
+    policy: PORTAL_POLICY,
+  });
   app.post(
     '/v3/file-ops/upload/',
     { config: { keywarden: { scopes: ['images:write'], cost: 0 } } },

@@ -6,6 +6,8 @@ await app.listen({ port: example.config.port, host: example.config.host });
 const base = `http://${example.config.host}:${example.config.port}`;
 console.log(`keywarden image API (Fastify) on ${base}
 Open ${base}/ for the browser flow: the page gets a short-lived access token from "your server".
+Key portal (customers manage their own keys; sign in as alice or bob on the page first):
+  ${base}/account/api-keys/
 
 Demo API key (kept in ${example.config.keysFile.replace(/keys\.json$/, 'demo-key')}):
   ${example.demoKey}

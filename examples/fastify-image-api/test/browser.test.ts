@@ -176,6 +176,135 @@ describe("BackgroundCut v3's browser code, as its guide prints it", () => {
   });
 });
 
+/** Where the screenshot of the key portal is written (gitignored). */
+export const PORTAL_SCREENSHOT = join(import.meta.dirname, '..', 'test-results', 'key-portal.png');
+
+describe('the key portal in the browser', () => {
+  const today = () => new Date().toISOString().slice(0, 10);
+
+  async function signedIn(owner: string) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // Rename answers the prompt; rotate and revoke accept their confirmation.
+    page.on(
+      'dialog',
+      (dialog) => void dialog.accept(dialog.type() === 'prompt' ? `${owner} renamed` : undefined),
+    );
+    await page.goto(`${base}/`);
+    await page.click(`button[data-owner="${owner}"]`);
+    await page.waitForSelector(`#who:has-text("Signed in as ${owner}")`);
+    await page.click('a[href="/account/api-keys/"]');
+    await page.waitForSelector('#status:has-text("key(s)")');
+    const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    return { context, page, cookie };
+  }
+
+  it('alice makes a key on the page, uses it, rotates and revokes it; bob sees none of it', async () => {
+    const alice = await signedIn('alice');
+    const { page } = alice;
+    await page.fill('#name', 'alice browser key');
+    await page.click('#create button[type=submit]');
+    await page.waitForSelector('#once:not([hidden])');
+    const key = (await page.textContent('#once-key'))!;
+    expect(key).toMatch(/^kw_live_/);
+    // Used from Node: an upload and a resize.
+    const form = new FormData();
+    form.append('files', new Blob([new Uint8Array(await testImage())], { type: 'image/png' }), 'p.png');
+    form.append('upload_path', 'portal');
+    const upload = await fetch(`${base}/v3/file-ops/upload/`, {
+      method: 'POST',
+      headers: { 'x-api-key': key },
+      body: form,
+    });
+    expect(upload.status).toBe(200);
+    const [input] = ((await upload.json()) as { file_paths: string[] }).file_paths;
+    const resize = await fetch(`${base}/v3/tools/ai/resize/process/`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        input_file_path: input,
+        output_variants: [{ output_file_path: 'portal/big.png', scale: 2 }],
+      }),
+    });
+    expect(resize.status).toBe(200);
+    // After a reload: last used today, usage moved, the chart counts the two requests; the key
+    // itself is nowhere on the page any more.
+    await page.reload();
+    const id = key.slice('kw_live_'.length, 'kw_live_'.length + 12);
+    const row = page.locator(`tr[data-id="${id}"]`);
+    await row.locator('svg').waitFor();
+    expect(await row.locator('td').nth(3).textContent()).toBe(today());
+    expect(await row.locator('td').nth(5).textContent()).toBe('1 of 1000 this month');
+    expect(await row.locator('svg').getAttribute('aria-label')).toBe('Last 30 days: 2 requests, 0 refused');
+    expect(await page.content()).not.toContain(key);
+    // Rotate: both keys work during the grace.
+    await row.getByRole('button', { name: /^Rotate/ }).click();
+    await page.waitForSelector('#once-title:has-text("New key")');
+    const rotated = (await page.textContent('#once-key'))!;
+    expect(rotated).not.toBe(key);
+    const download = (k: string) => fetch(`${base}/v3/files/portal/big.png`, { headers: { 'x-api-key': k } });
+    expect([(await download(key)).status, (await download(rotated)).status]).toEqual([200, 200]);
+    // Revoke the new one: refused within a second.
+    const rotatedId = rotated.slice('kw_live_'.length, 'kw_live_'.length + 12);
+    await page
+      .locator(`tr[data-id="${rotatedId}"]`)
+      .getByRole('button', { name: /^Revoke/ })
+      .click();
+    await page.waitForSelector('#status:has-text("Revoked")');
+    const started = Date.now();
+    let status = (await download(rotated)).status;
+    while (status !== 401 && Date.now() - started < 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      status = (await download(rotated)).status;
+    }
+    expect(status).toBe(401);
+    await mkdir(join(PORTAL_SCREENSHOT, '..'), { recursive: true });
+    await page.screenshot({ path: PORTAL_SCREENSHOT, fullPage: true });
+
+    // Bob: none of alice's keys, and 404 for her ids on every route.
+    const bob = await signedIn('bob');
+    expect(await bob.page.locator('tr[data-id]').count()).toBe(0);
+    const probes = await bob.page.evaluate(async (aliceId) => {
+      const call = (method: string, path: string) =>
+        fetch(`/account/api-keys/keys/${aliceId}${path}`, {
+          method,
+          headers: { 'x-keywarden-portal': '1', 'content-type': 'application/json' },
+          ...(method === 'GET' ? {} : { body: '{}' }),
+        }).then((r) => r.status);
+      return [
+        await call('PATCH', ''),
+        await call('POST', '/rotate'),
+        await call('POST', '/revoke'),
+        await call('GET', '/usage'),
+      ];
+    }, id);
+    expect(probes).toEqual([404, 404, 404, 404]);
+    // A state-changing call without the custom header, or from another origin, is refused.
+    const noHeader = await bob.page.evaluate(() =>
+      fetch('/account/api-keys/keys', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"name":"x"}',
+      }).then((r) => r.status),
+    );
+    expect(noHeader).toBe(403);
+    const elsewhere = await fetch(`${base}/account/api-keys/keys`, {
+      method: 'POST',
+      headers: {
+        cookie: bob.cookie,
+        'x-keywarden-portal': '1',
+        origin: 'https://evil.example',
+        'content-type': 'application/json',
+      },
+      body: '{"name":"x"}',
+    });
+    expect(elsewhere.status).toBe(403);
+    expect(await download(key)).toHaveProperty('status', 200); // alice's first key still in its grace
+    await alice.context.close();
+    await bob.context.close();
+  });
+});
+
 describe('a page on another origin (CORS)', () => {
   it('uploads, processes and downloads with an access token, and reads a refusal code from JavaScript', async () => {
     // The page's origin: a plain server on its own port. The API allows it through KEYWARDEN_CORS_ORIGINS.

@@ -66,4 +66,8 @@ it('starts, creates a demo key, and prints working curl commands for each creden
     body,
   });
   expect(minted.status).toBe(200);
+  // The printed key portal URL serves the portal's page.
+  const portalUrl = /(http:\/\/127\.0\.0\.1:\d+\/account\/api-keys\/)/.exec(output)![1]!;
+  const portal = await fetch(portalUrl);
+  expect([portal.status, portal.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
 });

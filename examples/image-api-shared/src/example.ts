@@ -17,6 +17,7 @@ import { createRedisLimitStore } from '@keywarden/redis';
 import { type ExampleConfig, loadConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { createImageService, type ImageService } from './service.js';
+import { createSessions, type Sessions } from './session.js';
 import { TOOLS, type ToolName, toolPaths } from './tools.js';
 
 /** Everything an example app needs, whatever its framework. */
@@ -50,6 +51,8 @@ export interface Example {
     principal: Principal,
     units: number,
   ): Promise<Readonly<Record<string, string>>>;
+  /** The demo sign-in behind the key portal (see session.ts). */
+  sessions: Sessions;
   close(): Promise<void>;
 }
 
@@ -144,6 +147,7 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     keys,
     demoKey,
     service: createImageService({ storageDir: config.storageDir }),
+    sessions: createSessions(config.tokenSecret),
     async mintForPage(body, clientIp) {
       await countPageToken(clientIp);
       const tool = (body as { tool?: unknown } | null)?.tool;

@@ -18,6 +18,7 @@ export {
   jsonBody,
   UPLOAD_LIMITS,
 } from './service.js';
+export { createSessions, DEMO_OWNERS, PORTAL_POLICY, type Sessions } from './session.js';
 export {
   checkedSize,
   ENHANCEMENTS,

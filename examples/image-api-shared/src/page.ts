@@ -45,6 +45,29 @@ Here it is limited to 30 tokens a minute per address.</p>
   <figure><img id="result" alt=""><figcaption>result</figcaption></figure>
 </div>
 <ol id="log"></ol>
+<section aria-labelledby="account">
+<h2 id="account">Your API keys</h2>
+<p>Customers manage their own keys on the <a href="/account/api-keys/">API keys page</a> (keywarden's key portal),
+behind your login. Demo sign-in: <button type="button" data-owner="alice">Sign in as alice</button>
+<button type="button" data-owner="bob">Sign in as bob</button> <button type="button" id="signout">Sign out</button>
+<span id="who" role="status"></span></p>
+</section>
+<script type="module">
+for (const button of document.querySelectorAll('button[data-owner]')) {
+  button.addEventListener('click', async () => {
+    const response = await fetch('/your-server/session', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ owner: button.dataset.owner }),
+    });
+    document.getElementById('who').textContent = response.ok ? 'Signed in as ' + button.dataset.owner + '.' : 'Sign-in failed.';
+  });
+}
+document.getElementById('signout').addEventListener('click', async () => {
+  await fetch('/your-server/session', { method: 'DELETE' });
+  document.getElementById('who').textContent = 'Signed out.';
+});
+</script>
 <script type="module">
 const $ = (id) => document.getElementById(id);
 const log = (text, cls) => { const li = document.createElement('li'); li.textContent = text; if (cls) li.className = cls; $('log').append(li); };

@@ -7,6 +7,7 @@ import {
   type ExampleConfig,
   jsonBody,
   PAGE,
+  PORTAL_POLICY,
   renderApiError,
   TOOLS,
   type ToolName,
@@ -41,6 +42,13 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
       }),
     );
   }
+  app.use(
+    auth.portal({
+      path: '/account/api-keys',
+      resolveOwner: (ctx) => example.sessions.ownerOf(ctx.get('cookie') || undefined),
+      policy: PORTAL_POLICY,
+    }),
+  );
   const router = new Router();
   router.get('/', (ctx) => {
     ctx.type = 'html';
@@ -51,6 +59,16 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   });
   router.post('/your-api/get-bgcut-token', async (ctx) => {
     ctx.body = await example.mintForGuide(ctx.ip);
+  });
+  // The demo's sign-in, and the key portal behind it.
+  router.post('/your-server/session', async (ctx) => {
+    const { owner, cookie } = example.sessions.signIn(await jsonBody(undefined, ctx.req));
+    ctx.set('set-cookie', cookie);
+    ctx.body = { owner };
+  });
+  router.delete('/your-server/session', (ctx) => {
+    ctx.set('set-cookie', example.sessions.signOut());
+    ctx.status = 204;
   });
   router.post('/v3/auth/access-token/', auth.mint());
   router.post(

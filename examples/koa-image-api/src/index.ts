@@ -5,6 +5,6 @@ const { app, example } = await buildApp();
 app.listen(example.config.port, example.config.host, () => {
   const base = `http://${example.config.host}:${example.config.port}`;
   console.log(
-    `keywarden image API (Koa) on ${base}\nDemo API key: ${example.demoKey}\n\n${curlExamples(base, example.demoKey)}`,
+    `keywarden image API (Koa) on ${base}\nKey portal: ${base}/account/api-keys/ (sign in as alice or bob on the page)\nDemo API key: ${example.demoKey}\n\n${curlExamples(base, example.demoKey)}`,
   );
 });

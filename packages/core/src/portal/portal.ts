@@ -9,6 +9,7 @@ import type { KeyManager } from '../keys/key-manager.js';
 import type { ApiKeyInfo } from '../keys/key-record.js';
 import type { Keywarden } from '../keywarden.js';
 import { emitterOf } from './emitter.js';
+import { PORTAL_PAGE, PORTAL_PAGE_HEADERS } from './page.js';
 import { type PortalPolicy, pathsAllowed, type ResolvedPolicy, resolvePolicy } from './policy.js';
 
 /** One request to the portal, as an adapter passes it. */
@@ -218,6 +219,9 @@ export function createPortal(keywarden: Keywarden, options: PortalOptions = {}):
     async handle(request) {
       try {
         const segments = request.path.split('/').filter(Boolean);
+        // The page itself is the same for everyone (it asks the API, which answers 401 to nobody).
+        if (segments.length === 0 && (request.method === 'GET' || request.method === 'HEAD'))
+          return { status: 200, headers: { ...PORTAL_PAGE_HEADERS }, body: PORTAL_PAGE };
         if (request.owner === null)
           throw new PortalError(401, 'sign_in_required', 'Sign in to manage your API keys');
         const refused = crossSite(request, allowedOrigins);
@@ -416,6 +420,16 @@ const usage: Run = async (ctx, { request, owner, id }) => {
   return { response: json(200, { days: series }) };
 };
 
+/** What the page needs to know of the policy. */
+const policyOf: Run = async ({ policy }) => {
+  const { maxKeysPerOwner, scopes, paths, environments, rateLimit, quota, maxExpiresInSeconds } = policy;
+  const rotationGraceSeconds = policy.graceDefault;
+  const summary = { maxKeysPerOwner, scopes, paths, environments, rateLimit, quota, maxExpiresInSeconds };
+  return {
+    response: json(200, { ...summary, rotationGraceSeconds, rotationGraceMaxSeconds: policy.graceMax }),
+  };
+};
+
 const at =
   (...shape: (string | null)[]) =>
   (segments: string[]) =>
@@ -423,6 +437,7 @@ const at =
 
 /** The JSON API, relative to where the portal is mounted. */
 const ROUTES: readonly Route[] = [
+  { match: at('policy'), methods: { GET: policyOf } },
   { match: at('keys'), methods: { GET: list, POST: create } },
   { match: at('keys', null), methods: { PATCH: update } },
   { match: at('keys', null, 'rotate'), methods: { POST: rotate } },

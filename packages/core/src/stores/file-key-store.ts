@@ -297,6 +297,15 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     });
   }
 
+  /** A copy of `record` with the `lastUsedAt` this process knows and has not written yet. */
+  function withPendingTouch(record: KeyRecord): KeyRecord {
+    const copy = cloneRecord(record);
+    const pending = pendingTouches.get(record.id);
+    if (pending && (!copy.lastUsedAt || copy.lastUsedAt < pending))
+      copy.lastUsedAt = new Date(pending.getTime());
+    return copy;
+  }
+
   function reloadQuietly(): void {
     if (syncQueued || closed) return;
     syncQueued = true;
@@ -362,12 +371,12 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     path,
     async get(id) {
       const record = records.get(id);
-      return record ? cloneRecord(record) : null;
+      return record ? withPendingTouch(record) : null;
     },
     async list(filter: KeyListFilter = {}) {
       return [...records.values()]
         .filter((record) => filter.ownerId === undefined || record.ownerId === filter.ownerId)
-        .map(cloneRecord);
+        .map(withPendingTouch);
     },
     insert(record) {
       return mutate((draft) => {
