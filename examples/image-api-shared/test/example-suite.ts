@@ -641,6 +641,62 @@ export function runExampleSuite(name: string, start: Start): void {
       });
     });
 
+    it('signs alice in (demo session) and serves her the key portal; bob gets 404 for her key', async () => {
+      const signIn = async (owner: string) => {
+        const response = await fetch(url('/your-server/session'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ owner }),
+        });
+        expect(response.status).toBe(200);
+        const cookie = response.headers.get('set-cookie')!;
+        expect(cookie).toMatch(/HttpOnly/);
+        expect(cookie).toMatch(/SameSite=Lax/);
+        return cookie.split(';', 1)[0]!;
+      };
+      const portal = (cookie: string, method: string, path: string, body?: unknown) =>
+        fetch(url(`/account/api-keys/${path}`), {
+          method,
+          headers: {
+            cookie,
+            'x-keywarden-portal': '1',
+            'content-type': 'application/json',
+            origin: app.base,
+          },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+      const page = await fetch(url('/account/api-keys/'));
+      expect([page.status, page.headers.get('content-security-policy')]).toEqual([
+        200,
+        expect.stringContaining("frame-ancestors 'none'"),
+      ]);
+      expect((await portal('demo_session=alice.forged', 'GET', 'keys')).status).toBe(401);
+      const badOwner = await fetch(url('/your-server/session'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ owner: 'mallory' }),
+      });
+      expect(badOwner.status).toBe(400);
+      const alice = await signIn('alice');
+      const created = await portal(alice, 'POST', 'keys', { name: 'from the portal' });
+      expect(created.status).toBe(201);
+      const { key, record } = (await created.json()) as {
+        key: string;
+        record: { id: string; quota: unknown };
+      };
+      expect(record.quota).toEqual({ limit: 1000, period: 'month' });
+      expect((await fetch(url('/v3/files/none.png'), { headers: { 'x-api-key': key } })).status).toBe(404); // a valid key, no such file
+      const bob = await signIn('bob');
+      expect((await portal(bob, 'POST', `keys/${record.id}/revoke`, {})).status).toBe(404);
+      expect((await portal(alice, 'POST', `keys/${record.id}/revoke`, {})).status).toBe(200);
+      expect((await fetch(url('/v3/files/none.png'), { headers: { 'x-api-key': key } })).status).toBe(401);
+      const signedOut = await fetch(url('/your-server/session'), { method: 'DELETE' });
+      expect([signedOut.status, signedOut.headers.get('set-cookie')]).toEqual([
+        204,
+        expect.stringMatching(/Max-Age=0/),
+      ]);
+    });
+
     it('keeps each key owner in its own folder', async () => {
       const other = await app.example.keys.create({ name: 'other', scopes: ['images:read', 'images:write'] });
       const mine = await fetch(url('/v3/files/my-project/big.png'), { headers: auth() });
