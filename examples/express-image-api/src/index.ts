@@ -2,9 +2,12 @@ import { curlExamples } from 'example-image-api-shared';
 import { buildApp } from './app.js';
 
 const { app, example } = await buildApp();
-app.listen(example.config.port, example.config.host, () => {
+const server = app.listen(example.config.port, example.config.host, () => {
   const base = `http://${example.config.host}:${example.config.port}`;
   console.log(
     `keywarden image API (Express) on ${base}\nKey portal: ${base}/account/api-keys/ (sign in as alice or bob on the page)\nDemo API key: ${example.demoKey}\n\n${curlExamples(base, example.demoKey)}`,
   );
 });
+// On shutdown: stop taking requests, then write the usage counted since the last batch and close
+// the stores (example.close calls keywarden.close).
+process.once('SIGTERM', () => server.close(() => void example.close()));
