@@ -182,6 +182,7 @@ describe('postgres key store', () => {
     expect(status).toBe(200);
     for (let i = 0; i < 50 && resets === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(resets).toBeGreaterThan(0); // the LISTEN connection came back and said so
+    await keywarden.close(); // its meter would otherwise flush (and prune) under later tests
   }, 60_000);
 
   it('answers 503 when PostgreSQL is slow beyond timeoutMs, and recovers when it is fast again', async () => {
@@ -208,6 +209,7 @@ describe('postgres key store', () => {
     await blocker.query('ROLLBACK');
     await blocker.end();
     expect(await call()).toBe(200);
+    await keywarden.close();
   }, 30_000);
 
   it('refuses bad options', () => {
@@ -248,16 +250,19 @@ describe('usage metering in PostgreSQL', () => {
     const store = open();
     const keyId = 'usage-direct';
     const refusals = { rate_limited: 1 };
+    // Days counted back from today: other test files share this server, and their meters prune
+    // with today's clock, so a fixed calendar day could be deleted under this test.
+    const day = (back: number) => new Date(Date.now() - back * 86_400_000).toISOString().slice(0, 10);
     await store.usage.add(
       [
-        { keyId, day: '2026-01-01', requests: 1, units: 1, refusals: {} },
-        { keyId, day: '2026-01-10', requests: 2, units: 3, refusals },
-        { keyId, day: '2026-01-10', requests: 4, units: 5, refusals },
+        { keyId, day: day(9), requests: 1, units: 1, refusals: {} },
+        { keyId, day: day(0), requests: 2, units: 3, refusals },
+        { keyId, day: day(0), requests: 4, units: 5, refusals },
       ],
       5,
     );
-    expect(await store.usage.read(keyId, '2025-12-01', '2026-02-01')).toEqual([
-      { day: '2026-01-10', requests: 6, units: 8, refusals: { rate_limited: 2 } },
+    expect(await store.usage.read(keyId, day(30), day(0))).toEqual([
+      { day: day(0), requests: 6, units: 8, refusals: { rate_limited: 2 } },
     ]);
   });
 });
