@@ -97,7 +97,10 @@ describe.each(Object.keys(SERVERS))('logging on %s', (framework) => {
     // Another process (an editor, a bad deploy) leaves the keys file broken: the server keeps its
     // last good keys and says so in the application's log, not only on stderr.
     await writeFile(path, '{"version": 1, "keys": [\n  {"id": oops}\n]}\n');
-    const failure = await until(() => lines.find((line) => line.level === 'error'));
+    // The watcher may see the file half written first (empty: "line 1"); the broken file follows.
+    const failure = await until(() =>
+      lines.find((line) => line.level === 'error' && /line 2/.test(line.message)),
+    );
     expect(failure.message).toMatch(/^keywarden store error \(keys file reload\): /);
     expect(failure.message).toContain(path);
     expect(failure.message).toMatch(/line 2/);

@@ -6,11 +6,14 @@ import type { EventHandler, KeywardenEventType } from '../events.js';
 import type { KeyListFilter } from '../stores/key-store.js';
 import { meteringOf } from '../usage/registry.js';
 import { type UsageDay, type UsageStore, utcDay } from '../usage/usage-store.js';
+import { thenOrNow } from '../util/maybe-promise.js';
+import { CachedKey } from './cached-key.js';
+import { registerEntryPath } from './entry-path.js';
 import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-options.js';
 import type { ApiKeyInfo, KeySettings } from './key-record.js';
 import { createLifecycle } from './lifecycle.js';
 import { createRecordCache } from './record-cache.js';
-import { createVerifier } from './verifier.js';
+import { createVerifier, type EntryResult } from './verifier.js';
 
 export type { FailureThrottleOptions, KeyCacheOptions, KeyManagerOptions } from './key-manager-options.js';
 
@@ -105,8 +108,9 @@ export interface KeyManager {
    */
   lookup(id: string): Promise<VerifyApiKeyResult>;
   /**
-   * {@link KeyManager.verify} that answers without a promise when it can (a warm key): the request
-   * path of the adapters uses it to save the microtask hops of a promise. Never throws.
+   * {@link KeyManager.verify} that answers without a promise when it can (a warm key). Never
+   * throws. Each success carries a new, frozen info object (the cache keeps none); keywarden's
+   * own request path reads its cache entries directly instead.
    */
   verifyNow(key: unknown, client?: VerifyClient): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
   /** {@link KeyManager.lookup} that answers without a promise when the record is cached. Never throws. */
@@ -154,8 +158,8 @@ export interface UsageRange {
  * Creates the API key manager: the lifecycle (create, list, get, update, revoke, rotate, delete)
  * and the verifier, which share one cache so that a revocation here applies to the next request.
  *
- * Verification of a well-formed key: a bounded LRU keyed by the SHA-256 of the key (never the
- * plaintext) remembers keys whose secret already matched, so the hasher runs once per key per
+ * Verification of a well-formed key: a bounded LRU of key records by id, each with the SHA-256 of
+ * the plaintext that matched its hash (never the plaintext itself), so the hasher runs once per key per
  * `verifiedTtlMs`; concurrent first uses of one key share one store read and one hash
  * (single-flight); hashes run at most `maxConcurrentHashes` at a time, taken round-robin across
  * clients; unknown ids are remembered for `unknownTtlMs`; each cold verification reserves a
@@ -188,10 +192,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     ...createLifecycle(settings, verifier.invalidate),
     usageStore: settings.store.usage ?? null,
     usage: (keyId, range) => readUsage(manager, settings.store.usage, keyId, { now: now(), ...range }),
-    verifyNow: verifier.verifyNow,
-    verify: (key, client) => Promise.resolve(verifier.verifyNow(key, client)),
-    lookupNow: verifier.lookupNow,
-    lookup: (id) => Promise.resolve(verifier.lookupNow(id)),
+    verifyNow: (key, client) => thenOrNow(verifier.verifyEntryNow(key, client), null, publicResult),
+    verify: (key, client) => Promise.resolve(manager.verifyNow(key, client)),
+    lookupNow: (id) => thenOrNow(verifier.lookupEntryNow(id), null, publicResult),
+    lookup: (id) => Promise.resolve(manager.lookupNow(id)),
     invalidate: verifier.invalidate,
     subscribe: events.subscribe,
     close() {
@@ -199,8 +203,13 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       unsubscribeErrors?.();
     },
   };
+  registerEntryPath(manager, verifier);
   return manager;
 }
+
+/** The public answer: the request path's cached entry becomes a new, frozen info object. */
+const publicResult = (_: unknown, result: EntryResult): VerifyApiKeyResult =>
+  result instanceof CachedKey ? { ok: true, key: result.info() } : result;
 
 const DAY_MS = 86_400_000;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;

@@ -2,24 +2,21 @@
 // can (a verified key whose record is cached), and otherwise through one store read and one hash
 // shared by concurrent callers (single-flight), paid for by a reservation from the client's
 // failure budgets. Revocation and expiry are checked on every call, cached or not.
-import * as nodeCrypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { secondsUntil } from '../limits/windows.js';
 import { clientPartition } from '../request/client-partition.js';
+import { CachedKey, sha256Binary } from './cached-key.js';
 import { QueueFullError } from './hash-queue.js';
 import { hasherRecognizes } from './hashers.js';
-import { hasApiKeyFrame, parseApiKey } from './key-format.js';
+import { API_KEY_PARTS, hasApiKeyFrame, parseApiKey } from './key-format.js';
 import type { VerifyApiKeyResult, VerifyClient, VerifyFailureReason } from './key-manager.js';
 import type { KeyManagerSettings } from './key-manager-options.js';
-import type { RecordCache, RecordEntry } from './record-cache.js';
+import type { LoadedRecord, RecordCache } from './record-cache.js';
 
-type Failure = Extract<VerifyApiKeyResult, { ok: false }>;
-type ColdOutcome = { ok: true; entry: RecordEntry } | Failure;
-interface VerifiedEntry {
-  id: string;
-  hash: string;
-  until: number;
-}
+/** A refused key, as the key manager answers it. */
+export type KeyFailure = Extract<VerifyApiKeyResult, { ok: false }>;
+/** What the request path gets: the cached key, or why not. */
+export type EntryResult = CachedKey | KeyFailure;
 /** A key on its way through the cold path. */
 interface ColdKey {
   plaintext: string;
@@ -30,34 +27,24 @@ interface ColdKey {
 }
 
 export interface Verifier {
-  verifyNow(key: unknown, client?: VerifyClient): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
-  lookupNow(id: string): VerifyApiKeyResult | Promise<VerifyApiKeyResult>;
+  verifyEntryNow(key: unknown, client?: VerifyClient): EntryResult | Promise<EntryResult>;
+  lookupEntryNow(id: string): EntryResult | Promise<EntryResult>;
   /** Drops what is known about an id (or every id): the record and the unknown-id answer. */
   invalidate(id: string | null): void;
 }
 
-// One-shot `crypto.hash` (Node >= 20.12) is 2.6x faster than createHash() for a 58-byte key
-// (248 vs 644 ns, `pnpm bench`); older Node 20 releases fall back to createHash. The digest is
-// only ever a Map key in this process, so it stays in 'binary' (latin1: 32 one-byte characters):
-// making it and looking it up cost 272 ns against 323 ns as base64, whose 44 characters V8 hashes.
-const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'binary') => string })
-  .hash;
-const sha256 = oneShot
-  ? (text: string) => oneShot('sha256', text, 'binary')
-  : (text: string) => nodeCrypto.createHash('sha256').update(text).digest('binary');
+const BODY_LENGTH = API_KEY_PARTS.id + API_KEY_PARTS.secret + API_KEY_PARTS.checksum;
+const MALFORMED_KEY: KeyFailure = Object.freeze({ ok: false, reason: 'malformed' });
 
-const MALFORMED_KEY: Failure = Object.freeze({ ok: false, reason: 'malformed' });
-
-export const fail = (reason: VerifyFailureReason, keyId?: string): Failure =>
+export const fail = (reason: VerifyFailureReason, keyId?: string): KeyFailure =>
   keyId === undefined ? { ok: false, reason } : { ok: false, reason, keyId };
 
 export function createVerifier(settings: KeyManagerSettings, records: RecordCache): Verifier {
   const { store, hasher, prefixes, now, throttle, hashQueue, lastUsedIntervalMs, emit } = settings;
-  const { maxKeys, verifiedTtlMs, unknownTtlMs, maxUnknown } = settings.cache;
-  const verified = new LRUCache<string, VerifiedEntry>({ max: maxKeys });
+  const { verifiedTtlMs, unknownTtlMs, maxUnknown } = settings.cache;
+  const { rel } = records;
   const unknown = new LRUCache<string, number>({ max: maxUnknown });
-  const touched = new LRUCache<string, number>({ max: maxKeys });
-  const flights = new Map<string, Promise<ColdOutcome>>();
+  const flights = new Map<string, Promise<EntryResult>>();
 
   let mismatchReported = false;
   /** A key hashed by another hasher: said once, loudly (every such key fails until it is fixed). */
@@ -81,39 +68,31 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     });
   }
 
-  /** The record from the cache while fresh, else from the store; 'unavailable' when the store fails. */
-  async function cachedRecord(id: string, t: number): Promise<RecordEntry | undefined | 'unavailable'> {
-    const entry = records.fresh(id, t);
-    if (entry !== undefined) return entry;
-    try {
-      return (await records.load(id)) ?? undefined;
-    } catch (error) {
-      storeError('get', error);
-      return 'unavailable';
-    }
-  }
-
   /** Status and expiry, every time; `lastUsedAt` at most once per interval. */
-  function accept(entry: RecordEntry, t: number): VerifyApiKeyResult {
-    const { info: record } = entry;
-    if (record.revokedAt !== null && record.revokedAt.getTime() <= t) return fail('revoked', record.id);
-    if (record.expiresAt !== null && record.expiresAt.getTime() <= t) return fail('expired', record.id);
-    if (t >= entry.touchedUntil) touch(entry, t);
-    return entry.accepted;
+  function accept(entry: CachedKey, t: number): EntryResult {
+    if (entry.revokedAtMs !== null && entry.revokedAtMs <= t) return fail('revoked', entry.id);
+    if (entry.expiresAtMs !== null && entry.expiresAtMs <= t) return fail('expired', entry.id);
+    if (rel(t) >= entry.touchedUntilRel) {
+      entry.touchedUntilRel = rel(t) + lastUsedIntervalMs;
+      store.touch(entry.id, new Date(t)).catch((error: unknown) => storeError('touch', error));
+    }
+    return entry;
   }
 
-  function touch(entry: RecordEntry, t: number): void {
-    const { id } = entry.info;
-    const last = touched.get(id);
-    if (last === undefined || t - last >= lastUsedIntervalMs) {
-      touched.set(id, t);
-      store.touch(id, new Date(t)).catch((error: unknown) => storeError('touch', error));
-      entry.touchedUntil = t + lastUsedIntervalMs;
-    } else entry.touchedUntil = last + lastUsedIntervalMs;
+  /** The record from the store; the error (reported) when the store fails. */
+  function load(id: string): Promise<LoadedRecord | null | Error> {
+    return records.load(id).catch((error: unknown) => {
+      storeError('get', error);
+      return error instanceof Error ? error : new Error(String(error));
+    });
   }
+
+  /** Whether `entry` holds `digest` as a verified plaintext at `t`. */
+  const holds = (entry: CachedKey, digest: string, t: number) =>
+    entry.digest === digest && entry.verifiedUntilRel > rel(t);
 
   /** One cold verification: a store read and a hash, paid for by a reservation from the client's budgets. */
-  async function coldVerify(key: ColdKey): Promise<ColdOutcome> {
+  async function coldVerify(key: ColdKey): Promise<EntryResult> {
     const unknownUntil = unknown.get(key.id);
     if (unknownUntil !== undefined && unknownUntil > now()) return fail('unknown_key', key.id);
     const reserved = throttle?.reserve(key.ip, key.id);
@@ -128,97 +107,101 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     }
     const outcome = await checkSecret(key, reservation?.client ?? clientPartition(key.ip) ?? 'unknown');
     // Unknown ids and wrong secrets keep their reservation: work spent on a guess.
-    reservation?.settle(
-      !outcome.ok && (outcome.reason === 'unknown_key' || outcome.reason === 'wrong_secret'),
-    );
-    if (outcome.ok)
-      verified.set(key.digest, { id: key.id, hash: outcome.entry.hash, until: now() + verifiedTtlMs });
+    const failed = !(outcome instanceof CachedKey);
+    reservation?.settle(failed && (outcome.reason === 'unknown_key' || outcome.reason === 'wrong_secret'));
+    if (!failed) {
+      const until = rel(now()) + verifiedTtlMs;
+      outcome.digest = key.digest;
+      outcome.verifiedUntilRel = until;
+      // A record read again meanwhile: the same hash, the same verified plaintext.
+      const current = records.peek(key.id);
+      if (current !== undefined && current !== outcome && current.sameHash(outcome)) {
+        current.digest = key.digest;
+        current.verifiedUntilRel = until;
+      }
+    }
     return outcome;
   }
 
   /** The store read and the hash of a cold verification; `lane` is the client's turn in the hash queue. */
-  async function checkSecret(key: ColdKey, lane: string): Promise<ColdOutcome> {
-    let entry: RecordEntry | null;
-    try {
-      entry = await records.load(key.id);
-    } catch (error) {
-      storeError('get', error);
-      return fail('store_unavailable', key.id);
-    }
-    if (!entry) {
+  async function checkSecret(key: ColdKey, lane: string): Promise<EntryResult> {
+    const loaded = await load(key.id);
+    if (loaded instanceof Error) return fail('store_unavailable', key.id);
+    if (!loaded) {
       unknown.set(key.id, now() + unknownTtlMs);
       return fail('unknown_key', key.id);
     }
-    if (!hasherRecognizes(hasher, entry.hash)) {
-      mismatch(key.id, entry.hash);
+    const { entry, hash } = loaded;
+    if (!hasherRecognizes(hasher, hash)) {
+      mismatch(key.id, hash);
       return fail('hash_mismatch', key.id);
     }
     let match: boolean;
     try {
-      match = await hashQueue.run(lane, () => hasher.verify(entry.hash, key.plaintext));
+      match = await hashQueue.run(lane, () => hasher.verify(hash, key.plaintext));
     } catch (error) {
       if (error instanceof QueueFullError) return fail('busy', key.id);
       match = false; // a hasher that throws is a hasher that did not say yes
     }
-    return match ? { ok: true, entry } : fail('wrong_secret', key.id);
+    return match ? entry : fail('wrong_secret', key.id);
   }
 
   /**
    * The warm path (a verified key whose record is cached) answers synchronously: `pnpm bench`
    * showed the promise machinery of an `await` there costing as much as the check itself.
    */
-  function verify(
-    key: unknown,
-    client: VerifyClient | undefined,
-  ): VerifyApiKeyResult | Promise<VerifyApiKeyResult> {
-    // Warm path first. A digest found in `verified` belongs to a key that was checked whole
-    // (body characters, checksum) and matched against its hash before (SHA-256 is collision
-    // resistant), so those checks run only on a miss: together they cost as much as the digest
-    // (~300 ns, `pnpm bench`). The frame checks (type, length, separator, prefix) come first, so
-    // only a string that names a configured prefix is ever hashed, and never one of another length.
+  function verify(key: unknown, client: VerifyClient | undefined): EntryResult | Promise<EntryResult> {
+    // Warm path first. The cache is keyed by the key's id; its entry holds the SHA-256 of the one
+    // plaintext that was checked whole (body characters, checksum) and matched against the hash
+    // (SHA-256 is collision resistant), so those checks run only on a miss: together they cost as
+    // much as the digest (~300 ns, `pnpm bench`). The frame checks (type, length, separator,
+    // prefix) come first, so only a string that names a configured prefix is ever hashed, and
+    // never one of another length.
     if (!hasApiKeyFrame(key, prefixes)) return MALFORMED_KEY;
-    const digest = sha256(key);
+    const bodyStart = key.length - BODY_LENGTH;
+    const id = key.slice(bodyStart, bodyStart + API_KEY_PARTS.id);
+    const digest = sha256Binary(key);
     const t = now();
-    const hit = verified.get(digest);
     // The address is read now, while the request is current: read after an await, a client that
     // reset its connection would have none left, and its failure would go uncounted.
-    if (hit !== undefined && hit.until > t) {
-      const entry = records.fresh(hit.id, t);
-      if (entry !== undefined && entry.hash === hit.hash) return accept(entry, t);
-      return verifyHit({ plaintext: key, digest, id: hit.id, ip: client?.ip }, hit, t);
+    const entry = records.fresh(id, t);
+    if (entry !== undefined && holds(entry, digest, t)) return accept(entry, t);
+    if (entry === undefined) {
+      const stale = records.peek(id);
+      if (stale !== undefined && holds(stale, digest, t))
+        return verifyHit({ plaintext: key, digest, id, ip: client?.ip }, t);
     }
     const parsed = parseApiKey(key, prefixes); // body characters and checksum
     if (!parsed.ok) return parsed;
-    return verifyCold({ plaintext: key, digest, id: parsed.id, ip: client?.ip });
+    return verifyCold({ plaintext: key, digest, id, ip: client?.ip });
   }
 
-  /** A verified key whose record must be read again. */
-  async function verifyHit(key: ColdKey, hit: VerifiedEntry, t: number): Promise<VerifyApiKeyResult> {
-    const cached = await cachedRecord(hit.id, t);
-    if (cached === 'unavailable') return fail('store_unavailable', hit.id);
-    if (cached !== undefined && cached.hash === hit.hash) return accept(cached, now());
-    verified.delete(key.digest); // deleted, or its hash changed: verify from scratch
-    return verifyCold(key);
+  /** A verified key whose record must be read again: the same hash keeps it verified. */
+  async function verifyHit(key: ColdKey, t: number): Promise<EntryResult> {
+    const loaded = await load(key.id);
+    if (loaded instanceof Error) return fail('store_unavailable', key.id);
+    if (loaded !== null && holds(loaded.entry, key.digest, t)) return accept(loaded.entry, now());
+    return verifyCold(key); // deleted, or its hash changed: verify from scratch
   }
 
-  async function verifyCold(key: ColdKey): Promise<VerifyApiKeyResult> {
+  async function verifyCold(key: ColdKey): Promise<EntryResult> {
     let flight = flights.get(key.digest);
     if (!flight) {
       flight = coldVerify(key).finally(() => flights.delete(key.digest));
       flights.set(key.digest, flight);
     }
     const outcome = await flight;
-    return outcome.ok ? accept(outcome.entry, now()) : outcome;
+    return outcome instanceof CachedKey ? accept(outcome, now()) : outcome;
   }
 
   /** Unreachable by design; if a failure happens anyway, refuse (fail closed) rather than throw. */
-  function failClosed(error: unknown): Failure {
+  function failClosed(error: unknown): KeyFailure {
     storeError('verify', error);
     return fail('store_unavailable');
   }
 
   return {
-    verifyNow(key, client) {
+    verifyEntryNow(key, client) {
       try {
         const result = verify(key, client);
         return result instanceof Promise ? result.catch(failClosed) : result;
@@ -226,14 +209,14 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
         return failClosed(error);
       }
     },
-    lookupNow(id) {
+    lookupEntryNow(id) {
       const t = now();
       const entry = records.fresh(id, t);
       if (entry !== undefined) return accept(entry, t);
-      return cachedRecord(id, t).then((cached) => {
-        if (cached === 'unavailable') return fail('store_unavailable', id);
-        return cached === undefined ? fail('unknown_key', id) : accept(cached, now());
-      }, failClosed);
+      return load(id).then((loaded) => {
+        if (loaded instanceof Error) return fail('store_unavailable', id);
+        return loaded === null ? fail('unknown_key', id) : accept(loaded.entry, now());
+      });
     },
     invalidate(id) {
       records.invalidate(id);

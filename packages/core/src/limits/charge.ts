@@ -2,7 +2,7 @@
 // and without an await; otherwise one atomic `consume` of every counter, refused as 429 with
 // Retry-After past a limit, and as 503 (or let through, with `failOpen`) when the store fails.
 import { AuthError } from '../errors/auth-error.js';
-import type { ApiKeyInfo } from '../keys/key-record.js';
+import type { KeyView } from '../keys/cached-key.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from '../request/context.js';
 import type { Refusals } from '../request/refusals.js';
@@ -25,7 +25,7 @@ export interface Charging {
   /** The stage: charges the route's cost, then hands the headers to `succeed`. */
   stage(ctx: RequestContext): MaybePromise<AuthResult>;
   /** Reads a key's counters without charging them; rejects when the store cannot answer. */
-  peek(keyId: string, key: ApiKeyInfo): Promise<LimitStatus>;
+  peek(keyId: string, key: KeyView): Promise<LimitStatus>;
 }
 
 /** Where one of a key's limits stands, from {@link Keywarden.peekLimits}. */
@@ -123,7 +123,7 @@ export function createCharging(
     'ok' in charged ? (charged as AuthResult) : succeed(ctx, charged as Headers);
 
   /** A cost-0 consume: every store reads its counters and changes nothing for it. */
-  async function peek(keyId: string, key: ApiKeyInfo): Promise<LimitStatus> {
+  async function peek(keyId: string, key: KeyView): Promise<LimitStatus> {
     const status: LimitStatus = { rateLimit: null, quota: null };
     if (!key.rateLimit && !key.quota) return status;
     const t = now();

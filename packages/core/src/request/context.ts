@@ -2,7 +2,7 @@
 // the credential after extraction, the key and principal after verification, the patterns the
 // path must match. A class, so every request's object has the same shape.
 
-import type { ApiKeyInfo } from '../keys/key-record.js';
+import type { KeyView } from '../keys/cached-key.js';
 import type { AccessTokenClaims } from '../tokens/access-tokens.js';
 import type { CredentialKind, ExtractedCredential } from './credentials.js';
 import type { AuthRequest, Principal, RouteRequirements } from './types.js';
@@ -24,7 +24,7 @@ export class RequestContext {
   /** A token's verified claims. */
   claims: AccessTokenClaims | null = null;
   /** The key that grants the request (a token's parent): its limits and IP allowlist. */
-  key: ApiKeyInfo | null = null;
+  key: KeyView | null = null;
   principal: Principal | null = null;
   /** Whether the key's IP allowlist applies (keys, not tokens: tokens exist to be used from browsers). */
   checkIp = false;

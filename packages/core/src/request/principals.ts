@@ -1,7 +1,9 @@
-// Principals, made once per key record (and per token), so the warm path allocates none; and what
-// else is derived from a record once: its IP allowlist, and, for a stacked middleware's extra
-// cost, the key a principal came from.
-import type { ApiKeyInfo } from '../keys/key-record.js';
+// Principals. A key's principal is made per request, from the cached key (a small object, cheaper
+// than keeping one per cached key: `pnpm bench`, "heap per cached verified key"); a token's is made
+// once per verified token and reused while its key's entry is the same. Each holds the key it came
+// from in a private field (for a stacked middleware's extra cost), invisible to JSON, spread and
+// enumeration.
+import { CachedKey, type KeyView, profileAllows } from '../keys/cached-key.js';
 import type { AccessTokenClaims } from '../tokens/access-tokens.js';
 import type { CredentialKind } from './credentials.js';
 import { createIpAllowlist } from './ip-allowlist.js';
@@ -9,65 +11,71 @@ import type { KeyMetadata, Principal } from './types.js';
 
 export interface Principals {
   /** An API key's principal. */
-  ofKey(info: ApiKeyInfo, kind: CredentialKind): Principal;
+  ofKey(key: KeyView, kind: CredentialKind): Principal;
   /** A token's principal: its own paths, and the scopes it names that its key still holds. */
-  ofToken(claims: AccessTokenClaims, info: ApiKeyInfo): Principal;
+  ofToken(claims: AccessTokenClaims, key: KeyView): Principal;
   /** The key a principal was made from. */
-  keyOf(principal: Principal): ApiKeyInfo | undefined;
-  /** Whether the key's IP allowlist admits `ip` (the answer per address is remembered). */
-  ipAllowed(info: ApiKeyInfo, ip: string | undefined): boolean;
+  keyOf(principal: Principal): KeyView | undefined;
+  /** Whether the key's IP allowlist admits `ip`. */
+  ipAllowed(key: KeyView, ip: string | undefined): boolean;
+}
+
+class KeywardenPrincipal implements Principal {
+  readonly #key: KeyView;
+  kind: CredentialKind;
+  keyId: string;
+  name: string;
+  scopes: readonly string[];
+  paths: readonly string[];
+  ownerId: string | null;
+  lineageId: string;
+  metadata: Readonly<KeyMetadata>;
+  expiresAt: Date | null;
+
+  /** A key's own principal; a token's then narrows `scopes`, `paths` and `expiresAt`. */
+  constructor(kind: CredentialKind, key: KeyView) {
+    this.#key = key;
+    this.kind = kind;
+    this.keyId = key.id;
+    this.name = key.name;
+    this.scopes = key.scopes;
+    this.paths = key.paths;
+    this.ownerId = key.ownerId;
+    this.lineageId = key.lineageId;
+    this.metadata = key.metadata as KeyMetadata;
+    this.expiresAt = key.expiresAt;
+  }
+
+  static keyOf(principal: Principal): KeyView | undefined {
+    return #key in principal ? principal.#key : undefined;
+  }
 }
 
 export function createPrincipals(): Principals {
-  const byKey = new WeakMap<ApiKeyInfo, Principal>();
-  const byToken = new WeakMap<AccessTokenClaims, { info: ApiKeyInfo; principal: Principal }>();
-  const keys = new WeakMap<Principal, ApiKeyInfo>();
-  const allowlists = new WeakMap<ApiKeyInfo, (ip: string | undefined) => boolean>();
+  const byToken = new WeakMap<AccessTokenClaims, { key: KeyView; principal: Principal }>();
+  // Allowlists of keys that are not keywarden's cached entries (another KeyManager's infos).
+  const allowlists = new WeakMap<KeyView, (ip: string | undefined) => boolean>();
   return {
-    ofKey(info, kind) {
-      let principal = byKey.get(info);
-      if (!principal) {
-        principal = Object.freeze({
-          kind,
-          keyId: info.id,
-          name: info.name,
-          scopes: info.scopes,
-          paths: info.paths,
-          ownerId: info.ownerId,
-          lineageId: info.lineageId,
-          metadata: info.metadata as KeyMetadata,
-          expiresAt: info.expiresAt,
-        });
-        byKey.set(info, principal);
-        keys.set(principal, info);
-      }
-      return principal;
-    },
-    ofToken(claims, info) {
+    ofKey: (key, kind) => new KeywardenPrincipal(kind, key),
+    ofToken(claims, key) {
       const cached = byToken.get(claims);
-      if (cached?.info === info) return cached.principal;
+      if (cached?.key === key) return cached.principal;
       const granted = claims.scope === '' ? [] : claims.scope.split(' ');
-      const principal: Principal = Object.freeze({
-        kind: 'access_token' as const,
-        keyId: info.id,
-        name: info.name,
-        scopes: Object.freeze(granted.filter((scope) => info.scopes.includes(scope))),
-        paths: Object.freeze([...claims.paths]),
-        ownerId: info.ownerId,
-        lineageId: info.lineageId,
-        metadata: info.metadata as KeyMetadata,
-        expiresAt: new Date(claims.exp * 1000),
-      });
-      byToken.set(claims, { info, principal });
-      keys.set(principal, info);
+      const principal = new KeywardenPrincipal('access_token', key);
+      principal.scopes = Object.freeze(granted.filter((scope) => key.scopes.includes(scope)));
+      principal.paths = Object.freeze([...claims.paths]);
+      principal.expiresAt = new Date(claims.exp * 1000);
+      Object.freeze(principal);
+      byToken.set(claims, { key, principal });
       return principal;
     },
-    keyOf: (principal) => keys.get(principal),
-    ipAllowed(info, ip) {
-      let allow = allowlists.get(info);
+    keyOf: KeywardenPrincipal.keyOf,
+    ipAllowed(key, ip) {
+      if (key instanceof CachedKey) return profileAllows(key.profile, ip);
+      let allow = allowlists.get(key);
       if (!allow) {
-        allow = createIpAllowlist(info.ips);
-        allowlists.set(info, allow);
+        allow = createIpAllowlist(key.ips);
+        allowlists.set(key, allow);
       }
       return allow(ip);
     },

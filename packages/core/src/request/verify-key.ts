@@ -1,6 +1,6 @@
 // Stage 3, for API keys: the key manager checks the key (synchronously when it is warm); a valid
 // key's principal and patterns go on to authorization.
-import type { VerifyApiKeyResult } from '../keys/key-manager.js';
+import { entryPathOf, isKeyFailure, type KeyViewResult } from '../keys/entry-path.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import type { RequestContext } from './context.js';
@@ -16,26 +16,26 @@ export interface VerificationParts {
 }
 
 export function createKeyVerification(settings: KeywardenSettings, parts: VerificationParts) {
-  const { keys } = settings;
+  const keys = entryPathOf(settings.keys);
   const { refusals, principals, authorize } = parts;
 
-  function verified(ctx: RequestContext, result: VerifyApiKeyResult): MaybePromise<AuthResult> {
-    if (!result.ok) {
+  function verified(ctx: RequestContext, result: KeyViewResult): MaybePromise<AuthResult> {
+    if (isKeyFailure(result)) {
       ctx.keyId = result.keyId ?? null;
       if (result.reason === 'throttled') return refusals.throttled(ctx, result.retryAfter ?? 1);
       return refusals.refuseCredential(ctx, CREDENTIAL_FAILURE[result.reason], result.reason, ctx.challenge);
     }
-    const info = result.key;
-    ctx.keyId = info.id;
-    ctx.key = info;
-    ctx.principal = principals.ofKey(info, ctx.kind!);
+    const key = result;
+    ctx.keyId = key.id;
+    ctx.key = key;
+    ctx.principal = principals.ofKey(key, ctx.kind!);
     ctx.checkIp = true;
     // The mint route is reachable by any valid key: what a key may mint is limited by its patterns instead.
-    ctx.paths = ctx.mode === 'mint' ? null : info.paths;
+    ctx.paths = ctx.mode === 'mint' ? null : key.paths;
     return authorize(ctx);
   }
 
   // The request is the client: failed verifications are budgeted per address.
   return (ctx: RequestContext): MaybePromise<AuthResult> =>
-    thenOrNow(keys.verifyNow(ctx.credential!.value, ctx.input), ctx, verified);
+    thenOrNow(keys.verifyEntryNow(ctx.credential!.value, ctx.input), ctx, verified);
 }

@@ -1,7 +1,7 @@
 // Stage 3, for access tokens: the signature and claims, then the parent key, which must still be
 // valid (revoking a key ends its tokens at once). A token is bound by its own paths and, should
 // the key have been narrowed since, the key's.
-import type { VerifyApiKeyResult } from '../keys/key-manager.js';
+import { entryPathOf, isKeyFailure, type KeyViewResult } from '../keys/entry-path.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import type { RequestContext } from './context.js';
@@ -10,18 +10,19 @@ import type { AuthResult } from './types.js';
 import type { VerificationParts } from './verify-key.js';
 
 export function createTokenVerification(settings: KeywardenSettings, parts: VerificationParts) {
-  const { keys, tokens, apiKeyScheme } = settings;
+  const { tokens, apiKeyScheme } = settings;
+  const keys = entryPathOf(settings.keys);
   const { refusals, principals, authorize } = parts;
   const mintSchemes: readonly string[] = Object.freeze([apiKeyScheme]);
 
-  function withParent(ctx: RequestContext, parent: VerifyApiKeyResult): MaybePromise<AuthResult> {
-    if (!parent.ok)
+  function withParent(ctx: RequestContext, parent: KeyViewResult): MaybePromise<AuthResult> {
+    if (isKeyFailure(parent))
       return refusals.refuse(ctx, CREDENTIAL_FAILURE[parent.reason], parent.reason, ctx.challenge);
-    ctx.key = parent.key;
-    ctx.principal = principals.ofToken(ctx.claims!, parent.key);
+    ctx.key = parent;
+    ctx.principal = principals.ofToken(ctx.claims!, parent);
     // The key's IP allowlist does not apply: tokens exist to be used from browsers.
     ctx.paths = ctx.claims!.paths;
-    ctx.alsoPaths = parent.key.paths;
+    ctx.alsoPaths = parent.paths;
     return authorize(ctx);
   }
 
@@ -35,6 +36,6 @@ export function createTokenVerification(settings: KeywardenSettings, parts: Veri
       return refusals.refuseCredential(ctx, 'invalid_credentials', checked.reason, ctx.challenge);
     ctx.claims = checked.claims;
     ctx.keyId = checked.claims.sub;
-    return thenOrNow(keys.lookupNow(checked.claims.sub), ctx, withParent);
+    return thenOrNow(keys.lookupEntryNow(checked.claims.sub), ctx, withParent);
   };
 }
