@@ -100,7 +100,7 @@ const date = (ms: number | null) => (ms === null ? null : new Date(ms));
 /**
  * A key record in the cache, with the state of its verification. Record fields are never changed
  * (a reloaded record is a new object that inherits the verification state); `until`,
- * `verifiedUntil`, `touchedUntil` and `digest` are the cache's own. Times named `...Rel` are in ms
+ * `verifiedUntilRel`, `touchedUntilRel` and the digest are the cache's own. Times named `...Rel` are in ms
  * relative to the cache's `base`.
  */
 export class CachedKey implements KeyView {
@@ -120,9 +120,15 @@ export class CachedKey implements KeyView {
   readonly hashLow: number;
   /** The record is trusted until then (relative ms). */
   untilRel: number;
-  /** The plaintext whose SHA-256 is `digest` matched the hash until then (relative ms); 0: none. */
+  /**
+   * The plaintext whose SHA-256 begins with `d0`..`d3` (128 bits, as four int32: 32 bytes, where
+   * the 32-character digest string took 56) matched the hash until then (relative ms); 0: none.
+   */
   verifiedUntilRel = 0;
-  digest: string | null = null;
+  d0 = 0;
+  d1 = 0;
+  d2 = 0;
+  d3 = 0;
   /** Until when `lastUsedAt` needs no write (relative ms). */
   touchedUntilRel = 0;
 
@@ -169,6 +175,37 @@ export class CachedKey implements KeyView {
   /** A new Date per read (none is kept). */
   get expiresAt(): Date | null {
     return date(this.expiresAtMs);
+  }
+
+  /** Whether the plaintext with this SHA-256 `digest` (binary) matched the hash, and still counts at `relNow`. */
+  holds(digest: string, relNow: number): boolean {
+    return (
+      this.verifiedUntilRel > relNow &&
+      this.d0 === int32At(digest, 0) &&
+      this.d1 === int32At(digest, 4) &&
+      this.d2 === int32At(digest, 8) &&
+      this.d3 === int32At(digest, 12)
+    );
+  }
+
+  /** Records that the plaintext with this SHA-256 `digest` matched, until `untilRel`. */
+  verified(digest: string, untilRel: number): void {
+    this.d0 = int32At(digest, 0);
+    this.d1 = int32At(digest, 4);
+    this.d2 = int32At(digest, 8);
+    this.d3 = int32At(digest, 12);
+    this.verifiedUntilRel = untilRel;
+  }
+
+  /** Takes the verification state and last touch of the entry this one replaces. */
+  inherit(previous: CachedKey): void {
+    this.touchedUntilRel = previous.touchedUntilRel;
+    if (!this.sameHash(previous)) return; // the verified plaintext matched another hash
+    this.d0 = previous.d0;
+    this.d1 = previous.d1;
+    this.d2 = previous.d2;
+    this.d3 = previous.d3;
+    this.verifiedUntilRel = previous.verifiedUntilRel;
   }
 
   /** Whether `other` was made from a record with the same hash. */

@@ -68,13 +68,7 @@ export function createRecordCache(
           const entry = new CachedKey(record, profileOf(record), rel(now()) + recordTtlMs);
           const previous = records.peek(id);
           // The verified plaintext still matches a record with the same hash; the last touch holds.
-          if (previous !== undefined) {
-            entry.touchedUntilRel = previous.touchedUntilRel;
-            if (previous.sameHash(entry)) {
-              entry.digest = previous.digest;
-              entry.verifiedUntilRel = previous.verifiedUntilRel;
-            }
-          }
+          if (previous !== undefined) entry.inherit(previous);
           if (startedAt === generation) records.set(id, entry);
           else entry.untilRel = STALE; // read before a change: answers this caller only
           return { entry, hash: record.hash };

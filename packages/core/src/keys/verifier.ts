@@ -88,8 +88,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
   }
 
   /** Whether `entry` holds `digest` as a verified plaintext at `t`. */
-  const holds = (entry: CachedKey, digest: string, t: number) =>
-    entry.digest === digest && entry.verifiedUntilRel > rel(t);
+  const holds = (entry: CachedKey, digest: string, t: number) => entry.holds(digest, rel(t));
 
   /** One cold verification: a store read and a hash, paid for by a reservation from the client's budgets. */
   async function coldVerify(key: ColdKey): Promise<EntryResult> {
@@ -111,13 +110,11 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     reservation?.settle(failed && (outcome.reason === 'unknown_key' || outcome.reason === 'wrong_secret'));
     if (!failed) {
       const until = rel(now()) + verifiedTtlMs;
-      outcome.digest = key.digest;
-      outcome.verifiedUntilRel = until;
+      outcome.verified(key.digest, until);
       // A record read again meanwhile: the same hash, the same verified plaintext.
       const current = records.peek(key.id);
       if (current !== undefined && current !== outcome && current.sameHash(outcome)) {
-        current.digest = key.digest;
-        current.verifiedUntilRel = until;
+        current.verified(key.digest, until);
       }
     }
     return outcome;

@@ -2,14 +2,15 @@
 // and without an await; otherwise one atomic `consume` of every counter, refused as 429 with
 // Retry-After past a limit, and as 503 (or let through, with `failOpen`) when the store fails.
 import { AuthError } from '../errors/auth-error.js';
-import type { KeyView } from '../keys/cached-key.js';
+import { CachedKey, type KeyView } from '../keys/cached-key.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from '../request/context.js';
 import type { Refusals } from '../request/refusals.js';
 import type { AuthResult } from '../request/types.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { keyCounters, type PolicyCounter } from './key-counters.js';
-import type { ConsumeResult } from './limit-store.js';
+import { keySlotsOf } from './key-slots.js';
+import type { ConsumeResult, LimitStore } from './limit-store.js';
 
 import { secondsUntil } from './windows.js';
 
@@ -46,13 +47,33 @@ export interface LimitStatus {
   quota: LimitUsage | null;
 }
 
+/**
+ * How a request's counters are made and consumed in `store`. A store with key slots (the memory
+ * store) needs no key in them: keys with the same limits (one shared profile) share one frozen
+ * list, so a limited key costs no counter objects of its own.
+ */
+function keyConsumption(store: LimitStore) {
+  const consumeNow = store.consumeNow?.bind(store);
+  const slots = keySlotsOf(store);
+  return {
+    countersOf(keyId: string, key: KeyView, charge: { cost: number; rateCost: number }, t: number) {
+      if (slots === undefined) return keyCounters(keyId, key, charge, t);
+      return keyCounters(null, key instanceof CachedKey ? key.profile : key, charge, t);
+    },
+    consume(keyId: string, counters: readonly PolicyCounter[], t: number): MaybePromise<ConsumeResult> {
+      if (slots !== undefined) return slots.consume(keyId, counters, t);
+      return consumeNow ? consumeNow(counters, t) : store.consume(counters, t);
+    },
+  };
+}
+
 export function createCharging(
   settings: KeywardenSettings,
   refusals: Refusals,
   succeed: (ctx: RequestContext, headers: Headers) => AuthResult,
 ): Charging {
   const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
-  const consumeNow = limitStore.consumeNow?.bind(limitStore);
+  const { countersOf, consume } = keyConsumption(limitStore);
 
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | AuthResult {
     emit({
@@ -105,10 +126,10 @@ export function createCharging(
     const { rateLimit, quota } = ctx.key!;
     if (!rateLimit && !quota) return NO_HEADERS;
     const t = now();
-    const counters = keyCounters(ctx.keyId!, ctx.key!, { cost, rateCost }, t);
+    const counters = countersOf(ctx.keyId!, ctx.key!, { cost, rateCost }, t);
     let result: MaybePromise<ConsumeResult>;
     try {
-      result = consumeNow ? consumeNow(counters, t) : limitStore.consume(counters, t);
+      result = consume(ctx.keyId!, counters, t);
     } catch (error) {
       return storeFailed(ctx, error, t);
     }
@@ -127,8 +148,8 @@ export function createCharging(
     const status: LimitStatus = { rateLimit: null, quota: null };
     if (!key.rateLimit && !key.quota) return status;
     const t = now();
-    const counters = keyCounters(keyId, key, { cost: 0, rateCost: 0 }, t);
-    const { counts } = await (consumeNow ? consumeNow(counters, t) : limitStore.consume(counters, t));
+    const counters = countersOf(keyId, key, { cost: 0, rateCost: 0 }, t);
+    const { counts } = await consume(keyId, counters, t);
     counters.forEach((counter, i) => {
       const used = counts[i]!;
       const usage = {

@@ -12,7 +12,7 @@ export interface PolicyCounter extends LimitCounter {
 }
 
 interface Plan {
-  keyId: string;
+  keyId: string | null;
   rateLimit: RateLimitSpec | null;
   quota: QuotaSpec | null;
   cost: number;
@@ -38,11 +38,13 @@ function sameSpec(a: RateLimitSpec | QuotaSpec | null, b: RateLimitSpec | QuotaS
 /**
  * The counters charged for one request of a key: the rate limit counts requests (`rateCost`, 1
  * whatever the route's cost; 0 to only read it), the quota counts the route's cost. `limits` is
- * the key's record (any object holding its `rateLimit` and `quota`); the same counters come back,
- * frozen, while nothing about them changed.
+ * any object holding the key's `rateLimit` and `quota`; the same counters come back, frozen, while
+ * nothing about them changed. With a null `keyId` the counters name no key (their `key` is
+ * empty): a store that keeps keys' counters in slots takes the id apart, and every key with the
+ * same `limits` object (a shared profile) shares them.
  */
 export function keyCounters(
-  keyId: string,
+  keyId: string | null,
   limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
   charge: { cost: number; rateCost: number },
   now: number,
@@ -81,7 +83,7 @@ export function keyCounters(
 }
 
 function buildCounters(
-  keyId: string,
+  keyId: string | null,
   limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
   charge: { cost: number; rateCost: number },
   now: number,
@@ -93,7 +95,7 @@ function buildCounters(
     const { start, end } = rateWindow(rateLimit.windowSeconds, now);
     counters.push({
       policy: 'rate',
-      key: `kw:{${keyId}}:rate:${rateLimit.windowSeconds}:${start}`,
+      key: keyId === null ? '' : `kw:{${keyId}}:rate:${rateLimit.windowSeconds}:${start}`,
       limit: rateLimit.limit,
       resetAt: end,
       cost: rateCost,
@@ -105,7 +107,7 @@ function buildCounters(
     const { start, end } = quotaPeriod(quota.period, now);
     counters.push({
       policy: 'quota',
-      key: `kw:{${keyId}}:quota:${quota.period}:${start}`,
+      key: keyId === null ? '' : `kw:{${keyId}}:quota:${quota.period}:${start}`,
       limit: quota.limit,
       resetAt: end,
       cost,
@@ -114,5 +116,5 @@ function buildCounters(
     });
   }
   for (const counter of counters) Object.freeze(counter);
-  return Object.freeze(counters);
+  return Object.freeze(counters.slice()); // exact length: a pushed-to array keeps spare capacity
 }

@@ -1,10 +1,11 @@
 import { integerOption, optionsObject } from '../errors/options.js';
 import { createMemoryUsageStore } from '../usage/memory-usage-store.js';
+import { createKeySlots, registerKeySlots } from './key-slots.js';
 import type { ConsumeResult, LimitCounter, LimitStore } from './limit-store.js';
 
 /** Options of {@link createMemoryLimitStore}. */
 export interface MemoryLimitStoreOptions {
-  /** Counters kept at most. @default 100000 */
+  /** Counters kept at most (an API key's rate limit and quota count as one). @default 100000 */
   maxCounters?: number;
 }
 
@@ -28,14 +29,18 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
   const counters = new Map<string, { count: number; resetAt: number }>();
   let lastSweep = Number.NEGATIVE_INFINITY;
 
+  // An API key's counters live in its slot (key-slots.ts); a slot counts as one counter here.
+  const slots = createKeySlots((now) => makeRoom(now, 1));
+
   function makeRoom(now: number, needed: number): boolean {
-    if (counters.size + needed <= maxCounters) return true;
+    if (counters.size + slots.size + needed <= maxCounters) return true;
     if (now - lastSweep >= 1000) {
       // At most one full sweep a second, so a flood of new counters cannot make each call O(n).
       lastSweep = now;
       for (const [key, entry] of counters) if (entry.resetAt <= now) counters.delete(key);
+      slots.sweep(now);
     }
-    return counters.size + needed <= maxCounters;
+    return counters.size + slots.size + needed <= maxCounters;
   }
 
   // Synchronous, with plain loops: this runs on every request of a limited key (no promise, no
@@ -69,9 +74,11 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
     return { allowed, counts };
   }
 
-  return {
+  const store: LimitStore = {
     consumeNow,
     consume: async (list, now) => consumeNow(list, now),
     usage: createMemoryUsageStore(),
   };
+  registerKeySlots(store, slots);
+  return store;
 }

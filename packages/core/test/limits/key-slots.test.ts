@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  createMemoryLimitStore,
+} from '../../src/index.js';
+import { frozenClock } from '../helpers.js';
+
+// The memory store keeps an API key's counters in one slot per key id; these pin what that must
+// keep of the counters by name: one count per key whoever charges it, the bound, ended windows.
+function world(maxCounters?: number) {
+  const clock = frozenClock(Date.UTC(2026, 0, 15, 12, 0, 0));
+  const store = createMemoryKeyStore();
+  const hasher = createHmacHasher({ pepper: 'p'.repeat(32) });
+  const limitStore = createMemoryLimitStore(maxCounters === undefined ? {} : { maxCounters });
+  const instance = () =>
+    createKeywarden({
+      keys: createKeyManager({ store, hasher, now: clock.now }),
+      requireHttps: false,
+      now: clock.now,
+      usage: false,
+      limits: { store: limitStore },
+    });
+  const ask = (keywarden: ReturnType<typeof instance>, key: string) =>
+    keywarden
+      .authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } })
+      .then((r) => (r.ok ? 200 : r.error.status));
+  return { clock, store, hasher, instance, ask, creator: createKeyManager({ store, hasher }) };
+}
+
+describe('key counters in the memory store', () => {
+  it('counts a key once when two key managers (two caches) charge it through one store', async () => {
+    const { instance, ask, creator } = world();
+    const { key } = await creator.create({ name: 'k', quota: { limit: 5, period: 'day' } });
+    const [a, b] = [instance(), instance()];
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push(await ask(i % 2 === 0 ? a : b, key));
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+  });
+
+  it('keeps keys with the same limits apart, and charges each its own', async () => {
+    const { instance, ask, creator } = world();
+    const limits = { rateLimit: { limit: 2, windowSeconds: 60 } };
+    const first = await creator.create({ name: 'a', ...limits });
+    const second = await creator.create({ name: 'b', ...limits });
+    const keywarden = instance();
+    expect([await ask(keywarden, first.key), await ask(keywarden, first.key)]).toEqual([200, 200]);
+    expect(await ask(keywarden, first.key)).toBe(429);
+    expect([await ask(keywarden, second.key), await ask(keywarden, second.key)]).toEqual([200, 200]);
+    const peeked = await keywarden.peekLimits(second.record.id);
+    expect(peeked?.rateLimit).toMatchObject({ limit: 2, used: 2, remaining: 0 });
+  });
+
+  it('stays bounded (a key counts as one counter): a new key is refused while the others are live, admitted once their windows end', async () => {
+    const { clock, instance, ask, creator } = world(2);
+    const limits = { rateLimit: { limit: 10, windowSeconds: 60 } };
+    const keys = await Promise.all(['a', 'b', 'c'].map((name) => creator.create({ name, ...limits })));
+    const keywarden = instance();
+    expect(await ask(keywarden, keys[0]!.key)).toBe(200);
+    expect(await ask(keywarden, keys[1]!.key)).toBe(200);
+    expect(await ask(keywarden, keys[2]!.key)).toBe(503); // full: fail closed, nothing evicted
+    expect(await ask(keywarden, keys[0]!.key)).toBe(200); // a live key still counts
+    clock.advance(61_000);
+    expect(await ask(keywarden, keys[2]!.key)).toBe(200);
+    const peeked = await keywarden.peekLimits(keys[2]!.record.id);
+    expect(peeked?.rateLimit).toMatchObject({ used: 1 });
+  });
+
+  it('starts a new count when a window ends, and when the limit changes to another window', async () => {
+    const { clock, instance, ask, creator } = world();
+    const { key, record } = await creator.create({ name: 'k', rateLimit: { limit: 1, windowSeconds: 60 } });
+    const keywarden = instance();
+    expect(await ask(keywarden, key)).toBe(200);
+    expect(await ask(keywarden, key)).toBe(429);
+    clock.advance(60_000);
+    expect(await ask(keywarden, key)).toBe(200);
+    await creator.update(record.id, { rateLimit: { limit: 1, windowSeconds: 7 } });
+    clock.advance(31_000); // the record is read again
+    expect(await ask(keywarden, key)).toBe(200);
+    expect(await ask(keywarden, key)).toBe(429);
+  });
+});
