@@ -13,7 +13,7 @@ import { createVerifyThrottle, type VerifyThrottle } from './verify-throttle.js'
 export interface KeyCacheOptions {
   /**
    * Keys kept in memory: one compact entry per key holds its record and the SHA-256 digest of the
-   * plaintext that matched its hash (never the plaintext). About 380 bytes of heap per key
+   * plaintext that matched its hash (never the plaintext). About 350 bytes of heap per key
    * (`pnpm bench`). @default 10000
    */
   maxKeys?: number;

@@ -13,7 +13,7 @@ import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-
 import type { ApiKeyInfo, KeySettings } from './key-record.js';
 import { createLifecycle } from './lifecycle.js';
 import { createRecordCache } from './record-cache.js';
-import { createVerifier, type EntryResult } from './verifier.js';
+import { createVerifier, type EntryResult, type Verifier } from './verifier.js';
 
 export type { FailureThrottleOptions, KeyCacheOptions, KeyManagerOptions } from './key-manager-options.js';
 
@@ -192,9 +192,9 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     ...createLifecycle(settings, verifier.invalidate),
     usageStore: settings.store.usage ?? null,
     usage: (keyId, range) => readUsage(manager, settings.store.usage, keyId, { now: now(), ...range }),
-    verifyNow: (key, client) => thenOrNow(verifier.verifyEntryNow(key, client), null, publicResult),
+    verifyNow: (key, client) => thenOrNow(verifier.verifyEntryNow(key, client), verifier, publicResult),
     verify: (key, client) => Promise.resolve(manager.verifyNow(key, client)),
-    lookupNow: (id) => thenOrNow(verifier.lookupEntryNow(id), null, publicResult),
+    lookupNow: (id) => thenOrNow(verifier.lookupEntryNow(id), verifier, publicResult),
     lookup: (id) => Promise.resolve(manager.lookupNow(id)),
     invalidate: verifier.invalidate,
     subscribe: events.subscribe,
@@ -208,8 +208,8 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
 }
 
 /** The public answer: the request path's cached entry becomes a new, frozen info object. */
-const publicResult = (_: unknown, result: EntryResult): VerifyApiKeyResult =>
-  result instanceof CachedKey ? { ok: true, key: result.info() } : result;
+const publicResult = (verifier: Verifier, result: EntryResult): VerifyApiKeyResult =>
+  result instanceof CachedKey ? { ok: true, key: verifier.info(result) } : result;
 
 const DAY_MS = 86_400_000;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;

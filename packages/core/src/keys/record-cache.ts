@@ -28,6 +28,8 @@ export interface RecordCache {
   readonly generation: number;
   /** `now` relative to the cache's base: what entries' `...Rel` times are measured in. */
   rel(now: number): number;
+  /** The epoch time of a relative one. */
+  abs(rel: number): number;
 }
 
 /** `untilRel` of an entry no longer trusted (a small integer, so the field stays unboxed). */
@@ -105,5 +107,6 @@ export function createRecordCache(
       return generation;
     },
     rel,
+    abs: (relative) => relative + base,
   };
 }

@@ -11,6 +11,7 @@ import { hasherRecognizes } from './hashers.js';
 import { API_KEY_PARTS, hasApiKeyFrame, parseApiKey } from './key-format.js';
 import type { VerifyApiKeyResult, VerifyClient, VerifyFailureReason } from './key-manager.js';
 import type { KeyManagerSettings } from './key-manager-options.js';
+import type { ApiKeyInfo } from './key-record.js';
 import type { LoadedRecord, RecordCache } from './record-cache.js';
 
 /** A refused key, as the key manager answers it. */
@@ -29,6 +30,8 @@ interface ColdKey {
 export interface Verifier {
   verifyEntryNow(key: unknown, client?: VerifyClient): EntryResult | Promise<EntryResult>;
   lookupEntryNow(id: string): EntryResult | Promise<EntryResult>;
+  /** The public info of an entry, with its last use as this cache knows it. */
+  info(entry: CachedKey): ApiKeyInfo;
   /** Drops what is known about an id (or every id): the record and the unknown-id answer. */
   invalidate(id: string | null): void;
 }
@@ -214,6 +217,10 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
         if (loaded instanceof Error) return fail('store_unavailable', id);
         return loaded === null ? fail('unknown_key', id) : accept(loaded.entry, now());
       });
+    },
+    info(entry) {
+      const touched = entry.touchedUntilRel;
+      return entry.info(touched === 0 ? null : records.abs(touched - lastUsedIntervalMs));
     },
     invalidate(id) {
       records.invalidate(id);
