@@ -23,11 +23,13 @@ interface Plan {
   counters: readonly PolicyCounter[];
 }
 
-// The last counters built for each key (by its record): a warm request of a limited key reuses
-// them, with their key strings (and so their cached string hashes) and window bounds, until a
-// window ends or the charge differs. Read-only, so concurrent requests can share them; the record
-// is the weak key, so a record dropped from the caches takes its plan with it.
-const plans = new WeakMap<object, Plan>();
+// The last counters built for each key (by its record, or its shared profile), one plan per charge
+// (a route's cost, and a stacked middleware's extra cost with rateCost 0, alternate on one key): a
+// warm request of a limited key reuses them, with their key strings (and so their cached string
+// hashes) and window bounds, until a window ends. Read-only, so concurrent requests can share them;
+// the record is the weak key, so a record dropped from the caches takes its plans with it.
+const plans = new WeakMap<object, Plan[]>();
+const MAX_PLANS = 4;
 
 function sameSpec(a: RateLimitSpec | QuotaSpec | null, b: RateLimitSpec | QuotaSpec | null): boolean {
   if (a === b) return true;
@@ -49,18 +51,21 @@ export function keyCounters(
   charge: { cost: number; rateCost: number },
   now: number,
 ): readonly PolicyCounter[] {
-  const plan = plans.get(limits);
-  if (
-    plan !== undefined &&
-    now >= plan.from &&
-    now < plan.until &&
-    plan.cost === charge.cost &&
-    plan.rateCost === charge.rateCost &&
-    plan.keyId === keyId &&
-    sameSpec(plan.rateLimit, limits.rateLimit) &&
-    sameSpec(plan.quota, limits.quota)
-  )
-    return plan.counters;
+  const list = plans.get(limits);
+  if (list !== undefined) {
+    for (const plan of list) {
+      if (
+        plan.cost === charge.cost &&
+        plan.rateCost === charge.rateCost &&
+        now >= plan.from &&
+        now < plan.until &&
+        plan.keyId === keyId &&
+        sameSpec(plan.rateLimit, limits.rateLimit) &&
+        sameSpec(plan.quota, limits.quota)
+      )
+        return plan.counters;
+    }
+  }
   const counters = buildCounters(keyId, limits, charge, now);
   let from = Number.NEGATIVE_INFINITY;
   let until = Number.POSITIVE_INFINITY;
@@ -69,7 +74,7 @@ export function keyCounters(
     until = Math.min(until, counter.resetAt);
   }
   const { rateLimit, quota } = limits; // not `...limits`: that is the whole key record
-  plans.set(limits, {
+  const plan: Plan = {
     keyId,
     rateLimit,
     quota,
@@ -78,7 +83,10 @@ export function keyCounters(
     from,
     until,
     counters,
-  });
+  };
+  // The new plan replaces the one for the same charge (its window ended), else the oldest past four.
+  const kept = (list ?? []).filter((p) => p.cost !== plan.cost || p.rateCost !== plan.rateCost);
+  plans.set(limits, [plan, ...kept.slice(0, MAX_PLANS - 1)]);
   return counters;
 }
 
