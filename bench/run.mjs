@@ -98,7 +98,7 @@ await measure(
   async () => {
     for (let i = 0; i < 100; i++) await managerForMalformed.verify(created.key);
   },
-  'SHA-256 digest + LRU + status check + a new info object (the public API)',
+  'keyed digest (SipHash) + LRU + status check + a new info object (the public API)',
 );
 
 // --- wrong secret on a warm id is throttled after 10 failures; measure an unknown id instead

@@ -50,12 +50,9 @@ const MAX_PROFILES = 10_000;
 const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'binary') => string })
   .hash;
 /**
- * SHA-256 of `text` as 32 one-byte characters (one-shot `crypto.hash` where Node has it). Tried
- * for the warm path on a 58-character key (scratch loop, 2M calls, two rounds, Node 20): one-shot
- * SHA-256 263-281 ns; one-shot SHA-1 268-270 and MD5 363-393 (no faster: the call dominates);
- * a keyed HMAC-SHA-256 (`createHmac`) 1,758-1,771; a 4-lane multiply-rotate mix in JavaScript,
- * which is not even a keyed PRF, 118-124. A keyed hash of 128 bits fast enough to pay for itself
- * would have to be written by hand, so SHA-256 stays.
+ * SHA-256 of `text` as 32 one-byte characters (one-shot `crypto.hash` where Node has it): the print
+ * of a record's hash, made when a record is read. The warm path's digest of a presented key is
+ * keys/key-digest.ts (what was tried for it is recorded there).
  */
 export const sha256Binary = oneShot
   ? (text: string) => oneShot('sha256', text, 'binary')
@@ -129,10 +126,9 @@ export class CachedKey implements KeyView {
   /** The record is trusted until then (relative ms). */
   untilRel: number;
   /**
-   * The SHA-256 (32 one-byte characters) of the plaintext that matched the hash, which counts until
-   * `verifiedUntilRel` (relative ms; 0: none). Kept as the string `crypto.hash` made: four int32
-   * fields would take 24 bytes less, but reading them out of each request's digest cost 43 ns a
-   * request against 12 for one string comparison (scratch loop, 3M calls).
+   * The digest (`keyDigest`, 8 characters) of the plaintext that matched the hash, which counts
+   * until `verifiedUntilRel` (relative ms; 0: none). Kept as one string: one comparison a request
+   * (12 ns, where reading a digest out as four int32 fields cost 43; scratch loop, 3M calls).
    */
   verifiedUntilRel = 0;
   digest: string | null = null;
@@ -183,12 +179,12 @@ export class CachedKey implements KeyView {
     return date(this.expiresAtMs);
   }
 
-  /** Whether the plaintext with this SHA-256 `digest` (binary) matched the hash, and still counts at `relNow`. */
+  /** Whether the plaintext with this `digest` (`keyDigest`) matched the hash, and still counts at `relNow`. */
   holds(digest: string, relNow: number): boolean {
     return this.verifiedUntilRel > relNow && this.digest === digest;
   }
 
-  /** Records that the plaintext with this SHA-256 `digest` matched, until `untilRel`. */
+  /** Records that the plaintext with this `digest` (`keyDigest`) matched, until `untilRel`. */
   verified(digest: string, untilRel: number): void {
     this.digest = digest;
     this.verifiedUntilRel = untilRel;

@@ -71,7 +71,7 @@ const BAD_CHECKSUM: ApiKeyParseFailure = Object.freeze({ ok: false, reason: 'bad
  * The checks of {@link hasApiKeyShape} that read no more than the separator and the prefix: type,
  * length, `_`, prefix. Internal: the key manager's warm path runs only this before it hashes the
  * key and looks its digest up; a digest found there belongs to a key that passed every check
- * before (SHA-256 is collision resistant), so the body scan runs only on a miss.
+ * before (the digest is a keyed 128-bit pseudo-random function), so the body scan runs only on a miss.
  */
 export function hasApiKeyFrame(input: unknown, prefixes?: ReadonlySet<string>): input is string {
   if (typeof input !== 'string') return false;

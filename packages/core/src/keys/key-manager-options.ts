@@ -12,8 +12,8 @@ import { createVerifyThrottle, type VerifyThrottle } from './verify-throttle.js'
 /** Verification cache sizes and lifetimes. */
 export interface KeyCacheOptions {
   /**
-   * Keys kept in memory: one compact entry per key holds its record and the SHA-256 digest of the
-   * plaintext that matched its hash (never the plaintext). About 350 bytes of heap per key
+   * Keys kept in memory: one compact entry per key holds its record and a keyed 128-bit digest
+   * (SipHash) of the plaintext that matched its hash (never the plaintext). About 350 bytes of heap per key
    * (`pnpm bench`). @default 10000
    */
   maxKeys?: number;

@@ -158,8 +158,8 @@ export interface UsageRange {
  * Creates the API key manager: the lifecycle (create, list, get, update, revoke, rotate, delete)
  * and the verifier, which share one cache so that a revocation here applies to the next request.
  *
- * Verification of a well-formed key: a bounded LRU of key records by id, each with the SHA-256 of
- * the plaintext that matched its hash (never the plaintext itself), so the hasher runs once per key per
+ * Verification of a well-formed key: a bounded LRU of key records by id, each with a keyed 128-bit digest
+ * (SipHash, random key per process) of the plaintext that matched its hash (never the plaintext itself), so the hasher runs once per key per
  * `verifiedTtlMs`; concurrent first uses of one key share one store read and one hash
  * (single-flight); hashes run at most `maxConcurrentHashes` at a time, taken round-robin across
  * clients; unknown ids are remembered for `unknownTtlMs`; each cold verification reserves a

@@ -5,9 +5,10 @@
 import { LRUCache } from 'lru-cache';
 import { secondsUntil } from '../limits/windows.js';
 import { clientPartition } from '../request/client-partition.js';
-import { CachedKey, sha256Binary } from './cached-key.js';
+import { CachedKey } from './cached-key.js';
 import { QueueFullError } from './hash-queue.js';
 import { hasherRecognizes } from './hashers.js';
+import { keyDigest } from './key-digest.js';
 import { API_KEY_PARTS, hasApiKeyFrame, parseApiKey } from './key-format.js';
 import type { VerifyApiKeyResult, VerifyClient, VerifyFailureReason } from './key-manager.js';
 import type { KeyManagerSettings } from './key-manager-options.js';
@@ -151,16 +152,15 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
    * showed the promise machinery of an `await` there costing as much as the check itself.
    */
   function verify(key: unknown, client: VerifyClient | undefined): EntryResult | Promise<EntryResult> {
-    // Warm path first. The cache is keyed by the key's id; its entry holds the SHA-256 of the one
-    // plaintext that was checked whole (body characters, checksum) and matched against the hash
-    // (SHA-256 is collision resistant), so those checks run only on a miss: together they cost as
-    // much as the digest (~300 ns, `pnpm bench`). The frame checks (type, length, separator,
-    // prefix) come first, so only a string that names a configured prefix is ever hashed, and
-    // never one of another length.
+    // Warm path first. The cache is keyed by the key's id; its entry holds the digest (a keyed
+    // 128-bit PRF, keys/key-digest.ts) of the one plaintext that was checked whole (body
+    // characters, checksum) and matched against the hash, so those checks run only on a miss.
+    // The frame checks (type, length, separator, prefix) come first, so only a string that names
+    // a configured prefix is ever hashed, and never one of another length.
     if (!hasApiKeyFrame(key, prefixes)) return MALFORMED_KEY;
     const bodyStart = key.length - BODY_LENGTH;
     const id = key.slice(bodyStart, bodyStart + API_KEY_PARTS.id);
-    const digest = sha256Binary(key);
+    const digest = keyDigest(key);
     const t = now();
     // The address is read now, while the request is current: read after an await, a client that
     // reset its connection would have none left, and its failure would go uncounted.
