@@ -73,14 +73,25 @@ const BAD_CHECKSUM: ApiKeyParseFailure = Object.freeze({ ok: false, reason: 'bad
  * key and looks its digest up; a digest found there belongs to a key that passed every check
  * before (the digest is a keyed 128-bit pseudo-random function), so the body scan runs only on a miss.
  */
-export function hasApiKeyFrame(input: unknown, prefixes?: ReadonlySet<string>): input is string {
+export function hasApiKeyFrame(
+  input: unknown,
+  prefixes?: ReadonlySet<string> | readonly string[],
+): input is string {
   if (typeof input !== 'string') return false;
   const length = input.length;
   if (length > MAX_API_KEY_LENGTH || length < BODY_LENGTH + 2) return false;
   const bodyStart = length - BODY_LENGTH;
   if (input.charCodeAt(bodyStart - 1) !== 95 /* _ */) return false;
   if (!prefixes) return PREFIX_REGEX.test(input.slice(0, bodyStart - 1));
-  // Compared in place: a slice and a Set lookup per request cost more than a scan of 1-3 prefixes.
+  // Compared in place: a slice and a Set lookup per request cost more than a scan of 1-3
+  // prefixes. The verifier passes them as an array: a Set's iterator is an object per call.
+  if (Array.isArray(prefixes)) {
+    for (let i = 0; i < prefixes.length; i++) {
+      const prefix = prefixes[i]!;
+      if (prefix.length === bodyStart - 1 && input.startsWith(prefix)) return true;
+    }
+    return false;
+  }
   for (const prefix of prefixes) {
     if (prefix.length === bodyStart - 1 && input.startsWith(prefix)) return true;
   }

@@ -45,6 +45,7 @@ export const fail = (reason: VerifyFailureReason, keyId?: string): KeyFailure =>
 
 export function createVerifier(settings: KeyManagerSettings, records: RecordCache): Verifier {
   const { store, hasher, prefixes, now, throttle, hashQueue, lastUsedIntervalMs, emit } = settings;
+  const prefixList = prefixes ? Object.freeze([...prefixes]) : undefined;
   const { verifiedTtlMs, unknownTtlMs, maxUnknown } = settings.cache;
   const { rel } = records;
   const unknown = new LRUCache<string, number>({ max: maxUnknown });
@@ -157,7 +158,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     // characters, checksum) and matched against the hash, so those checks run only on a miss.
     // The frame checks (type, length, separator, prefix) come first, so only a string that names
     // a configured prefix is ever hashed, and never one of another length.
-    if (!hasApiKeyFrame(key, prefixes)) return MALFORMED_KEY;
+    if (!hasApiKeyFrame(key, prefixList)) return MALFORMED_KEY;
     const bodyStart = key.length - BODY_LENGTH;
     const id = key.slice(bodyStart, bodyStart + API_KEY_PARTS.id);
     const digest = keyDigest(key);

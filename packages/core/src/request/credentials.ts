@@ -98,13 +98,19 @@ function schemeOf(raw: string, length: number, config: CredentialConfig): string
 
 const AUTHORIZATION_SOURCE: CredentialSource = Object.freeze({ in: 'header', name: 'authorization' });
 const headerSources = new Map<string, CredentialSource>();
-/** One frozen source per header name: a successful request allocates none. */
+let lastSource: CredentialSource = AUTHORIZATION_SOURCE;
+/**
+ * One frozen source per header name: a successful request allocates none. The last one answered
+ * is checked first (an application configures one key header, so the Map is read once).
+ */
 function headerSource(name: string): CredentialSource {
+  if (lastSource.name === name) return lastSource;
   let source = headerSources.get(name);
   if (!source) {
     source = Object.freeze({ in: 'header', name });
     headerSources.set(name, source);
   }
+  lastSource = source;
   return source;
 }
 

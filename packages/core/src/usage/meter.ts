@@ -37,10 +37,13 @@ export function createMeter(settings: MeterSettings): Meter {
   let dayEnd = 0;
   let timer: NodeJS.Timeout | null = null;
   let writing: Promise<void> = Promise.resolve();
+  // The last key counted and its counts (in `current`): a run of requests of one key reads the Map once.
+  let lastCounts: UsageIncrement | null = null;
 
   function today(t: number): void {
     if (current.size > 0) earlier.push(...current.values());
     current = new Map();
+    lastCounts = null;
     dayStart = Math.floor(t / DAY_MS) * DAY_MS;
     dayEnd = dayStart + DAY_MS;
     day = utcDay(t);
@@ -49,6 +52,7 @@ export function createMeter(settings: MeterSettings): Meter {
   function countsOf(keyId: string): UsageIncrement {
     const t = now();
     if (t >= dayEnd || t < dayStart) today(t);
+    if (lastCounts !== null && lastCounts.keyId === keyId) return lastCounts;
     let counts = current.get(keyId);
     if (counts === undefined) {
       counts = { keyId, day, requests: 0, units: 0, refusals: {} };
@@ -56,6 +60,7 @@ export function createMeter(settings: MeterSettings): Meter {
       timer ??= setTimeout(() => void flush().catch(() => {}), flushMs);
       timer.unref?.();
     }
+    lastCounts = counts;
     return counts;
   }
 
@@ -64,6 +69,7 @@ export function createMeter(settings: MeterSettings): Meter {
     const batch = earlier.concat([...current.values()]);
     earlier = [];
     current = new Map();
+    lastCounts = null;
     if (batch.length === 0) return Promise.resolve();
     return store.add(batch, retentionDays).catch((error: unknown) => {
       onError(error);

@@ -126,6 +126,24 @@ describe('usage metering', () => {
     );
   });
 
+  it('counts a run of one key across flushes and days into the batch of its own time', async () => {
+    const { store, batches } = recordingStore();
+    const { clock, key, record, call, keywarden } = await setup({}, { store, flushMs: 60_000 });
+    for (let i = 0; i < 3; i++) await call({ 'x-api-key': key });
+    await keywarden.close();
+    for (let i = 0; i < 2; i++) await call({ 'x-api-key': key });
+    clock.advance(DAY);
+    await call({ 'x-api-key': key });
+    await keywarden.close();
+    expect(batches.map((batch) => batch.map((b) => [b.keyId, b.day, b.requests]))).toEqual([
+      [[record.id, '2026-12-01', 3]],
+      [
+        [record.id, '2026-12-01', 2],
+        [record.id, '2026-12-02', 1],
+      ],
+    ]);
+  });
+
   it('keeps counts while the usage store fails (store.error, operation usage), and writes them once it is back', async () => {
     const { store, state } = recordingStore();
     const { keys, key, record, call, keywarden, events } = await setup({}, { store, flushMs: 60_000 });
