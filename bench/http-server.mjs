@@ -1,6 +1,8 @@
 // One server of the HTTP benchmark, run as a child process so that it has a core of its own and
 // its CPU time can be measured alone. argv: framework (fastify|express|koa), mode (none|keywarden|
-// bearer-auth|passport). Talks to the parent over IPC: 'ready', then answers 'headers' and 'cpu'.
+// bearer-auth|passport); or `paired` and several Fastify modes, comma-separated, for
+// bench/warm-path.mjs. Talks to the parent over IPC: 'ready' (with the port, or the ports by mode),
+// then answers 'headers' and 'cpu'.
 import './next-tick-warmup.mjs'; // first: see the file
 import {
   createKeyManager,
@@ -47,7 +49,8 @@ const allKeys = [...others.slice(0, KEY_COUNT / 2 - 1), key, ...others.slice(KEY
 const body = { ok: true };
 let port;
 
-if (framework === 'fastify') {
+/** A Fastify server for one mode, listening on a port of its own; resolves to the port. */
+async function fastifyServer(mode) {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
   if (mode === 'keywarden' || limited) await app.register(keywardenFastify, { keywarden });
@@ -65,7 +68,17 @@ if (framework === 'fastify') {
     await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set(allKeys) });
   app.get('/v3/files/*', async () => body);
   await app.listen({ port: 0, host: '127.0.0.1' });
-  port = app.server.address().port;
+  return app.server.address().port;
+}
+
+// `paired`: several Fastify servers in this one process (the mode names them, comma-separated),
+// for bench/warm-path.mjs, which alternates short rounds between them and compares their CPU time
+// per request inside one process.
+const ports = {};
+if (framework === 'paired') {
+  for (const name of mode.split(',')) ports[name] = await fastifyServer(name.replace(/-control$/, ''));
+} else if (framework === 'fastify') {
+  port = await fastifyServer(mode);
 } else if (framework === 'express') {
   const { default: express } = await import('express');
   const app = express();
@@ -151,4 +164,4 @@ process.on('message', async (message) => {
   if (message.type === 'cpu')
     process.send({ type: 'cpu', usage: process.cpuUsage(), rss: process.memoryUsage().rss });
 });
-process.send({ type: 'ready', port });
+process.send({ type: 'ready', port, ports });

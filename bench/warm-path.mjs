@@ -1,0 +1,157 @@
+// The warm path, paired: what a warm API key or access token adds to a Fastify request, against
+// what @fastify/bearer-auth with one key adds, measured inside one server process.
+//
+// Why a bench of its own: bench/http.mjs starts a fresh process per measurement, and on a shared VM
+// the CPU time a request costs moves by up to 2x from one process (or minute) to the next, while
+// what an auth hook adds is about 1 µs of 25. Here every server of the comparison lives in the
+// same process (one Fastify instance each, on a port of its own), and rounds of one second
+// alternate between them, so that each round's figure is compared with the no-auth server's in the
+// same round: drift and the process's own state fall on all alike. Several such processes make a
+// run; the figures are medians over every round of every process.
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+
+const quick = process.argv.includes('--quick');
+const PROCESSES = quick ? 1 : 3;
+const ROUNDS = quick ? 3 : 11;
+const DURATION = 1;
+const CONNECTIONS = 50;
+const here = import.meta.dirname;
+
+/** server: a Fastify mode of bench/http-server.mjs; form: the credential form sent. */
+export const PAIRED = [
+  { server: 'none', form: 'x-api-key', label: 'Fastify, no auth' },
+  {
+    server: 'none-control',
+    form: 'x-api-key',
+    label: 'Fastify, no auth (control: identical second server)',
+  },
+  { server: 'empty-callback-hook', form: 'x-api-key', label: 'Fastify + empty onRequest hook (floor)' },
+  { server: 'bearer-auth', form: 'bearer', label: 'Fastify + @fastify/bearer-auth, 1 key' },
+  { server: 'keywarden', form: 'x-api-key', label: 'Fastify + keywarden, X-Api-Key' },
+  { server: 'keywarden', form: 'bearer', label: 'Fastify + keywarden, Bearer' },
+  { server: 'keywarden', form: 'access-token', label: 'Fastify + keywarden, AccessToken' },
+];
+
+// Pinning as in bench/http.mjs: the server process on the last core, this one on the others.
+const cpus = availableParallelism();
+const pinned = cpus >= 2 && spawnSync('taskset', ['-V']).status === 0;
+if (pinned) spawnSync('taskset', ['-a', '-cp', cpus > 2 ? `0-${cpus - 2}` : '0', String(process.pid)]);
+
+function startServer() {
+  const modes = [...new Set(PAIRED.map((c) => c.server))].join(',');
+  const args = [join(here, 'http-server.mjs'), 'paired', modes];
+  const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] };
+  const child = pinned
+    ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, ...args], options)
+    : fork(args[0], args.slice(1), options);
+  const ask = (message, type) =>
+    new Promise((resolve) => {
+      const onMessage = (reply) => {
+        if (reply.type === type) {
+          child.off('message', onMessage);
+          resolve(reply);
+        }
+      };
+      child.on('message', onMessage);
+      if (message) child.send(message);
+    });
+  return ask(null, 'ready').then(({ ports }) => ({ child, ports, ask }));
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** One load of DURATION seconds on one config: req/s, and CPU µs per request (user, and all). */
+async function measure(server, config, headers) {
+  const url = `http://127.0.0.1:${server.ports[config.server]}/v3/files/bench.png`;
+  const before = (await server.ask({ type: 'cpu' }, 'cpu')).usage;
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION });
+  const after = (await server.ask({ type: 'cpu' }, 'cpu')).usage;
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${config.label}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
+  const total = result.requests.total;
+  const user = after.user - before.user;
+  return { rps: total / DURATION, user: user / total, cpu: (user + after.system - before.system) / total };
+}
+
+/** One server process: a warm-up round, then ROUNDS alternating rounds, each a figure per config. */
+async function runProcess(index) {
+  const server = await startServer();
+  const headers = [];
+  for (const config of PAIRED)
+    headers.push((await server.ask({ type: 'headers', form: config.form }, 'headers')).headers);
+  const rounds = [];
+  for (let round = -1; round < ROUNDS; round++) {
+    const order = PAIRED.map((_, i) => i);
+    if (round % 2 !== 0) order.reverse();
+    const figures = [];
+    for (const i of order) figures[i] = await measure(server, PAIRED[i], headers[i]);
+    if (round >= 0) rounds.push(figures); // round -1 warms every server up (JIT)
+    process.stderr.write(`warm path: process ${index + 1}/${PROCESSES}, round ${round + 1}/${ROUNDS}\n`);
+  }
+  server.child.kill();
+  await new Promise((resolve) => server.child.once('exit', resolve));
+  return rounds;
+}
+
+const processes = [];
+for (let p = 0; p < PROCESSES; p++) processes.push(await runProcess(p));
+const all = processes.flat();
+
+// What a config adds over no auth: per round, its CPU per request less the no-auth server's in the
+// same round; the median over the rounds. User CPU is the measure the targets use (auth code runs
+// in user space). It is noisy on kernels that account CPU time by ticks (here 250 a second: the
+// split between user and system time is a sample, about ±1 µs a request in a 1 s round), hence
+// many rounds; all CPU (user + system) is exact, and shown beside it, but also carries the kernel
+// work that a slower server causes on loopback (more wake-ups of the load generator).
+const added = (rounds, i, kind) => median(rounds.map((r) => r[i][kind] - r[0][kind]));
+const bearer = PAIRED.findIndex((c) => c.server === 'bearer-auth');
+const rows = PAIRED.map((config, i) => ({
+  ...config,
+  rps: median(all.map((r) => r[i].rps)),
+  ratio: median(all.map((r) => r[i].rps / r[0].rps)),
+  userMicrosPerRequest: median(all.map((r) => r[i].user)),
+  userMicrosOverBase: added(all, i, 'user'),
+  cpuMicrosPerRequest: median(all.map((r) => r[i].cpu)),
+  cpuMicrosOverBase: added(all, i, 'cpu'),
+  // As a multiple of what @fastify/bearer-auth with one key adds: all rounds, then per process.
+  userOverBearer: added(all, i, 'user') / added(all, bearer, 'user'),
+  cpuOverBearer: added(all, i, 'cpu') / added(all, bearer, 'cpu'),
+  userOverBearerPerProcess: processes.map(
+    (rounds) => added(rounds, i, 'user') / added(rounds, bearer, 'user'),
+  ),
+}));
+console.table(
+  rows.map((r) => ({
+    server: r.label,
+    'req/s': Math.round(r.rps),
+    'vs no auth': r.ratio.toFixed(3),
+    'user µs over no auth': r.userMicrosOverBase.toFixed(2),
+    'x bearer-auth (user)': r.userOverBearer.toFixed(2),
+    'CPU µs over no auth': r.cpuMicrosOverBase.toFixed(2),
+    'x bearer-auth (CPU)': r.cpuOverBearer.toFixed(2),
+    'per process (user)': r.userOverBearerPerProcess.map((x) => x.toFixed(2)).join(' / '),
+  })),
+);
+await mkdir(join(here, 'results'), { recursive: true });
+await writeFile(
+  join(here, 'results', 'warm-path.json'),
+  JSON.stringify(
+    {
+      processes: PROCESSES,
+      rounds: ROUNDS,
+      duration: DURATION,
+      connections: CONNECTIONS,
+      pinning: pinned ? `server process on CPU ${cpus - 1}, load generator on the others` : 'not pinned',
+      rows,
+    },
+    null,
+    2,
+  ),
+);
