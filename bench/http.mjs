@@ -1,12 +1,12 @@
 // HTTP part of `pnpm bench`: each framework without auth, with keywarden (every credential form,
 // and an access token), and with the peers people use instead, in alternating rounds in one run.
 // Loopback only, bounded: ROUNDS x configs x DURATION seconds.
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { PINNING, startServer } from './server-process.mjs';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 9;
@@ -112,15 +112,8 @@ export const CONFIGS = [
   { framework: 'koa', mode: 'empty', form: 'x-api-key', label: 'Koa + empty middleware (floor)' },
 ];
 
-// Pinning: with `taskset` and 2+ cores, every server runs on the last core and this process
-// (autocannon) on the others, so that client and server never take turns on one core. It does not
-// remove this VM's noise: the control row (an identical second no-auth server) still lands 0.82 to
-// 0.97 of the first from one run to the next.
-const cpus = availableParallelism();
-const pinned = cpus >= 2 && spawnSync('taskset', ['-V']).status === 0;
-const clientCpus = cpus > 2 ? `0-${cpus - 2}` : '0';
-if (pinned) spawnSync('taskset', ['-a', '-cp', clientCpus, String(process.pid)]);
-const PINNED = pinned ? `servers on CPU ${cpus - 1}, load generator on CPU ${clientCpus}` : 'not pinned';
+// Pinning (bench/server-process.mjs) does not remove this VM's noise: the control row (an
+// identical second no-auth server) still lands 0.82 to 0.97 of the first from one run to the next.
 
 /** A redis-server of our own on a free loopback port, no persistence, for the Redis rows. */
 async function startRedis() {
@@ -150,23 +143,11 @@ async function startRedis() {
 }
 
 function start(framework, mode) {
-  const args = [join(here, 'http-server.mjs'), framework, mode, ...(redis ? [redis.url] : [])];
-  const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] };
-  const child = pinned
-    ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, ...args], options)
-    : fork(args[0], args.slice(1), options);
-  const ask = (message, type) =>
-    new Promise((resolve) => {
-      const onMessage = (reply) => {
-        if (reply.type === type) {
-          child.off('message', onMessage);
-          resolve(reply);
-        }
-      };
-      child.on('message', onMessage);
-      if (message) child.send(message);
-    });
-  return ask(null, 'ready').then(({ port }) => ({ child, port, ask }));
+  return startServer([framework, mode, ...(redis ? [redis.url] : [])]).then(({ child, ready, ask }) => ({
+    child,
+    port: ready.port,
+    ask,
+  }));
 }
 
 // `--only=fastify` (or express, koa) measures one framework, and `--match=<text>` only the rows
@@ -272,7 +253,7 @@ await mkdir(join(here, 'results'), { recursive: true });
 await writeFile(
   join(here, 'results', 'http.json'),
   JSON.stringify(
-    { rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, pinning: PINNED, rows },
+    { rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, pinning: PINNING, rows },
     null,
     2,
   ),

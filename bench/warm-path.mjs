@@ -8,11 +8,10 @@
 // alternate between them, so that each round's figure is compared with the no-auth server's in the
 // same round: drift and the process's own state fall on all alike. Several such processes make a
 // run; the figures are medians over every round of every process.
-import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { PINNING, startServer } from './server-process.mjs';
 
 const quick = process.argv.includes('--quick');
 const PROCESSES = quick ? 1 : 3;
@@ -36,30 +35,10 @@ export const PAIRED = [
   { server: 'keywarden', form: 'access-token', label: 'Fastify + keywarden, AccessToken' },
 ];
 
-// Pinning as in bench/http.mjs: the server process on the last core, this one on the others.
-const cpus = availableParallelism();
-const pinned = cpus >= 2 && spawnSync('taskset', ['-V']).status === 0;
-if (pinned) spawnSync('taskset', ['-a', '-cp', cpus > 2 ? `0-${cpus - 2}` : '0', String(process.pid)]);
-
-function startServer() {
+/** The process of every server of this bench (pinned as bench/http.mjs's servers). */
+function startPaired() {
   const modes = [...new Set(PAIRED.map((c) => c.server))].join(',');
-  const args = [join(here, 'http-server.mjs'), 'paired', modes];
-  const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] };
-  const child = pinned
-    ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, ...args], options)
-    : fork(args[0], args.slice(1), options);
-  const ask = (message, type) =>
-    new Promise((resolve) => {
-      const onMessage = (reply) => {
-        if (reply.type === type) {
-          child.off('message', onMessage);
-          resolve(reply);
-        }
-      };
-      child.on('message', onMessage);
-      if (message) child.send(message);
-    });
-  return ask(null, 'ready').then(({ ports }) => ({ child, ports, ask }));
+  return startServer(['paired', modes]).then(({ child, ready, ask }) => ({ child, ports: ready.ports, ask }));
 }
 
 const median = (xs) => {
@@ -82,7 +61,7 @@ async function measure(server, config, headers) {
 
 /** One server process: a warm-up round, then ROUNDS alternating rounds, each a figure per config. */
 async function runProcess(index) {
-  const server = await startServer();
+  const server = await startPaired();
   const headers = [];
   for (const config of PAIRED)
     headers.push((await server.ask({ type: 'headers', form: config.form }, 'headers')).headers);
@@ -148,7 +127,7 @@ await writeFile(
       rounds: ROUNDS,
       duration: DURATION,
       connections: CONNECTIONS,
-      pinning: pinned ? `server process on CPU ${cpus - 1}, load generator on the others` : 'not pinned',
+      pinning: PINNING,
       rows,
     },
     null,
