@@ -13,7 +13,7 @@ import { createVerifyThrottle, type VerifyThrottle } from './verify-throttle.js'
 export interface KeyCacheOptions {
   /**
    * Keys kept in memory: one compact entry per key holds its record and a keyed 128-bit digest
-   * (SipHash) of the plaintext that matched its hash (never the plaintext). About 350 bytes of heap per key
+   * (SipHash) of the plaintext that matched its hash (never the plaintext). About 340 bytes of heap per key
    * (`pnpm bench`). @default 10000
    */
   maxKeys?: number;
