@@ -84,15 +84,10 @@ export function hasApiKeyFrame(
   if (input.charCodeAt(bodyStart - 1) !== 95 /* _ */) return false;
   if (!prefixes) return PREFIX_REGEX.test(input.slice(0, bodyStart - 1));
   // Compared in place: a slice and a Set lookup per request cost more than a scan of 1-3
-  // prefixes. The verifier passes them as an array: a Set's iterator is an object per call.
-  if (Array.isArray(prefixes)) {
-    for (let i = 0; i < prefixes.length; i++) {
-      const prefix = prefixes[i]!;
-      if (prefix.length === bodyStart - 1 && input.startsWith(prefix)) return true;
-    }
-    return false;
-  }
-  for (const prefix of prefixes) {
+  // prefixes. The warm path passes them as an array (a Set's iterator is an object per call).
+  const list: readonly string[] = Array.isArray(prefixes) ? prefixes : [...prefixes];
+  for (let i = 0; i < list.length; i++) {
+    const prefix = list[i]!;
     if (prefix.length === bodyStart - 1 && input.startsWith(prefix)) return true;
   }
   return false;
