@@ -28,6 +28,7 @@ import {
 } from '@keywarden/core/adapter';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { type ConfigReader, findConfigReader } from './route-config.js';
 
 /** Per-route settings, in the route's `config.keywarden`; `false` makes the route public. */
 export type RouteAuthConfig = RouteRequirements | false;
@@ -191,7 +192,7 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
         /https/i.test(String(request.headers['x-forwarded-proto']))
       )
         warnUntrustedProxy(fastify, 'Fastify trusts no proxy (Fastify({ trustProxy: ... }))');
-      if (isAnonymous(request.routeOptions.config.keywarden || undefined, result.error)) return done();
+      if (isAnonymous(configOf!(request) || undefined, result.error)) return done();
       if (delegateErrors) return done(result.error);
       refuse(reply, result.error);
       return; // answered: Fastify stops here without done()
@@ -204,8 +205,10 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
     }
     done();
   };
+  let configOf: ConfigReader | null = null;
   const authenticate = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
-    const config = request.routeOptions.config.keywarden;
+    configOf ??= findConfigReader(request);
+    const config = configOf(request);
     // A public route, or a CORS preflight (it carries no credential: the CORS plugin answers it).
     if (config === false || (request.method === 'OPTIONS' && isCorsPreflight(request.raw)) || skip?.(request))
       return done();

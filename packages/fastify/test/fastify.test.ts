@@ -253,3 +253,71 @@ describe('logging', () => {
     await app.close();
   });
 });
+
+describe("each route's config.keywarden", () => {
+  it('holds for routes registered before the plugin, after it, and in child scopes, over real sockets', async () => {
+    const keywarden = keywardenWith();
+    const { key } = await keywarden.keys.create({ name: 'k', scopes: ['images:read'] });
+    const app = Fastify();
+    const routes = (scope: import('fastify').FastifyInstance, at: string) => {
+      scope.get(`${at}/open`, { config: { keywarden: false } }, async () => 'open');
+      scope.get(`${at}/read`, { config: { keywarden: { scopes: ['images:read'] } } }, async () => 'read');
+      scope.get(`${at}/write`, { config: { keywarden: { scopes: ['images:write'] } } }, async () => 'write');
+      scope.get(`${at}/plain`, async () => 'plain');
+    };
+    routes(app, '/before'); // Fastify applies the plugin's hooks to these too
+    await app.register(keywardenFastify, { keywarden });
+    routes(app, '/after');
+    await app.register(async (child) => routes(child, '/child'));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    try {
+      for (const at of ['/before', '/after', '/child']) {
+        const status = async (path: string, withKey: boolean) =>
+          (await fetch(`${base}${at}${path}`, withKey ? { headers: { 'x-api-key': key } } : {})).status;
+        // Alternate routes so that a reader keyed to the first route would show here.
+        expect([
+          await status('/write', true),
+          await status('/open', false),
+          await status('/read', true),
+        ]).toEqual([403, 200, 200]);
+        expect([
+          await status('/plain', false),
+          await status('/plain', true),
+          await status('/read', false),
+        ]).toEqual([401, 200, 401]);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("is read from Fastify's route context only when that object is routeOptions.config itself", async () => {
+    const { findConfigReader } = await import('../src/route-config.js');
+    const config = { keywarden: { scopes: ['a'] } };
+    const contextSymbol = Symbol('fastify.context');
+    const request = (context: unknown, routeConfig: unknown) =>
+      ({ [contextSymbol]: context, routeOptions: { config: routeConfig } }) as never;
+    // The context's config is routeOptions.config: read from the context (the getter is not asked again).
+    const fromContext = request({ config }, config);
+    const direct = findConfigReader(fromContext);
+    Object.defineProperty(fromContext, 'routeOptions', {
+      get: () => {
+        throw new Error('routeOptions read');
+      },
+    });
+    expect(direct(fromContext)).toBe(config.keywarden);
+    // Another object under that name, no such symbol, or no config: always the getter.
+    for (const other of [
+      request({ config: { keywarden: false } }, config),
+      { routeOptions: { config } } as never,
+      request(undefined, config),
+    ]) {
+      const read = findConfigReader(other);
+      expect(read({ routeOptions: { config: { keywarden: false } } } as never)).toBe(false);
+    }
+    expect(
+      findConfigReader(request({ config: undefined }, undefined))({ routeOptions: { config } } as never),
+    ).toBe(config.keywarden);
+  });
+});
