@@ -159,7 +159,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     route: RouteRequirements | undefined,
     mode: Mode,
   ): MaybePromise<AuthResult> {
-    const ctx = new RequestContext(input, route, mode);
+    const ctx = new RequestContext(input, route, mode, settings.now());
     return (
       guardHttps(ctx) ?? extract(ctx) ?? (ctx.kind === 'access_token' ? verifyToken(ctx) : verifyKey(ctx))
     );

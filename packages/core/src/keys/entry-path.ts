@@ -11,8 +11,9 @@ export type KeyViewResult = KeyView | KeyFailure;
 
 /** The request path's view of a key manager. */
 export interface EntryPath {
-  verifyEntryNow(key: unknown, client?: VerifyClient): KeyViewResult | Promise<KeyViewResult>;
-  lookupEntryNow(id: string): KeyViewResult | Promise<KeyViewResult>;
+  /** `at`: a `Date.now()` the caller read for this request, which a manager on `Date.now` may use. */
+  verifyEntryNow(key: unknown, client?: VerifyClient, at?: number): KeyViewResult | Promise<KeyViewResult>;
+  lookupEntryNow(id: string, at?: number): KeyViewResult | Promise<KeyViewResult>;
 }
 
 const paths = new WeakMap<object, EntryPath>();

@@ -29,8 +29,12 @@ interface ColdKey {
 }
 
 export interface Verifier {
-  verifyEntryNow(key: unknown, client?: VerifyClient): EntryResult | Promise<EntryResult>;
-  lookupEntryNow(id: string): EntryResult | Promise<EntryResult>;
+  /**
+   * `at`: a `Date.now()` the caller read for this request; used instead of reading the clock again
+   * when this manager's clock is `Date.now` too (no `now` option).
+   */
+  verifyEntryNow(key: unknown, client?: VerifyClient, at?: number): EntryResult | Promise<EntryResult>;
+  lookupEntryNow(id: string, at?: number): EntryResult | Promise<EntryResult>;
   /** The public info of an entry, with its last use as this cache knows it. */
   info(entry: CachedKey): ApiKeyInfo;
   /** Drops what is known about an id (or every id): the record and the unknown-id answer. */
@@ -50,6 +54,8 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
   const { rel } = records;
   const unknown = new LRUCache<string, number>({ max: maxUnknown });
   const flights = new Map<string, Promise<EntryResult>>();
+  // The caller's reading of the same clock saves one read a request (about 0.1 µs in a busy server).
+  const timeOf = (at: number | undefined) => (at !== undefined && now === Date.now ? at : now());
 
   let mismatchReported = false;
   /** A key hashed by another hasher: said once, loudly (every such key fails until it is fixed). */
@@ -152,7 +158,11 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
    * The warm path (a verified key whose record is cached) answers synchronously: `pnpm bench`
    * showed the promise machinery of an `await` there costing as much as the check itself.
    */
-  function verify(key: unknown, client: VerifyClient | undefined): EntryResult | Promise<EntryResult> {
+  function verify(
+    key: unknown,
+    client: VerifyClient | undefined,
+    at: number | undefined,
+  ): EntryResult | Promise<EntryResult> {
     // Warm path first. The cache is keyed by the key's id; its entry holds the digest (a keyed
     // 128-bit PRF, keys/key-digest.ts) of the one plaintext that was checked whole (body
     // characters, checksum) and matched against the hash, so those checks run only on a miss.
@@ -162,7 +172,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     const bodyStart = key.length - BODY_LENGTH;
     const id = key.slice(bodyStart, bodyStart + API_KEY_PARTS.id);
     const digest = keyDigest(key);
-    const t = now();
+    const t = timeOf(at);
     // The address is read now, while the request is current: read after an await, a client that
     // reset its connection would have none left, and its failure would go uncounted.
     const entry = records.fresh(id, t);
@@ -202,16 +212,16 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
   }
 
   return {
-    verifyEntryNow(key, client) {
+    verifyEntryNow(key, client, at) {
       try {
-        const result = verify(key, client);
+        const result = verify(key, client, at);
         return result instanceof Promise ? result.catch(failClosed) : result;
       } catch (error) {
         return failClosed(error);
       }
     },
-    lookupEntryNow(id) {
-      const t = now();
+    lookupEntryNow(id, at) {
+      const t = timeOf(at);
       const entry = records.fresh(id, t);
       if (entry !== undefined) return accept(entry, t);
       return load(id).then((loaded) => {

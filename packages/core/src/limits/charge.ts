@@ -125,7 +125,7 @@ export function createCharging(
   function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | AuthResult> {
     const { rateLimit, quota } = ctx.key!;
     if (!rateLimit && !quota) return NO_HEADERS;
-    const t = now();
+    const t = ctx.at;
     const counters = countersOf(ctx.keyId!, ctx.key!, { cost, rateCost }, t);
     let result: MaybePromise<ConsumeResult>;
     try {

@@ -33,9 +33,23 @@ export class RequestContext {
   /** A second list the path must also match (a token's key's own patterns), or null. */
   alsoPaths: readonly string[] | null = null;
 
+  /**
+   * @param at - the request's time (epoch ms), read once from keywarden's clock: the token's time
+   *   checks, the limits' windows and the usage day all use it, and the key manager too when both
+   *   clocks are `Date.now` (one clock read a request: about 0.1 µs each inside a busy server)
+   */
   constructor(
     readonly input: AuthRequest,
     readonly route: RouteRequirements | undefined,
     readonly mode: Mode,
+    readonly at: number,
   ) {}
+}
+
+/**
+ * What the key manager is given as the request's time: `ctx.at` when keywarden's clock is
+ * `Date.now` (a manager on `Date.now` too then reads no clock of its own), else nothing.
+ */
+export function sharedClock(settings: { now: () => number }): (ctx: RequestContext) => number | undefined {
+  return settings.now === Date.now ? (ctx) => ctx.at : () => undefined;
 }

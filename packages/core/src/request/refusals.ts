@@ -79,7 +79,7 @@ export function createRefusals(settings: KeywardenSettings): Refusals {
   ): void {
     // Metered only once the key was recognised (verified, or a token's valid parent): a guess at
     // an id must not make usage rows.
-    if (ctx.key !== null && ctx.keyId !== null) meter?.refused(ctx.keyId, code);
+    if (ctx.key !== null && ctx.keyId !== null) meter?.refused(ctx.keyId, code, ctx.at);
     if (!events.wants('auth.failed')) return;
     const { input } = ctx;
     emit({

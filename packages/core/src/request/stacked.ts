@@ -18,7 +18,7 @@ export interface StackedParts {
 }
 
 export function createStackedChecks(settings: KeywardenSettings, parts: StackedParts) {
-  const { accessTokenScheme, apiKeyScheme, meter } = settings;
+  const { accessTokenScheme, apiKeyScheme, meter, now } = settings;
   const { refusals, principals, charging } = parts;
 
   function checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null {
@@ -49,7 +49,7 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
       if (cost > charged) meter?.admitted(principal.keyId, cost - charged, 0);
       return { ok: true, headers: NO_HEADERS, charged: Math.max(cost, charged) };
     }
-    const ctx = new RequestContext(input, route, 'request');
+    const ctx = new RequestContext(input, route, 'request', now());
     ctx.kind = principal.kind;
     ctx.keyId = principal.keyId;
     ctx.key = key;

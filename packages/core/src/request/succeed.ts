@@ -10,7 +10,7 @@ export function createSuccess(settings: KeywardenSettings) {
   const { events, emit, now, meter } = settings;
   return (ctx: RequestContext, headers: Readonly<Record<string, string>>): AuthResult => {
     // The units are the route's cost, as the quota charges them (a token counts toward its key).
-    meter?.admitted(ctx.keyId!, ctx.route?.cost ?? 1);
+    meter?.admitted(ctx.keyId!, ctx.route?.cost ?? 1, 1, ctx.at);
     if (events.wants('auth.succeeded')) {
       emit({
         type: 'auth.succeeded',

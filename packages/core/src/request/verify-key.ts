@@ -3,7 +3,7 @@
 import { entryPathOf, isKeyFailure, type KeyViewResult } from '../keys/entry-path.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
-import type { RequestContext } from './context.js';
+import { type RequestContext, sharedClock } from './context.js';
 import type { Principals } from './principals.js';
 import { CREDENTIAL_FAILURE, type Refusals } from './refusals.js';
 import type { AuthResult } from './types.js';
@@ -17,6 +17,7 @@ export interface VerificationParts {
 
 export function createKeyVerification(settings: KeywardenSettings, parts: VerificationParts) {
   const keys = entryPathOf(settings.keys);
+  const sharedAt = sharedClock(settings);
   const { refusals, principals, authorize } = parts;
 
   function verified(ctx: RequestContext, result: KeyViewResult): MaybePromise<AuthResult> {
@@ -37,5 +38,5 @@ export function createKeyVerification(settings: KeywardenSettings, parts: Verifi
 
   // The request is the client: failed verifications are budgeted per address.
   return (ctx: RequestContext): MaybePromise<AuthResult> =>
-    thenOrNow(keys.verifyEntryNow(ctx.credential!.value, ctx.input), ctx, verified);
+    thenOrNow(keys.verifyEntryNow(ctx.credential!.value, ctx.input, sharedAt(ctx)), ctx, verified);
 }

@@ -4,7 +4,7 @@
 import { entryPathOf, isKeyFailure, type KeyViewResult } from '../keys/entry-path.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
-import type { RequestContext } from './context.js';
+import { type RequestContext, sharedClock } from './context.js';
 import { CREDENTIAL_FAILURE } from './refusals.js';
 import type { AuthResult } from './types.js';
 import type { VerificationParts } from './verify-key.js';
@@ -12,6 +12,7 @@ import type { VerificationParts } from './verify-key.js';
 export function createTokenVerification(settings: KeywardenSettings, parts: VerificationParts) {
   const { tokens, apiKeyScheme } = settings;
   const keys = entryPathOf(settings.keys);
+  const sharedAt = sharedClock(settings);
   const { refusals, principals, authorize } = parts;
   const mintSchemes: readonly string[] = Object.freeze([apiKeyScheme]);
 
@@ -31,11 +32,11 @@ export function createTokenVerification(settings: KeywardenSettings, parts: Veri
       return refusals.refuseCredential(ctx, 'invalid_credentials', 'token_cannot_mint', mintSchemes);
     if (!tokens)
       return refusals.refuseCredential(ctx, 'invalid_credentials', 'access_tokens_disabled', ctx.challenge);
-    const checked = tokens.verify(ctx.credential!.value);
+    const checked = tokens.verify(ctx.credential!.value, ctx.at);
     if (!checked.ok)
       return refusals.refuseCredential(ctx, 'invalid_credentials', checked.reason, ctx.challenge);
     ctx.claims = checked.claims;
     ctx.keyId = checked.claims.sub;
-    return thenOrNow(keys.lookupEntryNow(checked.claims.sub), ctx, withParent);
+    return thenOrNow(keys.lookupEntryNow(checked.claims.sub, sharedAt(ctx)), ctx, withParent);
   };
 }

@@ -156,7 +156,8 @@ export interface TokenService {
     token: string;
     claims: AccessTokenClaims;
   };
-  verify(token: string): TokenVerifyResult;
+  /** `at`: the time to check `iat` and `exp` against (epoch ms). @default the service's clock */
+  verify(token: string, at?: number): TokenVerifyResult;
 }
 
 const failure = (reason: TokenFailureReason) => ({ ok: false as const, reason });
@@ -261,8 +262,8 @@ export function createTokenService(
   // machine). A hit still needs the whole token to equal the one verified.
   const cache = new LRUCache<string, VerifiedToken>({ max: cacheSize });
 
-  function timeCheck(claims: AccessTokenClaims, accepted: TokenVerifyResult): TokenVerifyResult {
-    const seconds = now() / 1000;
+  function timeCheck(claims: AccessTokenClaims, accepted: TokenVerifyResult, at: number): TokenVerifyResult {
+    const seconds = at / 1000;
     if (claims.iat > seconds + tolerance) return failure('token_not_yet_valid');
     if (seconds >= claims.exp + tolerance) return failure('token_expired');
     return accepted;
@@ -283,10 +284,11 @@ export function createTokenService(
       };
       return { token: sign(claims), claims };
     },
-    verify(token) {
+    verify(token, at = now()) {
       if (typeof token !== 'string' || token.length > maxLength) return failure('token_malformed');
       const cached = token.length > SIGNATURE_LENGTH ? cache.get(token.slice(-SIGNATURE_LENGTH)) : undefined;
-      if (cached !== undefined && cached.token === token) return timeCheck(cached.claims, cached.accepted);
+      if (cached !== undefined && cached.token === token)
+        return timeCheck(cached.claims, cached.accepted, at);
       const dot1 = token.indexOf('.');
       const dot2 = dot1 === -1 ? -1 : token.indexOf('.', dot1 + 1);
       if (dot2 === -1 || token.indexOf('.', dot2 + 1) !== -1) return failure('token_malformed');
@@ -327,7 +329,7 @@ export function createTokenService(
           : null;
       if (!claims) return failure('token_claims_invalid');
       const accepted: TokenVerifyResult = Object.freeze({ ok: true as const, claims });
-      const result = timeCheck(claims, accepted);
+      const result = timeCheck(claims, accepted, at);
       if (result.ok) cache.set(token.slice(-SIGNATURE_LENGTH), { token, claims, accepted });
       return result;
     },

@@ -1,13 +1,16 @@
 // The meter: counts each request of a verified key in memory, per key and UTC day, and writes the
 // sums to the usage store in one batch a second (by default), so metering adds no round trip to a
-// request and, on the request path, one clock read and one Map lookup.
+// request and, on the request path, one Map lookup (it is given the request's time: no clock read).
 import { addInto, type UsageIncrement, type UsageStore, utcDay } from './usage-store.js';
 
 export interface Meter {
-  /** An admitted request of `keyId` (a token's key) that charged `units`; `requests` 0 adds units only. */
-  admitted(keyId: string, units: number, requests?: number): void;
-  /** A refusal with `code` of a request whose key was recognised. */
-  refused(keyId: string, code: string): void;
+  /**
+   * An admitted request of `keyId` (a token's key) that charged `units`; `requests` 0 adds units
+   * only. `at`: the request's time (epoch ms). @default the meter's clock
+   */
+  admitted(keyId: string, units: number, requests?: number, at?: number): void;
+  /** A refusal with `code` of a request whose key was recognised, at `at` (default: the meter's clock). */
+  refused(keyId: string, code: string, at?: number): void;
   /** Writes what is counted now; resolves when the store has it (rejects if it failed: kept for the next try). */
   flush(): Promise<void>;
   /** Stops the timer and writes what is left. */
@@ -49,8 +52,7 @@ export function createMeter(settings: MeterSettings): Meter {
     day = utcDay(t);
   }
 
-  function countsOf(keyId: string): UsageIncrement {
-    const t = now();
+  function countsOf(keyId: string, t: number): UsageIncrement {
     if (t >= dayEnd || t < dayStart) today(t);
     if (lastCounts !== null && lastCounts.keyId === keyId) return lastCounts;
     let counts = current.get(keyId);
@@ -100,13 +102,13 @@ export function createMeter(settings: MeterSettings): Meter {
   }
 
   return {
-    admitted(keyId, units, requests = 1) {
-      const counts = countsOf(keyId);
+    admitted(keyId, units, requests = 1, at = now()) {
+      const counts = countsOf(keyId, at);
       counts.requests += requests;
       counts.units += units;
     },
-    refused(keyId, code) {
-      const counts = countsOf(keyId);
+    refused(keyId, code, at = now()) {
+      const counts = countsOf(keyId, at);
       counts.refusals[code] = (counts.refusals[code] ?? 0) + 1;
     },
     flush,
