@@ -13,10 +13,10 @@
 // where a 64-bit step is one instruction, used for strings of ASCII characters (every well-formed
 // key); and JavaScript, 64-bit words as pairs of int32 in local variables, for the rest and where
 // WebAssembly is not available (`--jitless`) or the host is big-endian. For a 58-character key, in
-// a loop (Node 20): 190 ns in JavaScript, 97 in WebAssembly, of which 40 are the hash itself and
-// the rest the copy into its memory (`TextEncoder.encodeInto`, the fastest of four ways tried:
-// byte by byte 155 ns, 32-bit words 135, the words as call arguments 240). The whole warm key path
-// went from about 700 to 570 ns in the same loop.
+// a loop (Node 20): 190-215 ns in JavaScript, 97-100 in WebAssembly, of which 40 are the hash
+// itself and the rest the copy into its memory (`TextEncoder.encodeInto`, the fastest of four ways
+// tried: byte by byte 155 ns, 32-bit words 135, the words as call arguments 240). The whole warm
+// key check (`authenticateNow`, two builds alternating in one process) went from about 800 to 695 ns.
 //
 // Why SipHash is enough here: an attacker who wants a wrong plaintext accepted must find a string
 // whose digest equals that of a key this process verified, without ever seeing a digest (they never
