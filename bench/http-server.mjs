@@ -19,33 +19,51 @@ const [framework, mode, redisUrl] = process.argv.slice(2);
 // Limits rows: the key has a rate limit and a monthly quota (too large to refuse during a run),
 // counted in memory or in the redis-server the benchmark started (its URL is the third argument); the peers'
 // rate limiters get the same window and the same Redis.
-const limited = mode.startsWith('keywarden-limits');
-const onRedis = mode.endsWith('-redis');
 const RATE = { limit: 1_000_000_000, windowSeconds: 60 };
 const QUOTA = { limit: 1_000_000_000_000, period: 'month' };
-// argon2id: runs once, then cached. The benchmark sends no failing keys; the budgets are off as before.
-const keys = createKeyManager({ store: createMemoryKeyStore(), failureThrottle: false });
-const keywarden = createKeywarden({
-  keys,
-  requireHttps: false,
-  tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
-  ...(limited && onRedis ? { limits: { store: createRedisLimitStore({ url: redisUrl }) } } : {}),
-});
+/** Whether a mode's keywarden counts limits, and where: null (none), 'memory' or 'redis'. */
+const limitsOf = (name) =>
+  name.startsWith('keywarden-limits') ? (name.endsWith('-redis') ? 'redis' : 'memory') : null;
 // An API with 100 customers: keywarden holds 100 keys (its per-request cost does not depend on the
 // count: one digest lookup); @fastify/bearer-auth compares against each configured key in turn, so
 // it runs with one key (its best case) and with the same 100, the one presented being the 50th.
 const KEY_COUNT = 100;
-const settings = {
-  scopes: ['images:read'],
-  paths: ['/v3/files/*'],
-  ...(limited ? { rateLimit: RATE, quota: QUOTA } : {}),
+
+/**
+ * A keywarden with its own key manager and 100 keys, counting limits as `limits` says; resolves to
+ * it, the key the load presents (the 50th) and every key. argon2id runs once, then the key is cached.
+ * The benchmark sends no failing keys; the budgets are off as before.
+ */
+async function createInstance(limits) {
+  const keys = createKeyManager({ store: createMemoryKeyStore(), failureThrottle: false });
+  const keywarden = createKeywarden({
+    keys,
+    requireHttps: false,
+    tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
+    ...(limits === 'redis' ? { limits: { store: createRedisLimitStore({ url: redisUrl }) } } : {}),
+  });
+  const settings = {
+    scopes: ['images:read'],
+    paths: ['/v3/files/*'],
+    ...(limits ? { rateLimit: RATE, quota: QUOTA } : {}),
+  };
+  const others = [];
+  for (let i = 1; i < KEY_COUNT; i++)
+    others.push((await keys.create({ name: `other ${i}`, ...settings })).key);
+  const { key, record } = await keys.create({ name: 'bench', ...settings });
+  const allKeys = [...others.slice(0, KEY_COUNT / 2 - 1), key, ...others.slice(KEY_COUNT / 2 - 1)];
+  return { keywarden, key, record, allKeys };
+}
+
+// One instance a kind of limits, made when a server first needs it (peers use the plain one's keys).
+const instances = new Map();
+const instance = (limits) => {
+  if (!instances.has(limits)) instances.set(limits, createInstance(limits));
+  return instances.get(limits);
 };
+const { keywarden, key, allKeys } = await instance(limitsOf(mode));
 /** An ioredis client for the peers' Redis stores. */
 const peerRedis = async () => new (await import('ioredis')).Redis(redisUrl, { enableOfflineQueue: true });
-const others = [];
-for (let i = 1; i < KEY_COUNT; i++) others.push((await keys.create({ name: `other ${i}`, ...settings })).key);
-const { key, record } = await keys.create({ name: 'bench', ...settings });
-const allKeys = [...others.slice(0, KEY_COUNT / 2 - 1), key, ...others.slice(KEY_COUNT / 2 - 1)];
 const body = { ok: true };
 let port;
 
@@ -53,12 +71,14 @@ let port;
 async function fastifyServer(mode) {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
-  if (mode === 'keywarden' || limited) await app.register(keywardenFastify, { keywarden });
+  const limits = limitsOf(mode);
+  if (mode === 'keywarden' || limits)
+    await app.register(keywardenFastify, { keywarden: (await instance(limits)).keywarden });
   if (mode === 'rate-limit' || mode === 'rate-limit-redis')
     await app.register((await import('@fastify/rate-limit')).default, {
       max: RATE.limit,
       timeWindow: RATE.windowSeconds * 1000,
-      ...(onRedis ? { redis: await peerRedis() } : {}),
+      ...(mode === 'rate-limit-redis' ? { redis: await peerRedis() } : {}),
     });
   if (mode === 'empty-async-hook') app.addHook('onRequest', async () => {});
   if (mode === 'empty-callback-hook') app.addHook('onRequest', (_request, _reply, done) => done());
@@ -84,11 +104,11 @@ if (framework === 'paired') {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  if (mode === 'keywarden' || limited) app.use(createExpressAuth(keywarden).authenticate());
+  if (mode === 'keywarden' || limitsOf(mode)) app.use(createExpressAuth(keywarden).authenticate());
   if (mode === 'express-rate-limit' || mode === 'express-rate-limit-redis') {
     const { rateLimit } = await import('express-rate-limit');
     let store;
-    if (onRedis) {
+    if (mode.endsWith('-redis')) {
       const { RedisStore } = await import('rate-limit-redis');
       const client = await peerRedis();
       store = new RedisStore({ sendCommand: (command, ...args) => client.call(command, ...args) });
@@ -109,7 +129,7 @@ if (framework === 'paired') {
     const { HeaderAPIKeyStrategy } = await import('passport-headerapikey');
     passport.use(
       new HeaderAPIKeyStrategy({ header: 'X-Api-Key', prefix: '' }, false, (apiKey, done) =>
-        done(null, apiKey === key ? { id: record.id } : false),
+        done(null, apiKey === key ? { id: 'bench' } : false),
       ),
     );
     app.use(passport.initialize());
@@ -138,8 +158,12 @@ if (framework === 'paired') {
   });
 }
 
-/** Request headers for a credential form; access tokens are minted fresh (they live 10 minutes). */
-async function headersFor(form) {
+/**
+ * Request headers for a credential form, with the key of the keywarden that `server` (a mode) uses;
+ * access tokens are minted fresh (they live 10 minutes).
+ */
+async function headersFor(form, server) {
+  const { keywarden, key, record } = await instance(limitsOf(server));
   switch (form) {
     case 'x-api-key':
       return { 'x-api-key': key };
@@ -160,7 +184,8 @@ async function headersFor(form) {
 }
 
 process.on('message', async (message) => {
-  if (message.type === 'headers') process.send({ type: 'headers', headers: await headersFor(message.form) });
+  if (message.type === 'headers')
+    process.send({ type: 'headers', headers: await headersFor(message.form, message.server ?? mode) });
   if (message.type === 'cpu')
     process.send({ type: 'cpu', usage: process.cpuUsage(), rss: process.memoryUsage().rss });
 });

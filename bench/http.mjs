@@ -1,11 +1,10 @@
 // HTTP part of `pnpm bench`: each framework without auth, with keywarden (every credential form,
 // and an access token), and with the peers people use instead, in alternating rounds in one run.
 // Loopback only, bounded: ROUNDS x configs x DURATION seconds.
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { startRedis } from './redis-server.mjs';
 import { PINNING, startServer } from './server-process.mjs';
 
 const quick = process.argv.includes('--quick');
@@ -114,33 +113,6 @@ export const CONFIGS = [
 
 // Pinning (bench/server-process.mjs) does not remove this VM's noise: the control row (an
 // identical second no-auth server) still lands 0.82 to 0.97 of the first from one run to the next.
-
-/** A redis-server of our own on a free loopback port, no persistence, for the Redis rows. */
-async function startRedis() {
-  const port = await new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address();
-      probe.close(() => resolve(free));
-    });
-  });
-  const child = spawn('redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-  ]);
-  await new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.stdout.on('data', (chunk) => {
-      if (String(chunk).includes('Ready to accept connections')) resolve();
-    });
-  });
-  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill() };
-}
 
 function start(framework, mode) {
   return startServer([framework, mode, ...(redis ? [redis.url] : [])]).then(({ child, ready, ask }) => ({

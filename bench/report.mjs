@@ -7,11 +7,12 @@ import sharp from 'sharp';
 const root = join(import.meta.dirname, '..');
 const load = async (name) =>
   JSON.parse(await readFile(join(import.meta.dirname, 'results', `${name}.json`), 'utf8'));
-const [core, http, adversarial, warm] = await Promise.all([
+const [core, http, adversarial, warm, limits] = await Promise.all([
   load('core'),
   load('http'),
   load('adversarial'),
   load('warm-path'),
+  load('limits-paired'),
 ]);
 const docs = join(root, 'docs');
 await mkdir(docs, { recursive: true });
@@ -163,6 +164,44 @@ ${table(
     `${r.cpuMicrosOverBase >= 0 ? '+' : ''}${r.cpuMicrosOverBase.toFixed(2)}`,
     r.server === 'none' ? '' : r.cpuOverBearer.toFixed(2),
     r.server === 'none' ? '' : r.userOverBearerPerProcess.map((x) => x.toFixed(2)).join(' / '),
+  ]),
+)}
+
+## Limits, paired in one process
+
+The limits rows of the first table, measured as the warm path above (every server in one process,
+rounds of ${limits.duration} s alternating, ${limits.rounds} rounds in each of ${limits.processes} processes; ${limits.pinning}): the key has a
+rate limit and a monthly quota, too large to refuse, counted in memory or in a redis-server the
+bench starts on loopback; @fastify/rate-limit (which does not authenticate) gets the same window
+and the same Redis. "vs its reference" compares a row with the one named in the last column, in
+the same rounds: the memory limits with the same key without limits, the Redis limits with the
+memory limits. Targets: rate + quota in memory add no more user CPU over the key than
+@fastify/rate-limit's whole in-memory limiter adds over no auth, and keep at least 0.95 of the
+key's throughput; Redis limits keep at least 0.90 of the memory limits' and stay above
+@fastify/rate-limit on Redis.
+
+${table(
+  [
+    'server',
+    'req/s',
+    'vs no auth',
+    'user µs over no auth',
+    'CPU µs over no auth',
+    'vs its reference',
+    'user µs over its reference',
+    'reference',
+  ],
+  limits.rows.map((r) => [
+    r.label,
+    Math.round(r.rps).toLocaleString('en'),
+    r.ratio.toFixed(3),
+    `${r.userMicrosOverBase >= 0 ? '+' : ''}${r.userMicrosOverBase.toFixed(2)}`,
+    `${r.cpuMicrosOverBase >= 0 ? '+' : ''}${r.cpuMicrosOverBase.toFixed(2)}`,
+    r.ratioToRef === undefined ? '' : r.ratioToRef.toFixed(3),
+    r.userMicrosOverRef === undefined
+      ? ''
+      : `${r.userMicrosOverRef >= 0 ? '+' : ''}${r.userMicrosOverRef.toFixed(2)}`,
+    r.ref ?? '',
   ]),
 )}
 

@@ -8,19 +8,27 @@
 // alternate between them, so that each round's figure is compared with the no-auth server's in the
 // same round: drift and the process's own state fall on all alike. Several such processes make a
 // run; the figures are medians over every round of every process.
+//
+// `--limits` measures the limits rows the same way (results/limits-paired.json): a rate limit and a
+// quota on the key, in memory and on Redis, against @fastify/rate-limit in memory and on Redis.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { startRedis } from './redis-server.mjs';
 import { PINNING, startServer } from './server-process.mjs';
 
 const quick = process.argv.includes('--quick');
+const limitsSet = process.argv.includes('--limits');
 const PROCESSES = quick ? 1 : 3;
 const ROUNDS = quick ? 3 : 11;
 const DURATION = 1;
 const CONNECTIONS = 50;
 const here = import.meta.dirname;
 
-/** server: a Fastify mode of bench/http-server.mjs; form: the credential form sent. */
+/**
+ * server: a Fastify mode of bench/http-server.mjs; form: the credential form sent; ref: the server
+ * (by its label) a row is also compared with, when not only with no auth.
+ */
 export const PAIRED = [
   { server: 'none', form: 'x-api-key', label: 'Fastify, no auth' },
   {
@@ -35,10 +43,34 @@ export const PAIRED = [
   { server: 'keywarden', form: 'access-token', label: 'Fastify + keywarden, AccessToken' },
 ];
 
+const KEY_ROW = 'Fastify + keywarden, X-Api-Key, no limits';
+const MEMORY_ROW = 'Fastify + keywarden, X-Api-Key, rate + quota, memory';
+/** The limits set: every server of bench/http.mjs's limits rows on Fastify, in one process. */
+export const PAIRED_LIMITS = [
+  PAIRED[0],
+  PAIRED[1],
+  { server: 'rate-limit', form: 'x-api-key', label: 'Fastify + @fastify/rate-limit, memory (no auth)' },
+  { server: 'rate-limit-redis', form: 'x-api-key', label: 'Fastify + @fastify/rate-limit, Redis (no auth)' },
+  { server: 'keywarden', form: 'x-api-key', label: KEY_ROW },
+  { server: 'keywarden-limits', form: 'x-api-key', label: MEMORY_ROW, ref: KEY_ROW },
+  {
+    server: 'keywarden-limits-redis',
+    form: 'x-api-key',
+    label: 'Fastify + keywarden, X-Api-Key, rate + quota, Redis',
+    ref: MEMORY_ROW,
+  },
+];
+const SET = limitsSet ? PAIRED_LIMITS : PAIRED;
+const redis = SET.some((c) => c.server.endsWith('-redis')) ? await startRedis() : null;
+
 /** The process of every server of this bench (pinned as bench/http.mjs's servers). */
 function startPaired() {
-  const modes = [...new Set(PAIRED.map((c) => c.server))].join(',');
-  return startServer(['paired', modes]).then(({ child, ready, ask }) => ({ child, ports: ready.ports, ask }));
+  const modes = [...new Set(SET.map((c) => c.server))].join(',');
+  return startServer(['paired', modes, ...(redis ? [redis.url] : [])]).then(({ child, ready, ask }) => ({
+    child,
+    ports: ready.ports,
+    ask,
+  }));
 }
 
 const median = (xs) => {
@@ -63,14 +95,16 @@ async function measure(server, config, headers) {
 async function runProcess(index) {
   const server = await startPaired();
   const headers = [];
-  for (const config of PAIRED)
-    headers.push((await server.ask({ type: 'headers', form: config.form }, 'headers')).headers);
+  for (const config of SET)
+    headers.push(
+      (await server.ask({ type: 'headers', form: config.form, server: config.server }, 'headers')).headers,
+    );
   const rounds = [];
   for (let round = -1; round < ROUNDS; round++) {
-    const order = PAIRED.map((_, i) => i);
+    const order = SET.map((_, i) => i);
     if (round % 2 !== 0) order.reverse();
     const figures = [];
-    for (const i of order) figures[i] = await measure(server, PAIRED[i], headers[i]);
+    for (const i of order) figures[i] = await measure(server, SET[i], headers[i]);
     if (round >= 0) rounds.push(figures); // round -1 warms every server up (JIT)
     process.stderr.write(`warm path: process ${index + 1}/${PROCESSES}, round ${round + 1}/${ROUNDS}\n`);
   }
@@ -81,46 +115,67 @@ async function runProcess(index) {
 
 const processes = [];
 for (let p = 0; p < PROCESSES; p++) processes.push(await runProcess(p));
+redis?.stop();
 const all = processes.flat();
 
-// What a config adds over no auth: per round, its CPU per request less the no-auth server's in the
-// same round; the median over the rounds. User CPU is the measure the targets use (auth code runs
-// in user space). It is noisy on kernels that account CPU time by ticks (here 250 a second: the
-// split between user and system time is a sample, about ±1 µs a request in a 1 s round), hence
-// many rounds; all CPU (user + system) is exact, and shown beside it, but also carries the kernel
-// work that a slower server causes on loopback (more wake-ups of the load generator).
-const added = (rounds, i, kind) => median(rounds.map((r) => r[i][kind] - r[0][kind]));
-const bearer = PAIRED.findIndex((c) => c.server === 'bearer-auth');
-const rows = PAIRED.map((config, i) => ({
-  ...config,
-  rps: median(all.map((r) => r[i].rps)),
-  ratio: median(all.map((r) => r[i].rps / r[0].rps)),
-  userMicrosPerRequest: median(all.map((r) => r[i].user)),
-  userMicrosOverBase: added(all, i, 'user'),
-  cpuMicrosPerRequest: median(all.map((r) => r[i].cpu)),
-  cpuMicrosOverBase: added(all, i, 'cpu'),
-  // As a multiple of what @fastify/bearer-auth with one key adds: all rounds, then per process.
-  userOverBearer: added(all, i, 'user') / added(all, bearer, 'user'),
-  cpuOverBearer: added(all, i, 'cpu') / added(all, bearer, 'cpu'),
-  userOverBearerPerProcess: processes.map(
-    (rounds) => added(rounds, i, 'user') / added(rounds, bearer, 'user'),
-  ),
-}));
+// What a config adds over another (no auth, or its `ref`): per round, its CPU per request less the
+// other server's in the same round; the median over the rounds. User CPU is the measure the targets
+// use (auth code runs in user space). It is noisy on kernels that account CPU time by ticks (here
+// 250 a second: the split between user and system time is a sample, about ±1 µs a request in a 1 s
+// round), hence many rounds; all CPU (user + system) is exact, and shown beside it, but also
+// carries the kernel work that a slower server causes on loopback (more wake-ups of the load
+// generator).
+const added = (rounds, i, kind, base = 0) => median(rounds.map((r) => r[i][kind] - r[base][kind]));
+const bearer = SET.findIndex((c) => c.server === 'bearer-auth');
+const rows = SET.map((config, i) => {
+  const ref = config.ref ? SET.findIndex((c) => c.label === config.ref) : -1;
+  return {
+    ...config,
+    rps: median(all.map((r) => r[i].rps)),
+    ratio: median(all.map((r) => r[i].rps / r[0].rps)),
+    userMicrosPerRequest: median(all.map((r) => r[i].user)),
+    userMicrosOverBase: added(all, i, 'user'),
+    cpuMicrosPerRequest: median(all.map((r) => r[i].cpu)),
+    cpuMicrosOverBase: added(all, i, 'cpu'),
+    // Against its `ref` in the same rounds: throughput ratio and user CPU added.
+    ...(ref === -1
+      ? {}
+      : {
+          ratioToRef: median(all.map((r) => r[i].rps / r[ref].rps)),
+          userMicrosOverRef: added(all, i, 'user', ref),
+        }),
+    // As a multiple of what @fastify/bearer-auth with one key adds: all rounds, then per process.
+    ...(bearer === -1
+      ? {}
+      : {
+          userOverBearer: added(all, i, 'user') / added(all, bearer, 'user'),
+          cpuOverBearer: added(all, i, 'cpu') / added(all, bearer, 'cpu'),
+          userOverBearerPerProcess: processes.map(
+            (rounds) => added(rounds, i, 'user') / added(rounds, bearer, 'user'),
+          ),
+        }),
+  };
+});
+const fixed = (x, digits = 2) => (x === undefined ? '' : x.toFixed(digits));
 console.table(
   rows.map((r) => ({
     server: r.label,
     'req/s': Math.round(r.rps),
     'vs no auth': r.ratio.toFixed(3),
     'user µs over no auth': r.userMicrosOverBase.toFixed(2),
-    'x bearer-auth (user)': r.userOverBearer.toFixed(2),
     'CPU µs over no auth': r.cpuMicrosOverBase.toFixed(2),
-    'x bearer-auth (CPU)': r.cpuOverBearer.toFixed(2),
-    'per process (user)': r.userOverBearerPerProcess.map((x) => x.toFixed(2)).join(' / '),
+    ...(limitsSet
+      ? { 'vs ref': fixed(r.ratioToRef, 3), 'user µs over ref': fixed(r.userMicrosOverRef) }
+      : {
+          'x bearer-auth (user)': fixed(r.userOverBearer),
+          'x bearer-auth (CPU)': fixed(r.cpuOverBearer),
+          'per process (user)': r.userOverBearerPerProcess.map((x) => x.toFixed(2)).join(' / '),
+        }),
   })),
 );
 await mkdir(join(here, 'results'), { recursive: true });
 await writeFile(
-  join(here, 'results', 'warm-path.json'),
+  join(here, 'results', limitsSet ? 'limits-paired.json' : 'warm-path.json'),
   JSON.stringify(
     {
       processes: PROCESSES,
