@@ -417,6 +417,47 @@ describe('rate-limit header styles', () => {
     });
   });
 
+  it('draft-11 and draft-8: the remaining counts and the seconds follow every request', async () => {
+    for (const [style, sep] of [
+      ['draft-11', ';'],
+      ['draft-8', '; '],
+    ] as const) {
+      const { call, clock } = await setup(settings, { headers: style });
+      const seen: unknown[] = [];
+      // Within one second, at its last millisecond, into the next second, then past the quota.
+      for (const step of [0, 400, 599, 1, 999, 57_000, 1_000]) {
+        clock.advance(step);
+        const result = await call();
+        seen.push(result.ok ? result.headers.ratelimit : result.error.code);
+      }
+      const line = (rate: number, rateT: number, quota: number, quotaT: number) =>
+        `"rate"${sep}r=${rate}${sep}t=${rateT}, "quota"${sep}r=${quota}${sep}t=${quotaT}`;
+      expect(seen).toEqual([
+        line(9, 60, 4, 1425600),
+        line(8, 60, 3, 1425600),
+        line(7, 60, 2, 1425600), // 12:00:00.999
+        line(6, 59, 1, 1425599), // 12:00:01.000
+        line(5, 59, 0, 1425599),
+        'quota_exceeded',
+        'quota_exceeded',
+      ]);
+    }
+  });
+
+  it('prints counts past 2^31 exactly (the largest quota), and one counter alone', async () => {
+    const { call } = await setup({ quota: { limit: 1_000_000_000_000, period: 'day' } });
+    const counts: unknown[] = [];
+    for (const cost of [1, 1_000_000, 999_999]) {
+      const result = await call(undefined, cost);
+      counts.push(result.ok ? result.headers.ratelimit : result.error.code);
+    }
+    expect(counts).toEqual([
+      '"quota";r=999999999999;t=43200',
+      '"quota";r=999998999999;t=43200',
+      '"quota";r=999998000000;t=43200',
+    ]);
+  });
+
   it('refuses an unknown style at start-up', async () => {
     await expect(setup(settings, { headers: 'draft-5' as never })).rejects.toThrow(/limits.headers/);
     await expect(setup(settings, { headers: [] as never })).rejects.toThrow(/limits.headers/);
