@@ -48,15 +48,16 @@ function sameSpec(a: RateLimitSpec | QuotaSpec | null, b: RateLimitSpec | QuotaS
 export function keyCounters(
   keyId: string | null,
   limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
-  charge: { cost: number; rateCost: number },
+  cost: number,
+  rateCost: number,
   now: number,
 ): readonly PolicyCounter[] {
   const list = plans.get(limits);
   if (list !== undefined) {
     for (const plan of list) {
       if (
-        plan.cost === charge.cost &&
-        plan.rateCost === charge.rateCost &&
+        plan.cost === cost &&
+        plan.rateCost === rateCost &&
         now >= plan.from &&
         now < plan.until &&
         plan.keyId === keyId &&
@@ -66,7 +67,7 @@ export function keyCounters(
         return plan.counters;
     }
   }
-  const counters = buildCounters(keyId, limits, charge, now);
+  const counters = buildCounters(keyId, limits, cost, rateCost, now);
   let from = Number.NEGATIVE_INFINITY;
   let until = Number.POSITIVE_INFINITY;
   for (const counter of counters) {
@@ -78,8 +79,8 @@ export function keyCounters(
     keyId,
     rateLimit,
     quota,
-    cost: charge.cost,
-    rateCost: charge.rateCost,
+    cost,
+    rateCost,
     from,
     until,
     counters,
@@ -93,11 +94,11 @@ export function keyCounters(
 function buildCounters(
   keyId: string | null,
   limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
-  charge: { cost: number; rateCost: number },
+  cost: number,
+  rateCost: number,
   now: number,
 ): readonly PolicyCounter[] {
   const { rateLimit, quota } = limits;
-  const { cost, rateCost } = charge;
   const counters: PolicyCounter[] = [];
   if (rateLimit) {
     const { start, end } = rateWindow(rateLimit.windowSeconds, now);
