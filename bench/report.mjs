@@ -144,6 +144,16 @@ the kernel work a slower server causes on loopback (more wake-ups of the load ge
 bearer-auth" divides what a row adds by what @fastify/bearer-auth with one key adds; the last
 column gives it per process, to show the spread.
 
+Why the ratios here fall further than the auth code's own CPU explains: on this machine (a 2-core
+VM, the load generator on the other core), a slower server leaves the load generator idle more
+often, and each response that finds it idle must wake it, an inter-processor interrupt that costs
+the server's kernel a few µs on a VM. So the server's kernel time per request grows with any work
+added to a request. \`node bench/profile-paired.mjs\` (Linux \`perf\`, not part of \`pnpm bench\`)
+splits a paired process's CPU time by server. In two runs on 2026-12-02, waking the load generator
+cost 4.27 and 5.39 µs a request with no auth, 4.82 and 6.63 with @fastify/bearer-auth, 5.43 and
+7.62 with keywarden, whose own code (keywarden's frames on the stack, in the busy server) took 2.72
+and 4.20 µs (bearer-auth's: 0.29 and 0.60); the VM ran no auth at 48 and 66 µs a request in them.
+
 ${table(
   [
     'server',

@@ -17,15 +17,15 @@ export const PINNING = pinned
   : 'not pinned';
 
 /**
- * Starts bench/http-server.mjs with `args`; resolves, once it is ready, to the child, its 'ready'
+ * Starts bench/http-server.mjs with `args` (and Node's own flags `nodeArgs`); resolves, once it is ready, to the child, its 'ready'
  * message, and `ask(message, type)`, which sends a message and resolves to the first reply of `type`.
  */
-export function startServer(args) {
+export function startServer(args, nodeArgs = []) {
   const script = join(import.meta.dirname, 'http-server.mjs');
   const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] };
   const child = pinned
-    ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, script, ...args], options)
-    : fork(script, args, options);
+    ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, ...nodeArgs, script, ...args], options)
+    : fork(script, args, { ...options, execArgv: nodeArgs });
   const ask = (message, type) =>
     new Promise((resolve) => {
       const onMessage = (reply) => {
