@@ -56,9 +56,9 @@ function keyConsumption(store: LimitStore) {
   const consumeNow = store.consumeNow?.bind(store);
   const slots = keySlotsOf(store);
   return {
-    countersOf(keyId: string, key: KeyView, cost: number, rateCost: number, t: number) {
-      if (slots === undefined) return keyCounters(keyId, key, cost, rateCost, t);
-      return keyCounters(null, key instanceof CachedKey ? key.profile : key, cost, rateCost, t);
+    countersOf(keyId: string, key: KeyView, charge: { cost: number; rateCost: number }, t: number) {
+      if (slots === undefined) return keyCounters(keyId, key, charge, t);
+      return keyCounters(null, key instanceof CachedKey ? key.profile : key, charge, t);
     },
     consume(keyId: string, counters: readonly PolicyCounter[], t: number): MaybePromise<ConsumeResult> {
       if (slots !== undefined) return slots.consume(keyId, counters, t);
@@ -90,11 +90,9 @@ export function createCharging(
   /** A refused consume: 429 for the first counter over its limit. */
   function overLimit(
     ctx: RequestContext,
-    counters: readonly PolicyCounter[],
-    result: ConsumeResult,
-    t: number,
-    cost: number,
+    refused: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
   ): AuthResult {
+    const { counters, result, t, cost } = refused;
     const headers = rateLimitHeaders(counters, result.counts, t);
     const denied = counters.findIndex((counter, i) => result.counts[i]! + counter.cost > counter.limit);
     const counter = counters[denied] ?? counters[0]!;
@@ -118,43 +116,28 @@ export function createCharging(
   /** What a consume answered: the headers when allowed, else the 429. */
   function decide(
     ctx: RequestContext,
-    counters: readonly PolicyCounter[],
-    result: ConsumeResult,
-    t: number,
-    cost: number,
+    charged: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
   ): Headers | AuthResult {
-    return result.allowed
-      ? rateLimitHeaders(counters, result.counts, t)
-      : overLimit(ctx, counters, result, t, cost);
-  }
-
-  /** Charges a key that has a limit (positional arguments: no object a request on this path). */
-  function chargeLimited(
-    ctx: RequestContext,
-    key: KeyView,
-    cost: number,
-    rateCost: number,
-  ): MaybePromise<Headers | AuthResult> {
-    const t = ctx.at;
-    const keyId = ctx.keyId!;
-    const counters = countersOf(keyId, key, cost, rateCost, t);
-    let result: MaybePromise<ConsumeResult>;
-    try {
-      result = consume(keyId, counters, t);
-    } catch (error) {
-      return storeFailed(ctx, error, t);
-    }
-    if (!(result instanceof Promise)) return decide(ctx, counters, result, t, cost);
-    return result.then(
-      (settled) => decide(ctx, counters, settled, t, cost),
-      (error: unknown) => storeFailed(ctx, error, t),
-    );
+    const { counters, result, t } = charged;
+    return result.allowed ? rateLimitHeaders(counters, result.counts, t) : overLimit(ctx, charged);
   }
 
   function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | AuthResult> {
-    const key = ctx.key!;
-    if (!key.rateLimit && !key.quota) return NO_HEADERS;
-    return chargeLimited(ctx, key, cost, rateCost);
+    const { rateLimit, quota } = ctx.key!;
+    if (!rateLimit && !quota) return NO_HEADERS;
+    const t = ctx.at;
+    const counters = countersOf(ctx.keyId!, ctx.key!, { cost, rateCost }, t);
+    let result: MaybePromise<ConsumeResult>;
+    try {
+      result = consume(ctx.keyId!, counters, t);
+    } catch (error) {
+      return storeFailed(ctx, error, t);
+    }
+    if (!(result instanceof Promise)) return decide(ctx, { counters, result, t, cost });
+    return result.then(
+      (settled) => decide(ctx, { counters, result: settled, t, cost }),
+      (error: unknown) => storeFailed(ctx, error, t),
+    );
   }
 
   const afterCharge = (ctx: RequestContext, charged: Headers | AuthResult): AuthResult =>
@@ -165,7 +148,7 @@ export function createCharging(
     const status: LimitStatus = { rateLimit: null, quota: null };
     if (!key.rateLimit && !key.quota) return status;
     const t = now();
-    const counters = countersOf(keyId, key, 0, 0, t);
+    const counters = countersOf(keyId, key, { cost: 0, rateCost: 0 }, t);
     const { counts } = await consume(keyId, counters, t);
     counters.forEach((counter, i) => {
       const used = counts[i]!;
@@ -190,9 +173,9 @@ export function createCharging(
         // An unvalidated route object with a bad cost: refuse rather than guess (fail closed).
         return refusals.refuse(ctx, 'auth_unavailable', 'limit_store_unavailable', []);
       }
-      const key = ctx.key!;
-      if (!key.rateLimit && !key.quota) return succeed(ctx, NO_HEADERS);
-      return thenOrNow(chargeLimited(ctx, key, cost, 1), ctx, afterCharge);
+      const { rateLimit, quota } = ctx.key!;
+      if (!rateLimit && !quota) return succeed(ctx, NO_HEADERS);
+      return thenOrNow(charge(ctx, cost, 1), ctx, afterCharge);
     },
   };
 }

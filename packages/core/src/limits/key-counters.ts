@@ -48,16 +48,15 @@ function sameSpec(a: RateLimitSpec | QuotaSpec | null, b: RateLimitSpec | QuotaS
 export function keyCounters(
   keyId: string | null,
   limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
-  cost: number,
-  rateCost: number,
+  charge: { cost: number; rateCost: number },
   now: number,
 ): readonly PolicyCounter[] {
   const list = plans.get(limits);
   if (list !== undefined) {
     for (const plan of list) {
       if (
-        plan.cost === cost &&
-        plan.rateCost === rateCost &&
+        plan.cost === charge.cost &&
+        plan.rateCost === charge.rateCost &&
         now >= plan.from &&
         now < plan.until &&
         plan.keyId === keyId &&
@@ -67,7 +66,7 @@ export function keyCounters(
         return plan.counters;
     }
   }
-  const counters = buildCounters(keyId, limits, cost, rateCost, now);
+  const counters = buildCounters(keyId, limits, charge, now);
   let from = Number.NEGATIVE_INFINITY;
   let until = Number.POSITIVE_INFINITY;
   for (const counter of counters) {
@@ -79,8 +78,8 @@ export function keyCounters(
     keyId,
     rateLimit,
     quota,
-    cost,
-    rateCost,
+    cost: charge.cost,
+    rateCost: charge.rateCost,
     from,
     until,
     counters,
@@ -94,11 +93,11 @@ export function keyCounters(
 function buildCounters(
   keyId: string | null,
   limits: { rateLimit: RateLimitSpec | null; quota: QuotaSpec | null },
-  cost: number,
-  rateCost: number,
+  charge: { cost: number; rateCost: number },
   now: number,
 ): readonly PolicyCounter[] {
   const { rateLimit, quota } = limits;
+  const { cost, rateCost } = charge;
   const counters: PolicyCounter[] = [];
   if (rateLimit) {
     const { start, end } = rateWindow(rateLimit.windowSeconds, now);

@@ -91,17 +91,17 @@ describe('shared counter lists', () => {
       quota: { limit: 100, period: 'day' as const },
     };
     const t = Date.UTC(2026, 0, 15, 12, 0, 0);
-    const route = keyCounters(null, profile, 1, 1, t);
-    const extra = keyCounters(null, profile, 4, 0, t);
+    const route = keyCounters(null, profile, { cost: 1, rateCost: 1 }, t);
+    const extra = keyCounters(null, profile, { cost: 4, rateCost: 0 }, t);
     expect(extra).not.toBe(route);
-    expect(keyCounters(null, profile, 1, 1, t + 1)).toBe(route);
-    expect(keyCounters(null, profile, 4, 0, t + 2)).toBe(extra);
+    expect(keyCounters(null, profile, { cost: 1, rateCost: 1 }, t + 1)).toBe(route);
+    expect(keyCounters(null, profile, { cost: 4, rateCost: 0 }, t + 2)).toBe(extra);
     expect(route.map((c) => [c.policy, c.cost, c.key])).toEqual([
       ['rate', 1, ''],
       ['quota', 1, ''],
     ]);
     // A new window: new counters for that charge, with the new reset time.
-    const next = keyCounters(null, profile, 1, 1, t + 60_000);
+    const next = keyCounters(null, profile, { cost: 1, rateCost: 1 }, t + 60_000);
     expect(next).not.toBe(route);
     expect(next[0]!.resetAt).toBe(route[0]!.resetAt + 60_000);
   });
