@@ -56,6 +56,8 @@ await writeFile(join(docs, 'benchmarks-http.svg'), svg);
 await sharp(Buffer.from(svg)).png().toFile(join(docs, 'benchmarks-http.png'));
 
 // --- the page
+/** A figure over a baseline, with its sign: +1.23, -0.45. */
+const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
 const machine = `${cpus().length} × ${cpus()[0]?.model?.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB`;
 const table = (head, lines) =>
   [
@@ -115,9 +117,7 @@ ${table(
     r.cpuMicrosPerRequest.toFixed(1),
     r.ratio.toFixed(3),
     r.cpuRatio === undefined ? '' : r.cpuRatio.toFixed(3),
-    r.userMicrosOverBase === undefined
-      ? ''
-      : `${r.userMicrosOverBase >= 0 ? '+' : ''}${r.userMicrosOverBase.toFixed(2)}`,
+    r.userMicrosOverBase === undefined ? '' : signed(r.userMicrosOverBase),
   ]),
 )}
 
@@ -169,9 +169,9 @@ ${table(
     r.label,
     Math.round(r.rps).toLocaleString('en'),
     r.ratio.toFixed(3),
-    `${r.userMicrosOverBase >= 0 ? '+' : ''}${r.userMicrosOverBase.toFixed(2)}`,
+    signed(r.userMicrosOverBase),
     r.server === 'none' ? '' : r.userOverBearer.toFixed(2),
-    `${r.cpuMicrosOverBase >= 0 ? '+' : ''}${r.cpuMicrosOverBase.toFixed(2)}`,
+    signed(r.cpuMicrosOverBase),
     r.server === 'none' ? '' : r.cpuOverBearer.toFixed(2),
     r.server === 'none' ? '' : r.userOverBearerPerProcess.map((x) => x.toFixed(2)).join(' / '),
   ]),
@@ -205,12 +205,10 @@ ${table(
     r.label,
     Math.round(r.rps).toLocaleString('en'),
     r.ratio.toFixed(3),
-    `${r.userMicrosOverBase >= 0 ? '+' : ''}${r.userMicrosOverBase.toFixed(2)}`,
-    `${r.cpuMicrosOverBase >= 0 ? '+' : ''}${r.cpuMicrosOverBase.toFixed(2)}`,
+    signed(r.userMicrosOverBase),
+    signed(r.cpuMicrosOverBase),
     r.ratioToRef === undefined ? '' : r.ratioToRef.toFixed(3),
-    r.userMicrosOverRef === undefined
-      ? ''
-      : `${r.userMicrosOverRef >= 0 ? '+' : ''}${r.userMicrosOverRef.toFixed(2)}`,
+    r.userMicrosOverRef === undefined ? '' : signed(r.userMicrosOverRef),
     r.ref ?? '',
   ]),
 )}
