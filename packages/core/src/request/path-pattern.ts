@@ -83,33 +83,44 @@ function utf8SequenceLength(path: string, i: number, lead: number): number {
  * ```
  */
 export function isSafeRawPath(path: string): boolean {
-  const length = path.length;
-  if (length === 0 || length > MAX_PATH_LENGTH || path.charCodeAt(0) !== 47) return false;
+  return safePathEnd(path, false) === path.length;
+}
+
+/**
+ * Where the path of `text` ends when it is a safe raw path (see {@link isSafeRawPath}), else -1.
+ * For a request target (`target`), the path ends before the first `?` or `#`: it is checked in the
+ * same scan that finds where it ends, without being cut out.
+ */
+function safePathEnd(text: string, target: boolean): number {
+  const limit = text.length;
+  if (limit === 0 || text.charCodeAt(0) !== 47) return -1;
   let segmentLength = 0; // decoded characters in the current segment, up to its first `;`
   let dots = 0; // how many of them are dots
   let parameter = false; // past a `;` in this segment
-  for (let i = 1; i < length; i++) {
-    let code = path.charCodeAt(i);
+  let i = 1;
+  for (; i < limit; i++) {
+    let code = text.charCodeAt(i);
+    if (target && (code === 63 || code === 35)) break; // `?` or `#`: the path ends
     if (code === 47 /* / */) {
-      if (segmentLength === 0 && !parameter) return false; // `//`
-      if (dots === segmentLength && dots <= 2) return false; // `.`, `..`, `.;x`, `..;`, `;x`
+      if (segmentLength === 0 && !parameter) return -1; // `//`
+      if (dots === segmentLength && dots <= 2) return -1; // `.`, `..`, `.;x`, `..;`, `;x`
       segmentLength = 0;
       dots = 0;
       parameter = false;
       continue;
     }
-    if (code <= 0x20 || code >= 0x7f || code === 92 /* \ */) return false;
+    if (code <= 0x20 || code >= 0x7f || code === 92 /* \ */) return -1;
     if (code === 37 /* % */) {
-      code = escapeAt(path, i);
-      if (code < 0x20 || code === 0x7f || code === 47 || code === 92) return false;
+      code = escapeAt(text, i);
+      if (code < 0x20 || code === 0x7f || code === 47 || code === 92) return -1;
       if (code >= 0x80) {
-        const sequence = utf8SequenceLength(path, i, code);
-        if (sequence === 0) return false;
+        const sequence = utf8SequenceLength(text, i, code);
+        if (sequence === 0) return -1;
         i += sequence - 1;
         if (!parameter) segmentLength++;
         continue;
       }
-      if (code === 37 && formsEscape(path, i + 3)) return false; // double encoding
+      if (code === 37 && formsEscape(text, i + 3)) return -1; // double encoding
       i += 2;
     }
     if (code === 59 /* ; */) parameter = true;
@@ -117,8 +128,9 @@ export function isSafeRawPath(path: string): boolean {
     segmentLength++;
     if (code === 46 /* . */) dots++;
   }
+  if (i > MAX_PATH_LENGTH) return -1;
   // The last segment (empty after a trailing slash, which is allowed and significant).
-  return !((segmentLength > 0 || parameter) && dots === segmentLength && dots <= 2);
+  return (segmentLength > 0 || parameter) && dots === segmentLength && dots <= 2 ? -1 : i;
 }
 
 /**
@@ -209,24 +221,43 @@ export function pathOf(url: string): string {
 
 /**
  * Whether the request target's path matches one of `paths` and one of `alsoPaths` (null: no
- * condition; `*` matches any target). The path is cut from the target and checked for safety once
- * for both lists: a token's request checks its own patterns and its key's.
+ * condition; `*` matches any target). The path is found and checked for safety in one scan of the
+ * target, shared by both lists: a token's request checks its own patterns and its key's. Loops by
+ * hand, not `includes`, `for...of` or `endsWith`: in a busy server this check cost about 0.4 µs a
+ * request for one prefix pattern, mostly in builtins whose code was no longer in the CPU's caches.
  */
 export function pathsAllow(
   paths: readonly string[] | null,
   alsoPaths: readonly string[] | null,
   url: string,
 ): boolean {
-  const any = paths === null || paths.includes('*');
-  const alsoAny = alsoPaths === null || alsoPaths.includes('*');
+  const any = paths === null || hasStar(paths);
+  const alsoAny = alsoPaths === null || hasStar(alsoPaths);
   if (any && alsoAny) return true;
-  const path = pathOf(url);
-  if (!isSafeRawPath(path)) return false;
-  return (any || matchesOne(paths!, path)) && (alsoAny || matchesOne(alsoPaths!, path));
+  const end = safePathEnd(url, true);
+  if (end < 0) return false;
+  return (any || matchesOneIn(paths!, url, end)) && (alsoAny || matchesOneIn(alsoPaths!, url, end));
 }
 
-/** Whether a safe raw path matches one of the (valid) patterns. */
-function matchesOne(patterns: readonly string[], path: string): boolean {
-  for (const pattern of patterns) if (matchesSafePath(pattern, path)) return true;
+/** Whether one of the patterns is `*`. */
+function hasStar(patterns: readonly string[]): boolean {
+  for (let i = 0; i < patterns.length; i++) if (patterns[i] === '*') return true;
+  return false;
+}
+
+/** Whether `url`'s first `end` characters (a safe path) match one of the (valid, not `*`) patterns. */
+function matchesOneIn(patterns: readonly string[], url: string, end: number): boolean {
+  for (let i = 0; i < patterns.length; i++) {
+    const pattern = patterns[i]!;
+    const length = pattern.length;
+    // `P/*`: every path below `P/`; otherwise the exact path.
+    const prefix =
+      length >= 2 && pattern.charCodeAt(length - 1) === 42 && pattern.charCodeAt(length - 2) === 47;
+    if (prefix ? end < length : end !== length) continue;
+    let j = 0;
+    const compared = prefix ? length - 1 : length;
+    while (j < compared && url.charCodeAt(j) === pattern.charCodeAt(j)) j++;
+    if (j === compared) return true;
+  }
   return false;
 }

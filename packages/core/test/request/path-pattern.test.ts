@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isSafeRawPath, isValidPathPattern, MAX_PATH_LENGTH, matchPathPattern } from '../../src/index.js';
+import { pathOf, pathsAllow } from '../../src/request/path-pattern.js';
 
 describe('isSafeRawPath refuses', () => {
   it.each([
@@ -192,5 +193,75 @@ describe('path patterns', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+
+  describe("pathsAllow (a request target against a key's and a token's patterns)", () => {
+    // What it must equal: cut the path at `?` or `#`, refuse it unless safe, match each pattern.
+    const reference = (paths: string[] | null, alsoPaths: string[] | null, url: string) => {
+      const matches = (list: string[] | null) =>
+        list === null || list.includes('*') || list.some((p) => matchPathPattern(p, pathOf(url)));
+      const anyOf = (list: string[] | null) => list === null || list.includes('*');
+      if (anyOf(paths) && anyOf(alsoPaths)) return true;
+      return isSafeRawPath(pathOf(url)) && matches(paths) && matches(alsoPaths);
+    };
+
+    it.each([
+      [['/v3/files/*'], null, '/v3/files/a.png?x=1', true],
+      [['/v3/files/*'], null, '/v3/files/?x=1', false],
+      [['/v3/files/*'], null, '/v3/files#/a', false],
+      [['/v3/files/*'], null, '/v3/files/..?x', false],
+      [['/v3/files/*'], null, '/v3/files/a/../b?x', false],
+      [['/v3/files/*'], null, '/v3/files/a%?x', false],
+      [['/v3/files/*'], null, '/v3/files/a?../..', true],
+      [['/v3/upload/'], null, '/v3/upload/?token=1', true],
+      [['/v3/upload/'], null, '/v3/upload', false],
+      [['/v3/upload/'], null, '/v3/upload/x', false],
+      [['/a/*', '/v3/upload/'], ['/v3/*'], '/v3/upload/#frag', true],
+      [['/v3/files/*'], ['/v3/other/*'], '/v3/files/a', false],
+      [['*'], ['/v3/files/*'], '/v3/files/a', true],
+      [['*'], ['*'], '//unsafe/../path', true],
+      [null, ['/v3/files/*'], '/v3/files/%2e%2e/x', false],
+      [[], null, '/v3/files/a', false],
+      [['/v3/files/*'], null, `/v3/files/${'a'.repeat(MAX_PATH_LENGTH)}`, false],
+      [['/v3/files/*'], null, `/v3/files/${'a'.repeat(MAX_PATH_LENGTH - 11)}?${'q'.repeat(100)}`, true],
+    ] as const)('%j and %j allow %s: %s', (paths, alsoPaths, url, expected) => {
+      const list = (l: readonly string[] | null) => (l === null ? null : [...l]);
+      expect(pathsAllow(list(paths), list(alsoPaths), url)).toBe(expected);
+      expect(reference(list(paths), list(alsoPaths), url)).toBe(expected);
+    });
+
+    it('equals cutting the path, checking it and matching each pattern, on any target', () => {
+      const piece = fc.constantFrom(
+        'a',
+        'v3',
+        'files',
+        '.',
+        '..',
+        '%2e',
+        '%C3%A9',
+        '%',
+        ';',
+        '/',
+        '//',
+        '?',
+        '#',
+        '*',
+      );
+      const target = fc.array(piece, { maxLength: 10 }).map((pieces) => `/${pieces.join('')}`);
+      const pattern = fc.oneof(
+        fc.constant('*'),
+        fc.array(piece, { maxLength: 5 }).map((pieces) => `/${pieces.join('')}`),
+        fc.array(piece, { maxLength: 4 }).map((pieces) => `/${pieces.join('')}/*`),
+      );
+      const patterns = fc.option(
+        fc.array(pattern, { maxLength: 3 }).map((list) => list.filter((p) => isValidPathPattern(p))),
+      );
+      fc.assert(
+        fc.property(patterns, patterns, target, (paths, alsoPaths, url) => {
+          expect(pathsAllow(paths, alsoPaths, url), url).toBe(reference(paths, alsoPaths, url));
+        }),
+        { numRuns: 20_000 },
+      );
+    });
   });
 });
