@@ -21,6 +21,10 @@
 // bearer-auth / keywarden): waking the client 4.27 / 4.82 / 5.43 and 5.39 / 6.63 / 7.62; the auth
 // code's own frames 0 / 0.29 / 2.72 and 0 / 0.60 / 4.20. The VM's speed moved between and within
 // the runs (no auth took 48 and 66 µs a request), so read the columns side by side, not alone.
+// Nor read the requests column as throughput: `perf`'s call-graph sampling takes a large share of
+// the server's CPU (on 2026-12-02, no auth served 17,000 req/s under it against 34,000 in
+// bench/warm-path.mjs minutes before), and the servers' throughputs come close to one another
+// under it (keywarden 0.97 of no auth where bench/warm-path.mjs measured 0.87).
 import { spawn, spawnSync } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
