@@ -37,6 +37,12 @@ export interface Command {
   usage: string;
   /** Its options beyond the global ones (`--store`, `--json`, `--help`). */
   options?: ParseArgsConfig['options'];
+  /**
+   * Options refused whatever their value, with the reason (`--secret`: a secret on the command
+   * line). Checked before the options are parsed, so a value the parser would stumble on (one
+   * starting with `-`) gets the same refusal.
+   */
+  refuses?: Readonly<Record<string, string>>;
   /** Whether it takes one key id as its argument. */
   takesId?: boolean;
   /** Whether it may start a new keys file (without `--create`). */

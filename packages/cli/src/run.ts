@@ -103,6 +103,14 @@ function findCommand(argv: string[]): [Command | undefined, string[], string[]] 
 }
 
 function parse(command: Command, args: string[]): { values: Values; positionals: string[] } {
+  for (const [name, reason] of Object.entries(command.refuses ?? {})) {
+    // Options end at `--`; after it, `--secret` is a positional like any other word.
+    const end = args.indexOf('--');
+    if (
+      args.slice(0, end === -1 ? undefined : end).some((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+    )
+      throw new UsageError(reason);
+  }
   try {
     const options = { ...GLOBAL_OPTIONS, ...command.options };
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true });

@@ -258,6 +258,11 @@ describe('keywarden command line', () => {
       ['token', 'mint', '--key', 'abc', '--secret', SECRET],
       /--secret is not taken: .* ps and the shell history/,
     ],
+    // A secret starting with a dash (a generated one does, one time in 64): the same refusal, not
+    // the option parser's "ambiguous argument".
+    [['token', 'mint', '--key', 'abc', '--secret', `-${SECRET}`], /--secret is not taken/],
+    [['token', 'mint', '--secret', `--${SECRET}`, '--key', 'abc'], /--secret is not taken/],
+    [['token', 'mint', '--key', 'abc', `--secret=${SECRET}`], /--secret is not taken/],
     [['token', 'mint', '--key', 'abc', '--issuer', ''], /--issuer/],
     [['keys', 'create', '--name', 'x', '--env', 'prod'], /--env/],
     [['keys', 'create', '--name', 'x', '--expires-in', 'soon'], /--expires-in/],

@@ -44,21 +44,20 @@ export const tokenMint: Command = {
 
 The secret is never taken from the command line, where ps and the shell history show it.
 `,
+  refuses: {
+    secret:
+      '--secret is not taken: a secret on the command line shows in ps and the shell history; use --secret-file <path> or KEYWARDEN_TOKEN_SECRET',
+  },
   options: {
     key: { type: 'string' },
     path: { type: 'string', multiple: true },
     'expires-in': { type: 'string' },
     'secret-file': { type: 'string' },
-    secret: { type: 'string' },
     issuer: { type: 'string' },
     audience: { type: 'string' },
   },
   async run(ctx) {
     const { values, io } = ctx;
-    if (values.secret !== undefined)
-      throw new UsageError(
-        '--secret is not taken: a secret on the command line shows in ps and the shell history; use --secret-file <path> or KEYWARDEN_TOKEN_SECRET',
-      );
     if (values.key === undefined) throw new UsageError('token mint needs --key <id>');
     const secret = await signingSecret(ctx);
     const claims = {
