@@ -170,17 +170,22 @@ export function matchPathPattern(pattern: string, rawPath: string): boolean {
 
 /** Pattern match for a path already known safe and a pattern already known valid. */
 export function matchesSafePath(pattern: string, safePath: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('/*')) {
-    const prefixLength = pattern.length - 1; // keep the trailing `/`
-    if (safePath.length <= prefixLength) return false;
-    // Compared in place: `startsWith(pattern.slice(...))` made a string on every request.
-    for (let i = 0; i < prefixLength; i++) {
-      if (safePath.charCodeAt(i) !== pattern.charCodeAt(i)) return false;
-    }
-    return true;
-  }
-  return safePath === pattern;
+  return pattern === '*' || matchesUpTo(pattern, safePath, safePath.length);
+}
+
+/**
+ * Whether the first `end` characters of `text` (a safe path) match a valid pattern other than `*`,
+ * compared in place: `startsWith(pattern.slice(...))` made a string on every request.
+ */
+function matchesUpTo(pattern: string, text: string, end: number): boolean {
+  const length = pattern.length;
+  // `P/*`: every path below `P/` (the `/` kept); otherwise the exact path.
+  const prefix =
+    length >= 2 && pattern.charCodeAt(length - 1) === 42 && pattern.charCodeAt(length - 2) === 47;
+  if (prefix ? end < length : end !== length) return false;
+  const compared = prefix ? length - 1 : length;
+  for (let i = 0; i < compared; i++) if (text.charCodeAt(i) !== pattern.charCodeAt(i)) return false;
+  return true;
 }
 
 /**
@@ -247,17 +252,6 @@ function hasStar(patterns: readonly string[]): boolean {
 
 /** Whether `url`'s first `end` characters (a safe path) match one of the (valid, not `*`) patterns. */
 function matchesOneIn(patterns: readonly string[], url: string, end: number): boolean {
-  for (let i = 0; i < patterns.length; i++) {
-    const pattern = patterns[i]!;
-    const length = pattern.length;
-    // `P/*`: every path below `P/`; otherwise the exact path.
-    const prefix =
-      length >= 2 && pattern.charCodeAt(length - 1) === 42 && pattern.charCodeAt(length - 2) === 47;
-    if (prefix ? end < length : end !== length) continue;
-    let j = 0;
-    const compared = prefix ? length - 1 : length;
-    while (j < compared && url.charCodeAt(j) === pattern.charCodeAt(j)) j++;
-    if (j === compared) return true;
-  }
+  for (let i = 0; i < patterns.length; i++) if (matchesUpTo(patterns[i]!, url, end)) return true;
   return false;
 }
