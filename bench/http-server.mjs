@@ -67,6 +67,32 @@ const peerRedis = async () => new (await import('ioredis')).Redis(redisUrl, { en
 const body = { ok: true };
 let port;
 
+/**
+ * The floor under the limits rows: a hook that only sets the two headers keywarden's limits send,
+ * `RateLimit-Policy` (the same text every time) and `RateLimit` (the remaining counts change on
+ * every request), as long as the limited key's, and counts nothing. The texts are taken from a
+ * request the limited keywarden answers once.
+ */
+async function rateLimitHeadersHook() {
+  const { keywarden: limited, key: limitedKey } = await instance('memory');
+  const probe = await limited.authenticate({
+    method: 'GET',
+    url: '/v3/files/bench.png',
+    headers: { 'x-api-key': limitedKey },
+  });
+  const policy = probe.headers['ratelimit-policy'];
+  const pieces = probe.headers.ratelimit.split(/(?<=;r=)\d+/);
+  if (!policy || pieces.length !== 3)
+    throw new Error('the limited key answered without its RateLimit headers');
+  let rate = RATE.limit;
+  let quota = QUOTA.limit;
+  return (_request, reply, done) => {
+    reply.header('ratelimit-policy', policy);
+    reply.header('ratelimit', pieces[0] + --rate + pieces[1] + --quota + pieces[2]);
+    done();
+  };
+}
+
 /** A Fastify server for one mode, listening on a port of its own; resolves to the port. */
 async function fastifyServer(mode) {
   const { default: Fastify } = await import('fastify');
@@ -82,6 +108,7 @@ async function fastifyServer(mode) {
     });
   if (mode === 'empty-async-hook') app.addHook('onRequest', async () => {});
   if (mode === 'empty-callback-hook') app.addHook('onRequest', (_request, _reply, done) => done());
+  if (mode === 'ratelimit-headers') app.addHook('onRequest', await rateLimitHeadersHook());
   if (mode === 'bearer-auth')
     await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set([key]) });
   if (mode === 'bearer-auth-100')

@@ -49,6 +49,13 @@ const MEMORY_ROW = 'Fastify + keywarden, X-Api-Key, rate + quota, memory';
 export const PAIRED_LIMITS = [
   PAIRED[0],
   PAIRED[1],
+  PAIRED[2],
+  {
+    server: 'ratelimit-headers',
+    form: 'x-api-key',
+    label: 'Fastify + the two RateLimit headers alone (floor)',
+    ref: PAIRED[2].label,
+  },
   { server: 'rate-limit', form: 'x-api-key', label: 'Fastify + @fastify/rate-limit, memory (no auth)' },
   { server: 'rate-limit-redis', form: 'x-api-key', label: 'Fastify + @fastify/rate-limit, Redis (no auth)' },
   { server: 'keywarden', form: 'x-api-key', label: KEY_ROW },
