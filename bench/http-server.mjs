@@ -1,6 +1,6 @@
 // One server of the HTTP benchmark, run as a child process so that it has a core of its own and
 // its CPU time can be measured alone. argv: framework (fastify|express|koa), mode (none|keywarden|
-// bearer-auth|passport); or `paired` and several Fastify modes, comma-separated, for
+// bearer-auth|passport); or `paired` and several modes, comma-separated (see below), for
 // bench/warm-path.mjs. Talks to the parent over IPC: 'ready' (with the port, or the ports by mode),
 // then answers 'headers' and 'cpu'.
 import './next-tick-warmup.mjs'; // first: see the file
@@ -22,8 +22,10 @@ const [framework, mode, redisUrl] = process.argv.slice(2);
 const RATE = { limit: 1_000_000_000, windowSeconds: 60 };
 const QUOTA = { limit: 1_000_000_000_000, period: 'month' };
 /** Whether a mode's keywarden counts limits, and where: null (none), 'memory' or 'redis'. */
-const limitsOf = (name) =>
-  name.startsWith('keywarden-limits') ? (name.endsWith('-redis') ? 'redis' : 'memory') : null;
+const limitsOf = (name) => {
+  const own = name.slice(name.indexOf(':') + 1); // a paired name's framework prefix off
+  return own.startsWith('keywarden-limits') ? (own.endsWith('-redis') ? 'redis' : 'memory') : null;
+};
 // An API with 100 customers: keywarden holds 100 keys (its per-request cost does not depend on the
 // count: one digest lookup); @fastify/bearer-auth compares against each configured key in turn, so
 // it runs with one key (its best case) and with the same 100, the one presented being the 50th.
@@ -118,20 +120,21 @@ async function fastifyServer(mode) {
   return app.server.address().port;
 }
 
-// `paired`: several Fastify servers in this one process (the mode names them, comma-separated),
-// for bench/warm-path.mjs, which alternates short rounds between them and compares their CPU time
-// per request inside one process.
-const ports = {};
-if (framework === 'paired') {
-  for (const name of mode.split(',')) ports[name] = await fastifyServer(name.replace(/-control$/, ''));
-} else if (framework === 'fastify') {
-  port = await fastifyServer(mode);
-} else if (framework === 'express') {
+/** Listens on a free loopback port; resolves to it. */
+const listen = (app) =>
+  new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server.address().port));
+  });
+
+/** An Express server for one mode; resolves to its port. */
+async function expressServer(mode) {
   const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  if (mode === 'keywarden' || limitsOf(mode)) app.use(createExpressAuth(keywarden).authenticate());
+  const limits = limitsOf(mode);
+  if (mode === 'keywarden' || limits)
+    app.use(createExpressAuth((await instance(limits)).keywarden).authenticate());
   if (mode === 'express-rate-limit' || mode === 'express-rate-limit-redis') {
     const { rateLimit } = await import('express-rate-limit');
     let store;
@@ -163,13 +166,11 @@ if (framework === 'paired') {
     app.use(passport.authenticate('headerapikey', { session: false }));
   }
   app.get(/^\/v3\/files\/.+/, (_req, res) => res.json(body));
-  await new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => {
-      port = server.address().port;
-      resolve();
-    });
-  });
-} else {
+  return listen(app);
+}
+
+/** A Koa server for one mode; resolves to its port. */
+async function koaServer(mode) {
   const { default: Koa } = await import('koa');
   const app = new Koa();
   if (mode === 'keywarden') app.use(createKoaAuth(keywarden).authenticate());
@@ -177,12 +178,23 @@ if (framework === 'paired') {
   app.use((ctx) => {
     ctx.body = body;
   });
-  await new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => {
-      port = server.address().port;
-      resolve();
-    });
-  });
+  return listen(app);
+}
+
+const SERVERS = { fastify: fastifyServer, express: expressServer, koa: koaServer };
+
+// `paired`: several servers in this one process (the mode names them, comma-separated: a Fastify
+// mode, or `express:` or `koa:` and that framework's mode; `-control` makes a second identical
+// one), for bench/warm-path.mjs, which alternates short rounds between them and compares their
+// CPU time per request inside one process.
+const ports = {};
+if (framework === 'paired') {
+  for (const name of mode.split(',')) {
+    const [kind, own] = name.includes(':') ? name.split(':') : ['fastify', name];
+    ports[name] = await SERVERS[kind](own.replace(/-control$/, ''));
+  }
+} else {
+  port = await SERVERS[framework](mode);
 }
 
 /**

@@ -7,12 +7,13 @@ import sharp from 'sharp';
 const root = join(import.meta.dirname, '..');
 const load = async (name) =>
   JSON.parse(await readFile(join(import.meta.dirname, 'results', `${name}.json`), 'utf8'));
-const [core, http, adversarial, warm, limits] = await Promise.all([
+const [core, http, adversarial, warm, limits, adapters] = await Promise.all([
   load('core'),
   load('http'),
   load('adversarial'),
   load('warm-path'),
   load('limits-paired'),
+  load('adapters-paired'),
 ]);
 const docs = join(root, 'docs');
 await mkdir(docs, { recursive: true });
@@ -127,7 +128,7 @@ ${table(
 Targets, as ratios inside one run: a warm API key or access token on Fastify keeps at least 0.90 of
 no-auth throughput and adds at most twice the user CPU that @fastify/bearer-auth with one key adds
 (read them in the paired table below, which this table's process-to-process noise swamps);
-Express and Koa at least 0.90; rate + quota in memory at least 0.95 of the key without limits,
+Express and Koa at least 0.90 (in the paired Express and Koa table below); rate + quota in memory at least 0.95 of the key without limits,
 Redis limits at least 0.90 of memory limits. Read every ratio against the control row (a second,
 identical no-auth server): on a shared VM its ratio to the first moves by more than the targets, and
 a run whose control is far from 1.00 says nothing about them. Memory (Core table): at most 400
@@ -216,6 +217,26 @@ ${table(
     r.ratio.toFixed(3),
     signed(r.userMicrosOverBase),
     signed(r.cpuMicrosOverBase),
+    r.ratioToRef === undefined ? '' : r.ratioToRef.toFixed(3),
+    r.userMicrosOverRef === undefined ? '' : signed(r.userMicrosOverRef),
+    r.ref ?? '',
+  ]),
+)}
+
+## Express and Koa, paired in one process
+
+Express and Koa servers measured as the warm path above (every server in one process, rounds of
+${adapters.duration} s alternating, ${adapters.rounds} rounds in each of ${adapters.processes} processes; ${adapters.pinning}), each row against its own
+framework's no-auth server in the same rounds ("vs its reference"). The first table's rows for
+these frameworks come from fresh processes, whose spread from one run to the next is larger than
+the margins of these targets. Targets: keywarden keeps at least 0.90 of its framework's no-auth
+throughput, and on Express stays above passport-headerapikey.
+
+${table(
+  ['server', 'req/s', 'vs its reference', 'user µs over its reference', 'reference'],
+  adapters.rows.map((r) => [
+    r.label,
+    Math.round(r.rps).toLocaleString('en'),
     r.ratioToRef === undefined ? '' : r.ratioToRef.toFixed(3),
     r.userMicrosOverRef === undefined ? '' : signed(r.userMicrosOverRef),
     r.ref ?? '',
