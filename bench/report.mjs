@@ -139,7 +139,10 @@ bytes of heap per cached verified key, its rate-limit counter included.
 What a warm key or token adds, measured with less noise than the table above can: every Fastify
 server of this table runs in one process (an instance each, on ports of their own), and rounds of
 ${warm.duration} s alternate between them (${warm.rounds} rounds in each of ${warm.processes} processes, after a warm-up round;
-${warm.connections} connections; ${warm.pinning}). Each round's figure is compared with the no-auth server's in the
+${warm.connections} connections; ${warm.pinning}). Each server's turn starts with a short load that is not
+counted, so that every server is measured as a busy server runs rather than as it resumes after
+the others' turns (without it, whichever keywarden row came first on their shared server measured
+1-2 % below the other two, in either listing order). Each round's figure is compared with the no-auth server's in the
 same round, so drift and the process's own state fall on all alike; figures are medians over all
 rounds. "User µs over no auth" is the measure of the targets (auth code runs in user space): this
 kernel accounts CPU time by ticks, so the user/system split of one round is a sample (about ±1 µs
