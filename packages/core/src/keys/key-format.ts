@@ -6,7 +6,7 @@ import { crc32Ascii } from './crc32.js';
 export const API_KEY_PARTS = Object.freeze({
   /** Public key id: ~71 random bits, used for the O(1) store lookup. Not a secret. */
   id: 12,
-  /** Secret: 32 × log2(62) ≈ 190 bits from `crypto.randomBytes` (DESIGN asks for at least 128). */
+  /** Secret: 32 × log2(62) ≈ 190 bits from `crypto.randomBytes` (at least 128 bits, so that guessing one is out of reach). */
   secret: 32,
   /** Base62 CRC32 of everything before it (prefix, `_`, id, secret): GitHub's token convention. */
   checksum: 6,
