@@ -61,11 +61,7 @@ const SERVERS = [
 ];
 /** A sample belongs to a category when a frame of its stack matches. */
 const AUTH_CODE = /packages\/(core|fastify)\/|lru-cache|wasm-function|bearer-auth/;
-/**
- * Fastify's request handling past the hooks: an auth hook that passes calls `done()`, which runs
- * the route's handler inside the hook's own call, so a sample there has the auth layer's frames
- * on its stack without being its work (about 0.3 µs a request on 2026-12-02).
- */
+/** Fastify's request handling past the hooks, which a passing hook's `done()` runs (see "auth code" above). */
 const DOWNSTREAM = /fastify\/lib\/handle-request\.js/;
 /** Whether a stack (innermost frame first) is the auth layer's own work: an auth frame before any downstream one. */
 function inAuthCode(frames) {
