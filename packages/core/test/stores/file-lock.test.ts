@@ -1,11 +1,26 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openFileKeyStore } from '../../src/index.js';
 import { FileLockTimeoutError, withFileLock } from '../../src/stores/file-lock.js';
 import { tempDir } from '../helpers.js';
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Whether a lock file is at `lockPath`. */
+const lockHeld = async (lockPath: string) =>
+  (await readFile(lockPath, 'utf8').catch(() => '')).includes('"token"');
+
+/** Polls `check` every 5 ms, for at most 2 s. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400 && !(await check()); i++) await new Promise((r) => setTimeout(r, 5));
+}
 
 /** The pid of a process that has exited. */
 async function deadPid(): Promise<number> {
@@ -79,6 +94,80 @@ describe('file lock', () => {
     const old = new Date(Date.now() - 10_000);
     await utimes(`${path}.lock.break`, old, old);
     expect(await withFileLock(path, async () => 'ok', { timeoutMs: 3000 })).toBe('ok');
+  });
+
+  it('never breaks a lock taken after the stale one was judged (injected delay)', async () => {
+    // The breaker judges the lock stale, then waits; meanwhile the stale lock goes away (its holder
+    // released it) and another process takes a live lock at the same path. Breaking must not
+    // remove that live lock: two holders would write at once.
+    const path = join(await tempDir(), 'keys.json');
+    const lockPath = `${path}.lock`;
+    await writeFile(
+      lockPath,
+      JSON.stringify({ pid: await deadPid(), host: hostname(), at: Date.now(), token: 'x' }),
+    );
+    const judged = deferred();
+    const resume = deferred();
+    let inside = 0;
+    let most = 0;
+    const holding = (ms: number) => async () => {
+      most = Math.max(most, ++inside);
+      await new Promise((r) => setTimeout(r, ms));
+      inside--;
+    };
+    const breaker = withFileLock(path, holding(50), { timeoutMs: 5000 }, async (point) => {
+      if (point !== 'judged-stale') return;
+      judged.resolve();
+      await resume.promise;
+    });
+    await judged.promise;
+    await unlink(lockPath); // the stale lock's holder released it after all
+    const taker = withFileLock(path, holding(150), { timeoutMs: 5000 });
+    await until(() => lockHeld(lockPath)); // the taker's lock is at the path: let the breaker go on
+    resume.resolve();
+    await Promise.all([breaker, taker]);
+    expect(most).toBe(1);
+    expect(await readdir(join(path, '..'))).toEqual([]); // nothing left aside
+  });
+
+  it('lets one holder in when the path is taken while a live lock is moved aside (injected delays)', async () => {
+    // The breaker moves a live lock aside by mistake and, before it can put it back, a third process
+    // takes the path: the moved lock's holder must find it is no longer its own and wait its turn.
+    const path = join(await tempDir(), 'keys.json');
+    const lockPath = `${path}.lock`;
+    await writeFile(
+      lockPath,
+      JSON.stringify({ pid: await deadPid(), host: hostname(), at: Date.now(), token: 'x' }),
+    );
+    const ready = { judged: deferred(), moved: deferred() };
+    const resume = { judged: deferred(), moved: deferred() };
+    const ran: string[] = [];
+    let inside = 0;
+    let most = 0;
+    const holding = (name: string) => async () => {
+      most = Math.max(most, ++inside);
+      await new Promise((r) => setTimeout(r, 40));
+      ran.push(name);
+      inside--;
+    };
+    const breaker = withFileLock(path, holding('breaker'), { timeoutMs: 5000 }, async (point) => {
+      const at = point === 'judged-stale' ? 'judged' : 'moved';
+      ready[at].resolve();
+      await resume[at].promise;
+    });
+    await ready.judged.promise;
+    await unlink(lockPath);
+    const second = withFileLock(path, holding('second'), { timeoutMs: 5000 });
+    await until(() => lockHeld(lockPath));
+    resume.judged.resolve();
+    await ready.moved.promise; // the second's live lock is aside now
+    const third = withFileLock(path, holding('third'), { timeoutMs: 5000 });
+    await until(() => lockHeld(lockPath));
+    resume.moved.resolve();
+    await Promise.all([breaker, second, third]);
+    expect(most).toBe(1);
+    expect(ran.sort()).toEqual(['breaker', 'second', 'third']);
+    expect(await readdir(join(path, '..'))).toEqual([]);
   });
 
   it('waits for a live holder, and gives up with a clear error, changing nothing', async () => {
