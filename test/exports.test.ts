@@ -75,6 +75,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'Hasher',
       'HmacHasherOptions',
       'JsonValue',
+      'KeyBounds',
       'KeyCacheOptions',
       'KeyListFilter',
       'KeyManager',

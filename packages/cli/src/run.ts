@@ -14,6 +14,7 @@ import {
 import type { CliIo, Command, CommandContext } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { asUsageError, CommandError, UsageError } from './errors.js';
+import { terminalSafe } from './format.js';
 import { loadPostgres } from './optional-packages.js';
 import { environmentsFrom, type Values } from './parse.js';
 
@@ -168,7 +169,13 @@ async function execute(command: Command, values: Values, positionals: string[], 
  * const code = await runCli(['keys', 'list', '--json'], { stdout: console.log, stderr: console.error, env: process.env });
  * ```
  */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+export async function runCli(argv: string[], terminal: CliIo): Promise<number> {
+  // Everything printed passes through here: nothing from a record reaches the terminal raw.
+  const io: CliIo = {
+    ...terminal,
+    stdout: (text) => terminal.stdout(terminalSafe(text)),
+    stderr: (text) => terminal.stderr(terminalSafe(text)),
+  };
   if (argv[0] === '-v' || argv[0] === '--version') {
     io.stdout(`${version()}\n`);
     return 0;

@@ -329,6 +329,56 @@ describe('keywarden command line', () => {
     ]);
   });
 
+  it('never prints control or bidirectional characters raw, and refuses them in new names', async () => {
+    const file = join(dir, 'spoof.json');
+    const store = await openFileKeyStore({ path: file, watch: false });
+    const at = new Date('2026-01-01T00:00:00Z');
+    // A record the key manager would refuse, as a hand-edited file or an older version may hold.
+    const name = 'invoice\u202Egnp.exe\x1b[2J\u009b31m';
+    await store.insert({
+      id: 'spoofedkey01',
+      name,
+      environment: 'live',
+      prefix: 'kw_live',
+      hash: 'h',
+      scopes: [],
+      paths: ['*'],
+      ips: [],
+      createdAt: at,
+      expiresAt: null,
+      revokedAt: null,
+      lastUsedAt: null,
+      rateLimit: null,
+      quota: null,
+      metadata: { note: 'a\u2066b' },
+      ownerId: 'own\u202Eer',
+      replacedBy: null,
+      lineageId: 'spoofedkey01',
+    });
+    await store.close();
+    const raw = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+    for (const args of [
+      ['keys', 'list'],
+      ['keys', 'show', 'spoofedkey01'],
+    ]) {
+      const run = await cli([...args, '--store', file]);
+      expect(run.code, args.join(' ')).toBe(0);
+      expect(run.stdout).not.toMatch(raw);
+      expect(run.stdout).toContain('invoice\\u202egnp.exe\\u001b[2J\\u009b31m');
+    }
+    const listed = await cli(['keys', 'list', '--json', '--store', file]);
+    expect(listed.stdout).not.toMatch(raw);
+    expect(JSON.parse(listed.stdout)[0]).toMatchObject({
+      name,
+      ownerId: 'own\u202Eer',
+      metadata: { note: 'a\u2066b' },
+    });
+    const refused = await cli(['keys', 'create', '--name', 'pay\u202Etxt.exe', '--store', file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/name must be/);
+    expect(refused.stderr).not.toMatch(raw);
+  });
+
   it('fails with exit code 1, not a stack trace, when the store is unreachable', async () => {
     const run = await cli(['keys', 'list', '--store', 'postgres://postgres@127.0.0.1:1/none']);
     expect(run.code).toBe(1);

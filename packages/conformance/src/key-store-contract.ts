@@ -37,6 +37,7 @@ export function testRecord(overrides: Partial<KeyRecord> = {}): KeyRecord {
     ownerId: `owner-${run}-1`,
     replacedBy: null,
     lineageId: id,
+    portalBounds: { scopes: ['images:read', 'images:write'], paths: ['/v3/*'], ips: ['10.0.0.0/8'] },
     ...overrides,
   };
 }
@@ -57,18 +58,19 @@ export function runKeyStoreContract(name: string, open: () => Promise<KeyStoreUn
     it('inserts, gets, lists, updates and deletes', async () => {
       const { store } = await open();
       const a = testRecord();
-      const b = testRecord({ ownerId: `owner-${run}-2` });
+      const b = testRecord({ ownerId: `owner-${run}-2`, portalBounds: null });
       await store.insert(a);
       await store.insert(b);
       expect(await store.get(a.id)).toEqual(a);
+      expect(await store.get(b.id)).toEqual(b); // null bounds (a key made in the portal) stay null
       expect(await store.get('missing00000')).toBeNull();
       expect((await store.list()).map((r) => r.id).filter((id) => id === a.id || id === b.id)).toEqual([
         a.id,
         b.id,
       ]);
       expect((await store.list({ ownerId: `owner-${run}-2` })).map((r) => r.id)).toEqual([b.id]);
-      const updated = await store.update(a.id, { name: 'renamed', scopes: [] });
-      expect(updated).toEqual({ ...a, name: 'renamed', scopes: [] });
+      const updated = await store.update(a.id, { name: 'renamed', scopes: [], portalBounds: null });
+      expect(updated).toEqual({ ...a, name: 'renamed', scopes: [], portalBounds: null });
       expect(await store.get(a.id)).toEqual(updated);
       expect(await store.update('missing00000', { name: 'x' })).toBeNull();
       expect(await store.delete(a.id)).toBe(true);

@@ -177,6 +177,21 @@ export const SCENARIOS: Scenario[] = [
     ...get('/v3/files/%252e%252e/admin', [key('files')]),
     expect: { status: 401, code: 'path_not_allowed' },
   },
+  {
+    name: 'a lookalike dot-dot (TWO DOT LEADER, NFKC "..")',
+    ...get('/v3/files/%E2%80%A5/admin', [key('files')]),
+    expect: { status: 401, code: 'path_not_allowed' },
+  },
+  {
+    name: 'dot-dot with a trailing encoded space',
+    ...get('/v3/files/..%20/admin', [key('files')]),
+    expect: { status: 401, code: 'path_not_allowed' },
+  },
+  {
+    name: 'a fullwidth solidus (NFKC "/")',
+    ...get('/v3/files/a%EF%BC%8F..%EF%BC%8Fadmin', [key('files')]),
+    expect: { status: 401, code: 'path_not_allowed' },
+  },
   // --- scopes
   {
     name: 'a scoped route with the scope',

@@ -54,6 +54,10 @@ const PIECES = [
   '%252e',
   '%3b',
   '..;',
+  '%E2%80%A5',
+  '%EF%BC%8E',
+  '%EF%BC%8F',
+  '%20',
 ];
 const target = fc
   .tuple(

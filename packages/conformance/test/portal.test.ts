@@ -8,6 +8,7 @@ import {
   createKeyManager,
   createKeywarden,
   createMemoryKeyStore,
+  type KeyManager,
   type Keywarden,
   type KeywardenEvent,
   PORTAL_CSRF_HEADER,
@@ -101,9 +102,10 @@ const SERVERS: Record<string, Factory> = {
 
 describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) => {
   let server: Running;
+  let keys: KeyManager; // the operator's side: keys made outside the portal
   const events: KeywardenEvent[] = [];
   beforeAll(async () => {
-    const keys = createKeyManager({
+    keys = createKeyManager({
       store: createMemoryKeyStore(),
       hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
     });
@@ -197,6 +199,8 @@ describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) 
       [{ name: 'x', quota: { limit: 1e9, period: 'month' } }, 400, 'invalid_body'],
       [{ name: 'x', rateLimit: null }, 400, 'invalid_body'],
       [{ name: '' }, 400, 'invalid_parameter'],
+      [{ name: 'invoice\u202Egnp.exe' }, 400, 'invalid_parameter'],
+      [{ name: 'a\u0085b' }, 400, 'invalid_parameter'],
       [{}, 400, 'invalid_parameter'],
     ];
     for (const [body, status, code] of refusals) {
@@ -313,6 +317,98 @@ describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) 
       expect(events).toContainEqual(
         expect.objectContaining({ type: 'portal.action', owner: 'frank', action }),
       );
+  });
+
+  it('counts a rotation against the key limit, and never rotates a replaced key again', async () => {
+    const made: { key: string; record: { id: string } }[] = [];
+    for (let i = 0; i < POLICY.maxKeysPerOwner!; i++)
+      made.push((await create('hank', { name: `k${i}` })).body as (typeof made)[number]);
+    const [first, second] = made as [(typeof made)[number], (typeof made)[number]];
+    const id = first.record.id;
+    // At the limit, the old key's grace period would make one key too many.
+    const withGrace = await answer(await call('hank', 'POST', `keys/${id}/rotate`, { grace_seconds: 600 }));
+    expect([withGrace.status, withGrace.body.code]).toEqual([409, 'too_many_keys']);
+    const now = await answer(await call('hank', 'POST', `keys/${id}/rotate`, { grace_seconds: 0 }));
+    expect(now.status).toBe(201);
+    // Ten more rotations of the same key: each refused, the key count never grows.
+    for (let i = 0; i < 10; i++) {
+      const again = await answer(await call('hank', 'POST', `keys/${id}/rotate`, { grace_seconds: 0 }));
+      expect([again.status, again.body.code]).toEqual([409, 'key_replaced']);
+    }
+    const working = async () => {
+      const all = [now.body.key, ...made.map((m) => m.key)];
+      return (await Promise.all(all.map(async (key) => (await use(key)).status))).filter((s) => s === 200)
+        .length;
+    };
+    expect(await working()).toBe(POLICY.maxKeysPerOwner);
+    // Ten rotations of one key at once: one succeeds.
+    await answer(await call('hank', 'POST', `keys/${second.record.id}/revoke`));
+    const successor = now.body.record.id;
+    const parallel = await Promise.all(
+      Array.from({ length: 10 }, async () =>
+        answer(await call('hank', 'POST', `keys/${successor}/rotate`, { grace_seconds: 600 })),
+      ),
+    );
+    expect(parallel.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(
+      parallel.filter((r) => r.body.code === 'key_replaced' || r.body.code === 'too_many_keys'),
+    ).toHaveLength(9);
+    const listed = (await answer(await call('hank', 'GET', 'keys'))).body.keys as {
+      expiresAt: string | null;
+      revokedAt: string | null;
+    }[];
+    const activeNow = listed.filter(
+      (k) => k.revokedAt === null && (k.expiresAt === null || Date.parse(k.expiresAt) > Date.now()),
+    );
+    expect(activeNow.length).toBeLessThanOrEqual(POLICY.maxKeysPerOwner!);
+  });
+
+  it('never lets parallel creations pass the key limit', async () => {
+    const results = await Promise.all(Array.from({ length: 12 }, () => create('iris', { name: 'burst' })));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(POLICY.maxKeysPerOwner!);
+    expect(results.filter((r) => r.body.code === 'too_many_keys')).toHaveLength(12 - POLICY.maxKeysPerOwner!);
+    expect((await answer(await call('iris', 'GET', 'keys'))).body.keys).toHaveLength(POLICY.maxKeysPerOwner!);
+  });
+
+  it("lets an owner narrow what an operator set on a key, never widen it (also not to the policy's width)", async () => {
+    const { record } = await keys.create({
+      name: 'operator made',
+      ownerId: 'jack',
+      scopes: ['images:read'],
+      paths: ['/v3/files/jack/*'],
+      ips: ['10.0.0.0/8'],
+    });
+    const patch = async (body: Record<string, unknown>) =>
+      answer(await call('jack', 'PATCH', `keys/${record.id}`, body));
+    const refusals: [Record<string, unknown>, string][] = [
+      [{ ips: [] }, 'ips_not_allowed'],
+      [{ ips: ['0.0.0.0/0'] }, 'ips_not_allowed'],
+      [{ ips: ['10.0.0.0/8', '192.168.0.0/16'] }, 'ips_not_allowed'],
+      [{ scopes: ['images:read', 'images:write'] }, 'scope_not_allowed'],
+      [{ paths: ['/v3/files/*'] }, 'path_not_allowed'],
+    ];
+    for (const [body, code] of refusals) {
+      const refused = await patch(body);
+      expect([refused.status, refused.body.code], JSON.stringify(body)).toEqual([400, code]);
+    }
+    const narrower = await patch({ ips: ['10.1.0.0/16'], paths: ['/v3/files/jack/in/*'], scopes: [] });
+    expect([narrower.status, narrower.body.record.ips, narrower.body.record.scopes]).toEqual([
+      200,
+      ['10.1.0.0/16'],
+      [],
+    ]);
+    // Back up to what the operator set, not past it.
+    const back = await patch({ ips: ['10.0.0.0/8'], paths: ['/v3/files/jack/*'], scopes: ['images:read'] });
+    expect(back.status).toBe(200);
+    expect((await patch({ ips: [] })).body.code).toBe('ips_not_allowed');
+    const stored = await keys.get(record.id);
+    expect([stored?.ips, stored?.portalBounds]).toEqual([
+      ['10.0.0.0/8'],
+      { scopes: ['images:read'], paths: ['/v3/files/jack/*'], ips: ['10.0.0.0/8'] },
+    ]);
+    // An operator's change is the new bound.
+    await keys.update(record.id, { ips: [] });
+    expect((await patch({ ips: [] })).status).toBe(200);
   });
 
   it('reads a key usage per day, and refuses bad ranges, methods and routes', async () => {

@@ -47,6 +47,7 @@ export {
 export {
   type ApiKeyInfo,
   type JsonValue,
+  type KeyBounds,
   type KeyRecord,
   type KeyRecordPatch,
   type KeySettings,

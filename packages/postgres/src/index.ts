@@ -1,5 +1,6 @@
 import {
   DuplicateKeyIdError,
+  type KeyBounds,
   type KeyListFilter,
   type KeyRecord,
   type KeyRecordPatch,
@@ -58,8 +59,9 @@ const COLUMNS: Record<keyof KeyRecordPatch, string> = {
   metadata: 'metadata',
   ownerId: 'owner_id',
   replacedBy: 'replaced_by',
+  portalBounds: 'portal_bounds',
 };
-const JSON_COLUMNS = new Set(['rate_limit', 'quota', 'metadata']);
+const JSON_COLUMNS = new Set(['rate_limit', 'quota', 'metadata', 'portal_bounds']);
 
 interface Row {
   id: string;
@@ -80,6 +82,7 @@ interface Row {
   owner_id: string | null;
   replaced_by: string | null;
   lineage_id: string | null;
+  portal_bounds: KeyBounds | null;
 }
 
 function toRecord(row: Row): KeyRecord {
@@ -102,8 +105,11 @@ function toRecord(row: Row): KeyRecord {
     ownerId: row.owner_id,
     replacedBy: row.replaced_by,
     lineageId: row.lineage_id ?? row.id, // rows from before migration 2
+    portalBounds: row.portal_bounds,
   };
 }
+
+const ownBounds = ({ scopes, paths, ips }: KeyRecord): KeyBounds => ({ scopes, paths, ips });
 
 const dbValue = (column: string, value: unknown) =>
   JSON_COLUMNS.has(column) && value !== null ? JSON.stringify(value) : value;
@@ -224,8 +230,9 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
       try {
         await query(
           `INSERT INTO keywarden_keys (id, name, environment, prefix, hash, scopes, paths, ips, created_at,
-             expires_at, revoked_at, last_used_at, rate_limit, quota, metadata, owner_id, replaced_by, lineage_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+             expires_at, revoked_at, last_used_at, rate_limit, quota, metadata, owner_id, replaced_by, lineage_id,
+             portal_bounds)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
           [
             record.id,
             record.name,
@@ -245,6 +252,11 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
             record.ownerId,
             record.replacedBy,
             record.lineageId,
+            // A record from before bounds existed: its own settings (its owner may only narrow them).
+            dbValue(
+              'portal_bounds',
+              record.portalBounds === undefined ? ownBounds(record) : record.portalBounds,
+            ),
           ],
         );
       } catch (error) {

@@ -79,6 +79,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX keywarden_usage_day ON keywarden_usage (day);
     `,
   },
+  {
+    version: 4,
+    name: 'portal bounds',
+    // What a key's owner may narrow from in the key portal: JSON { scopes, paths, ips }, or NULL for
+    // a key its owner made in the portal. Keys written before get their own settings (narrowing only).
+    sql: `
+      ALTER TABLE keywarden_keys ADD COLUMN portal_bounds jsonb;
+      UPDATE keywarden_keys
+        SET portal_bounds = jsonb_build_object('scopes', to_jsonb(scopes), 'paths', to_jsonb(paths), 'ips', to_jsonb(ips));
+    `,
+  },
 ];
 
 /**

@@ -50,6 +50,7 @@ function record(overrides: Partial<KeyRecord> = {}): KeyRecord {
     ownerId: 'owner-1',
     replacedBy: null,
     lineageId: `pg${String(n).padStart(10, '0')}`,
+    portalBounds: { scopes: ['images:read', 'images:write'], paths: ['/v3/*'], ips: ['10.0.0.0/8'] },
     ...overrides,
   };
 }
@@ -113,6 +114,26 @@ describe('postgres key store', () => {
     const rotated = (await keys.rotate(created.record.id))!;
     expect((await store.get(rotated.record.id))!.lineageId).toBe(created.record.id);
     keys.close();
+  });
+
+  it('gives rows from before portal bounds their own settings as bounds (its owner may only narrow them)', async () => {
+    const store = open({ listen: false });
+    const a = record({ portalBounds: null });
+    await store.insert(a);
+    const pool = new pg.Pool({ connectionString: server.url });
+    // The schema as version 3 left it, then migrated again.
+    await pool.query('ALTER TABLE keywarden_keys DROP COLUMN portal_bounds');
+    await pool.query('DELETE FROM keywarden_migrations WHERE version = 4');
+    expect(await migrate(pool)).toEqual([4]);
+    await pool.end();
+    expect((await store.get(a.id))!.portalBounds).toEqual({ scopes: a.scopes, paths: a.paths, ips: a.ips });
+    const { portalBounds: _, ...older } = record(); // a record from an older caller: no bounds given
+    await store.insert(older);
+    expect((await store.get(older.id))!.portalBounds).toEqual({
+      scopes: older.scopes,
+      paths: older.paths,
+      ips: older.ips,
+    });
   });
 
   it('keeps no plaintext: a key made through the manager is stored as a hash', async () => {

@@ -14,7 +14,15 @@
 //   number box) for the first 24 days of a process; later they are boxed, and still correct.
 import * as nodeCrypto from 'node:crypto';
 import { createIpAllowlist } from '../request/ip-allowlist.js';
-import type { ApiKeyInfo, JsonValue, KeyRecord, QuotaSpec, RateLimitSpec } from './key-record.js';
+import {
+  type ApiKeyInfo,
+  boundsOf,
+  type JsonValue,
+  type KeyBounds,
+  type KeyRecord,
+  type QuotaSpec,
+  type RateLimitSpec,
+} from './key-record.js';
 
 /** What the request path reads of a key: satisfied by a {@link CachedKey} and by an `ApiKeyInfo`. */
 export interface KeyView {
@@ -31,6 +39,9 @@ export interface KeyView {
   readonly expiresAt: Date | null;
 }
 
+/** Key bounds as a profile shares them: frozen lists. */
+type SharedBounds = Readonly<{ scopes: readonly string[]; paths: readonly string[]; ips: readonly string[] }>;
+
 /** The settings of a key that many keys share, interned per key manager and frozen. */
 export interface KeyProfile {
   readonly environment: string;
@@ -40,6 +51,8 @@ export interface KeyProfile {
   readonly ips: readonly string[];
   readonly rateLimit: RateLimitSpec | null;
   readonly quota: QuotaSpec | null;
+  /** What the key's owner may choose within in the portal (`KeyRecord.portalBounds`); the portal reads it, the request path never. */
+  readonly portalBounds: SharedBounds | null;
   /** The IP allowlist as a predicate, made on first use. */
   allow: ((ip: string | undefined) => boolean) | null;
 }
@@ -72,15 +85,18 @@ export function createProfiles(): (record: KeyRecord) => KeyProfile {
   const profiles = new Map<string, KeyProfile>();
   return (record) => {
     const { environment, prefix, scopes, paths, ips, rateLimit, quota } = record;
-    const id = JSON.stringify([environment, prefix, scopes, paths, ips, rateLimit, quota]);
+    const bounds = boundsOf(record);
+    const id = JSON.stringify([environment, prefix, scopes, paths, ips, rateLimit, quota, bounds]);
     let profile = profiles.get(id);
     if (profile === undefined) {
+      const own = { scopes: frozenList(scopes), paths: frozenList(paths), ips: frozenList(ips) };
       profile = {
         environment,
         prefix,
-        scopes: frozenList(scopes),
-        paths: frozenList(paths),
-        ips: frozenList(ips),
+        ...own,
+        // Most keys' bounds are their own settings: then they share the lists.
+        portalBounds:
+          bounds === null ? null : Object.freeze(sameBounds(bounds, own) ? own : copyBounds(bounds)),
         rateLimit:
           rateLimit && Object.freeze({ limit: rateLimit.limit, windowSeconds: rateLimit.windowSeconds }),
         quota: quota && Object.freeze({ limit: quota.limit, period: quota.period }),
@@ -92,6 +108,16 @@ export function createProfiles(): (record: KeyRecord) => KeyProfile {
     return profile;
   };
 }
+
+const sameList = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((item, i) => item === b[i]);
+const sameBounds = (a: KeyBounds, b: SharedBounds) =>
+  sameList(a.scopes, b.scopes) && sameList(a.paths, b.paths) && sameList(a.ips, b.ips);
+const copyBounds = (bounds: KeyBounds) => ({
+  scopes: frozenList(bounds.scopes),
+  paths: frozenList(bounds.paths),
+  ips: frozenList(bounds.ips),
+});
 
 /** Whether a key's IP allowlist admits `ip` (an empty list admits everyone). */
 export function profileAllows(profile: KeyProfile, ip: string | undefined): boolean {
@@ -227,6 +253,7 @@ export class CachedKey implements KeyView {
       ownerId: this.ownerId,
       replacedBy: this.replacedBy,
       lineageId: this.lineageId,
+      portalBounds: profile.portalBounds as KeyBounds | null,
     });
   }
 }

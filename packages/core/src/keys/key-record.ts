@@ -18,6 +18,18 @@ export interface QuotaSpec {
   period: 'day' | 'month';
 }
 
+/**
+ * The widest settings a key's owner may choose for it in the key portal (see {@link KeyRecord.portalBounds}).
+ */
+export interface KeyBounds {
+  /** Scopes the owner may keep or drop. */
+  scopes: string[];
+  /** Path patterns the owner's choices must lie within. */
+  paths: string[];
+  /** CIDR blocks the owner's allowlist must lie within; empty for any address. */
+  ips: string[];
+}
+
 /** JSON values allowed in key metadata. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -66,6 +78,15 @@ export interface KeyRecord {
    * usage) belongs under it. Stores that predate it answer the key's own id.
    */
   lineageId: string;
+  /**
+   * What the key's owner may choose within in the key portal: the scopes, paths and IP allowlist an
+   * operator gave the key when making or last changing it (the owner may narrow them, never widen
+   * them); null for a key its owner made in the portal, which the portal's policy bounds. Set by the
+   * key manager: an operator's `create` or `update` of scopes, paths or IPs sets it to the key's new
+   * values unless the call names it. Absent in records from before it existed: the key's own
+   * settings bound it then.
+   */
+  portalBounds?: KeyBounds | null;
 }
 
 /** A key record as the management API shows it: everything but the hash. */
@@ -87,6 +108,7 @@ export type KeyRecordPatch = Partial<
     | 'metadata'
     | 'ownerId'
     | 'replacedBy'
+    | 'portalBounds'
   >
 >;
 
@@ -110,10 +132,23 @@ export interface KeySettings {
   metadata?: Record<string, JsonValue>;
   /** Your account or customer id, at most 200 characters. @default null */
   ownerId?: string | null;
+  /**
+   * What the key's owner may choose within in the key portal (see {@link KeyRecord.portalBounds}).
+   * @default on create, the new key's scopes, paths and IPs; on an update of any of them, their new values
+   */
+  portalBounds?: KeyBounds | null;
 }
 
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
-const PRINTABLE = /^[^\x00-\x1f\x7f]*$/;
+/**
+ * Characters that change how the text around them is shown rather than showing themselves: C0 and
+ * C1 controls, DEL, line and paragraph separators, and the bidirectional marks, embeddings,
+ * overrides and isolates (U+202E can make `evil\u202Egnp.exe` print as `evilexe.png`). Names and
+ * owner ids are printed by the CLI, the portal and operators' logs, so they may hold none.
+ */
+const UNDISPLAYABLE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** The same less the C0 controls, which JSON escapes wherever metadata is printed. */
+const UNDISPLAYABLE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 function fail(option: string, message: string): never {
   throw configError('KW_INVALID_OPTION', option, message);
@@ -195,6 +230,8 @@ function metadata(value: unknown): Record<string, JsonValue> {
     fail('metadata', 'must be JSON-serializable');
   }
   if (text.length > 4096) fail('metadata', 'is larger than 4 KB once serialized');
+  if (UNDISPLAYABLE_IN_JSON.test(text))
+    fail('metadata', 'holds a C1 control, DEL, a line separator or a bidirectional control character');
   return JSON.parse(text) as Record<string, JsonValue>;
 }
 
@@ -208,7 +245,31 @@ const SETTING_KEYS = new Set<string>([
   'quota',
   'metadata',
   'ownerId',
+  'portalBounds',
 ]);
+
+const scopeList = (name: string, value: unknown) => stringList(name, value, 64, (x) => SCOPE.test(x));
+
+function pathList(name: string, value: unknown): string[] {
+  const paths = stringList(name, value, 32, isValidPathPattern);
+  if (paths.length === 0) fail(name, 'must hold at least one pattern (use ["*"] for everything)');
+  return paths;
+}
+
+const ipList = (name: string, value: unknown) =>
+  stringList(name, value, 64, (x) => normalizeCidr(x) !== null).map((x) => normalizeCidr(x)!);
+
+function bounds(value: unknown): KeyBounds | null {
+  if (value === null) return null;
+  if (typeof value !== 'object') fail('portalBounds', 'must be { scopes, paths, ips } or null');
+  const { scopes, paths, ips, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length) fail('portalBounds', `has unknown fields: ${Object.keys(rest).join(', ')}`);
+  return {
+    scopes: scopeList('portalBounds.scopes', scopes),
+    paths: pathList('portalBounds.paths', paths),
+    ips: ipList('portalBounds.ips', ips),
+  };
+}
 
 /**
  * Validates caller-supplied key settings into a patch, copying every value (the caller's object is
@@ -226,19 +287,20 @@ export function validateKeySettings(
   }
   const s = settings as Record<string, unknown>;
   if (s.name !== undefined) {
-    if (typeof s.name !== 'string' || s.name.length < 1 || s.name.length > 200 || !PRINTABLE.test(s.name)) {
-      fail('name', 'must be 1-200 printable characters');
+    if (
+      typeof s.name !== 'string' ||
+      s.name.length < 1 ||
+      s.name.length > 200 ||
+      UNDISPLAYABLE.test(s.name)
+    ) {
+      fail('name', 'must be 1-200 printable characters (no control or bidirectional control characters)');
     }
     patch.name = s.name;
   }
-  if (s.scopes !== undefined) patch.scopes = stringList('scopes', s.scopes, 64, (x) => SCOPE.test(x));
-  if (s.paths !== undefined) {
-    patch.paths = stringList('paths', s.paths, 32, isValidPathPattern);
-    if (patch.paths.length === 0) fail('paths', 'must hold at least one pattern (use ["*"] for everything)');
-  }
-  if (s.ips !== undefined) {
-    patch.ips = stringList('ips', s.ips, 64, (x) => normalizeCidr(x) !== null).map((x) => normalizeCidr(x)!);
-  }
+  if (s.scopes !== undefined) patch.scopes = scopeList('scopes', s.scopes);
+  if (s.paths !== undefined) patch.paths = pathList('paths', s.paths);
+  if (s.ips !== undefined) patch.ips = ipList('ips', s.ips);
+  if (s.portalBounds !== undefined) patch.portalBounds = bounds(s.portalBounds);
   if (s.expiresAt !== undefined) patch.expiresAt = date('expiresAt', s.expiresAt);
   if (s.rateLimit !== undefined) patch.rateLimit = rateLimitSpec(s.rateLimit);
   if (s.quota !== undefined) patch.quota = quotaSpec(s.quota);
@@ -246,9 +308,12 @@ export function validateKeySettings(
   if (s.ownerId !== undefined) {
     if (
       s.ownerId !== null &&
-      (typeof s.ownerId !== 'string' || s.ownerId.length < 1 || s.ownerId.length > 200)
+      (typeof s.ownerId !== 'string' ||
+        s.ownerId.length < 1 ||
+        s.ownerId.length > 200 ||
+        UNDISPLAYABLE.test(s.ownerId))
     ) {
-      fail('ownerId', 'must be a 1-200 character string or null');
+      fail('ownerId', 'must be a 1-200 character string of printable characters, or null');
     }
     patch.ownerId = s.ownerId as string | null;
   }
@@ -277,7 +342,19 @@ export function toApiKeyInfo(record: KeyRecord): ApiKeyInfo {
     ownerId: record.ownerId,
     replacedBy: record.replacedBy,
     lineageId: record.lineageId,
+    portalBounds: boundsOf(record),
   };
+}
+
+/**
+ * A record's portal bounds: its own, or, for a record from before they existed, its own scopes,
+ * paths and IPs (its owner may narrow them only).
+ */
+export function boundsOf(
+  record: Pick<KeyRecord, 'scopes' | 'paths' | 'ips' | 'portalBounds'>,
+): KeyBounds | null {
+  if (record.portalBounds !== undefined) return record.portalBounds;
+  return { scopes: record.scopes, paths: record.paths, ips: record.ips };
 }
 
 /** Deep copy of a record (stores hand out copies so callers cannot mutate their state). */

@@ -9,6 +9,7 @@ import type { CreatedApiKey, CreateKeyInput, KeyManager, RotateKeyOptions } from
 import type { KeyManagerSettings } from './key-manager-options.js';
 import {
   type ApiKeyInfo,
+  boundsOf,
   type KeyRecord,
   type KeyRecordPatch,
   type KeySettings,
@@ -45,6 +46,11 @@ function newRecord(
     ownerId: base.ownerId ?? null,
     replacedBy: null,
     lineageId: made.lineageId,
+    // An operator's key: its owner may narrow what it was given. The portal names its own (null).
+    portalBounds:
+      base.portalBounds !== undefined
+        ? base.portalBounds
+        : { scopes: base.scopes ?? [], paths: base.paths ?? ['*'], ips: base.ips ?? [] },
   };
 }
 
@@ -127,6 +133,7 @@ export function createLifecycle(settings: KeyManagerSettings, invalidate: (id: s
       quota: old.quota,
       metadata: old.metadata,
       ownerId: old.ownerId,
+      portalBounds: boundsOf(old),
       expiresAt: lifetime === null ? null : new Date(at + Math.max(lifetime, 1000)),
     });
     return { ...copied, name: copied.name! };
@@ -143,6 +150,9 @@ export function createLifecycle(settings: KeyManagerSettings, invalidate: (id: s
     const old = await store.get(id);
     if (!old) return null;
     if (old.revokedAt !== null) throw new Error(`keywarden: key ${id} is revoked and cannot be rotated`);
+    // A second successor would be a second live key for one rotation: rotate the successor instead.
+    if (old.replacedBy !== null)
+      throw new Error(`keywarden: key ${id} was already replaced by ${old.replacedBy}; rotate that key`);
     const at = now();
     const created = await createRecord(successorOf(old, options.name, at), old.environment, old.lineageId);
     const oldUntil = new Date(
@@ -170,6 +180,17 @@ export function createLifecycle(settings: KeyManagerSettings, invalidate: (id: s
     },
     async update(id, keySettings: KeySettings) {
       const patch = validateKeySettings(keySettings);
+      const { scopes, paths, ips } = patch;
+      if ((scopes || paths || ips) && patch.portalBounds === undefined) {
+        // An operator changed what the key may do: that is now what its owner may narrow from.
+        const existing = await store.get(id);
+        if (!existing) return null;
+        patch.portalBounds = {
+          scopes: scopes ?? existing.scopes,
+          paths: paths ?? existing.paths,
+          ips: ips ?? existing.ips,
+        };
+      }
       const record = await updateRecord(id, patch);
       if (!record) return null;
       emit({ type: 'key.updated', time: new Date(now()), keyId: id, fields: Object.keys(patch) });

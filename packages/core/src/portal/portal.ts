@@ -6,8 +6,9 @@
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE } from '../errors/auth-error.js';
 import { KeywardenConfigError } from '../errors/config-error.js';
 import type { KeyManager } from '../keys/key-manager.js';
-import type { ApiKeyInfo } from '../keys/key-record.js';
+import { type ApiKeyInfo, boundsOf, type KeyBounds, normalizeCidr } from '../keys/key-record.js';
 import type { Keywarden } from '../keywarden.js';
+import { cidrsWithin } from '../request/ip-allowlist.js';
 import { emitterOf } from './emitter.js';
 import { PORTAL_PAGE, PORTAL_PAGE_HEADERS } from './page.js';
 import { type PortalPolicy, pathsAllowed, type ResolvedPolicy, resolvePolicy } from './policy.js';
@@ -213,7 +214,7 @@ export function createPortal(keywarden: Keywarden, options: PortalOptions = {}):
   const policy = resolvePolicy(options.policy);
   const allowedOrigins = options.allowedOrigins ?? [];
   const emit = emitterOf(keywarden);
-  const context: Context = { keywarden, keys: keywarden.keys, policy };
+  const context: Context = { keywarden, keys: keywarden.keys, policy, serialized: perOwnerQueue() };
 
   return {
     async handle(request) {
@@ -265,6 +266,26 @@ interface Context {
   keywarden: Keywarden;
   keys: KeyManager;
   policy: ResolvedPolicy;
+  /** Runs an owner's count-then-create steps one at a time in this process. */
+  serialized: <T>(owner: string, task: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * One queue per owner: two parallel creations (or rotations) by one owner would otherwise both count
+ * the keys before either made one, and both pass the limit. Across instances, creation also checks
+ * again after it (see `create`).
+ */
+function perOwnerQueue() {
+  const tails = new Map<string, Promise<unknown>>();
+  return <T>(owner: string, task: () => Promise<T>): Promise<T> => {
+    const run = (tails.get(owner) ?? Promise.resolve()).then(task, task);
+    const tail = run.catch(() => {});
+    tails.set(owner, tail);
+    void tail.then(() => {
+      if (tails.get(owner) === tail) tails.delete(owner);
+    });
+    return run;
+  };
 }
 type Run = (ctx: Context, call: { request: PortalRequest; owner: string; id: string }) => Promise<Answer>;
 interface Route {
@@ -295,18 +316,41 @@ async function withUsage(ctx: Context, key: ApiKeyInfo) {
   return { ...view(key), usage };
 }
 
-/** Scopes, paths and addresses a customer chose, checked against the policy. */
-function narrowed(policy: ResolvedPolicy, body: Record<string, unknown>) {
+/**
+ * Scopes, paths and addresses a customer chose, checked against what they may choose within: the
+ * key's bounds (what an operator gave it), or the policy for a key made in the portal (null).
+ */
+function narrowed(policy: ResolvedPolicy, bounds: KeyBounds | null, body: Record<string, unknown>) {
+  const widest = bounds ?? { scopes: policy.scopes, paths: policy.paths, ips: [] };
   const scopes = stringArray(body, 'scopes');
-  if (scopes && !scopes.every((scope) => policy.scopes.includes(scope))) {
-    const allowed = policy.scopes.join(', ') || '(none)';
+  if (scopes && !scopes.every((scope) => widest.scopes.includes(scope))) {
+    const allowed = widest.scopes.join(', ') || '(none)';
     throw new PortalError(400, 'scope_not_allowed', `Scopes may only be among: ${allowed}`);
   }
   const paths = stringArray(body, 'paths');
-  if (paths && (paths.length === 0 || !pathsAllowed(paths, policy.paths)))
-    throw new PortalError(400, 'path_not_allowed', `Paths must lie within: ${policy.paths.join(', ')}`);
-  return { scopes, paths, ips: stringArray(body, 'ips') };
+  if (paths && (paths.length === 0 || !pathsAllowed(paths, widest.paths)))
+    throw new PortalError(400, 'path_not_allowed', `Paths must lie within: ${widest.paths.join(', ')}`);
+  const chosen = stringArray(body, 'ips');
+  const ips = chosen?.map((ip) => normalizeCidr(ip));
+  if (ips?.some((ip) => ip === null))
+    throw new PortalError(400, 'invalid_parameter', 'ips must be IP addresses or CIDR blocks');
+  if (ips && !cidrsWithin(ips as string[], widest.ips))
+    throw new PortalError(
+      400,
+      'ips_not_allowed',
+      `Addresses must lie within: ${widest.ips.join(', ')} (set when the key was made)`,
+    );
+  return { scopes, paths, ips: ips as string[] | undefined };
 }
+
+/** The owner's active keys, as of now. */
+async function activeCount(keys: KeyManager, owner: string): Promise<number> {
+  const now = Date.now();
+  return (await keys.list({ ownerId: owner })).filter((key) => active(key, now)).length;
+}
+
+const tooMany = (policy: ResolvedPolicy, hint: string) =>
+  new PortalError(409, 'too_many_keys', `You may hold at most ${policy.maxKeysPerOwner} keys; ${hint}`);
 
 /** The environment of a new key: one the policy lists, else the key manager's default. */
 function environmentOf(policy: ResolvedPolicy, chosen: unknown): { environment?: string } {
@@ -332,26 +376,30 @@ const create: Run = async (ctx, { request, owner }) => {
   only(body, ['name', 'environment', 'scopes', 'paths', 'ips', 'expires_in']);
   if (typeof body.name !== 'string' || body.name.trim() === '')
     throw new PortalError(400, 'invalid_parameter', 'name is required');
-  const { scopes, paths, ips } = narrowed(policy, body);
+  const { scopes, paths, ips } = narrowed(policy, null, body);
   const environment = environmentOf(policy, body.environment);
   const expiresIn =
     wholeSeconds(body, 'expires_in', 60, policy.maxExpiresInSeconds) ?? policy.maxExpiresInSeconds;
-  const now = Date.now();
-  const count = (await keys.list({ ownerId: owner })).filter((key) => active(key, now)).length;
-  if (count >= policy.maxKeysPerOwner) {
-    const detail = `You may hold at most ${policy.maxKeysPerOwner} keys; revoke one first`;
-    throw new PortalError(409, 'too_many_keys', detail);
-  }
-  const created = await keys.create({
-    name: body.name,
-    ...environment,
-    scopes: scopes ?? policy.scopes,
-    paths: paths ?? policy.paths,
-    ips: ips ?? [],
-    ...(expiresIn !== null ? { expiresIn } : {}),
-    rateLimit: policy.rateLimit,
-    quota: policy.quota,
-    ownerId: owner,
+  const created = await ctx.serialized(owner, async () => {
+    if ((await activeCount(keys, owner)) >= policy.maxKeysPerOwner) throw tooMany(policy, 'revoke one first');
+    const made = await keys.create({
+      name: body.name as string,
+      ...environment,
+      scopes: scopes ?? policy.scopes,
+      paths: paths ?? policy.paths,
+      ips: ips ?? [],
+      ...(expiresIn !== null ? { expiresIn } : {}),
+      rateLimit: policy.rateLimit,
+      quota: policy.quota,
+      ownerId: owner,
+      portalBounds: null, // the policy bounds what its owner may choose later
+    });
+    // Another instance may have counted at the same time: the later key goes again (both may).
+    if ((await activeCount(keys, owner)) > policy.maxKeysPerOwner) {
+      await keys.delete(made.record.id);
+      throw tooMany(policy, 'revoke one first');
+    }
+    return made;
   });
   const response = json(201, { key: created.key, record: view(created.record) });
   return { response, action: 'create', keyId: created.record.id };
@@ -367,25 +415,39 @@ const update: Run = async (ctx, { request, owner, id }) => {
     throw new PortalError(400, 'invalid_parameter', 'name must be a non-empty string');
   if (!active(key, Date.now()))
     throw new PortalError(409, 'key_inactive', 'A revoked or expired key cannot change');
-  const { scopes, paths, ips } = narrowed(ctx.policy, body);
+  const bounds = boundsOf(key);
+  const { scopes, paths, ips } = narrowed(ctx.policy, bounds, body);
   const updated = await ctx.keys.update(id, {
     ...(body.name !== undefined ? { name: body.name as string } : {}),
     ...(scopes ? { scopes } : {}),
     ...(paths ? { paths } : {}),
     ...(ips ? { ips } : {}),
+    portalBounds: bounds, // a customer's change keeps what it may narrow from
   });
   if (updated === null) throw new PortalError(404, 'not_found', 'No such key');
   return { response: json(200, { record: view(updated) }), action: 'update', keyId: id };
 };
 
 const rotate: Run = async (ctx, { request, owner, id }) => {
-  const key = await own(ctx, owner, id);
+  await own(ctx, owner, id);
   const body = parseBody(request.body);
   only(body, ['grace_seconds']);
   const grace = wholeSeconds(body, 'grace_seconds', 0, ctx.policy.graceMax) ?? ctx.policy.graceDefault;
-  if (!active(key, Date.now()))
-    throw new PortalError(409, 'key_inactive', 'A revoked or expired key cannot be rotated');
-  const rotated = await ctx.keys.rotate(id, { gracePeriodSeconds: grace });
+  const rotated = await ctx.serialized(owner, async () => {
+    const current = await own(ctx, owner, id); // as of now, after any rotation queued before this one
+    if (current.replacedBy !== null)
+      throw new PortalError(
+        409,
+        'key_replaced',
+        `This key was replaced by ${current.replacedBy}; rotate that one`,
+      );
+    if (!active(current, Date.now()))
+      throw new PortalError(409, 'key_inactive', 'A revoked or expired key cannot be rotated');
+    // The old key stays active through its grace period, beside the new one.
+    if (grace > 0 && (await activeCount(ctx.keys, owner)) >= ctx.policy.maxKeysPerOwner)
+      throw tooMany(ctx.policy, 'rotate with grace_seconds 0, or revoke a key first');
+    return ctx.keys.rotate(id, { gracePeriodSeconds: grace });
+  });
   if (rotated === null) throw new PortalError(404, 'not_found', 'No such key');
   const old = await ctx.keys.get(id);
   const response = json(201, {

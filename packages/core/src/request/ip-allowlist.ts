@@ -56,3 +56,45 @@ export function createIpAllowlist(cidrs: readonly string[]): (ip: string | undef
 const REMEMBERED = 64;
 /** Longest textual IP address: an IPv4-mapped IPv6 address written out in full. */
 const MAX_ADDRESS_LENGTH = 45;
+
+/** A normalized CIDR block (`address/bits`) as `net.BlockList` takes it, IPv4-mapped IPv6 as IPv4. */
+function blockOf(cidr: string): { address: string; family: 'ipv4' | 'ipv6'; bits: number } | null {
+  const slash = cidr.lastIndexOf('/');
+  if (slash === -1) return null;
+  const network = normalizeAddress(cidr.slice(0, slash));
+  const bits = Number(cidr.slice(slash + 1));
+  if (!network || !Number.isInteger(bits)) return null;
+  return {
+    ...network,
+    bits: network.family === 'ipv4' && cidr.includes(':') ? Math.max(0, bits - 96) : bits,
+  };
+}
+
+/**
+ * Whether every address `inner` admits is admitted by `outer` (both lists of normalized CIDR
+ * blocks; an empty list admits every address). Each inner block must lie inside one outer block:
+ * a block covered only by several together is refused, which can only refuse too much.
+ *
+ * @example
+ * ```ts
+ * cidrsWithin(['10.1.0.0/16'], ['10.0.0.0/8']); // true
+ * cidrsWithin([], ['10.0.0.0/8']);              // false: every address is wider
+ * ```
+ */
+export function cidrsWithin(inner: readonly string[], outer: readonly string[]): boolean {
+  if (outer.length === 0) return true;
+  if (inner.length === 0) return false;
+  const outers = outer.map(blockOf);
+  return inner.every((cidr) => {
+    const block = blockOf(cidr);
+    return (
+      block !== null &&
+      outers.some((o) => {
+        if (o === null || o.family !== block.family || o.bits > block.bits) return false;
+        const list = new BlockList();
+        list.addSubnet(o.address, o.bits, o.family);
+        return list.check(block.address, block.family);
+      })
+    );
+  });
+}

@@ -70,7 +70,9 @@ function utf8SequenceLength(path: string, i: number, lead: number): number {
  * True when a raw (undecoded) URL path is one a path scope may match: it starts with `/`, holds only
  * printable ASCII, and has no `\`, no empty segment (`//`), no `.` or `..` segment in any spelling
  * (`%2e`, `%2E`, or with a `;` parameter such as `..;` or `.;x`, which some proxies read as a dot
- * segment). Every `%` starts a valid escape that does not encode `/` or `\` or a control byte;
+ * segment), and no segment that a normalizing server or file system would read as one or split:
+ * one whose NFKC form, trailing spaces dropped, is `.` or `..` (`%E2%80%A5`, `..%20`), or holds
+ * `/` or `\` (`%EF%BC%8F`). Every `%` starts a valid escape that does not encode `/` or `\` or a control byte;
  * escapes of bytes from 0x80 must form valid, shortest-form UTF-8 of a non-control character
  * (`caf%C3%A9`); a `%25` (an encoded `%`) must not form a new escape once decoded (`100%25.png` is
  * fine, `%252e` is double encoding). The path is never normalized: a path that would need
@@ -97,6 +99,8 @@ function safePathEnd(text: string, target: boolean): number {
   let segmentLength = 0; // decoded characters in the current segment, up to its first `;`
   let dots = 0; // how many of them are dots
   let parameter = false; // past a `;` in this segment
+  let start = 1; // where the current segment starts
+  let unusual = false; // it holds an encoded space or non-ASCII: see `looksLikeDotSegment`
   let i = 1;
   for (; i < limit; i++) {
     let code = text.charCodeAt(i);
@@ -104,9 +108,12 @@ function safePathEnd(text: string, target: boolean): number {
     if (code === 47 /* / */) {
       if (segmentLength === 0 && !parameter) return -1; // `//`
       if (dots === segmentLength && dots <= 2) return -1; // `.`, `..`, `.;x`, `..;`, `;x`
+      if (unusual && looksLikeDotSegment(text, start, i)) return -1;
       segmentLength = 0;
       dots = 0;
       parameter = false;
+      unusual = false;
+      start = i + 1;
       continue;
     }
     if (code <= 0x20 || code >= 0x7f || code === 92 /* \ */) return -1;
@@ -118,9 +125,11 @@ function safePathEnd(text: string, target: boolean): number {
         if (sequence === 0) return -1;
         i += sequence - 1;
         if (!parameter) segmentLength++;
+        unusual = true;
         continue;
       }
       if (code === 37 && formsEscape(text, i + 3)) return -1; // double encoding
+      if (code === 32) unusual = true;
       i += 2;
     }
     if (code === 59 /* ; */) parameter = true;
@@ -129,8 +138,30 @@ function safePathEnd(text: string, target: boolean): number {
     if (code === 46 /* . */) dots++;
   }
   if (i > MAX_PATH_LENGTH) return -1;
+  if (unusual && looksLikeDotSegment(text, start, i)) return -1;
   // The last segment (empty after a trailing slash, which is allowed and significant).
   return (segmentLength > 0 || parameter) && dots === segmentLength && dots <= 2 ? -1 : i;
+}
+
+/**
+ * Whether the segment `text[start, end)` (escapes already checked) would become a dot segment or
+ * split in two on a server or file system that normalizes what it decodes: its Unicode
+ * compatibility form (NFKC) holds `/` or `\` (FULLWIDTH SOLIDUS), or is `.` or `..` up to its first
+ * `;` once trailing spaces are dropped (TWO DOT LEADER `%E2%80%A5`, fullwidth dots, `..%20`, which
+ * some file systems trim). Only segments with an encoded space or non-ASCII character get here, so
+ * ordinary paths never pay for decoding and normalizing.
+ */
+function looksLikeDotSegment(text: string, start: number, end: number): boolean {
+  let compatible: string;
+  try {
+    compatible = decodeURIComponent(text.slice(start, end)).normalize('NFKC');
+  } catch {
+    return true; // cannot happen after the scan's checks; if it did, refuse
+  }
+  if (compatible.includes('/') || compatible.includes('\\')) return true;
+  const semicolon = compatible.indexOf(';');
+  const head = (semicolon === -1 ? compatible : compatible.slice(0, semicolon)).trimEnd();
+  return head === '.' || head === '..';
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   optionsObject,
   requiredOption,
 } from '../errors/options.js';
-import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
+import { cloneRecord, type KeyBounds, type KeyRecord } from '../keys/key-record.js';
 import { type FileLockOptions, FileLockTimeoutError, withFileLock } from './file-lock.js';
 import { jsonErrorPosition } from './json-position.js';
 import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';
@@ -90,6 +90,11 @@ function readRecord(raw: unknown, index: number): KeyRecord {
     index,
     'lineageId',
   );
+  field(
+    r.portalBounds === undefined || r.portalBounds === null || isBounds(r.portalBounds),
+    index,
+    'portalBounds',
+  );
   const date = (v: unknown) => (v === null ? null : new Date(v as string));
   return {
     id: r.id as string,
@@ -110,7 +115,15 @@ function readRecord(raw: unknown, index: number): KeyRecord {
     ownerId: r.ownerId as string | null,
     replacedBy: (r.replacedBy ?? null) as string | null,
     lineageId: (r.lineageId ?? r.id) as string, // files written before lineages existed
+    // Absent in files written before portal bounds: the key manager reads that as the key's own settings.
+    ...(r.portalBounds !== undefined ? { portalBounds: r.portalBounds as KeyBounds | null } : {}),
   };
+}
+
+function isBounds(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const b = value as Record<string, unknown>;
+  return isStringArray(b.scopes) && isStringArray(b.paths) && isStringArray(b.ips);
 }
 
 /**

@@ -105,10 +105,30 @@ describe('create', () => {
     [{ name: 'x', expiresAt: new Date(0) }, /past/],
     [{ name: 'x', metadata: { big: 'x'.repeat(5000) } }, /4 KB/],
     [{ name: 'x', colour: 'red' }, /unknown/],
+    // Text an operator reads: nothing that reorders or hides what is printed around it.
+    [{ name: 'invoice\u202Egnp.exe' }, /name/],
+    [{ name: 'a\u2066b\u2069' }, /name/],
+    [{ name: 'a\u200Fb' }, /name/],
+    [{ name: 'a\u0085b' }, /name/],
+    [{ name: 'a\u009Bb' }, /name/],
+    [{ name: 'a\u2028b' }, /name/],
+    [{ name: 'a\x1b[2Jb' }, /name/],
+    [{ name: 'x', ownerId: 'alice\u202E' }, /ownerId/],
+    [{ name: 'x', ownerId: 'a\nb' }, /ownerId/],
+    [{ name: 'x', metadata: { note: 'pay\u202Emoc.evil' } }, /metadata/],
+    [{ name: 'x', metadata: { '\u202Ekey': 1 } }, /metadata/],
+    [{ name: 'x', metadata: { deep: [{ note: 'a\u0085' }] } }, /metadata/],
   ])('refuses %j', async (input, message) => {
     const { keys, storeCalls } = setup();
     await expect(keys.create(input as never)).rejects.toThrow(message);
     expect(storeCalls.insert).toBe(0);
+  });
+
+  it('keeps names in any script, emoji sequences and metadata with line breaks', async () => {
+    const { keys } = setup();
+    const name = 'Équipe 東京 שלום 👩\u200D💻';
+    const { record } = await keys.create({ name, ownerId: 'zoë', metadata: { note: 'two\nlines' } });
+    expect(record).toMatchObject({ name, ownerId: 'zoë', metadata: { note: 'two\nlines' } });
   });
 
   it('does not keep or mutate the caller object', async () => {

@@ -45,6 +45,18 @@ describe('isSafeRawPath refuses', () => {
     ['an empty segment with a parameter', '/v3/files/;x/a'],
     ['double encoding through an encoded hex digit', '/v3/files/%25%32%65%25%32%65/admin'],
     ['double encoding of a slash', '/v3/files/a%252fb'],
+    ['TWO DOT LEADER (NFKC ..)', '/v3/files/%E2%80%A5/admin'],
+    ['ONE DOT LEADER (NFKC .)', '/v3/files/%E2%80%A4/a'],
+    ['fullwidth dots (NFKC ..)', '/v3/files/%EF%BC%8E%EF%BC%8E/admin'],
+    ['a dot and a fullwidth dot', '/v3/files/.%EF%BC%8E/admin'],
+    ['small full stops (NFKC ..)', '/v3/files/%EF%B9%92%EF%B9%92'],
+    ['a lookalike dot-dot with a parameter', '/v3/files/%E2%80%A5;x/admin'],
+    ['dot-dot and a trailing space', '/v3/files/..%20/admin'],
+    ['dot-dot and trailing spaces, last', '/v3/files/..%20%20'],
+    ['a dot and a trailing space', '/v3/files/.%20/a'],
+    ['dot-dot and an ideographic space (NFKC space)', '/v3/files/..%E3%80%80/admin'],
+    ['a fullwidth solidus (NFKC /)', '/v3/files/a%EF%BC%8Fb'],
+    ['a fullwidth reverse solidus (NFKC \\)', '/v3/files/a%EF%BC%BCb'],
     ['a raw control character', '/v3/files/a\tb'],
     ['a raw space', '/v3/files/a b'],
     ['raw non-ASCII', '/v3/files/é'],
@@ -69,6 +81,10 @@ describe('isSafeRawPath accepts', () => {
     '/v3/files/%E6%97%A5%E6%9C%AC.png',
     '/v3/files/%F0%9F%96%BC.png',
     '/v3/files/%C2%A0',
+    '/v3/files/%E2%80%A6', // HORIZONTAL ELLIPSIS: NFKC "...", an ordinary name
+    '/v3/files/%20..',
+    '/v3/files/a..%20',
+    '/v3/files/%EF%BC%A1.png', // FULLWIDTH A
     '/v3/files/100%25/x.png',
     '/v3/files/100%25.png',
     '/v3/files/a%25',
@@ -149,7 +165,7 @@ describe('path patterns', () => {
     );
   });
 
-  it('what it accepts, decoded once, holds no dot segment, empty segment, backslash, control or new escape', () => {
+  it('what it accepts, decoded once, holds no dot segment (also in NFKC), empty segment, backslash, control or new escape', () => {
     const piece = fc.constantFrom(
       'a',
       'b',
@@ -171,6 +187,9 @@ describe('path patterns', () => {
       '%ED%A0%80',
       '%F0%9F%96%BC',
       '%20',
+      '%E2%80%A5',
+      '%EF%BC%8E',
+      '%EF%BC%8F',
       '%00',
       '%5c',
       '%2f',
@@ -184,11 +203,14 @@ describe('path patterns', () => {
         const decoded = decodeURIComponent(path); // throws for invalid UTF-8: the test fails
         expect(decoded, path).not.toMatch(/[\x00-\x1f\x7f-\x9f\\]/);
         expect(decoded, path).not.toMatch(/%[0-9A-Fa-f]{2}/);
+        expect(decoded.normalize('NFKC'), path).not.toMatch(/\\/);
+        expect(decoded.normalize('NFKC').split('/').length, path).toBe(decoded.split('/').length);
         const segments = decoded.split('/').slice(1);
         segments.forEach((segment, i) => {
           const head = segment.split(';')[0]!;
+          const lookalike = head.normalize('NFKC').split(';')[0]!.trimEnd();
           if (i < segments.length - 1 || segment !== '')
-            expect(head === '' || head === '.' || head === '..', path).toBe(false);
+            expect(head === '' || lookalike === '.' || lookalike === '..', path).toBe(false);
         });
       }),
       { numRuns: 20_000 },
