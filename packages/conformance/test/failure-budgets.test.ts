@@ -168,6 +168,41 @@ describe.each(Object.keys(SERVERS))('%s', (framework) => {
     expect((await get(port, '127.0.0.8', ['x-api-key', cold.key])).status).toBe(200);
   }, 60_000);
 
+  it("never runs more than a reader's budget of hashes for a client that pipelines guesses and resets before they are read", async () => {
+    const { keys, counts, port } = await start(framework);
+    const created = await Promise.all(Array.from({ length: 50 }, (_, i) => keys.create({ name: `k${i}` })));
+    expect((await get(port, '127.0.0.13', ['x-api-key', created[0]!.key])).status).toBe(200);
+    counts.verify = 0;
+    let n = 0;
+    const guesses = () =>
+      Array.from({ length: 40 }, () => {
+        const { key, record } = created[n % 50]!;
+        return `GET /v3/files/a.png HTTP/1.1\r\nhost: x\r\nx-api-key: ${guess(key, record.id, n++)}\r\n\r\n`;
+      }).join('');
+    // Five connections, forty guesses each, reset 20 ms later: most are read after the reset, when
+    // the kernel no longer knows the client's address.
+    await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const socket = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.12' });
+        socket.on('error', () => {});
+        await new Promise((r) => socket.once('connect', r));
+        socket.write(guesses());
+        await new Promise((r) => setTimeout(r, 20));
+        socket.resetAndDestroy();
+      }),
+    );
+    for (let last = -1; last !== counts.verify; ) {
+      last = counts.verify;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    // Then it reads its answers like anyone: what it got before counts against it.
+    for (let i = 0; i < 40; i++) {
+      const { key, record } = created[i]!;
+      await get(port, '127.0.0.12', ['x-api-key', guess(key, record.id, 1000 + i)]);
+    }
+    expect(counts.verify).toBeLessThanOrEqual(30);
+  }, 90_000);
+
   it('counts a failure whose client reset the connection during the hash', async () => {
     const { keys, counts, port } = await start(framework, { maxClientFailures: 3 });
     const created = await Promise.all(Array.from({ length: 4 }, (_, i) => keys.create({ name: `k${i}` })));

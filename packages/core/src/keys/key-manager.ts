@@ -24,6 +24,12 @@ export type { FailureThrottleOptions, KeyCacheOptions, KeyManagerOptions } from 
 export interface VerifyClient {
   /** The client address as the framework resolves it (IPv6 counts per /64); none counts as one shared client. */
   readonly ip?: string | undefined;
+  /**
+   * True when the client is already gone and its address with it (it reset the connection before
+   * the request was read): a cold verification is then refused at once, costing no store read or
+   * hash that no one could be charged for. Read only when `ip` is undefined. @default false
+   */
+  readonly disconnected?: boolean | undefined;
 }
 
 /** Input of {@link KeyManager.create}. */

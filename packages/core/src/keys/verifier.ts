@@ -105,7 +105,12 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
   async function coldVerify(key: ColdKey): Promise<EntryResult> {
     const unknownUntil = unknown.get(key.id);
     if (unknownUntil !== undefined && unknownUntil > now()) return fail('unknown_key', key.id);
-    const reserved = throttle?.reserve(key.ip, key.id);
+    // The very plaintext verified for this key before (its verification lapsed, the entry is still
+    // cached): its holder, not a guesser, whom failures on its id from a shared address (a carrier
+    // NAT, an office proxy) must not lock out. The digest cannot be had without the key, so this
+    // spends no budget and is never refused by one; the hash still runs, once per lapse.
+    const recognized = records.peek(key.id)?.digest === key.digest;
+    const reserved = recognized ? undefined : throttle?.reserve(key.ip, key.id);
     const reservation = reserved instanceof Promise ? await reserved : reserved;
     if (reservation?.ok === false) {
       return {
@@ -184,7 +189,11 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     }
     const parsed = parseApiKey(key, prefixes); // body characters and checksum
     if (!parsed.ok) return parsed;
-    return verifyCold({ plaintext: key, digest, id, ip: client?.ip });
+    const ip = client?.ip;
+    // No one to charge, and no one to answer: a client that reset before its request was read.
+    if (ip === undefined && client?.disconnected === true)
+      return { ok: false, reason: 'throttled', keyId: id, retryAfter: 1 };
+    return verifyCold({ plaintext: key, digest, id, ip });
   }
 
   /** A verified key whose record must be read again: the same hash keeps it verified. */

@@ -30,6 +30,11 @@ export interface AuthRequest {
   headers: RawHeaders | readonly string[];
   /** Client address as the framework resolves it under its own trust-proxy setting. */
   ip?: string | undefined;
+  /**
+   * True when the client's connection is gone and its address unknown (see `VerifyClient`): a cold
+   * key verification then costs nothing. Read only when `ip` is undefined. @default false
+   */
+  disconnected?: boolean | undefined;
   /** Whether the request arrived over TLS, as the framework resolves it. */
   secure?: boolean | undefined;
   /** The framework's id for the request, copied into events so they join the request's log lines. */

@@ -131,6 +131,49 @@ describe('failure budgets: work is reserved before it starts', () => {
     expect(await keys.verify(created[0]!.key)).toMatchObject({ ok: true });
   });
 
+  it("keeps a key its holder verified before usable from an address where others spent the key's and the client's budgets", async () => {
+    const { keys, clock, hashCalls } = setup({
+      cache: { verifiedTtlMs: 60_000 },
+      failureThrottle: { maxFailures: 10, maxClientFailures: 30, windowMs: 600_000 },
+    });
+    const victim = await keys.create({ name: 'victim at a carrier NAT' });
+    const never = await keys.create({ name: 'never used from here' });
+    const others = await Promise.all(Array.from({ length: 3 }, (_, i) => keys.create({ name: `o${i}` })));
+    expect(await keys.verify(victim.key, { ip: ALICE })).toMatchObject({ ok: true });
+    // Someone behind the same address: ten guesses a minute on the victim's id, more on others.
+    for (let i = 0; i < 10; i++)
+      await keys.verify(withSecret(victim.key, victim.record.id, randomSecret(i)), { ip: ALICE });
+    for (const [n, other] of others.entries())
+      for (let i = 0; i < 10; i++)
+        await keys.verify(withSecret(other.key, other.record.id, randomSecret(100 * n + i)), { ip: ALICE });
+    clock.advance(61_000); // the victim's verification lapses
+    hashCalls.verify = 0;
+    expect(await keys.verify(victim.key, { ip: ALICE })).toMatchObject({ ok: true });
+    expect(hashCalls.verify).toBe(1); // verified again, by a hash, without a budget
+    // What remains: a key never verified in this process waits for the address's window to end.
+    expect(await keys.verify(never.key, { ip: ALICE })).toMatchObject({ ok: false, reason: 'throttled' });
+    // A guess is no holder: still refused without a hash.
+    hashCalls.verify = 0;
+    const guess = await keys.verify(withSecret(victim.key, victim.record.id, randomSecret(99)), {
+      ip: ALICE,
+    });
+    expect([guess.ok, hashCalls.verify]).toEqual([false, 0]);
+  });
+
+  it('keeps a botnet spread over 2,000 /16s from closing cold verification to a client that never failed', async () => {
+    const { keys, hashCalls } = setup({ failureThrottle: { maxTracked: 100, maxClientFailures: 30 } });
+    const target = await keys.create({ name: 'sprayed' });
+    const fresh = await keys.create({ name: 'a new customer' });
+    let n = 0;
+    for (let net = 0; net < 2000; net++)
+      for (let host = 1; host <= 5; host++) {
+        const ip = `${11 + (net >> 8)}.${net & 255}.7.${host}`;
+        await keys.verify(withSecret(target.key, target.record.id, randomSecret(n++)), { ip });
+      }
+    expect(hashCalls.verify).toBeGreaterThan(9000); // the spray was hashed: it is not what is bounded here
+    expect(await keys.verify(fresh.key, { ip: '203.0.113.50' })).toMatchObject({ ok: true });
+  });
+
   it('is off with failureThrottle: false', async () => {
     const { keys, hashCalls } = setup({ failureThrottle: false });
     const { key, record } = await keys.create({ name: 'k' });
