@@ -26,6 +26,8 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'PORTAL_CSRF_HEADER',
       'PROBLEM_CONTENT_TYPE',
       'PROBLEM_TYPE_BASE',
+      'allowsPath',
+      'clientPartition',
       'createArgon2Hasher',
       'createHmacHasher',
       'createKeyManager',

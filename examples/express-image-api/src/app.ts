@@ -46,12 +46,13 @@ export async function buildApp(
   app.post(
     '/your-server/session',
     handle(async (req, res) => {
-      const { owner, cookie } = example.sessions.signIn(await jsonBody(undefined, req));
+      const body = await jsonBody(undefined, req);
+      const { owner, cookie } = example.sessions.signIn(body, req.headers['content-type']);
       res.setHeader('set-cookie', cookie).json({ owner });
     }),
   );
-  app.delete('/your-server/session', (_req, res) => {
-    res.setHeader('set-cookie', example.sessions.signOut()).status(204).end();
+  app.delete('/your-server/session', (req, res) => {
+    res.setHeader('set-cookie', example.sessions.signOut(req.headers.cookie)).status(204).end();
   });
   app.use(
     '/account/api-keys',
@@ -61,18 +62,23 @@ export async function buildApp(
     }),
   );
   app.post('/v3/auth/access-token/', auth.mint());
+  // A demo visitor's token is held to its own budget, and its address to one (see VISITOR_LIMITS).
+  const admit = (req: Request, _res: Response, next: NextFunction) => {
+    example.admit(getAuth(req), req.ip).then(() => next(), next);
+  };
+  // The tool's cost is charged per output variant, for work done: the middleware charges nothing
+  // (cost 0), and the service asks the quota for cost x variants first, then charges them, all or nothing.
+  const write = [auth.authenticate({ scopes: ['images:write'], cost: 0 }), admit];
   app.post(
     '/v3/file-ops/upload/',
-    auth.authenticate({ scopes: ['images:write'], cost: 0 }),
+    write,
     handle(async (req, res) => res.json(await example.service.upload(getAuth(req), req))),
   );
-  // The tool's cost is charged per output variant, once the body says how many: the middleware
-  // charges nothing (cost 0) and the service charges cost x variants, all or nothing.
-  const write = auth.authenticate({ scopes: ['images:write'], cost: 0 });
-  const charger = (req: Request, res: Response) => async (units: number) => {
+  const billing = (req: Request, res: Response) => {
     const request = { method: req.method, url: req.originalUrl, ip: req.ip };
-    const headers = await example.charge(request, getAuth(req), units);
-    for (const name in headers) res.setHeader(name, headers[name]!);
+    return example.billing(request, getAuth(req), (headers) => {
+      for (const name in headers) res.setHeader(name, headers[name]!);
+    });
   };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {
     for (const path of toolPaths(tool)) {
@@ -81,7 +87,7 @@ export async function buildApp(
         write,
         handle(async (req, res) => {
           const body = await jsonBody(undefined, req);
-          res.json(await example.service.process(getAuth(req), tool, body, charger(req, res)));
+          res.json(await example.service.process(getAuth(req), tool, body, billing(req, res)));
         }),
       );
     }
@@ -90,7 +96,7 @@ export async function buildApp(
     '/v1/remove-background',
     write,
     handle(async (req, res) => {
-      res.type('image/png').send(await example.service.removeBackground(req, charger(req, res)));
+      res.type('image/png').send(await example.service.removeBackground(req, billing(req, res)));
     }),
   );
   app.post(
@@ -98,13 +104,14 @@ export async function buildApp(
     write,
     handle(async (req, res) => {
       const body = await jsonBody(undefined, req);
-      const image = await example.service.enhance(getAuth(req), body, req.headers.host, charger(req, res));
+      const image = await example.service.enhance(getAuth(req), body, req.headers.host, billing(req, res));
       res.type(image.contentType).send(image.data);
     }),
   );
   app.get(
     /^\/v3\/files\/.+/,
     auth.authenticate({ scopes: ['images:read'], cost: 0 }),
+    admit,
     handle(async (req, res) => {
       const file = await example.service.download(getAuth(req), req.originalUrl);
       res.type(file.contentType).send(file.data);

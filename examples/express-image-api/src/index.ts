@@ -8,6 +8,7 @@ const server = app.listen(example.config.port, example.config.host, () => {
     `keywarden image API (Express) on ${base}\nKey portal: ${base}/account/api-keys/ (sign in as alice or bob on the page)\nDemo API key: ${example.demoKey}\n\n${curlExamples(base, example.demoKey)}`,
   );
 });
-// On shutdown: stop taking requests, then write the usage counted since the last batch and close
-// the stores (example.close calls keywarden.close).
-process.once('SIGTERM', () => server.close(() => void example.close()));
+// On shutdown: stop taking requests and finish those in flight, then write the usage counted since
+// the last batch, give back leased units and close the stores (example.close calls keywarden.close).
+for (const signal of ['SIGTERM', 'SIGINT'] as const)
+  process.once(signal, () => server.close(() => void example.close()));

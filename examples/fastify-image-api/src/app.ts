@@ -28,6 +28,8 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
     return reply.code(problem.status).headers(problem.headers).send(Buffer.from(problem.body));
   });
   await app.register(keywardenFastify, { keywarden: example.keywarden, mintPath: '/v3/auth/access-token/' });
+  // A demo visitor's token is held to its own budget, and its address to one (see VISITOR_LIMITS).
+  const admit = async (request: FastifyRequest) => example.admit(getAuth(request), request.ip);
   // Registered after keywarden on purpose: its refusals still carry the CORS headers.
   if (example.config.corsOrigins.length > 0)
     await app.register(cors, { origin: example.config.corsOrigins, ...CORS });
@@ -40,11 +42,12 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   app.post('/your-api/get-bgcut-token', open, (request) => example.mintForGuide(request.ip));
   // The demo's sign-in, and the key portal behind it.
   app.post('/your-server/session', open, async (request, reply) => {
-    const { owner, cookie } = example.sessions.signIn(await jsonBody(undefined, request.raw));
+    const body = await jsonBody(undefined, request.raw);
+    const { owner, cookie } = example.sessions.signIn(body, request.headers['content-type']);
     return reply.header('set-cookie', cookie).send({ owner });
   });
-  app.delete('/your-server/session', open, (_request, reply) =>
-    reply.header('set-cookie', example.sessions.signOut()).code(204).send(),
+  app.delete('/your-server/session', open, (request, reply) =>
+    reply.header('set-cookie', example.sessions.signOut(request.headers.cookie)).code(204).send(),
   );
   await app.register(keywardenPortal, {
     prefix: '/account/api-keys',
@@ -54,37 +57,37 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   });
   app.post(
     '/v3/file-ops/upload/',
-    { config: { keywarden: { scopes: ['images:write'], cost: 0 } } },
+    { config: { keywarden: { scopes: ['images:write'], cost: 0 } }, preHandler: admit },
     (request) => example.service.upload(getAuth(request), request.raw),
   );
-  // The tool's cost is charged per output variant, once the body says how many: the hook charges
-  // nothing (cost 0) and the service charges cost x variants, all or nothing.
-  const write = { config: { keywarden: { scopes: ['images:write'], cost: 0 } } };
-  const charger = (request: FastifyRequest, reply: FastifyReply) => async (units: number) => {
+  // The tool's cost is charged per output variant, for work done: the hook charges nothing (cost 0),
+  // and the service asks the quota for cost x variants first, then charges them, all or nothing.
+  const write = { config: { keywarden: { scopes: ['images:write'], cost: 0 } }, preHandler: admit };
+  const billing = (request: FastifyRequest, reply: FastifyReply) => {
     const input = { method: request.method, url: request.raw.url ?? '', ip: request.ip };
-    reply.headers(await example.charge(input, getAuth(request), units));
+    return example.billing(input, getAuth(request), (headers) => reply.headers(headers));
   };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {
     for (const path of toolPaths(tool)) {
       app.post(path, write, async (request, reply) => {
         const body = await jsonBody(undefined, request.raw);
-        return example.service.process(getAuth(request), tool, body, charger(request, reply));
+        return example.service.process(getAuth(request), tool, body, billing(request, reply));
       });
     }
   }
   app.post('/v1/remove-background', write, async (request, reply) => {
-    const image = await example.service.removeBackground(request.raw, charger(request, reply));
+    const image = await example.service.removeBackground(request.raw, billing(request, reply));
     return reply.type('image/png').send(image);
   });
   app.post('/v1/enhance', write, async (request, reply) => {
     const body = await jsonBody(undefined, request.raw);
     const host = request.headers.host;
-    const image = await example.service.enhance(getAuth(request), body, host, charger(request, reply));
+    const image = await example.service.enhance(getAuth(request), body, host, billing(request, reply));
     return reply.type(image.contentType).send(image.data);
   });
   app.get(
     '/v3/files/*',
-    { config: { keywarden: { scopes: ['images:read'], cost: 0 } } },
+    { config: { keywarden: { scopes: ['images:read'], cost: 0 } }, preHandler: admit },
     async (request, reply) => {
       const file = await example.service.download(getAuth(request), request.raw.url ?? '');
       return reply.type(file.contentType).send(file.data);

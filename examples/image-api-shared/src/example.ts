@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
+  clientPartition,
   createKeyManager,
   createKeywarden,
   createMemoryLimitStore,
@@ -16,7 +17,8 @@ import { createPostgresKeyStore } from '@keywarden/postgres';
 import { createRedisLimitStore } from '@keywarden/redis';
 import { type ExampleConfig, loadConfig } from './config.js';
 import { ApiError } from './errors.js';
-import { createImageService, type ImageService } from './service.js';
+import { namespaceOf, visitorNamespaceOf } from './paths.js';
+import { type Billing, type Caller, createImageService, type ImageService } from './service.js';
 import { createSessions, type Sessions } from './session.js';
 import { TOOLS, type ToolName, toolPaths } from './tools.js';
 
@@ -43,14 +45,23 @@ export interface Example {
    */
   mintForGuide(clientIp: string | undefined): Promise<{ accessToken: string }>;
   /**
-   * Charges `units` quota units to the key behind `principal`, all or nothing; resolves with the
-   * RateLimit headers to send, or rejects with keywarden's 429 (an `AuthError`).
+   * Quota units for one call of `principal`, paid for work done: `check` before the work refuses
+   * (429) what the key's quota, or a demo visitor's budget, could not cover; `charge` after it takes
+   * the units, all or nothing, and hands the RateLimit headers to `setHeaders` (or rejects with
+   * keywarden's 429, an `AuthError`, when the quota went meanwhile).
    */
-  charge(
+  billing(
     request: { method: string; url: string; ip: string | undefined },
     principal: Principal,
-    units: number,
-  ): Promise<Readonly<Record<string, string>>>;
+    setHeaders: (headers: Readonly<Record<string, string>>) => void,
+  ): Billing;
+  /**
+   * Admits a request of a demo visitor (an access token the public routes minted): at most
+   * {@link VISITOR_LIMITS} per token and per address (IPv6 per /64), so that no one visitor can
+   * spend the demo key's rate or quota for everyone. Other credentials pass untouched. Throws a
+   * 429 with `Retry-After`.
+   */
+  admit(principal: Principal, ip: string | undefined): Promise<void>;
   /** The demo sign-in behind the key portal (see session.ts). */
   sessions: Sessions;
   close(): Promise<void>;
@@ -66,22 +77,39 @@ export const KEY_ENVIRONMENTS = Object.freeze({ live: 'kw_live', test: 'kw_test'
  */
 export const PAGE_TOKENS_PER_MINUTE = 30;
 
+/**
+ * What one visitor of the public demo may spend (its token minted by `/your-server/token` or
+ * `/your-api/get-bgcut-token`): per token over its two minutes, and per address (an IPv6 /64 counts
+ * as one). One address can then spend at most 3,100 units a month, where the demo key holds
+ * 100,000, and 60 requests a minute, where it holds 600: no one visitor can use up the demo for
+ * everyone.
+ */
+export const VISITOR_LIMITS = Object.freeze({
+  requestsPerToken: 40,
+  unitsPerToken: 15,
+  requestsPerAddressPerMinute: 60,
+  unitsPerAddressPerDay: 100,
+});
+
 /** The demo key: reused from `demo-key` beside the keys file while it is valid, else created. */
-async function ensureDemoKey(keys: KeyManager, folder: string): Promise<string> {
+async function ensureDemoKey(keys: KeyManager, folder: string): Promise<{ key: string; id: string }> {
   const file = join(folder, 'demo-key');
   if (existsSync(file)) {
     const key = (await readFile(file, 'utf8')).trim();
-    if ((await keys.verify(key)).ok) return key;
+    const verified = await keys.verify(key);
+    if (verified.ok) return { key, id: verified.key.id };
   }
-  const { key } = await keys.create({
+  const { key, record } = await keys.create({
     name: 'demo key',
     scopes: ['images:read', 'images:write'],
     rateLimit: { limit: 600, windowSeconds: 60 },
-    quota: { limit: 1000, period: 'month' },
+    quota: { limit: 100_000, period: 'month' },
   });
   await writeFile(file, `${key}\n`, { mode: 0o600 });
-  return key;
+  return { key, id: record.id };
 }
+
+const DAY_MS = 86_400_000;
 
 /**
  * Builds the keywarden set-up and image service every example shares, from the environment (see
@@ -110,25 +138,34 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     apiKeyQueryParam: config.queryParam,
     ...(limitStore ? { limits: { store: limitStore } } : {}),
   });
-  const demoKey = await ensureDemoKey(keys, dirname(config.keysFile));
-  const pageTokens = createMemoryLimitStore({ maxCounters: 10_000 });
-  /** The public token routes' budget: {@link PAGE_TOKENS_PER_MINUTE} per client address. */
-  async function countPageToken(clientIp: string | undefined): Promise<void> {
+  const { key: demoKey, id: demoKeyId } = await ensureDemoKey(keys, dirname(config.keysFile));
+  // The public routes' budgets, per address and per visitor token. A spray from many addresses
+  // pushes out the oldest counters (never refusing a newcomer because the table is full): 10,050
+  // addresses used to fill it and turn every new visitor away.
+  const visitors = createMemoryLimitStore({ maxCounters: 50_000, whenFull: 'evict-oldest' });
+  /** Counts `cost` on each `[name, limit, windowEnd]`, all or nothing; a 429 naming `what` beyond. */
+  async function spend(counters: [string, number, number][], cost: number, what: string): Promise<void> {
     const t = config.now();
-    const windowEnd = (Math.floor(t / 60_000) + 1) * 60_000;
-    const counter = {
-      key: `page:${clientIp ?? '?'}`,
-      limit: PAGE_TOKENS_PER_MINUTE,
-      resetAt: windowEnd,
-      cost: 1,
-    };
-    const counted = await pageTokens.consume([counter], t).catch(() => ({ allowed: false }));
-    if (!counted.allowed) {
-      throw new ApiError(429, 'rate_limited', 'Too many tokens from this address; wait a minute', {
-        'retry-after': String(Math.ceil((windowEnd - t) / 1000)),
-      });
-    }
+    const list = counters.map(([key, limit, resetAt]) => ({ key, limit, resetAt, cost }));
+    const counted = await visitors.consume(list, t).catch(() => ({ allowed: false, counts: [] }));
+    if (counted.allowed) return;
+    const resetAt = Math.max(...counters.map(([, , end]) => end));
+    throw new ApiError(429, 'rate_limited', what, { 'retry-after': String(Math.ceil((resetAt - t) / 1000)) });
   }
+  const minuteEnd = (t: number) => (Math.floor(t / 60_000) + 1) * 60_000;
+  const dayEnd = (t: number) => (Math.floor(t / DAY_MS) + 1) * DAY_MS;
+  const addressOf = (ip: string | undefined) => clientPartition(ip) ?? 'unknown';
+  /** The public token routes' budget: {@link PAGE_TOKENS_PER_MINUTE} per client address. */
+  const countPageToken = (clientIp: string | undefined) =>
+    spend(
+      [[`page:${addressOf(clientIp)}`, PAGE_TOKENS_PER_MINUTE, minuteEnd(config.now())]],
+      1,
+      'Too many tokens from this address; wait a minute',
+    );
+  const isVisitor = (principal: Caller) =>
+    principal.kind === 'access_token' && principal.keyId === demoKeyId && principal.tokenId !== null;
+  /** A visitor token's own window: it lives two minutes at most. */
+  const tokenEnd = (principal: Principal) => (principal.expiresAt?.getTime() ?? config.now()) + 1000;
   /**
    * Exactly what a customer's server does: call the mint endpoint with its API key, asking only
    * for the paths the client needs, for two minutes.
@@ -146,8 +183,13 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     keywarden,
     keys,
     demoKey,
-    service: createImageService({ storageDir: config.storageDir }),
-    sessions: createSessions(config.tokenSecret),
+    service: createImageService({
+      storageDir: config.storageDir,
+      // Each demo visitor's token has a folder of its own; everyone else's files go by owner or key.
+      namespaceOf: (caller) =>
+        isVisitor(caller) ? visitorNamespaceOf(caller.tokenId!) : namespaceOf(caller),
+    }),
+    sessions: createSessions(config.tokenSecret, config.now),
     async mintForPage(body, clientIp) {
       await countPageToken(clientIp);
       const tool = (body as { tool?: unknown } | null)?.tool;
@@ -161,11 +203,43 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
       const minted = await mint(['/v3/file-ops/upload/', toolPaths('remove-bg')[0], '/v3/files/*']);
       return { accessToken: minted.access_token };
     },
-    async charge(request, principal, units) {
-      const input = { method: request.method, url: request.url, headers: [], ip: request.ip };
-      const charged = await keywarden.authorizeAgain(input, principal, { cost: units }, 0);
-      if (!charged.ok) throw charged.error;
-      return charged.headers;
+    async admit(principal, ip) {
+      if (!isVisitor(principal)) return;
+      const t = config.now();
+      await spend(
+        [
+          [`requests:token:${principal.tokenId}`, VISITOR_LIMITS.requestsPerToken, tokenEnd(principal)],
+          [`requests:${addressOf(ip)}`, VISITOR_LIMITS.requestsPerAddressPerMinute, minuteEnd(t)],
+        ],
+        1,
+        'This demo visitor made too many requests; wait, or get a new token',
+      );
+    },
+    billing(request, principal, setHeaders) {
+      const visitorUnits = (): [string, number, number][] => [
+        [`units:token:${principal.tokenId}`, VISITOR_LIMITS.unitsPerToken, tokenEnd(principal)],
+        [`units:${addressOf(request.ip)}`, VISITOR_LIMITS.unitsPerAddressPerDay, dayEnd(config.now())],
+      ];
+      const quotaRefusal = (retryAt: number) =>
+        new ApiError(429, 'quota_exceeded', 'The quota cannot cover this call', {
+          'retry-after': String(Math.max(1, Math.ceil((retryAt - config.now()) / 1000))),
+        });
+      return {
+        async check(units) {
+          // A visitor's own budget counts attempts (the memory store cannot be asked without
+          // counting); the key's quota is only asked here, and charged once the work is done.
+          if (isVisitor(principal))
+            await spend(visitorUnits(), units, 'This demo visitor has used its units; come back tomorrow');
+          const quota = (await keywarden.peekLimits(principal.keyId).catch(() => null))?.quota;
+          if (quota && quota.remaining < units) throw quotaRefusal(quota.resetAt.getTime());
+        },
+        async charge(units) {
+          const input = { method: request.method, url: request.url, headers: [], ip: request.ip };
+          const charged = await keywarden.authorizeAgain(input, principal, { cost: units }, 0);
+          if (!charged.ok) throw charged.error;
+          setHeaders(charged.headers);
+        },
+      };
     },
     async close() {
       await keywarden.close().catch(() => {}); // the usage counted since the last write

@@ -7,15 +7,17 @@ export {
   type Example,
   KEY_ENVIRONMENTS,
   PAGE_TOKENS_PER_MINUTE,
+  VISITOR_LIMITS,
 } from './example.js';
 export { PAGE } from './page.js';
-export { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';
+export { checkFilePath, filePathFromUrl, namespaceOf, resolveInside, visitorNamespaceOf } from './paths.js';
 export {
+  type Billing,
   type Caller,
-  type ChargeUnits,
   createImageService,
   type ImageService,
   jsonBody,
+  MAX_UPLOAD_BYTES,
   UPLOAD_LIMITS,
 } from './service.js';
 export { createSessions, DEMO_OWNERS, PORTAL_POLICY, type Sessions } from './session.js';

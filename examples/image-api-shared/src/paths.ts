@@ -30,6 +30,14 @@ export function namespaceOf(principal: { ownerId: string | null; lineageId: stri
   return createHash('sha256').update(tagged).digest('hex');
 }
 
+/**
+ * The folder of one visitor of the public demo: each access token the demo's public routes mint
+ * (its id) gets its own, so that visitors who share the demo key never see each other's files.
+ */
+export function visitorNamespaceOf(tokenId: string): string {
+  return createHash('sha256').update(`visitor:${tokenId}`).digest('hex');
+}
+
 /** Absolute path of a checked relative path inside a namespace, double-checked to stay inside. */
 export function resolveInside(root: string, namespace: string, relative: string): string {
   const base = resolve(root, namespace);

@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
+import { allowsPath, type Principal } from '@keywarden/core';
 import { readRequestBody } from '@keywarden/core/adapter';
 import busboy from 'busboy';
 import { ApiError } from './errors.js';
@@ -25,6 +26,12 @@ export const UPLOAD_LIMITS = Object.freeze({
   types: ['jpeg', 'png', 'webp'] as readonly string[],
 });
 const MAX_JSON_BYTES = 64 * 1024;
+/**
+ * Largest multipart body read, all files and fields together: beyond it the upload is refused (413,
+ * and the connection closed) as soon as the bytes say so, from Content-Length before any is read.
+ * A 500 MB upload used to be read to its end, 1.3 s of CPU, before its 413.
+ */
+export const MAX_UPLOAD_BYTES = UPLOAD_LIMITS.files * UPLOAD_LIMITS.fileSize + 64 * 1024; // + fields, part headers
 const MAX_VARIANTS = 5;
 const EXTENSIONS: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
 const CONTENT_TYPES: Record<string, string> = {
@@ -34,19 +41,21 @@ const CONTENT_TYPES: Record<string, string> = {
   webp: 'image/webp',
 };
 
-/** Who is asking: the parts of keywarden's principal the service needs. */
-export interface Caller {
-  keyId: string;
-  ownerId: string | null;
-  /** The key's rotation lineage: a key without owner keeps its files through rotations. */
-  lineageId: string;
-}
+/**
+ * Who is asking: keywarden's principal (`getAuth(req)`). Its path patterns bound the storage paths
+ * a call may name, and its owner (or key lineage, or token) the folder they resolve in.
+ */
+export type Caller = Pick<Principal, 'kind' | 'keyId' | 'ownerId' | 'lineageId' | 'tokenId' | 'paths'>;
 
 /**
- * Charges quota units to the caller's key, all or nothing, before the work starts; rejects with
- * keywarden's 429 when the quota cannot cover them.
+ * Quota units for a call, paid for work done: `check` refuses (keywarden's 429) before the work
+ * what the caller could not pay; `charge` takes them, all or nothing, once the work succeeded, and
+ * rejects the same way when the quota went meanwhile (then nothing is stored or answered).
  */
-export type ChargeUnits = (units: number) => Promise<void>;
+export interface Billing {
+  check(units: number): Promise<void>;
+  charge(units: number): Promise<void>;
+}
 
 // Stored files are the customer's: readable by this server's user only.
 const FILE_MODE = 0o600;
@@ -87,6 +96,9 @@ interface Upload {
   data: Buffer;
 }
 
+/** A 413 that also closes the connection, so that the rest of a large body is never read. */
+const tooLarge = (code: string, detail: string) => new ApiError(413, code, detail, { connection: 'close' });
+
 function readMultipart(
   req: IncomingMessage,
   field = 'files',
@@ -98,14 +110,33 @@ function readMultipart(
       new ApiError(415, 'unsupported_media_type', `Send multipart/form-data with a "${field}" field`),
     );
   }
+  const maxBytes = Math.min(MAX_UPLOAD_BYTES, maxFiles * UPLOAD_LIMITS.fileSize + 64 * 1024);
+  const overall = `The upload must be at most ${maxBytes} bytes in all`;
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes)
+    return Promise.reject(tooLarge('body_too_large', overall));
   return new Promise((resolve, reject) => {
     const fields = new Map<string, string>();
     const files: Upload[] = [];
+    let parser: busboy.Busboy;
+    let settled = false;
+    // A refusal for size stops reading at once; other refusals wait for the end of the body.
     let failure: ApiError | null = null;
     const fail = (error: ApiError) => {
       failure ??= error;
     };
-    let parser: busboy.Busboy;
+    const stop = (error: ApiError) => {
+      if (settled) return;
+      settled = true;
+      req.unpipe(parser);
+      req.removeListener('data', count);
+      req.pause();
+      reject(error);
+    };
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes) stop(tooLarge('body_too_large', overall));
+    };
     try {
       parser = busboy({
         headers: req.headers,
@@ -131,18 +162,20 @@ function readMultipart(
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('limit', () =>
-        fail(
-          new ApiError(413, 'file_too_large', `Each file must be at most ${UPLOAD_LIMITS.fileSize} bytes`),
-        ),
+        stop(tooLarge('file_too_large', `Each file must be at most ${UPLOAD_LIMITS.fileSize} bytes`)),
       );
       stream.on('end', () => files.push({ name: info.filename ?? 'image', data: Buffer.concat(chunks) }));
     });
-    parser.on('filesLimit', () => fail(new ApiError(413, 'too_many_files', `At most ${maxFiles} file(s)`)));
-    parser.on('partsLimit', () => fail(new ApiError(413, 'too_many_parts', 'Too many parts')));
-    parser.on('error', () =>
-      reject(new ApiError(400, 'invalid_multipart', 'The multipart body is malformed')),
-    );
-    parser.on('close', () => (failure ? reject(failure) : resolve({ fields, files })));
+    parser.on('filesLimit', () => stop(tooLarge('too_many_files', `At most ${maxFiles} file(s)`)));
+    parser.on('partsLimit', () => stop(tooLarge('too_many_parts', 'Too many parts')));
+    parser.on('error', () => stop(new ApiError(400, 'invalid_multipart', 'The multipart body is malformed')));
+    parser.on('close', () => {
+      if (settled) return;
+      settled = true;
+      if (failure) reject(failure);
+      else resolve({ fields, files });
+    });
+    req.on('data', count);
     req.pipe(parser);
   });
 }
@@ -191,11 +224,48 @@ function storedName(original: string, format: string): string {
 }
 
 /**
- * The image API's work, independent of the web framework: every example maps its routes to these
- * three calls and renders {@link ApiError}s as problem+json.
+ * Checks that the caller's credential may use a storage path that arrived in the body or a URL
+ * parameter: written as the request path that reads it (`/v3/files/<path>`), it must lie inside the
+ * credential's path patterns, like every request path (a key limited to `/v3/files/public/*` must not
+ * read `private/` through a tool's `input_file_path`, nor a token minted for `/v1/enhance` read any
+ * file). A 403 naming the field otherwise.
  */
-export function createImageService(options: { storageDir: string }) {
+function mayUse(caller: Caller, relative: string, field: string): void {
+  if (!allowsPath(caller, `/v3/files/${relative}`))
+    throw new ApiError(
+      403,
+      'path_not_allowed',
+      `${field} lies outside the paths this credential may use (/v3/files/${relative})`,
+    );
+}
+
+/**
+ * Runs prepared work, turning an image that fails to decode (a valid header over corrupt data)
+ * into a 400: bad input, which costs the caller nothing since units are charged after the work.
+ */
+async function run<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw new ApiError(400, 'invalid_image', 'The image could not be decoded: it is damaged or truncated');
+  }
+}
+
+/** Options of {@link createImageService}. */
+export interface ImageServiceOptions {
+  storageDir: string;
+  /** The folder of a caller's files (see `namespaceOf`, the default). */
+  namespaceOf?: (caller: Caller) => string;
+}
+
+/**
+ * The image API's work, independent of the web framework: every example maps its routes to these
+ * calls and renders {@link ApiError}s as problem+json.
+ */
+export function createImageService(options: ImageServiceOptions) {
   const root = options.storageDir;
+  const folderOf = options.namespaceOf ?? namespaceOf;
 
   return {
     /** `POST /v3/file-ops/upload/`: multipart `files` (1-5 images) and `upload_path`. */
@@ -204,7 +274,7 @@ export function createImageService(options: { storageDir: string }) {
       if (files.length === 0)
         throw new ApiError(400, 'no_files', 'Send at least one image in the "files" field');
       const folder = checkFilePath(fields.get('upload_path') ?? 'uploads', 'upload_path');
-      const namespace = namespaceOf(caller);
+      const namespace = folderOf(caller);
       // Every file is checked (type, and size from its header) before any is stored.
       const checked = [];
       for (const file of files) {
@@ -212,12 +282,17 @@ export function createImageService(options: { storageDir: string }) {
         if (!UPLOAD_LIMITS.types.includes(format)) {
           throw new ApiError(415, 'unsupported_image', 'Only JPEG, PNG and WebP images are accepted');
         }
-        checked.push({ file, name: storedName(file.name, format) });
+        const name = storedName(file.name, format);
+        mayUse(caller, `${folder}/${name}`, 'upload_path');
+        checked.push({ file, name });
       }
       const paths: string[] = [];
       for (const { file, name } of checked) {
-        const relative = (n: number) =>
-          `${folder}/${n === 0 ? name : name.replace(/(\.[a-z]+)$/, `-${n}$1`)}`;
+        const relative = (n: number) => {
+          const path = `${folder}/${n === 0 ? name : name.replace(/(\.[a-z]+)$/, `-${n}$1`)}`;
+          mayUse(caller, path, 'upload_path');
+          return path;
+        };
         await mkdir(dirname(resolveInside(root, namespace, relative(0))), {
           recursive: true,
           mode: FOLDER_MODE,
@@ -232,13 +307,13 @@ export function createImageService(options: { storageDir: string }) {
 
     /**
      * `POST /v3/tools/<tool>/process/`: `{ input_file_path, output_variants: [{ output_file_path, ... }] }`.
-     * Charges the tool's cost per variant through `charge` before any work.
+     * Charges the tool's cost per variant through `billing`, once every variant was made.
      */
     async process(
       caller: Caller,
       tool: ToolName,
       body: unknown,
-      charge: ChargeUnits,
+      billing: Billing,
     ): Promise<{ output_file_paths: string[] }> {
       if (!(tool in TOOLS)) throw new ApiError(404, 'unknown_tool', 'No such tool');
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -246,8 +321,10 @@ export function createImageService(options: { storageDir: string }) {
       }
       const { input_file_path, output_variants, ...rest } = body as Record<string, unknown>;
       if (Object.keys(rest).length) throw new ApiError(400, 'invalid_body', 'Unknown fields in the body');
-      const namespace = namespaceOf(caller);
-      const input = resolveInside(root, namespace, checkFilePath(input_file_path, 'input_file_path'));
+      const namespace = folderOf(caller);
+      const inputPath = checkFilePath(input_file_path, 'input_file_path');
+      mayUse(caller, inputPath, 'input_file_path');
+      const input = resolveInside(root, namespace, inputPath);
       if (
         !Array.isArray(output_variants) ||
         output_variants.length < 1 ||
@@ -255,57 +332,68 @@ export function createImageService(options: { storageDir: string }) {
       ) {
         throw new ApiError(400, 'invalid_body', `output_variants must hold 1 to ${MAX_VARIANTS} variants`);
       }
+      // Every variant is checked, and the quota asked, before any work; units are taken after it.
+      const jobs = output_variants.map((variant: unknown) => {
+        if (typeof variant !== 'object' || variant === null)
+          throw new ApiError(400, 'invalid_body', 'Each variant must be an object');
+        const relative = checkFilePath(
+          (variant as Record<string, unknown>).output_file_path,
+          'output_file_path',
+        );
+        mayUse(caller, relative, 'output_file_path');
+        return { relative, variant: variant as Record<string, unknown> };
+      });
       const data = await readFile(input).catch(() => {
         throw new ApiError(404, 'not_found', 'input_file_path does not exist');
       });
       const size = await checkedSize(data);
-      // Every variant is checked before the quota is charged, and the quota before any work.
-      const jobs = output_variants.map((variant: unknown) => {
-        if (typeof variant !== 'object' || variant === null)
-          throw new ApiError(400, 'invalid_body', 'Each variant must be an object');
-        const fields = variant as Record<string, unknown>;
-        const relative = checkFilePath(fields.output_file_path, 'output_file_path');
-        return { relative, run: prepareTool(tool, data, size, fields, relative) };
-      });
-      await charge(TOOLS[tool].cost * jobs.length);
-      const outputs: string[] = [];
-      for (const { relative, run } of jobs) {
-        const image = await run();
+      const prepared = jobs.map(({ relative, variant }) => ({
+        relative,
+        work: prepareTool(tool, data, size, variant, relative),
+      }));
+      const units = TOOLS[tool].cost * prepared.length;
+      await billing.check(units);
+      const images = [];
+      for (const { work } of prepared) images.push(await run(work));
+      await billing.charge(units);
+      for (const [i, { relative }] of prepared.entries()) {
         const target = resolveInside(root, namespace, relative);
         await mkdir(dirname(target), { recursive: true, mode: FOLDER_MODE });
-        await writeFile(target, image, { mode: FILE_MODE });
-        outputs.push(relative);
+        await writeFile(target, images[i]!, { mode: FILE_MODE });
       }
-      return { output_file_paths: outputs };
+      return { output_file_paths: prepared.map(({ relative }) => relative) };
     },
 
     /**
      * `POST /v1/remove-background`, shaped like ObjectCut's: multipart `image_file` (one image),
      * answers the PNG with a transparent background; nothing is stored.
      */
-    async removeBackground(req: IncomingMessage, charge: ChargeUnits): Promise<Buffer> {
+    async removeBackground(req: IncomingMessage, billing: Billing): Promise<Buffer> {
       const { files } = await readMultipart(req, 'image_file', 1);
       if (files.length === 0) throw new ApiError(400, 'no_files', 'Send the image in the "image_file" field');
       const data = files[0]!.data;
       const size = await checkedSize(data);
       if (!UPLOAD_LIMITS.types.includes(size.format))
         throw new ApiError(415, 'unsupported_image', 'Only JPEG, PNG and WebP images are accepted');
-      const run = prepareTool('remove-bg', data, size, {}, 'result.png');
-      await charge(V1_COSTS['remove-background']);
-      return run();
+      const work = prepareTool('remove-bg', data, size, {}, 'result.png');
+      await billing.check(V1_COSTS['remove-background']);
+      const image = await run(work);
+      await billing.charge(V1_COSTS['remove-background']);
+      return image;
     },
 
     /**
      * `POST /v1/enhance`, shaped like Smart Image Enhancement's: `{ imageUrl, enhancementType,
      * outputFormat }`. `imageUrl` must name a file of the caller's own storage on this API
-     * (`<this API's origin>/v3/files/<path>`): the server never fetches a URL, so there is no
-     * request to make on anyone's behalf (no SSRF), and a 400 says why anything else is refused.
+     * (`<this API's origin>/v3/files/<path>`) that its credential may read: the server never fetches
+     * a URL, so there is no request to make on anyone's behalf (no SSRF), and a 400 says why anything
+     * else is refused.
      */
     async enhance(
       caller: Caller,
       body: unknown,
       host: string | undefined,
-      charge: ChargeUnits,
+      billing: Billing,
     ): Promise<{ data: Buffer; contentType: string }> {
       if (typeof body !== 'object' || body === null || Array.isArray(body))
         throw new ApiError(400, 'invalid_body', 'The body must be a JSON object');
@@ -325,7 +413,8 @@ export function createImageService(options: { storageDir: string }) {
       if (outputFormat !== 'png' && outputFormat !== 'jpeg' && outputFormat !== 'webp')
         throw new ApiError(400, 'invalid_parameter', 'outputFormat must be png, jpeg or webp');
       const relative = ownFileOf(imageUrl, host);
-      const data = await readFile(resolveInside(root, namespaceOf(caller), relative)).catch(() => {
+      mayUse(caller, relative, 'imageUrl');
+      const data = await readFile(resolveInside(root, folderOf(caller), relative)).catch(() => {
         throw new ApiError(
           400,
           'invalid_image_url',
@@ -333,15 +422,17 @@ export function createImageService(options: { storageDir: string }) {
         );
       });
       await checkedSize(data);
-      await charge(V1_COSTS.enhance);
-      const image = await enhanceImage(data, enhancementType as EnhancementType, outputFormat);
+      await billing.check(V1_COSTS.enhance);
+      const image = await run(() => enhanceImage(data, enhancementType as EnhancementType, outputFormat));
+      await billing.charge(V1_COSTS.enhance);
       return { data: image, contentType: CONTENT_TYPES[outputFormat]! };
     },
 
     /** `GET /v3/files/<path>`: the bytes, from the raw request URL. */
     async download(caller: Caller, rawUrl: string): Promise<{ data: Buffer; contentType: string }> {
       const relative = filePathFromUrl(rawUrl);
-      const data = await readFile(resolveInside(root, namespaceOf(caller), relative)).catch(() => {
+      mayUse(caller, relative, 'path');
+      const data = await readFile(resolveInside(root, folderOf(caller), relative)).catch(() => {
         throw new ApiError(404, 'not_found', 'No such file');
       });
       const ext = relative.slice(relative.lastIndexOf('.') + 1).toLowerCase();

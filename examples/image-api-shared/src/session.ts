@@ -1,7 +1,8 @@
 // The demo's sign-in, standing for the provider's own login: `POST /your-server/session` with
-// `{"owner": "alice"}` sets a signed, HttpOnly, SameSite=Lax cookie naming the owner; `DELETE`
-// clears it. The key portal reads the owner from it (`resolveOwner`). Two demo owners only.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// `{"owner": "alice"}` (as application/json only) starts a session and sets a signed, HttpOnly,
+// SameSite=Lax cookie carrying its random id; `DELETE` ends the session. The key portal reads the
+// owner from it (`resolveOwner`). Two demo owners only.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PortalPolicy } from '@keywarden/core';
 import { ApiError } from './errors.js';
 
@@ -19,18 +20,47 @@ export const PORTAL_POLICY: PortalPolicy = {
 };
 
 export interface Sessions {
-  /** The Set-Cookie value signing `body.owner` in; a 400 for anyone but the demo owners. */
-  signIn(body: unknown): { owner: string; cookie: string };
-  /** The Set-Cookie value that clears the session. */
-  signOut(): string;
+  /**
+   * Signs `body.owner` in: a new session (a random id, never one seen before) and the Set-Cookie
+   * value carrying it. A 415 unless the body is `application/json` (a cross-site form can send
+   * only text/plain, urlencoded or multipart without a preflight), a 400 for anyone but the demo
+   * owners.
+   */
+  signIn(body: unknown, contentType: string | undefined): { owner: string; cookie: string };
+  /** Ends the session the Cookie header carries (it never works again) and clears the cookie. */
+  signOut(cookieHeader: string | undefined): string;
   /** The signed-in owner of a request's Cookie header, or null. */
   ownerOf(cookieHeader: string | undefined): string | null;
 }
 
-export function createSessions(secret: string): Sessions {
-  const sign = (owner: string) => createHmac('sha256', `session:${secret}`).update(owner).digest('base64url');
+const SESSION_SECONDS = 86_400;
+/** Sessions kept at once; the oldest ends first beyond it. */
+const MAX_SESSIONS = 10_000;
+
+/**
+ * Demo sessions in this process's memory: a random id per sign-in, signed in the cookie, and the
+ * owner it belongs to here. Signing out deletes it, so a copied cookie dies with the session.
+ */
+export function createSessions(secret: string, now: () => number = Date.now): Sessions {
+  const sign = (id: string) => createHmac('sha256', `session:${secret}`).update(id).digest('base64url');
+  const sessions = new Map<string, { owner: string; until: number }>();
+  /** The session id a Cookie header carries, when its signature holds. */
+  function idOf(cookieHeader: string | undefined): string | null {
+    for (const part of (cookieHeader ?? '').split(';')) {
+      const [name, value] = part.trim().split('=', 2);
+      if (name !== COOKIE || !value) continue;
+      const dot = value.lastIndexOf('.');
+      const id = value.slice(0, dot);
+      const given = Buffer.from(value.slice(dot + 1));
+      const expected = Buffer.from(sign(id));
+      if (dot > 0 && given.length === expected.length && timingSafeEqual(given, expected)) return id;
+    }
+    return null;
+  }
   return {
-    signIn(body) {
+    signIn(body, contentType) {
+      if (!/^application\/json\s*(;|$)/i.test(contentType ?? ''))
+        throw new ApiError(415, 'unsupported_media_type', 'Send {"owner": "..."} as application/json');
       const owner = (body as { owner?: unknown } | null)?.owner;
       if (typeof owner !== 'string' || !(DEMO_OWNERS as readonly string[]).includes(owner))
         throw new ApiError(
@@ -38,23 +68,28 @@ export function createSessions(secret: string): Sessions {
           'unknown_owner',
           `Sign in as one of the demo owners: ${DEMO_OWNERS.join(', ')}`,
         );
+      const id = randomBytes(18).toString('base64url');
+      if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
+      sessions.set(id, { owner, until: now() + SESSION_SECONDS * 1000 });
       return {
         owner,
-        cookie: `${COOKIE}=${owner}.${sign(owner)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400`,
+        cookie: `${COOKIE}=${id}.${sign(id)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${SESSION_SECONDS}`,
       };
     },
-    signOut: () => `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`,
+    signOut(cookieHeader) {
+      const id = idOf(cookieHeader);
+      if (id !== null) sessions.delete(id);
+      return `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`;
+    },
     ownerOf(cookieHeader) {
-      for (const part of (cookieHeader ?? '').split(';')) {
-        const [name, value] = part.trim().split('=', 2);
-        if (name !== COOKIE || !value) continue;
-        const dot = value.lastIndexOf('.');
-        const owner = value.slice(0, dot);
-        const given = Buffer.from(value.slice(dot + 1));
-        const expected = Buffer.from(sign(owner));
-        if (dot > 0 && given.length === expected.length && timingSafeEqual(given, expected)) return owner;
+      const id = idOf(cookieHeader);
+      const session = id === null ? undefined : sessions.get(id);
+      if (session === undefined) return null;
+      if (session.until <= now()) {
+        sessions.delete(id!);
+        return null;
       }
-      return null;
+      return session.owner;
     },
   };
 }

@@ -2,12 +2,20 @@
 // app (through `buildApp()`) and listens on 127.0.0.1.
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Example, type ExampleConfig, namespaceOf, PAGE_TOKENS_PER_MINUTE } from '../src/index.js';
+import {
+  type Example,
+  type ExampleConfig,
+  namespaceOf,
+  PAGE_TOKENS_PER_MINUTE,
+  VISITOR_LIMITS,
+} from '../src/index.js';
+import { QUEUED, RUNNING } from '../src/keying.js';
 import { pngBomb } from './bombs.js';
 
 export interface Started {
@@ -638,6 +646,285 @@ export function runExampleSuite(name: string, start: Start): void {
         expect(refused.status).toBe(429);
         expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
         expect((await mint('127.0.0.32')).status).toBe(200);
+      });
+    });
+
+    describe('hardening, round 3', () => {
+      const remaining = (response: Response) =>
+        Number(/"quota";r=(\d+)/.exec(response.headers.get('ratelimit') ?? '')?.[1]);
+      /** A demo visitor's token, minted by "your server" for a client at `from`. */
+      const visitor = async (from: string, tool = 'remove-bg') => {
+        const minted = await rawSend(
+          app.base,
+          'POST',
+          '/your-server/token',
+          { 'content-type': 'application/json' },
+          JSON.stringify({ tool }),
+          from,
+        );
+        expect(minted.status).toBe(200);
+        return {
+          authorization: `AccessToken ${((await minted.json()) as { accessToken: string }).accessToken}`,
+        };
+      };
+      const problem = async (response: Response) => [
+        response.status,
+        ((await response.json()) as { code: string }).code,
+      ];
+
+      it("holds every storage path in a body or URL parameter to the credential's paths", async () => {
+        const owner = `acme-${Date.now()}`;
+        const full = await app.example.keys.create({
+          name: 'full',
+          ownerId: owner,
+          scopes: ['images:read', 'images:write'],
+        });
+        const limited = await app.example.keys.create({
+          name: 'public only',
+          ownerId: owner,
+          scopes: ['images:read', 'images:write'],
+          paths: ['/v3/files/public/*', '/v3/file-ops/upload/', '/v3/tools/*', '/v1/*'],
+        });
+        await upload([png()], auth(full.key), 'private');
+        await upload([png()], auth(full.key), 'public');
+        const host = new URL(app.base).host;
+        const enhance = (headers: Record<string, string>, path: string) =>
+          fetch(url('/v1/enhance'), {
+            method: 'POST',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ imageUrl: `http://${host}/v3/files/${path}` }),
+          });
+        const resize = (headers: Record<string, string>, input: string, output: string) =>
+          processWith(
+            'resize',
+            { input_file_path: input, output_variants: [{ output_file_path: output, scale: 1 }] },
+            headers,
+          );
+        const before = await resize(auth(limited.key), 'public/photo.png', 'public/copy.png');
+        expect(before.status).toBe(200);
+        const quota = remaining(before);
+        expect(await problem(await enhance(auth(limited.key), 'private/photo.png'))).toEqual([
+          403,
+          'path_not_allowed',
+        ]);
+        expect(
+          await problem(await resize(auth(limited.key), 'private/photo.png', 'public/leak.png')),
+        ).toEqual([403, 'path_not_allowed']);
+        expect(
+          await problem(await resize(auth(limited.key), 'public/photo.png', 'private/photo.png')),
+        ).toEqual([403, 'path_not_allowed']);
+        expect(await problem(await upload([png()], auth(limited.key), 'private'))).toEqual([
+          403,
+          'path_not_allowed',
+        ]);
+        expect((await fetch(url('/v3/files/private/photo.png'), { headers: auth(limited.key) })).status).toBe(
+          401,
+        );
+        expect((await fetch(url('/v3/files/public/leak.png'), { headers: auth(full.key) })).status).toBe(404);
+        // A token minted for /v1/enhance alone reads no file through it.
+        const minted = await app.example.keywarden.mintAccessToken(full.record.id, {
+          paths: ['/v1/enhance'],
+        });
+        expect(
+          await problem(await enhance({ authorization: `AccessToken ${minted.token}` }, 'public/photo.png')),
+        ).toEqual([403, 'path_not_allowed']);
+        const after = await resize(auth(limited.key), 'public/photo.png', 'public/copy.png');
+        expect(remaining(after)).toBe(quota - 1); // the refusals charged nothing
+      });
+
+      it('gives each demo visitor a folder of its own: another visitor neither reads nor overwrites it', async () => {
+        const a = await visitor('127.0.0.41');
+        const b = await visitor('127.0.0.42');
+        const uploaded = await upload([png()], a, 'browser');
+        const [path] = ((await uploaded.json()) as { file_paths: string[] }).file_paths;
+        expect((await fetch(url(`/v3/files/${path}`), { headers: a })).status).toBe(200);
+        expect((await fetch(url(`/v3/files/${path}`), { headers: b })).status).toBe(404);
+        const theirs = await upload([png()], b, 'browser');
+        expect(((await theirs.json()) as { file_paths: string[] }).file_paths).toEqual([path]); // the same name, its own file
+        const cut = await processWith(
+          'remove-bg',
+          { input_file_path: path, output_variants: [{ output_file_path: path }] },
+          b,
+        );
+        expect(cut.status).toBe(200);
+        const mine = await fetch(url(`/v3/files/${path}`), { headers: a });
+        expect(Buffer.from(await mine.arrayBuffer()).equals(Buffer.from(image))).toBe(true); // A's file untouched
+        expect((await fetch(url(`/v3/files/${path}`), { headers: auth() })).status).toBe(404); // nor the demo key's folder
+      });
+
+      it('bounds what one demo visitor may do, per token and per address, far below the demo key', async () => {
+        const demo = await app.example.keys.verify(key);
+        if (!demo.ok) throw new Error('the demo key does not verify');
+        const { requestsPerToken, unitsPerToken, requestsPerAddressPerMinute, unitsPerAddressPerDay } =
+          VISITOR_LIMITS;
+        expect(unitsPerAddressPerDay * 31).toBeLessThan(demo.key.quota!.limit);
+        expect(requestsPerAddressPerMinute).toBeLessThan(demo.key.rateLimit!.limit);
+        // Per token: its requests, then its units.
+        const token = await visitor('127.0.0.43');
+        const statuses = [];
+        for (let i = 0; i <= requestsPerToken; i++)
+          statuses.push((await fetch(url('/v3/files/nothing.png'), { headers: token })).status);
+        expect(statuses.slice(0, -1)).toEqual(Array(requestsPerToken).fill(404));
+        const refused = await fetch(url('/v3/files/nothing.png'), { headers: token });
+        expect([refused.status, Number(refused.headers.get('retry-after')) > 0]).toEqual([429, true]);
+        const units = await visitor('127.0.0.44');
+        const [input] = ((await (await upload([png()], units, 'u')).json()) as { file_paths: string[] })
+          .file_paths;
+        const variants = (n: number) =>
+          Array.from({ length: n }, (_, i) => ({ output_file_path: `u/o${i}.png` }));
+        const spent = await processWith(
+          'remove-bg',
+          { input_file_path: input, output_variants: variants(unitsPerToken / 3) },
+          units,
+        );
+        expect(spent.status).toBe(200);
+        const more = { input_file_path: input, output_variants: variants(1) };
+        expect(await problem(await processWith('remove-bg', more, units))).toEqual([429, 'rate_limited']);
+        // Per address, across its tokens.
+        let answered = 0;
+        while (answered < requestsPerAddressPerMinute) {
+          const next = await visitor('127.0.0.45');
+          for (let i = 0; i < requestsPerToken - 1 && answered < requestsPerAddressPerMinute; i++, answered++)
+            expect(
+              (await rawSend(app.base, 'GET', '/v3/files/none.png', next, undefined, '127.0.0.45')).status,
+            ).toBe(404);
+        }
+        const fresh = await visitor('127.0.0.45');
+        expect(
+          (await rawSend(app.base, 'GET', '/v3/files/none.png', fresh, undefined, '127.0.0.45')).status,
+        ).toBe(429);
+        expect(
+          (await rawSend(app.base, 'GET', '/v3/files/none.png', fresh, undefined, '127.0.0.46')).status,
+        ).toBe(404);
+      });
+
+      it('answers 400 for an image that fails to decode after a valid header, and charges nothing', async () => {
+        const whole = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#336699' } })
+          .png({ compressionLevel: 0 })
+          .toBuffer();
+        const broken = Buffer.from(whole);
+        broken.fill(0xa5, 200, broken.length - 40); // the header stays, the pixel data does not
+        const uploaded = await upload(
+          [new Blob([new Uint8Array(broken)], { type: 'image/png' })],
+          auth(),
+          'corrupt',
+        );
+        expect(uploaded.status).toBe(200); // its header is a valid PNG's
+        const [input] = ((await uploaded.json()) as { file_paths: string[] }).file_paths;
+        const good = await upload([png()], auth(), 'corrupt-probe');
+        const [sound] = ((await good.json()) as { file_paths: string[] }).file_paths;
+        const probe = await processWith('resize', {
+          input_file_path: sound,
+          output_variants: [{ output_file_path: 'corrupt/probe.png', scale: 1 }],
+        });
+        const quota = remaining(probe);
+        for (const tool of ['remove-bg', 'resize'])
+          expect(
+            await problem(
+              await processWith(tool, {
+                input_file_path: input,
+                output_variants: [
+                  { output_file_path: `corrupt/${tool}.png`, ...(tool === 'resize' ? { scale: 2 } : {}) },
+                ],
+              }),
+            ),
+          ).toEqual([400, 'invalid_image']);
+        const form = new FormData();
+        form.append('image_file', new Blob([new Uint8Array(broken)], { type: 'image/png' }), 'x.png');
+        const v1 = await fetch(url('/v1/remove-background'), { method: 'POST', headers: auth(), body: form });
+        expect(await problem(v1)).toEqual([400, 'invalid_image']);
+        const again = await processWith('resize', {
+          input_file_path: sound,
+          output_variants: [{ output_file_path: 'corrupt/probe.png', scale: 1 }],
+        });
+        expect(remaining(again)).toBe(quota - 1);
+      });
+
+      it('refuses an upload over the total size before reading it to the end', async () => {
+        const { hostname, port } = new URL(app.base);
+        // Announced: refused from Content-Length, with only its first bytes ever sent.
+        const announced = await new Promise<string>((resolve, reject) => {
+          const socket = connect(Number(port), hostname, () => {
+            socket.write(
+              `POST /v3/file-ops/upload/ HTTP/1.1\r\nhost: x\r\nx-api-key: ${key}\r\n` +
+                `content-type: multipart/form-data; boundary=b\r\ncontent-length: ${500 * 1024 * 1024}\r\n\r\n--b\r\n`,
+            );
+          });
+          let text = '';
+          socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+          socket.on('close', () => resolve(text));
+          socket.on('error', reject);
+        });
+        expect(announced).toMatch(/^HTTP\/1\.1 413 /);
+        expect(announced).toMatch(/body_too_large/);
+        // Streamed without a length: refused once past the total, the connection closed.
+        let sent = 0;
+        const chunk = new Uint8Array(1024 * 1024);
+        const body = new ReadableStream({
+          pull(controller) {
+            if (sent >= 200 * chunk.length) return controller.close();
+            sent += chunk.length;
+            controller.enqueue(chunk);
+          },
+        });
+        const streamed = await fetch(url('/v3/file-ops/upload/'), {
+          method: 'POST',
+          headers: { ...auth(), 'content-type': 'multipart/form-data; boundary=b' },
+          body,
+          duplex: 'half',
+        } as RequestInit).catch(() => null);
+        if (streamed) expect(await problem(streamed)).toEqual([413, 'body_too_large']);
+        expect(sent).toBeLessThan(200 * chunk.length); // never read to its end
+      });
+
+      it('queues background removal (one job at a time) and refuses past the queue with 503 and Retry-After', async () => {
+        const big = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#ffffff' } })
+          .png()
+          .toBuffer();
+        const one = () => {
+          const form = new FormData();
+          form.append('image_file', new Blob([new Uint8Array(big)], { type: 'image/png' }), 'big.png');
+          return fetch(url('/v1/remove-background'), { method: 'POST', headers: auth(), body: form });
+        };
+        const responses = await Promise.all(Array.from({ length: 16 }, one));
+        const statuses = responses.map((r) => r.status);
+        expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(RUNNING + 1);
+        expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(RUNNING + QUEUED);
+        const busy = responses.filter((r) => r.status === 503);
+        expect(busy.length).toBeGreaterThanOrEqual(16 - RUNNING - QUEUED);
+        expect(busy.every((r) => Number(r.headers.get('retry-after')) > 0)).toBe(true);
+        expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+      }, 60_000);
+
+      it('starts a new demo session at every sign-in and ends it at sign-out; sign-in takes JSON only', async () => {
+        const signIn = async () => {
+          const response = await fetch(url('/your-server/session'), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{"owner":"bob"}',
+          });
+          return response.headers.get('set-cookie')!.split(';', 1)[0]!;
+        };
+        const keysOf = (cookie: string) =>
+          fetch(url('/account/api-keys/keys'), { headers: { cookie, 'x-keywarden-portal': '1' } });
+        const first = await signIn();
+        const second = await signIn();
+        expect(first).not.toBe(second);
+        expect((await keysOf(first)).status).toBe(200);
+        const out = await fetch(url('/your-server/session'), {
+          method: 'DELETE',
+          headers: { cookie: first },
+        });
+        expect(out.status).toBe(204);
+        expect((await keysOf(first)).status).toBe(401); // a copy of the cookie dies with the session
+        expect((await keysOf(second)).status).toBe(200);
+        // A cross-site form can send text/plain without a preflight: never a sign-in.
+        const form = await fetch(url('/your-server/session'), {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: '{"owner":"bob"}',
+        });
+        expect([form.status, form.headers.get('set-cookie')]).toEqual([415, null]);
       });
     });
 

@@ -62,48 +62,50 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   });
   // The demo's sign-in, and the key portal behind it.
   router.post('/your-server/session', async (ctx) => {
-    const { owner, cookie } = example.sessions.signIn(await jsonBody(undefined, ctx.req));
+    const body = await jsonBody(undefined, ctx.req);
+    const { owner, cookie } = example.sessions.signIn(body, ctx.get('content-type') || undefined);
     ctx.set('set-cookie', cookie);
     ctx.body = { owner };
   });
   router.delete('/your-server/session', (ctx) => {
-    ctx.set('set-cookie', example.sessions.signOut());
+    ctx.set('set-cookie', example.sessions.signOut(ctx.get('cookie') || undefined));
     ctx.status = 204;
   });
   router.post('/v3/auth/access-token/', auth.mint());
-  router.post(
-    '/v3/file-ops/upload/',
-    auth.authenticate({ scopes: ['images:write'], cost: 0 }),
-    async (ctx) => {
-      ctx.body = await example.service.upload(getAuth(ctx), ctx.req);
-    },
-  );
-  // The tool's cost is charged per output variant, once the body says how many: the middleware
-  // charges nothing (cost 0) and the service charges cost x variants, all or nothing.
+  // A demo visitor's token is held to its own budget, and its address to one (see VISITOR_LIMITS).
+  const admit = async (ctx: Koa.Context, next: Koa.Next) => {
+    await example.admit(getAuth(ctx), ctx.ip);
+    await next();
+  };
+  // The tool's cost is charged per output variant, for work done: the middleware charges nothing
+  // (cost 0), and the service asks the quota for cost x variants first, then charges them, all or nothing.
   const write = auth.authenticate({ scopes: ['images:write'], cost: 0 });
-  const charger = (ctx: Koa.Context) => async (units: number) => {
+  router.post('/v3/file-ops/upload/', write, admit, async (ctx) => {
+    ctx.body = await example.service.upload(getAuth(ctx), ctx.req);
+  });
+  const billing = (ctx: Koa.Context) => {
     const request = { method: ctx.method, url: ctx.originalUrl, ip: ctx.ip };
-    ctx.set(await example.charge(request, getAuth(ctx), units));
+    return example.billing(request, getAuth(ctx), (headers) => ctx.set(headers));
   };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {
     for (const path of toolPaths(tool)) {
-      router.post(path, write, async (ctx) => {
+      router.post(path, write, admit, async (ctx) => {
         const body = await jsonBody(undefined, ctx.req);
-        ctx.body = await example.service.process(getAuth(ctx), tool, body, charger(ctx));
+        ctx.body = await example.service.process(getAuth(ctx), tool, body, billing(ctx));
       });
     }
   }
-  router.post('/v1/remove-background', write, async (ctx) => {
-    ctx.body = await example.service.removeBackground(ctx.req, charger(ctx));
+  router.post('/v1/remove-background', write, admit, async (ctx) => {
+    ctx.body = await example.service.removeBackground(ctx.req, billing(ctx));
     ctx.type = 'image/png';
   });
-  router.post('/v1/enhance', write, async (ctx) => {
+  router.post('/v1/enhance', write, admit, async (ctx) => {
     const body = await jsonBody(undefined, ctx.req);
     const image = await example.service.enhance(
       getAuth(ctx),
       body,
       ctx.get('host') || undefined,
-      charger(ctx),
+      billing(ctx),
     );
     ctx.body = image.data;
     ctx.type = image.contentType;
@@ -114,6 +116,7 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
   app.use(async (ctx, next) => {
     if (ctx.method !== 'GET' || !ctx.path.startsWith('/v3/files/')) return next();
     await download(ctx, async () => {
+      await example.admit(getAuth(ctx), ctx.ip);
       const file = await example.service.download(getAuth(ctx), ctx.originalUrl);
       ctx.type = file.contentType;
       ctx.body = file.data;

@@ -70,6 +70,7 @@ export const SCENARIOS: Scenario[] = [
           paths: ['*'],
           ownerId: null,
           lineageId: '{readerId}',
+          tokenId: null,
           metadata: {},
           expiresAt: null,
         },

@@ -77,6 +77,7 @@ export {
   type PortalRequest,
   type PortalResponse,
 } from './portal/portal.js';
+export { clientPartition } from './request/client-partition.js';
 export type {
   CredentialKind,
   CredentialSource,
@@ -91,6 +92,7 @@ export {
   MAX_PATTERN_LENGTH,
   matchPathPattern,
 } from './request/path-pattern.js';
+export { allowsPath } from './request/principals.js';
 export { validateRouteRequirements } from './request/route-requirements.js';
 export type {
   AuthFailureReason,

@@ -85,7 +85,7 @@ export interface KoaPortalOptions extends PortalOptions {
 // Koa parses X-Forwarded-For for `ip` under `app.proxy`: read only when the core asks.
 // The request id that koa-pino-logger (pino-http) sets on Node's request, for events and log lines.
 const ACCESS: RequestAccess<Context> = {
-  ip: (ctx) => ctx.ip,
+  ip: (ctx) => ctx.ip || undefined, // Koa answers '' when the socket knows no peer: no address
   secure: (ctx) => ctx.secure,
   requestId: (ctx) => requestIdOf((ctx.req as { id?: unknown }).id),
 };

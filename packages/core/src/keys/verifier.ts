@@ -189,7 +189,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     }
     const parsed = parseApiKey(key, prefixes); // body characters and checksum
     if (!parsed.ok) return parsed;
-    const ip = client?.ip;
+    const ip = client?.ip || undefined; // '' is no address either
     // No one to charge, and no one to answer: a client that reset before its request was read.
     if (ip === undefined && client?.disconnected === true)
       return { ok: false, reason: 'throttled', keyId: id, retryAfter: 1 };

@@ -1,4 +1,4 @@
-import { integerOption, optionsObject } from '../errors/options.js';
+import { checkedOption, integerOption, optionsObject } from '../errors/options.js';
 import { createMemoryUsageStore } from '../usage/memory-usage-store.js';
 import { createKeySlots, registerKeySlots } from './key-slots.js';
 import type { ConsumeResult, LimitCounter, LimitStore } from './limit-store.js';
@@ -7,6 +7,14 @@ import type { ConsumeResult, LimitCounter, LimitStore } from './limit-store.js';
 export interface MemoryLimitStoreOptions {
   /** Counters kept at most (an API key's rate limit and quota count as one). @default 100000 */
   maxCounters?: number;
+  /**
+   * What a full store does with a new counter once no window has ended: `'refuse'` it (the call
+   * rejects; right for API keys, whose counts a spray must never reset), or `'evict-oldest'`
+   * counter to make room (right for budgets of anonymous clients, such as a public route per
+   * address, where refusing would turn a spray from many addresses into a refusal of everyone).
+   * @default 'refuse'
+   */
+  whenFull?: 'refuse' | 'evict-oldest';
 }
 
 /**
@@ -21,11 +29,13 @@ export interface MemoryLimitStoreOptions {
  * ```
  */
 export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): LimitStore {
-  const maxCounters = integerOption(
-    'maxCounters',
-    optionsObject('', options, ['maxCounters']).maxCounters,
-    100_000,
-  );
+  const o = optionsObject('', options, ['maxCounters', 'whenFull']);
+  const maxCounters = integerOption('maxCounters', o.maxCounters, 100_000);
+  const evict =
+    checkedOption('whenFull', o.whenFull, 'refuse', {
+      valid: (v) => v === 'refuse' || v === 'evict-oldest',
+      expected: "'refuse' or 'evict-oldest'",
+    }) === 'evict-oldest';
   const counters = new Map<string, { count: number; resetAt: number }>();
   let lastSweep = Number.NEGATIVE_INFINITY;
 
@@ -39,6 +49,13 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
       lastSweep = now;
       for (const [key, entry] of counters) if (entry.resetAt <= now) counters.delete(key);
       slots.sweep(now);
+    }
+    if (evict) {
+      // A Map iterates in insertion order: the first counters are the oldest.
+      for (const key of counters.keys()) {
+        if (counters.size + slots.size + needed <= maxCounters) break;
+        counters.delete(key);
+      }
     }
     return counters.size + slots.size + needed <= maxCounters;
   }

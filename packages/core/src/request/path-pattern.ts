@@ -245,6 +245,24 @@ export function isPatternWithin(inner: string, outer: string): boolean {
   return matchesSafePath(outer, inner);
 }
 
+/**
+ * Whether a storage path (a file path that arrived in a body or a URL parameter, written as the
+ * request path that would read it: `/v3/files/public/a.png`) lies inside `paths` and, when given,
+ * `alsoPaths`. The same grammar as request paths, and stricter: an unsafe path (see
+ * {@link isSafeRawPath}) is refused even by `*`, and so is a `?` or `#` (a storage path that a URL
+ * would cut in two).
+ */
+export function storagePathAllowed(
+  paths: readonly string[],
+  alsoPaths: readonly string[] | null,
+  path: string,
+): boolean {
+  if (!isSafeRawPath(path) || path.includes('?') || path.includes('#')) return false;
+  const allows = (patterns: readonly string[]) =>
+    patterns.some((pattern) => isValidPathPattern(pattern) && matchesSafePath(pattern, path));
+  return allows(paths) && (alsoPaths === null || allows(alsoPaths));
+}
+
 /** The path part of a raw request target. */
 export function pathOf(url: string): string {
   let end = url.length;

@@ -7,6 +7,7 @@ import { CachedKey, type KeyView, profileAllows } from '../keys/cached-key.js';
 import type { AccessTokenClaims } from '../tokens/access-tokens.js';
 import type { CredentialKind } from './credentials.js';
 import { createIpAllowlist } from './ip-allowlist.js';
+import { storagePathAllowed } from './path-pattern.js';
 import type { KeyMetadata, Principal } from './types.js';
 
 export interface Principals {
@@ -29,6 +30,7 @@ class KeywardenPrincipal implements Principal {
   paths: readonly string[];
   ownerId: string | null;
   lineageId: string;
+  tokenId: string | null;
   metadata: Readonly<KeyMetadata>;
   expiresAt: Date | null;
 
@@ -42,6 +44,7 @@ class KeywardenPrincipal implements Principal {
     this.paths = key.paths;
     this.ownerId = key.ownerId;
     this.lineageId = key.lineageId;
+    this.tokenId = null;
     this.metadata = key.metadata as KeyMetadata;
     this.expiresAt = key.expiresAt;
   }
@@ -49,6 +52,26 @@ class KeywardenPrincipal implements Principal {
   static keyOf(principal: Principal): KeyView | undefined {
     return #key in principal ? principal.#key : undefined;
   }
+}
+
+/**
+ * Whether the credential behind `principal` may use a storage path, that is a resource named in a
+ * request's body or URL parameters (`input_file_path`, an `imageUrl`) rather than by its path. Write
+ * the storage path as the request path that would read it (`/v3/files/` + the file's path): it must
+ * match the credential's path patterns (a token's, and its key's) by the same grammar as request
+ * paths, and be safe (no dot segments, encoded slashes, lookalikes...): refused otherwise, even by
+ * `*`. Check every such path before reading or writing, or a key limited to `/v3/files/public/*`
+ * reads `private/` through a tool's input.
+ *
+ * @example
+ * ```ts
+ * if (!allowsPath(getAuth(req), `/v3/files/${body.input_file_path}`)) throw forbidden();
+ * ```
+ */
+export function allowsPath(principal: Pick<Principal, 'paths'>, path: string): boolean {
+  const key = KeywardenPrincipal.keyOf(principal as Principal);
+  const keyPaths = key !== undefined && key.paths !== principal.paths ? key.paths : null;
+  return storagePathAllowed(principal.paths, keyPaths, path);
 }
 
 export function createPrincipals(): Principals {
@@ -65,6 +88,7 @@ export function createPrincipals(): Principals {
       principal.scopes = Object.freeze(granted.filter((scope) => key.scopes.includes(scope)));
       principal.paths = Object.freeze([...claims.paths]);
       principal.expiresAt = new Date(claims.exp * 1000);
+      principal.tokenId = claims.jti;
       Object.freeze(principal);
       byToken.set(claims, { key, principal });
       return principal;

@@ -101,6 +101,11 @@ export interface Principal {
    * kept per key should live when a rotated key must keep finding it.
    */
   lineageId: string;
+  /**
+   * The access token's own id (its `jti` claim), null for an API key: what tells apart two tokens
+   * of one key, for example two visitors a server minted tokens for.
+   */
+  tokenId: string | null;
   /** The key's metadata, typed through {@link KeyMetadata} augmentation. */
   metadata: Readonly<KeyMetadata>;
   /** When the credential stops working: the key's expiry, or the token's. */

@@ -96,6 +96,18 @@ describe('memory limit store', () => {
     });
   });
 
+  it('evicts the oldest counters when full, if told to (budgets of anonymous clients): a spray never refuses a newcomer', async () => {
+    const store = createMemoryLimitStore({ maxCounters: 100, whenFull: 'evict-oldest' });
+    const per = (ip: string) => [{ key: `page:${ip}`, limit: 3, resetAt: 60_000, cost: 1 }];
+    for (let i = 0; i < 10_050; i++)
+      expect((await store.consume(per(`10.0.${i >> 8}.${i & 255}`), 0)).allowed).toBe(true);
+    // A new visitor is counted, not refused; a recent one keeps its count.
+    expect(await store.consume(per('203.0.113.1'), 1)).toEqual({ allowed: true, counts: [1] });
+    const recent = `10.0.${10_049 >> 8}.${10_049 & 255}`;
+    expect(await store.consume(per(recent), 1)).toEqual({ allowed: true, counts: [2] });
+    expect(() => createMemoryLimitStore({ whenFull: 'drop' as never })).toThrow(/whenFull/);
+  });
+
   it('answers at once through consumeNow (one counter set with consume), so a limited request stays synchronous', async () => {
     const store = createMemoryLimitStore();
     const counter = [{ key: 'k', limit: 2, resetAt: 10_000 }];

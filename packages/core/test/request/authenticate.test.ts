@@ -219,6 +219,7 @@ describe('keys', () => {
         paths: ['*'],
         ownerId: 'acct_1',
         lineageId: record.id,
+        tokenId: null,
         metadata: { plan: 'free' },
         expiresAt: null,
       },

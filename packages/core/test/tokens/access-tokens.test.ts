@@ -255,6 +255,7 @@ describe('using a token', () => {
       paths: ['/v3/file-ops/upload/', '/v3/files/*'],
       ownerId: null,
       lineageId: record.id,
+      tokenId: expect.stringMatching(/^[A-Za-z0-9_-]{16,64}$/),
       metadata: {},
       expiresAt: new Date(Date.UTC(2026, 0, 15, 12, 1, 0)),
     });

@@ -1,0 +1,4 @@
+import { join } from 'node:path';
+import { runShutdownSuite } from '../../image-api-shared/test/shutdown.js';
+
+runShutdownSuite('express', join(import.meta.dirname, '..'));
