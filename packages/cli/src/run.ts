@@ -47,6 +47,19 @@ KEYWARDEN_ENVIRONMENTS=name=prefix,... adds key environments (prefixes) to live 
 `;
 }
 
+/** `keywarden keys --help`: the commands of one group. */
+function groupHelp(word: string, group: readonly Command[]): string {
+  const width = Math.max(...group.map((c) => c.name.length)) + 2;
+  const lines = group.map((c) => `  ${c.name.padEnd(width)} ${c.summary}`);
+  return `Usage: keywarden ${word} <command> [options]
+
+Commands:
+${lines.join('\n')}
+
+Run "keywarden ${word} <command> --help" for its options, "keywarden --help" for the global ones.
+`;
+}
+
 function hasherFrom(env: NodeJS.ProcessEnv): Hasher {
   const kind = env.KEYWARDEN_HASHER ?? 'argon2id';
   if (kind === 'argon2id') return createArgon2Hasher();
@@ -185,6 +198,10 @@ export async function runCli(argv: string[], terminal: CliIo): Promise<number> {
     if (!command) {
       const unknown = args.find((a) => !GLOBAL_FLAGS.has(a.split('=', 1)[0]!) && a.startsWith('-'));
       const group = COMMANDS.filter((c) => words.length === 1 && c.name.startsWith(`${words[0]} `));
+      if (group.length > 0 && (args.includes('--help') || args.includes('-h'))) {
+        io.stdout(groupHelp(words[0]!, group));
+        return 0;
+      }
       if (group.length > 0)
         throw new UsageError(`"${words[0]}" needs a command: ${group.map((c) => c.name).join(', ')}`);
       if (words.length > 0) throw new UsageError(`unknown command "${words.join(' ')}"`);

@@ -179,7 +179,7 @@ describe.each([
         '--path',
         '/v3/files/a/*',
         '--expires-in',
-        '120',
+        '2m',
         ...store(),
       ])
     ).stdout.trim();
@@ -264,6 +264,11 @@ describe('keywarden command line', () => {
     [['token', 'mint', '--secret', `--${SECRET}`, '--key', 'abc'], /--secret is not taken/],
     [['token', 'mint', '--key', 'abc', `--secret=${SECRET}`], /--secret is not taken/],
     [['token', 'mint', '--key', 'abc', '--issuer', ''], /--issuer/],
+    [
+      ['token', 'mint', '--key', 'abc', '--expires-in', '1h'],
+      /--expires-in must be from 1 second to 10 minutes/,
+    ],
+    [['token', 'mint', '--key', 'abc', '--expires-in', '0'], /--expires-in must be at least one second/],
     [['keys', 'create', '--name', 'x', '--env', 'prod'], /--env/],
     [['keys', 'create', '--name', 'x', '--expires-in', 'soon'], /--expires-in/],
     [['keys', 'show'], /takes one key id/],
@@ -271,7 +276,8 @@ describe('keywarden command line', () => {
     [['token', 'mint', '--key', 'abc'], /secret/],
     [['migrate'], /postgres/],
   ])('refuses %j with exit code 2 and a clear message', async (args, message) => {
-    const secretless = args.includes('--issuer') ? {} : { KEYWARDEN_TOKEN_SECRET: '' };
+    const secretless =
+      args.includes('--issuer') || args.includes('--expires-in') ? {} : { KEYWARDEN_TOKEN_SECRET: '' };
     const run = await cli([...args, '--store', join(dir, 'refusals.json')], secretless);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
@@ -295,6 +301,19 @@ describe('keywarden command line', () => {
     expect((await cli([])).code).toBe(2);
     const secret = await json(['secret', 'generate']);
     expect(secret.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('lists the commands of a group with --help, and says where usage lives when a keys file keeps none', async () => {
+    const help = await cli(['keys', '--help']);
+    expect(help.code).toBe(0);
+    for (const name of ['keys create', 'keys list', 'keys rotate', 'keys revoke', 'keys usage'])
+      expect(help.stdout).toContain(name);
+    const file = join(dir, 'usage.json');
+    const { record } = await json(['keys', 'create', '--name', 'u', '--store', file]);
+    const usage = await cli(['keys', 'usage', record.id, '--store', file]);
+    expect(usage.code).toBe(1);
+    expect(usage.stderr.trim().split('\n')).toHaveLength(1);
+    expect(usage.stderr).toMatch(/in the server process.*--redis <url>.*postgres:\/\//);
   });
 
   it('takes global options before, between and after the command words', async () => {
@@ -573,7 +592,7 @@ describe('keys usage', () => {
       expect(data.days.at(-1)).toMatchObject({ requests: 3, units: 6 });
       // A keys file keeps no usage itself: a clear error, exit 1.
       const run = await cli(['keys', 'usage', id, '--store', join(dir, 'usage-keys.json')]);
-      expect([run.code, run.stderr]).toEqual([1, expect.stringMatching(/keeps no usage: give --redis/)]);
+      expect([run.code, run.stderr]).toEqual([1, expect.stringMatching(/keeps no usage: .*--redis <url>/)]);
     } finally {
       await redis.destroy();
     }

@@ -50,7 +50,7 @@ async function read(ctx: CommandContext, from: string, to: string): Promise<Usag
   const keys = await ctx.keys();
   if (keys.usageStore === null)
     throw new CommandError(
-      'this key store keeps no usage: give --redis <url> (the servers count usage in their Redis limit store), or use a postgres:// store',
+      'a keys file keeps no usage: with the default memory limits it lives in the server process (keys.usage(id) there, gone on restart); run the servers with @keywarden/redis and give --redis <url>, or keep keys in a postgres:// --store',
     );
   return keys.usage(ctx.id, { from, to });
 }

@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { createHmacHasher, createKeyManager, createKeywarden, createMemoryKeyStore } from '@keywarden/core';
+import {
+  ACCESS_TOKEN_LIFETIME,
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+} from '@keywarden/core';
 import type { Command, CommandContext } from '../command.js';
 import { asUsageError, CommandError, UsageError } from '../errors.js';
 import { parseDuration } from '../parse.js';
@@ -36,7 +42,7 @@ export const tokenMint: Command = {
 
   --key <id>               the key the token acts for
   --path <pattern>         repeatable; within the key's own patterns (default: the key's)
-  --expires-in <duration>  e.g. 60, 10m, 1h (default 60 seconds)
+  --expires-in <duration>  e.g. 60, 90s, 5m, at most 10m (default 60 seconds)
   --secret-file <path>     the signing secret, as your server has it (or KEYWARDEN_TOKEN_SECRET;
                            key id from KEYWARDEN_TOKEN_KID, default main)
   --issuer <iss>           the token's issuer, as your server's tokens.issuer (default keywarden)
@@ -66,6 +72,9 @@ The secret is never taken from the command line, where ps and the shell history 
     };
     const expiresIn =
       values['expires-in'] === undefined ? 60 : parseDuration(values['expires-in'] as string, '--expires-in');
+    const { min, max } = ACCESS_TOKEN_LIFETIME;
+    if (expiresIn < min || expiresIn > max)
+      throw new UsageError(`--expires-in must be from ${min} second to ${max / 60} minutes (${max} seconds)`);
     const tokens = { secrets: [{ id: io.env.KEYWARDEN_TOKEN_KID ?? 'main', secret }], ...claims };
     // The token settings are checked before the store opens, so a wrong one is a usage error
     // (exit code 2) whatever the state of the store.

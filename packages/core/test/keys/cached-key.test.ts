@@ -106,7 +106,18 @@ describe('one cache entry per key', () => {
     if (!first.ok || !second.ok) throw new Error('refused');
     expect(first.principal).not.toBe(second.principal);
     expect(Object.keys(first.principal).sort()).toEqual(
-      ['expiresAt', 'keyId', 'kind', 'lineageId', 'metadata', 'name', 'ownerId', 'paths', 'scopes', 'tokenId'].sort(),
+      [
+        'expiresAt',
+        'keyId',
+        'kind',
+        'lineageId',
+        'metadata',
+        'name',
+        'ownerId',
+        'paths',
+        'scopes',
+        'tokenId',
+      ].sort(),
     );
     expect(JSON.parse(JSON.stringify(first.principal))).toEqual(JSON.parse(JSON.stringify(second.principal)));
   });
