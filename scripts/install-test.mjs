@@ -3,7 +3,7 @@
 // CommonJS and a TypeScript entry (type-checked with tsc, then compiled and run). Every entry
 // starts a server and asserts that a key is accepted and a damaged one refused.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -78,6 +78,59 @@ const stop = () => server.close();`,
   },
 };
 FRAMEWORKS.express5 = { ...FRAMEWORKS.express4, deps: ['express@5', '@types/express@5'] };
+// Whose quick start runs in each project (Express's on Express 5, which its README installs).
+FRAMEWORKS.express4.readmes = [];
+FRAMEWORKS.express5.readmes = ['packages/express/README.md'];
+FRAMEWORKS.koa.readmes = ['packages/koa/README.md'];
+FRAMEWORKS.fastify.readmes = ['packages/fastify/README.md', 'README.md'];
+FRAMEWORKS.node.readmes = ['packages/node/README.md'];
+
+/** The JavaScript block of a README's "Quick start" section. */
+function quickStartOf(readme) {
+  const match = /## Quick start[^\n]*\n[\s\S]*?```js\n([\s\S]*?)```/.exec(
+    readFileSync(join(root, readme), 'utf8'),
+  );
+  if (!match) throw new Error(`no quick start in ${readme}`);
+  return match[1];
+}
+
+/**
+ * Starts quickstart.mjs on a free port and asks it what a new user would: the key it printed, at
+ * the port its curl line names; a CORS preflight (answered, never left hanging or a 500); a mistyped
+ * key (401); a token minted with the key (200 on its path). Prints OK, or what went wrong.
+ */
+const DRIVE_QUICK_START = `import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+const port = await new Promise((resolve) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => { const { port } = probe.address(); probe.close(() => resolve(port)); });
+});
+const child = spawn(process.execPath, ['quickstart.mjs'], { env: { ...process.env, PORT: String(port) } });
+let out = '';
+const printed = await new Promise((resolve, reject) => {
+  child.stdout.on('data', (d) => { out += d; const m = /curl -H "X-Api-Key: (kw_live_\\w{50})" localhost:(\\d+)(\\S+)/.exec(out); if (m) resolve(m); });
+  child.stderr.on('data', (d) => { out += d; });
+  child.on('exit', (code) => reject(new Error('exited ' + code + ': ' + out)));
+  setTimeout(() => reject(new Error('no curl line in 60 s: ' + out)), 60000).unref();
+});
+const [, key, printedPort, path] = printed;
+const base = 'http://127.0.0.1:' + port;
+const problems = [];
+if (Number(printedPort) !== port) problems.push('the curl line names port ' + printedPort + ', not ' + port);
+const hello = await fetch(base + path, { headers: { 'x-api-key': key } });
+if (hello.status !== 200 || !/^application\\/json/.test(hello.headers.get('content-type') ?? '')) problems.push('key: ' + hello.status + ' ' + hello.headers.get('content-type'));
+const preflight = await fetch(base + path, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' }, signal: AbortSignal.timeout(5000) }).catch((e) => ({ status: String(e) }));
+if (!(preflight.status < 500)) problems.push('preflight: ' + preflight.status);
+const typo = key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A');
+const wrong = await fetch(base + path, { headers: { 'x-api-key': typo } });
+if (wrong.status !== 401) problems.push('wrong key: ' + wrong.status);
+const minted = await fetch(base + '/v3/auth/access-token/', { method: 'POST', headers: { authorization: 'Token ' + key, 'content-type': 'application/json' }, body: JSON.stringify({ paths: [path], expires_in: 60 }) });
+const token = minted.status === 200 ? (await minted.json()).access_token : null;
+const withToken = token ? await fetch(base + path, { headers: { authorization: 'AccessToken ' + token } }) : minted;
+if (withToken.status !== 200) problems.push('token: ' + withToken.status);
+child.kill();
+console.log(problems.length ? problems.join('; ') : 'OK');
+process.exit(0);
+`;
 
 const body = (
   start,
@@ -97,7 +150,8 @@ if (seen !== record.id || bad.status !== 401) {
 console.log('OK');`;
 const stripTypes = (code) =>
   code
-    .replace(/ as AddressInfo/g, '')
+    // A JSDoc cast instead, so that the CommonJS entry type-checks as JavaScript (checkJs).
+    .replace(/\(([\w.]+\(\)) as AddressInfo\)/g, "(/** @type {import('node:net').AddressInfo} */ ($1))")
     .replace(/\(k: string\)/g, '(k)')
     .replace(/ as Promise<\{ id: string \}>| as \{ id: string \}/g, '');
 const coreEsm =
@@ -120,10 +174,9 @@ const check = (label, step) => {
 for (const [name, fw] of Object.entries(FRAMEWORKS)) {
   const dir = join(work, name);
   mkdirSync(dir);
-  writeFileSync(
-    join(dir, 'package.json'),
-    JSON.stringify({ name: `try-${name}`, private: true, type: 'module' }),
-  );
+  // As the quick starts say: npm init (which writes "type": "commonjs" since npm 11), then ES modules.
+  run('npm', ['init', '-y'], dir);
+  run('npm', ['pkg', 'set', 'type=module'], dir);
   run(
     'npm',
     [
@@ -164,9 +217,35 @@ for (const [name, fw] of Object.entries(FRAMEWORKS)) {
   );
   check(`${name} ESM`, () => run('node', ['app.mjs'], dir));
   check(`${name} CommonJS`, () => run('node', ['app.cjs'], dir));
+  // The CommonJS entry type-checks as written too (JSDoc-checked JavaScript): Fastify's module is
+  // the plugin, which its declaration file must say with `export =` (TS2769 before it did).
+  check(`${name} CommonJS types`, () => {
+    // Silent on success; a type error makes it exit non-zero (and the check print it).
+    run(
+      'npx',
+      ['tsc', '--noEmit', '--allowJs', '--checkJs', '--module', 'nodenext', '--types', 'node', 'app.cjs'],
+      dir,
+    );
+    return 'OK';
+  });
   check(`${name} TypeScript`, () => {
     run('npx', ['tsc', '-p', '.'], dir);
     return run('node', ['out/app.js'], dir);
+  });
+  // The README's quick start, as printed, against the packed packages.
+  for (const readme of fw.readmes) {
+    writeFileSync(join(dir, 'quickstart.mjs'), quickStartOf(readme));
+    writeFileSync(join(dir, 'drive.mjs'), DRIVE_QUICK_START);
+    check(`${name} quick start of ${readme}`, () => run('node', ['drive.mjs'], dir));
+  }
+}
+// The core README's quick start (keys alone, no server).
+{
+  const dir = join(work, 'fastify');
+  writeFileSync(join(dir, 'keys.mjs'), quickStartOf('packages/core/README.md'));
+  check('quick start of packages/core/README.md', () => {
+    const out = run('node', ['keys.mjs'], join(dir));
+    return /accepted \w{12} images:write/.test(out) && out.includes('refused: bad_checksum') ? 'OK' : out;
   });
 }
 // The store packages and the CLI, beside an existing server: both module systems resolve them,

@@ -34,6 +34,9 @@ export async function buildApp(
   app.get('/', (_req, res) => {
     res.type('html').send(PAGE);
   });
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end(); // browsers ask; no 404 in the console
+  });
   app.post(
     '/your-server/token',
     handle(async (req, res) => res.json(await example.mintForPage(await jsonBody(undefined, req), req.ip))),

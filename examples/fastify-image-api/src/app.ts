@@ -36,6 +36,7 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
 
   const open = { config: { keywarden: false as const } };
   app.get('/', open, (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE));
+  app.get('/favicon.ico', open, (_request, reply) => reply.code(204).send()); // browsers ask; no 401 in the console
   app.post('/your-server/token', open, async (request) =>
     example.mintForPage(await jsonBody(undefined, request.raw), request.ip),
   );

@@ -29,6 +29,7 @@ const CLIENTS = join(import.meta.dirname, '..', '..', 'image-api-shared', 'test'
 let dir: string;
 let base: string;
 let key: string;
+let pageKey: string;
 let offset = 0;
 let browser: Browser;
 let close: () => Promise<void>;
@@ -43,6 +44,7 @@ beforeAll(async () => {
   await app.listen({ port: 0, host: '127.0.0.1' });
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   key = example.demoKey;
+  pageKey = example.pageKey;
   close = () => app.close();
   await writeFile(join(dir, 'photo.png'), await testImage());
   browser = await chromium.launch({
@@ -117,7 +119,10 @@ describe('the browser flow', () => {
       JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie }),
     );
     const cookies = JSON.stringify(await context.cookies());
-    for (const text of [...traffic, await page.content(), storage, cookies]) expect(text).not.toContain(key);
+    for (const text of [...traffic, await page.content(), storage, cookies]) {
+      expect(text).not.toContain(key);
+      expect(text).not.toContain(pageKey); // the key "your server" minted the page's token with
+    }
     expect(traffic.some((t) => t.includes('AccessToken '))).toBe(true);
     await context.close();
   });
@@ -172,6 +177,7 @@ describe("BackgroundCut v3's browser code, as its guide prints it", () => {
     );
     expect(result).toEqual({ output_file_paths: ['my-project/result.png'] });
     expect(traffic.join('\n')).not.toContain(key);
+    expect(traffic.join('\n')).not.toContain(pageKey);
     await page.close();
   });
 });

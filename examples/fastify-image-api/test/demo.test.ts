@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 
 let child: ChildProcess | undefined;
@@ -13,6 +13,30 @@ afterAll(async () => {
   child?.kill();
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Runs a printed curl command with fetch: its -H, -F (files with @path), -d and -o, URL last. */
+async function curl(line: string): Promise<number> {
+  const headers: Record<string, string> = {};
+  for (const [, name, value] of line.matchAll(/-H "([^:]+): ([^"]+)"/g)) headers[name!] = value!;
+  const fields = [...line.matchAll(/-F (\w+)=(@?)(\S+)/g)];
+  let body: BodyInit | undefined = /-d '([^']+)'/.exec(line)?.[1];
+  if (fields.length > 0) {
+    const form = new FormData();
+    for (const [, name, file, value] of fields) {
+      if (file) form.append(name!, new Blob([new Uint8Array(await readFile(value!))]), basename(value!));
+      else form.append(name!, value!);
+    }
+    body = form;
+  }
+  const url = line.slice(line.lastIndexOf(' ') + 1);
+  const response = await fetch(url, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers,
+    ...(body ? { body } : {}),
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -23,7 +47,7 @@ function freePort(): Promise<number> {
   });
 }
 
-it('starts, creates a demo key, and prints working curl commands for each credential form', async () => {
+it('starts, creates a demo key, and prints curl commands for each credential form that work as pasted', async () => {
   dir = await mkdtemp(join(tmpdir(), 'keywarden-demo-'));
   const port = await freePort();
   const tsx = join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsx');
@@ -35,7 +59,7 @@ it('starts, creates a demo key, and prints working curl commands for each creden
   await new Promise<void>((resolve, reject) => {
     child!.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('AccessToken')) resolve();
+      if ((output.match(/^curl /gm) ?? []).length >= 5) resolve();
     });
     child!.stderr!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
@@ -56,16 +80,13 @@ it('starts, creates a demo key, and prints working curl commands for each creden
   const keysFile = await readFile(join(dir, 'keys.json'), 'utf8');
   expect(keysFile).not.toContain(key);
   expect((await readFile(join(dir, 'demo-key'), 'utf8')).trim()).toBe(key);
-  // The printed mint command works as printed.
-  const mint = /curl (.*) http:\/\/127\.0\.0\.1:\d+\/v3\/auth\/access-token\//.exec(output)![1]!;
-  const headers = Object.fromEntries([...mint.matchAll(/-H "([^:]+): ([^"]+)"/g)].map((m) => [m[1]!, m[2]!]));
-  const body = /-d '([^']+)'/.exec(mint)![1]!;
-  const minted = await fetch(`http://127.0.0.1:${port}/v3/auth/access-token/`, {
-    method: 'POST',
-    headers,
-    body,
-  });
-  expect(minted.status).toBe(200);
+  // Every printed curl command works as pasted, in order: upload the sample photo it wrote, enlarge
+  // it, download it with the key, mint a token, download it with the token it minted at start.
+  const statuses = [];
+  for (const line of output.match(/^curl .*$/gm)!) statuses.push(await curl(line));
+  expect(statuses).toEqual([200, 200, 200, 200, 200]);
+  // A browser asks for /favicon.ico: no 401 in its console.
+  expect((await fetch(`http://127.0.0.1:${port}/favicon.ico`)).status).toBe(204);
   // The printed key portal URL serves the portal's page.
   const portalUrl = /(http:\/\/127\.0\.0\.1:\d+\/account\/api-keys\/)/.exec(output)![1]!;
   const portal = await fetch(portalUrl);

@@ -15,6 +15,7 @@ import {
 } from '@keywarden/core';
 import { createPostgresKeyStore } from '@keywarden/postgres';
 import { createRedisLimitStore } from '@keywarden/redis';
+import sharp from 'sharp';
 import { type ExampleConfig, loadConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { namespaceOf, visitorNamespaceOf } from './paths.js';
@@ -28,8 +29,13 @@ export interface Example {
   keywarden: Keywarden;
   keys: KeyManager;
   service: ImageService;
-  /** The API key "your server" holds; it never leaves the server. */
+  /** The demo's API key, printed for trying the API with curl (`demo-key` beside the keys file). */
   demoKey: string;
+  /**
+   * The API key "your server" holds to mint the public page's tokens (`page-key` beside the keys
+   * file); it never leaves the server. Every token minted with it is a demo visitor of its own.
+   */
+  pageKey: string;
   /**
    * "Your server": mints a token for the page, with the API key it holds. Public in this demo
    * (see {@link PAGE_TOKENS_PER_MINUTE}); a real one sits behind its own login.
@@ -91,16 +97,18 @@ export const VISITOR_LIMITS = Object.freeze({
   unitsPerAddressPerDay: 100,
 });
 
-/** The demo key: reused from `demo-key` beside the keys file while it is valid, else created. */
-async function ensureDemoKey(keys: KeyManager, folder: string): Promise<{ key: string; id: string }> {
-  const file = join(folder, 'demo-key');
+/**
+ * A demo key kept in `file` beside the keys file: reused while it is valid, else created (the demo
+ * key for curl, and the page key "your server" mints visitors' tokens with).
+ */
+async function ensureKey(keys: KeyManager, file: string, name: string): Promise<{ key: string; id: string }> {
   if (existsSync(file)) {
     const key = (await readFile(file, 'utf8')).trim();
     const verified = await keys.verify(key);
     if (verified.ok) return { key, id: verified.key.id };
   }
   const { key, record } = await keys.create({
-    name: 'demo key',
+    name,
     scopes: ['images:read', 'images:write'],
     rateLimit: { limit: 600, windowSeconds: 60 },
     quota: { limit: 100_000, period: 'month' },
@@ -138,7 +146,15 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     apiKeyQueryParam: config.queryParam,
     ...(limitStore ? { limits: { store: limitStore } } : {}),
   });
-  const { key: demoKey, id: demoKeyId } = await ensureDemoKey(keys, dirname(config.keysFile));
+  const folder = dirname(config.keysFile);
+  const { key: demoKey } = await ensureKey(keys, join(folder, 'demo-key'), 'demo key');
+  // "Your server"'s own key for the public page: its tokens are visitors, each with a folder and
+  // budgets of its own, while tokens of the demo key (a curl user's) share the demo key's files.
+  const { key: pageKey, id: pageKeyId } = await ensureKey(
+    keys,
+    join(folder, 'page-key'),
+    'demo page ("your server")',
+  );
   // The public routes' budgets, per address and per visitor token. A spray from many addresses
   // pushes out the oldest counters (never refusing a newcomer because the table is full): 10,050
   // addresses used to fill it and turn every new visitor away.
@@ -163,7 +179,7 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
       'Too many tokens from this address; wait a minute',
     );
   const isVisitor = (principal: Caller) =>
-    principal.kind === 'access_token' && principal.keyId === demoKeyId && principal.tokenId !== null;
+    principal.kind === 'access_token' && principal.keyId === pageKeyId && principal.tokenId !== null;
   /** A visitor token's own window: it lives two minutes at most. */
   const tokenEnd = (principal: Principal) => (principal.expiresAt?.getTime() ?? config.now()) + 1000;
   /**
@@ -172,7 +188,7 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
    */
   async function mint(paths: string[]) {
     const minted = await keywarden.handleMintRequest(
-      { method: 'POST', url: '/v3/auth/access-token/', headers: { authorization: `Token ${demoKey}` } },
+      { method: 'POST', url: '/v3/auth/access-token/', headers: { authorization: `Token ${pageKey}` } },
       JSON.stringify({ paths, expires_in: 120 }),
     );
     if (!minted.ok) throw new ApiError(502, 'mint_failed', 'Could not mint an access token');
@@ -183,6 +199,7 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     keywarden,
     keys,
     demoKey,
+    pageKey,
     service: createImageService({
       storageDir: config.storageDir,
       // Each demo visitor's token has a folder of its own; everyone else's files go by owner or key.
@@ -250,13 +267,62 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
   };
 }
 
-/** The curl commands `pnpm demo` prints, one per credential form. */
-export function curlExamples(base: string, key: string): string {
+/**
+ * The curl commands `pnpm demo` prints, one per credential form, in the order they work: upload
+ * `photo` (a path), enlarge it, download the result with the key, mint a token, download with
+ * `token` (one minted at start, or the mint's answer).
+ */
+export function curlExamples(
+  base: string,
+  key: string,
+  photo = 'photo.png',
+  token = '<access_token from above>',
+): string {
   return [
-    `curl -H "X-Api-Key: ${key}" -F files=@photo.png -F upload_path=my-project ${base}/v3/file-ops/upload/`,
+    `curl -H "X-Api-Key: ${key}" -F files=@${photo} -F upload_path=my-project ${base}/v3/file-ops/upload/`,
     `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"input_file_path":"my-project/photo.png","output_variants":[{"output_file_path":"my-project/big.png","scale":2}]}' ${base}/v3/tools/ai/resize/process/`,
     `curl -H "Authorization: Bearer ${key}" -o big.png ${base}/v3/files/my-project/big.png`,
-    `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"paths":["/v3/files/*"],"expires_in":60}' ${base}/v3/auth/access-token/`,
-    `curl -H "Authorization: AccessToken <access_token from above>" -o big.png ${base}/v3/files/my-project/big.png`,
+    `curl -H "Authorization: Token ${key}" -H "Content-Type: application/json" -d '{"paths":["/v3/files/*"],"expires_in":600}' ${base}/v3/auth/access-token/`,
+    `curl -H "Authorization: AccessToken ${token}" -o big.png ${base}/v3/files/my-project/big.png`,
   ].join('\n');
+}
+
+/**
+ * What an example prints when it starts: where it listens, the page, the key portal, the demo key,
+ * and curl commands that work as pasted. It writes a sample `photo.png` beside the keys file for the
+ * upload, and mints a ten-minute access token for the last command.
+ */
+export async function demoText(example: Example, framework: string): Promise<string> {
+  const { config, demoKey, keywarden } = example;
+  const base = `http://${config.host}:${config.port}`;
+  const photo = join(dirname(config.keysFile), 'photo.png');
+  if (!existsSync(photo)) await writeFile(photo, await samplePhoto(), { mode: 0o600 });
+  const keyId = demoKey.slice(demoKey.length - 50, demoKey.length - 38);
+  const { token } = await keywarden.mintAccessToken(keyId, { paths: ['/v3/files/*'], expiresIn: 600 });
+  return `keywarden image API (${framework}) on ${base} (PORT and HOST set where it listens)
+Open ${base}/ for the browser flow: the page gets a short-lived access token from "your server".
+Key portal (customers manage their own keys; sign in as alice or bob on the page first):
+  ${base}/account/api-keys/
+
+Demo API key (kept in ${join(dirname(config.keysFile), 'demo-key')}):
+  ${demoKey}
+
+Try each credential form (a sample image is at ${photo}; the last command's access token is valid
+for ten minutes, the fourth mints a new one):
+${curlExamples(base, demoKey, photo, token)}
+`;
+}
+
+/** A 400 x 300 image with a flat background and a square in the middle: something for every tool. */
+function samplePhoto(): Promise<Buffer> {
+  return sharp({ create: { width: 400, height: 300, channels: 3, background: '#f4f1ea' } })
+    .composite([
+      {
+        input: { create: { width: 120, height: 120, channels: 3, background: '#2f6fb2' } },
+        left: 140,
+        top: 90,
+      },
+    ])
+    .png()
+    .toBuffer();
 }

@@ -4,6 +4,7 @@ export { ApiError, renderApiError } from './errors.js';
 export {
   createExample,
   curlExamples,
+  demoText,
   type Example,
   KEY_ENVIRONMENTS,
   PAGE_TOKENS_PER_MINUTE,

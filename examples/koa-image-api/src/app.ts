@@ -54,6 +54,9 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
     ctx.type = 'html';
     ctx.body = PAGE;
   });
+  router.get('/favicon.ico', (ctx) => {
+    ctx.status = 204; // browsers ask; no 404 in the console
+  });
   router.post('/your-server/token', async (ctx) => {
     ctx.body = await example.mintForPage(await jsonBody(undefined, ctx.req), ctx.ip);
   });

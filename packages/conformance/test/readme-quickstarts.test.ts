@@ -23,13 +23,25 @@ function freePort(): Promise<number> {
   });
 }
 
+/** A README's quick start, and the sentence before it (the set-up it asks for). */
 async function quickStart(adapter: string): Promise<string> {
   const path =
     adapter === 'root' ? join(here, '..', '..', 'README.md') : join(here, '..', adapter, 'README.md');
   const readme = await readFile(path, 'utf8');
-  const match = /## Quick start[^\n]*\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme);
+  const match = /## Quick start[^\n]*\n([\s\S]*?)```js\n([\s\S]*?)```/.exec(readme);
   if (!match) throw new Error(`no quick start in ${adapter}/README.md`);
-  return match[1]!;
+  // `npm init -y` writes "type": "commonjs" (npm 11): an ES module quick start must say to change it.
+  expect(match[1], `${adapter}/README.md`).toContain('npm pkg set type=module');
+  return match[2]!;
+}
+
+/** A CORS preflight as a browser sends it: it must be answered, never left hanging or a 500. */
+async function preflight(base: string): Promise<Response> {
+  return fetch(`${base}/v3/hello`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+    signal: AbortSignal.timeout(5000),
+  });
 }
 
 /** Runs a snippet as a Node process in an empty folder; resolves to its base URL and stdout so far once it printed a key. */
@@ -64,17 +76,25 @@ async function start(name: string, code: string): Promise<{ base: string; output
 }
 
 // 'root' is the repository README's 60-second quick start.
-describe.each(['express', 'koa', 'fastify', 'root'])('%s README quick start', (adapter) => {
-  it('is at most 15 lines and works as written', async () => {
+describe.each(['express', 'koa', 'fastify', 'node', 'root'])('%s README quick start', (adapter) => {
+  it('is at most 15 lines and works as written: the printed curl, a preflight, a wrong key, a token', async () => {
     const code = await quickStart(adapter);
     expect(code.trimEnd().split('\n').length).toBeLessThanOrEqual(15);
-    const { base, key } = await start(adapter, code);
+    const { base, key, output } = await start(adapter, code);
+    // The curl it prints names the port it listens on.
+    const printed = /curl -H "X-Api-Key: (kw_live_\w+)" (localhost:\d+\/v3\/hello)/.exec(output);
+    expect(printed?.[2]).toBe(`${base.replace('127.0.0.1', 'localhost').slice('http://'.length)}/v3/hello`);
     const hello = await fetch(`${base}/v3/hello`, { headers: { 'x-api-key': key } });
     expect(hello.status).toBe(200);
+    expect(hello.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await hello.json()).toEqual({ key: key.slice(8, 20) });
+    const answered = await preflight(base);
+    expect(answered.status).toBeLessThan(500);
     const refused = await fetch(`${base}/v3/hello`);
     expect(refused.status).toBe(401);
     expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    const typo = `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
+    expect((await fetch(`${base}/v3/hello`, { headers: { 'x-api-key': typo } })).status).toBe(401);
     const minted = await fetch(`${base}/v3/auth/access-token/`, {
       method: 'POST',
       headers: { authorization: `Token ${key}`, 'content-type': 'application/json' },
@@ -85,6 +105,34 @@ describe.each(['express', 'koa', 'fastify', 'root'])('%s README quick start', (a
     const withToken = await fetch(`${base}/v3/hello`, { headers: { authorization: `AccessToken ${token}` } });
     expect(withToken.status).toBe(200);
   });
+});
+
+describe('the core README quick start', () => {
+  it('runs as written: a key is accepted, a mistyped one refused for its checksum', async () => {
+    const readme = await readFile(join(here, '..', 'core', 'README.md'), 'utf8');
+    const match = /## Quick start[^\n]*\n([\s\S]*?)```js\n([\s\S]*?)```/.exec(readme);
+    expect(match?.[1]).toContain('npm pkg set type=module');
+    const file = join(here, '.quickstart-core.tmp.mjs');
+    await writeFile(file, match![2]!);
+    const cwd = await mkdtemp(join(tmpdir(), 'keywarden-quickstart-'));
+    cleanups.push(async () => {
+      await rm(file, { force: true });
+      await rm(cwd, { recursive: true, force: true });
+    });
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [file], { cwd });
+      let text = '';
+      child.stdout!.on('data', (chunk: Buffer) => (text += chunk));
+      child.stderr!.on('data', (chunk: Buffer) => (text += chunk));
+      child.on('exit', (status) =>
+        status === 0 ? resolve(text) : reject(new Error(`exited ${status}: ${text}`)),
+      );
+    });
+    const id = /kw_live_([0-9A-Za-z]{12})[0-9A-Za-z]{38} \1/.exec(output)?.[1];
+    expect(id).toBeDefined();
+    expect(output).toContain(`accepted ${id} images:write`);
+    expect(output).toContain('refused: bad_checksum');
+  }, 30_000);
 });
 
 describe('docs/migrating.md', () => {

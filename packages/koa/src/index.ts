@@ -91,6 +91,15 @@ const ACCESS: RequestAccess<Context> = {
 };
 const toInput = (ctx: Context) => new RequestView(ctx.req, ctx.originalUrl, ctx, ACCESS);
 
+/**
+ * A preflight goes on downstream, to the application's CORS handling; if nothing there answers it,
+ * it gets 204 with no CORS grant rather than Koa's 404.
+ */
+async function passPreflight(ctx: Context, next: Next): Promise<void> {
+  await next();
+  if (ctx.status === 404 && ctx.body == null) ctx.status = 204;
+}
+
 // keywarden's own record of whom it authenticated, under a symbol no other module holds: other
 // middleware may set `ctx.state.auth` too (a JWT middleware, say), and neither a stacked
 // authenticate() nor getAuth() may take that object for a keywarden principal. A symbol on the
@@ -160,7 +169,8 @@ export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}
       // takes to adopt one. It still always returns a promise, and never throws.
       return (ctx, next) => {
         // A CORS preflight carries no credential: it goes on to the application's CORS handling.
-        if ((ctx.method === 'OPTIONS' && isCorsPreflight(ctx.req)) || skip?.(ctx)) return next();
+        if (ctx.method === 'OPTIONS' && isCorsPreflight(ctx.req)) return passPreflight(ctx, next);
+        if (skip?.(ctx)) return next();
         const state = ctx.state as StateWithPrincipal;
         const earlier = state[PRINCIPAL]; // an earlier authenticate() on this request
         if (earlier !== undefined) {

@@ -145,8 +145,15 @@ export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = 
       const route = validateRouteRequirements(requirements);
       const cost = route?.cost ?? 1;
       return async (req, res, next) => {
-        // A CORS preflight carries no credential: it is the application's to answer (or `next`'s).
-        if ((req.method === 'OPTIONS' && isCorsPreflight(req)) || skip?.(req)) {
+        // A CORS preflight carries no credential: it goes on to `next` (your CORS middleware);
+        // without one it is answered here, 204 with no CORS grant, so that no request is ever left
+        // without an answer by code that only answers when a principal came back.
+        if (req.method === 'OPTIONS' && isCorsPreflight(req)) {
+          if (next) next();
+          else if (!res.headersSent) res.writeHead(204, { 'content-length': '0' }).end();
+          return undefined;
+        }
+        if (skip?.(req)) {
           next?.();
           return undefined;
         }
