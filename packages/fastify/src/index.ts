@@ -243,8 +243,9 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
 };
 
 /**
- * keywarden for Fastify 5: authenticates every route in its scope (onRequest), with per-route
- * settings in `config.keywarden`, and optionally mounts the access-token mint route.
+ * keywarden for Fastify 5: authenticates every route in its scope (in a `preParsing` hook, before any
+ * body is read; `hook: 'onRequest'` for the earliest), with per-route settings in
+ * `config.keywarden`, and optionally mounts the access-token mint route.
  *
  * @example
  * ```ts

@@ -64,7 +64,11 @@ export function createRefusals(settings: KeywardenSettings): Refusals {
     let made = errors.get(cacheKey);
     if (!made) {
       const challenge = challengeFor(code, { schemes, realm, ...(scope ? { scope } : {}) });
-      made = new AuthError(code, challenge === null ? {} : { 'www-authenticate': challenge });
+      const headers: Record<string, string> = challenge === null ? {} : { 'www-authenticate': challenge };
+      // A store that cannot answer or a full hash queue: worth trying again in a moment, and every
+      // 503 says so, like the counter store's.
+      if (code === 'auth_unavailable') headers['retry-after'] = '1';
+      made = new AuthError(code, headers);
       if (errors.size < 1000) errors.set(cacheKey, made);
     }
     return made;

@@ -197,6 +197,7 @@ describe('keys', () => {
     state.failing = true;
     const down = await auth({ headers: { 'x-api-key': other.key } });
     expect(down.ok ? 0 : down.error.status).toBe(503);
+    expect(down.ok ? null : down.error.headers['retry-after']).toBe('1'); // every 503 says when to retry
     state.failing = false;
     await keys.revoke(record.id);
     expect(code(await auth({ headers: { 'x-api-key': key } }))).toBe('invalid_credentials');
