@@ -239,6 +239,27 @@ for (const [name, fw] of Object.entries(FRAMEWORKS)) {
     check(`${name} quick start of ${readme}`, () => run('node', ['drive.mjs'], dir));
   }
 }
+// Fastify's CommonJS form in TypeScript: `import x = require(...)`, the module being the plugin.
+{
+  const dir = join(work, 'fastify');
+  writeFileSync(
+    join(dir, 'require.cts'),
+    `import Fastify = require('fastify');
+import keywardenFastify = require('@keywarden/fastify');
+import core = require('@keywarden/core');
+const keys = core.createKeyManager({ store: core.createMemoryKeyStore() });
+const options: keywardenFastify.FastifyAuthOptions = { keywarden: core.createKeywarden({ keys }) };
+const app = Fastify();
+app.register(keywardenFastify, options);
+app.register(keywardenFastify.default, options);
+app.get('/x', async (request) => keywardenFastify.getAuth(request).keyId);
+`,
+  );
+  check('fastify TypeScript import = require()', () => {
+    run('npx', ['tsc', '--noEmit', '--strict', '--module', 'nodenext', '--types', 'node', 'require.cts'], dir);
+    return 'OK';
+  });
+}
 // The core README's quick start (keys alone, no server).
 {
   const dir = join(work, 'fastify');
