@@ -256,7 +256,11 @@ app.get('/x', async (request) => keywardenFastify.getAuth(request).keyId);
 `,
   );
   check('fastify TypeScript import = require()', () => {
-    run('npx', ['tsc', '--noEmit', '--strict', '--module', 'nodenext', '--types', 'node', 'require.cts'], dir);
+    run(
+      'npx',
+      ['tsc', '--noEmit', '--strict', '--module', 'nodenext', '--types', 'node', 'require.cts'],
+      dir,
+    );
     return 'OK';
   });
 }
