@@ -129,6 +129,7 @@ const dbValue = (column: string, value: unknown) =>
  * const keys = createKeyManager({ store });
  * ```
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the pool and the LISTEN connection live in one closure the store's small methods share
 export function createPostgresKeyStore(options: PostgresKeyStoreOptions): PostgresKeyStore {
   optionsObject('', options, ['pool', 'connectionString', 'timeoutMs', 'listen', 'onError']);
   if (!options.pool === !options.connectionString)

@@ -54,6 +54,7 @@ function newRecord(
   };
 }
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the lifecycle operations share the store, hasher and invalidation in one closure; each inner function is short
 export function createLifecycle(settings: KeyManagerSettings, invalidate: (id: string) => void): Lifecycle {
   const { store, hasher, environments, defaultEnvironment, now, defaultGraceSeconds, emit } = settings;
 

@@ -47,6 +47,7 @@ const MALFORMED_KEY: KeyFailure = Object.freeze({ ok: false, reason: 'malformed'
 export const fail = (reason: VerifyFailureReason, keyId?: string): KeyFailure =>
   keyId === undefined ? { ok: false, reason } : { ok: false, reason, keyId };
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the verifier's caches, flights and budgets live in one closure its small inner functions share; as object fields they would cost property loads on the request path
 export function createVerifier(settings: KeyManagerSettings, records: RecordCache): Verifier {
   const { store, hasher, prefixes, now, throttle, hashQueue, lastUsedIntervalMs, emit } = settings;
   const prefixList = prefixes ? Object.freeze([...prefixes]) : undefined;

@@ -221,6 +221,7 @@ function warn(error: Error): void {
  * const keys = createKeyManager({ store });
  * ```
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the store's write queue, watcher and pending touches live in one closure its small inner functions share
 export async function openFileKeyStore(options: FileKeyStoreOptions | string): Promise<FileKeyStore> {
   const opts = optionsObject('', typeof options === 'string' ? { path: options } : { ...options }, [
     'path',

@@ -198,6 +198,7 @@ function checkClaims(
  * algorithm or `typ`, and an unknown `kid`; after it, any claim set other than ours, `exp - iat`
  * outside 1..600, `iat` in the future or `exp` in the past (beyond the clock tolerance).
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the keyring and verified-token cache live in one closure its small inner functions share
 export function createTokenService(
   options: AccessTokenOptions,
   now: () => number,
