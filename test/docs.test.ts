@@ -87,3 +87,26 @@ describe('API reference', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('ARCHITECTURE.md', () => {
+  it('lists exactly the links between parts that packages/core/src/links.ts declares, and no other module declares one', () => {
+    const architecture = readFileSync(join(root, 'ARCHITECTURE.md'), 'utf8');
+    const section = /## Links between parts\n([\s\S]*?)\n## /.exec(architecture)?.[1] ?? '';
+    const listed = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]).sort();
+    const links = readFileSync(join(root, 'packages/core/src/links.ts'), 'utf8');
+    const declared = [...links.matchAll(/^export const ([A-Z_]+) = new WeakMap/gm)].map((m) => m[1]).sort();
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed).toEqual(declared);
+    // The registries that used to live beside their parts now import their link from links.ts.
+    for (const [file, link] of [
+      ['keys/entry-path.ts', 'ENTRY_PATHS'],
+      ['usage/registry.ts', 'METERINGS'],
+      ['portal/emitter.ts', 'EMITTERS'],
+      ['limits/key-slots.ts', 'KEY_SLOTS'],
+    ]) {
+      const text = readFileSync(join(root, 'packages/core/src', file!), 'utf8');
+      expect(text, file).toMatch(new RegExp(`import \\{[^}]*\\b${link}\\b[^}]*\\} from '\\.\\./links\\.js'`));
+      expect(text, file).not.toMatch(/new WeakMap/);
+    }
+  });
+});

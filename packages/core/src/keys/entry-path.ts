@@ -1,6 +1,7 @@
 // How the request path verifies keys: through the verifier's cached entries when the key manager
 // is keywarden's own (no info object made per request), else through the public methods of
 // whatever implements `KeyManager` (their `ApiKeyInfo` serves as the view).
+import { ENTRY_PATHS } from '../links.js';
 import { thenOrNow } from '../util/maybe-promise.js';
 import type { KeyView } from './cached-key.js';
 import type { KeyManager, VerifyApiKeyResult, VerifyClient } from './key-manager.js';
@@ -16,11 +17,9 @@ export interface EntryPath {
   lookupEntryNow(id: string, at?: number): KeyViewResult | Promise<KeyViewResult>;
 }
 
-const paths = new WeakMap<object, EntryPath>();
-
-/** Records the entry path of one of keywarden's own key managers. */
+/** Records the entry path of one of keywarden's own key managers (a link: see links.ts). */
 export function registerEntryPath(keys: KeyManager, path: EntryPath): void {
-  paths.set(keys, path);
+  ENTRY_PATHS.set(keys, path);
 }
 
 /** Whether a verification failed (a key view has no `ok`). */
@@ -32,7 +31,7 @@ const viewOf = (_: unknown, result: VerifyApiKeyResult): KeyViewResult => (resul
 /** The entry path of `keys`. */
 export function entryPathOf(keys: KeyManager): EntryPath {
   return (
-    paths.get(keys) ?? {
+    ENTRY_PATHS.get(keys) ?? {
       verifyEntryNow: (key, client) => thenOrNow(keys.verifyNow(key, client), null, viewOf),
       lookupEntryNow: (id) => thenOrNow(keys.lookupNow(id), null, viewOf),
     }

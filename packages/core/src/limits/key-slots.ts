@@ -4,6 +4,7 @@
 // its quota period in typed arrays (about 70 bytes a key with the map entry: `pnpm bench`, "heap
 // per cached verified key, with a rate limit counter"). The counters a request charges are then
 // the same for every key with the same limits, so keywarden shares them (key-counters.ts).
+import { KEY_SLOTS } from '../links.js';
 import type { PolicyCounter } from './key-counters.js';
 import type { ConsumeResult, LimitStore } from './limit-store.js';
 
@@ -94,14 +95,12 @@ export function createKeySlots(makeRoom: (now: number) => boolean): KeySlots {
   };
 }
 
-const registry = new WeakMap<LimitStore, KeySlots>();
-
-/** Records that a store keeps keys' counters in slots (the memory store does). */
+/** Records that a store keeps keys' counters in slots (the memory store does; a link: see links.ts). */
 export function registerKeySlots(store: LimitStore, slots: KeySlots): void {
-  registry.set(store, slots);
+  KEY_SLOTS.set(store, slots);
 }
 
 /** The key slots of a store, when it has them. */
 export function keySlotsOf(store: LimitStore): KeySlots | undefined {
-  return registry.get(store);
+  return KEY_SLOTS.get(store);
 }

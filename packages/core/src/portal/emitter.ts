@@ -1,8 +1,7 @@
-// The event hub of each authenticator, for the portal's audit events: kept beside the
-// authenticator, not on its public surface.
+// The event hub of each authenticator, for the portal's audit events: a link kept beside the
+// authenticator, not on its public surface (see links.ts).
 import type { EventHandler } from '../events.js';
-
-const emitters = new WeakMap<object, EventHandler>();
+import { EMITTERS as emitters } from '../links.js';
 
 export function registerEmitter(keywarden: object, emit: EventHandler): void {
   emitters.set(keywarden, emit);

@@ -1,14 +1,9 @@
 // Which meters count for a key manager, so that `keys.usage` reads what every authenticator that
-// uses the manager counted, including counts not yet written. Kept beside the manager, not on it.
+// uses the manager counted, including counts not yet written. A link kept beside the manager, not
+// on it (see links.ts).
+import { type Metering, METERINGS as registry } from '../links.js';
 import type { Meter } from './meter.js';
 import type { UsageStore } from './usage-store.js';
-
-interface Metering {
-  store: UsageStore;
-  meters: Set<Meter>;
-}
-
-const registry = new WeakMap<object, Metering>();
 
 /** `meter` counts requests verified by `keys` and writes them to `store`. */
 export function registerMeter(keys: object, store: UsageStore, meter: Meter): void {
