@@ -62,6 +62,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'AuthFailureReason',
       'AuthRequest',
       'AuthResult',
+      'ChargeResult',
       'ConfigErrorCode',
       'ConsumeResult',
       'CreateKeyInput',

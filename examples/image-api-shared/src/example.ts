@@ -251,8 +251,8 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
           if (quota && quota.remaining < units) throw quotaRefusal(quota.resetAt.getTime());
         },
         async charge(units) {
-          const input = { method: request.method, url: request.url, headers: [], ip: request.ip };
-          const charged = await keywarden.authorizeAgain(input, principal, { cost: units }, 0);
+          const served = { method: request.method, url: request.url, headers: [], ip: request.ip };
+          const charged = await keywarden.chargeUnits(principal, units, served);
           if (!charged.ok) throw charged.error;
           setHeaders(charged.headers);
         },

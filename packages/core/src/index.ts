@@ -98,6 +98,7 @@ export type {
   AuthFailureReason,
   AuthRequest,
   AuthResult,
+  ChargeResult,
   KeyMetadata,
   Principal,
   RouteRequirements,

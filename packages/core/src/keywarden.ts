@@ -30,6 +30,7 @@ import { createSuccess } from './request/succeed.js';
 import type {
   AuthRequest,
   AuthResult,
+  ChargeResult,
   Principal,
   RouteRequirements,
   StackedResult,
@@ -75,6 +76,27 @@ export interface Keywarden {
    * `invalid_credentials` when the key is not valid, and a `TypeError` when tokens are not configured.
    */
   mintAccessToken(keyId: string, options?: MintAccessTokenOptions): Promise<MintedAccessToken>;
+  /**
+   * Charges `units` quota units to the key behind `principal` (a token's: its key), all or
+   * nothing, from a handler whose cost depends on the request's body: an image tool charged per
+   * output variant. It does not count a request against the rate limit (the request's own
+   * authentication did). A refusal is keywarden's 429 `quota_exceeded` with `Retry-After` and the
+   * RateLimit headers (or 503 when the counter store cannot answer and limits fail closed); a key
+   * without a quota is always admitted, and its units metered. `request` is the request being
+   * served, for the refusal's event (method, path, address). Synchronous with the memory store.
+   *
+   * @example
+   * ```ts
+   * const charged = await keywarden.chargeUnits(getAuth(req), 3 * variants.length, request);
+   * if (!charged.ok) throw charged.error; // your error handler renders it (status, headers, body)
+   * res.set(charged.headers);
+   * ```
+   */
+  chargeUnits(
+    principal: Principal,
+    units: number,
+    request?: AuthRequest,
+  ): ChargeResult | Promise<ChargeResult>;
   /**
    * Checks a route's requirements against a principal an earlier middleware already established
    * (a router-wide middleware, then a stricter route): null when met, else the refusal.
@@ -201,6 +223,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     },
     checkRoute: stacked.checkRoute,
     authorizeAgain: stacked.authorizeAgain,
+    chargeUnits: stacked.chargeUnits,
     handleMintRequest: minting.handleMintRequest,
     mintAccessToken: minting.mintAccessToken,
   };

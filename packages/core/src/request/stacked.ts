@@ -2,6 +2,7 @@
 // a route's own): the route's scopes against the principal, and the quota units its cost adds.
 
 import type { AuthError } from '../errors/auth-error.js';
+import { integerOption } from '../errors/options.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { Charging, Headers } from '../limits/charge.js';
 import { NO_HEADERS } from '../limits/charge.js';
@@ -9,7 +10,14 @@ import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { RequestContext } from './context.js';
 import type { Principals } from './principals.js';
 import type { Refusals } from './refusals.js';
-import type { AuthRequest, AuthResult, Principal, RouteRequirements, StackedResult } from './types.js';
+import type {
+  AuthRequest,
+  AuthResult,
+  ChargeResult,
+  Principal,
+  RouteRequirements,
+  StackedResult,
+} from './types.js';
 
 export interface StackedParts {
   refusals: Refusals;
@@ -58,6 +66,35 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
     return thenOrNow(charging.charge(ctx, cost - charged, 0), extra, stackedResult);
   }
 
+  /** A request's stand-in for a charge made outside any request (events show no method or path). */
+  const NO_REQUEST: AuthRequest = { method: '', url: '', headers: [] };
+
+  function chargeUnits(
+    principal: Principal,
+    units: number,
+    request: AuthRequest = NO_REQUEST,
+  ): MaybePromise<ChargeResult> {
+    integerOption('chargeUnits.units', units, 0, { min: 0, max: Number.MAX_SAFE_INTEGER });
+    const key = principals.keyOf(principal);
+    if (units === 0) return { ok: true, headers: NO_HEADERS };
+    if (key === undefined || !key.quota) {
+      meter?.admitted(principal.keyId, units, 0);
+      return { ok: true, headers: NO_HEADERS };
+    }
+    const ctx = new RequestContext(request, undefined, 'request', now());
+    ctx.kind = principal.kind;
+    ctx.keyId = principal.keyId;
+    ctx.key = key;
+    // The quota takes the units; the rate limit counted the request when it was authenticated.
+    return thenOrNow(charging.charge(ctx, units, 0), { keyId: principal.keyId, units }, chargeResult);
+  }
+
+  function chargeResult(extra: { keyId: string; units: number }, result: Headers | AuthResult): ChargeResult {
+    if ('ok' in result) return result as ChargeResult;
+    meter?.admitted(extra.keyId, extra.units, 0);
+    return { ok: true, headers: result as Headers };
+  }
+
   function stackedResult(
     extra: { cost: number; units: number; keyId: string },
     result: Headers | AuthResult,
@@ -67,5 +104,5 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
     return { ok: true, headers: result as Headers, charged: extra.cost };
   }
 
-  return { checkRoute, authorizeAgain };
+  return { checkRoute, authorizeAgain, chargeUnits };
 }

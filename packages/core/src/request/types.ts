@@ -135,6 +135,15 @@ export type StackedResult =
     }
   | { ok: false; error: AuthError };
 
+/** Outcome of {@link Keywarden.chargeUnits}. */
+export type ChargeResult =
+  | {
+      ok: true;
+      /** The `RateLimit` headers to send, counting these units (empty for a key without a quota). */
+      headers: Readonly<Record<string, string>>;
+    }
+  | { ok: false; error: AuthError };
+
 /** Internal reasons reported in `auth.failed` events. */
 export type AuthFailureReason =
   | VerifyFailureReason

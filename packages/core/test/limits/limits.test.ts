@@ -296,6 +296,53 @@ describe('quotas', () => {
   });
 });
 
+describe('chargeUnits (a handler charging by the work it does)', () => {
+  it("charges a key's quota all or nothing, synchronously in memory, without counting a request", async () => {
+    const { call, keywarden, record } = await setup({
+      quota: { limit: 10, period: 'month' },
+      rateLimit: { limit: 5, windowSeconds: 60 },
+    });
+    const authenticated = await call({}, 0);
+    if (!authenticated.ok) throw authenticated.error;
+    const principal = authenticated.principal;
+    const four = keywarden.chargeUnits(principal, 4);
+    expect(four).not.toBeInstanceOf(Promise);
+    expect(four).toMatchObject({ ok: true, headers: { ratelimit: expect.stringContaining('"quota";r=6') } });
+    // Seven do not fit in six: nothing is charged, a 429 with Retry-After says why.
+    const seven = keywarden.chargeUnits(principal, 7, { method: 'POST', url: '/v3/tools/x', headers: [] });
+    expect(seven).toMatchObject({ ok: false, error: { code: 'quota_exceeded', status: 429 } });
+    expect(
+      Number((seven as { error: { headers: Record<string, string> } }).error.headers['retry-after']),
+    ).toBeGreaterThan(0);
+    expect(keywarden.chargeUnits(principal, 6)).toMatchObject({ ok: true });
+    expect(keywarden.chargeUnits(principal, 0)).toEqual({ ok: true, headers: {} });
+    expect(keywarden.chargeUnits(principal, 1)).toMatchObject({
+      ok: false,
+      error: { code: 'quota_exceeded' },
+    });
+    // The rate limit counted the one request only.
+    expect((await keywarden.peekLimits(record.id))?.rateLimit?.used).toBe(1);
+    for (const bad of [-1, 1.5, Number.NaN])
+      expect(() => keywarden.chargeUnits(principal, bad)).toThrow(/units/);
+  });
+
+  it("charges a token's key, and admits (and meters) any units on a key without a quota", async () => {
+    const limited = await setup({ quota: { limit: 3, period: 'day' } });
+    const token = (await limited.keywarden.mintAccessToken(limited.record.id)).token;
+    const viaToken = await limited.call({ headers: { authorization: `AccessToken ${token}` } }, 0);
+    if (!viaToken.ok) throw viaToken.error;
+    expect(limited.keywarden.chargeUnits(viaToken.principal, 3)).toMatchObject({ ok: true });
+    expect(limited.keywarden.chargeUnits(viaToken.principal, 1)).toMatchObject({ ok: false });
+    const free = await setup({});
+    const plain = await free.call({}, 0);
+    if (!plain.ok) throw plain.error;
+    expect(free.keywarden.chargeUnits(plain.principal, 1_000)).toEqual({ ok: true, headers: {} });
+    await free.keywarden.close();
+    const [today] = await free.keys.usage(free.record.id);
+    expect(today).toMatchObject({ requests: 1, units: 1_000 });
+  });
+});
+
 describe('client partitions (failure budgets count per partition)', () => {
   it.each([
     ['203.0.113.7', '203.0.113.7'],
