@@ -6,14 +6,17 @@
 // of each round, median. `--swap` loads this checkout's build first (load order can matter).
 // For a change to the request path that the HTTP-level paired bench cannot resolve (its rows move
 // by about 0.02 between runs, tens of nanoseconds are below that).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const other = process.argv[2];
 if (!other) throw new Error('usage: node bench/paired-builds.mjs <other checkout> [--swap]');
-const build = (root) => [
-  join(root, 'packages/core/dist/index.js'),
-  join(root, 'packages/core/dist/adapter.js'),
-];
+// The kit's subpath was `adapter` before it was `integration-kit`: either build loads.
+const kitOf = (root) =>
+  ['integration-kit.js', 'adapter.js']
+    .map((file) => join(root, 'packages/core/dist', file))
+    .find((path) => existsSync(path));
+const build = (root) => [join(root, 'packages/core/dist/index.js'), kitOf(root)];
 const builds = { before: build(other), after: build(join(import.meta.dirname, '..')) };
 const server = { on() {} };
 async function setup([indexPath, adapterPath]) {

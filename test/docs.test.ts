@@ -65,14 +65,14 @@ describe('API reference', () => {
     expect(modules.map((m) => m.name).sort()).toEqual(
       ['cli', 'core', 'express', 'fastify', 'koa', 'node', 'postgres', 'redis'].map((p) => `@keywarden/${p}`),
     );
-    // The core has two entry points (its main one and `/adapter`): modules inside its module.
+    // The core has two entry points (its main one and `/integration-kit`): modules inside its module.
     const entries = modules.flatMap((m) =>
       m.children?.every((c) => c.kind === MODULE)
         ? m.children.map((c) => ({ ...c, name: `${m.name}/${c.name}` }))
         : [m],
     );
     expect(entries.map((m) => m.name)).toEqual(
-      expect.arrayContaining(['@keywarden/core/index', '@keywarden/core/adapter']),
+      expect.arrayContaining(['@keywarden/core/index', '@keywarden/core/integration-kit']),
     );
     const missing: string[] = [];
     let checked = 0;

@@ -129,7 +129,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'VerifyFailureReason',
     ],
   },
-  'core/adapter': {
+  'core/integration-kit': {
     values: [
       'MAX_MINT_BODY_BYTES',
       'MAX_PORTAL_BODY_BYTES',
@@ -138,6 +138,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'checkedOption',
       'configError',
       'conflict',
+      'createAdapterKernel',
       'createPrincipalRecord',
       'functionOption',
       'hideCredential',
@@ -151,16 +152,28 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'portalMount',
       'portalParts',
       'portalRequestOf',
+      'readCommonOptions',
       'readRequestBody',
       'renderMintResult',
       'renderProblem',
       'requestHeaders',
       'requestIdOf',
+      'requireTokens',
       'requiredOption',
       'warnUntrustedProxy',
       'withoutQueryParameter',
     ],
-    types: ['OptionRule', 'OwnerResolver', 'PrincipalRecord', 'ProblemResponse', 'RequestAccess'],
+    types: [
+      'AdapterKernel',
+      'CommonAuthOptions',
+      'CommonAuthSettings',
+      'FrameworkBinding',
+      'OptionRule',
+      'OwnerResolver',
+      'PrincipalRecord',
+      'ProblemResponse',
+      'RequestAccess',
+    ],
   },
   express: {
     values: ['createExpressAuth', 'getAuth'],
@@ -192,7 +205,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
   },
 };
 
-/** A package's built file; `core/adapter` is the core's adapter subpath (`dist/adapter.*`). */
+/** A package's built file; `core/integration-kit` is the core's subpath for adapter and store authors (`dist/integration-kit.*`). */
 const dist = (entry: string, extension: string) => {
   const [pkg, sub = 'index'] = entry.split('/');
   return join(import.meta.dirname, '..', 'packages', pkg!, 'dist', `${sub}.${extension}`);

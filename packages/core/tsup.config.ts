@@ -1,8 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // The main entry for applications; `adapter` for the framework adapters (`@keywarden/core/adapter`).
-  entry: { index: 'src/index.ts', adapter: 'src/adapter/index.ts' },
+  // The main entry for applications; `integration-kit` for the authors of framework adapters and
+  // stores (`@keywarden/core/integration-kit`).
+  entry: { index: 'src/index.ts', 'integration-kit': 'src/integration-kit.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

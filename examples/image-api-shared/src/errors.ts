@@ -1,5 +1,5 @@
 import { AuthError } from '@keywarden/core';
-import { renderProblem } from '@keywarden/core/adapter';
+import { renderProblem } from '@keywarden/core/integration-kit';
 
 /** A 4xx answer of the image API, rendered as application/problem+json by every example. */
 export class ApiError extends Error {

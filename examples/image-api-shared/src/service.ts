@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import { allowsPath, type Principal } from '@keywarden/core';
-import { readRequestBody } from '@keywarden/core/adapter';
+import { readRequestBody } from '@keywarden/core/integration-kit';
 import busboy from 'busboy';
 import { ApiError } from './errors.js';
 import { checkFilePath, filePathFromUrl, namespaceOf, resolveInside } from './paths.js';

@@ -1,15 +1,6 @@
 // createKeywarden's options, checked once into the settings the request pipeline shares: the
 // credential forms and their challenges, the HTTPS rule, the token service, the counter store.
 
-import {
-  booleanOption,
-  checkedOption,
-  conflict,
-  functionOption,
-  integerOption,
-  optionsObject,
-  requiredOption,
-} from './errors/options.js';
 import { createEventHub, type EventHandler, type EventHub } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
 import type { LimitStore } from './limits/limit-store.js';
@@ -25,6 +16,15 @@ import { createMemoryUsageStore } from './usage/memory-usage-store.js';
 import { createMeter, type Meter } from './usage/meter.js';
 import { registerMeter } from './usage/registry.js';
 import type { UsageStore } from './usage/usage-store.js';
+import {
+  booleanOption,
+  checkedOption,
+  conflict,
+  functionOption,
+  integerOption,
+  optionsObject,
+  requiredOption,
+} from './util/options.js';
 
 /**
  * Rate limits and quotas. (Failed verifications are budgeted by the key manager, per client:

@@ -1,12 +1,10 @@
-// The request authenticator: createKeywarden wires the stages of the pipeline, in the order a
-// request meets them, and returns the API every adapter calls.
-//
-//   guard HTTPS -> extract the credential -> verify it (key or token) -> authorize (IP, paths,
-//   scopes) -> charge limits -> succeed (principal, headers, usage meter, event)
-//
-// Each stage is a module of its own under request/ and limits/, made once here with the settings
-// it needs; a request travels through them as one RequestContext. A stage answers a refusal, or
-// hands the context on; the warm path never awaits (see util/maybe-promise.ts).
+// The request authenticator: createKeywarden lists the stages of the request path, in the order a
+// request meets them, and returns the API every adapter calls. The list (see `stages` below) is
+// the one place that says what a request goes through; each stage is a module of its own under
+// request/ and limits/, made once here with the settings it needs, and a request travels through
+// them as one RequestContext. A stage answers a refusal or null to go on (request/pipeline.ts);
+// the warm path never awaits (see util/maybe-promise.ts). A stacked middleware and a handler's
+// charge run the list's tail, from the scope check and from the charge.
 import type { AuthError } from './errors/auth-error.js';
 import type { EventHandler, KeywardenEventType } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
@@ -19,10 +17,11 @@ import {
   type MintResult,
 } from './mint/minting.js';
 import { registerEmitter } from './portal/emitter.js';
-import { createAuthorization } from './request/authorize.js';
+import { createIpCheck, createPathCheck, createScopeCheck } from './request/authorize.js';
 import { type Mode, RequestContext } from './request/context.js';
 import { createExtraction } from './request/extract.js';
 import { createHttpsGuard } from './request/guard-https.js';
+import { createPipeline, type Stage, stagesFrom } from './request/pipeline.js';
 import { createPrincipals } from './request/principals.js';
 import { createRefusals } from './request/refusals.js';
 import { createStackedChecks } from './request/stacked.js';
@@ -168,23 +167,29 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   const settings = resolveKeywardenOptions(options);
   const refusals = createRefusals(settings);
   const principals = createPrincipals();
-  const charging = createCharging(settings, refusals, createSuccess(settings));
-  const authorize = createAuthorization(refusals, principals, charging.stage);
-  const verifyKey = createKeyVerification(settings, { refusals, principals, authorize });
-  const verifyToken = createTokenVerification(settings, { refusals, principals, authorize });
-  const guardHttps = createHttpsGuard(settings, refusals);
-  const extract = createExtraction(settings, refusals);
+  const charging = createCharging(settings, refusals);
+  const verifyKey = createKeyVerification(settings, { refusals, principals });
+  const verifyToken = createTokenVerification(settings, { refusals, principals });
+  const checkScopes = createScopeCheck(refusals);
 
-  /** The pipeline. Each early stage answers a refusal or null to go on. */
+  /** The request path, in order. Each stage answers a refusal or null to go on. */
+  const stages: readonly Stage[] = [
+    createHttpsGuard(settings, refusals), //   403 https_required
+    createExtraction(settings, refusals), //   401 missing_credentials, 400 invalid_request
+    (ctx) => (ctx.kind === 'access_token' ? verifyToken(ctx) : verifyKey(ctx)), // 401, 429, 503
+    createIpCheck(refusals, principals), //    403 ip_not_allowed
+    createPathCheck(refusals), //              403 path_not_allowed
+    checkScopes, //                            403 insufficient_scope
+    charging.stage, //                         429 rate_limited / quota_exceeded, 503
+  ];
+  const run = createPipeline(stages, createSuccess(settings));
+
   function authenticate(
     input: AuthRequest,
     route: RouteRequirements | undefined,
     mode: Mode,
   ): MaybePromise<AuthResult> {
-    const ctx = new RequestContext(input, route, mode, settings.now());
-    return (
-      guardHttps(ctx) ?? extract(ctx) ?? (ctx.kind === 'access_token' ? verifyToken(ctx) : verifyKey(ctx))
-    );
+    return run(new RequestContext(input, route, mode, settings.now()));
   }
 
   function authenticateNow(input: AuthRequest, route?: RouteRequirements): MaybePromise<AuthResult> {
@@ -196,7 +201,12 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     }
   }
 
-  const stacked = createStackedChecks(settings, { refusals, principals, charging });
+  const stacked = createStackedChecks(settings, {
+    refusals,
+    principals,
+    fromScopes: stagesFrom(stages, checkScopes),
+    fromCharge: stagesFrom(stages, charging.stage),
+  });
   const minting = createMinting(settings, { refusals, authenticate });
   const keywarden: Keywarden = {
     keys: settings.keys,

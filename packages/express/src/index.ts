@@ -1,38 +1,23 @@
 import { IncomingMessage } from 'node:http';
 import {
-  type AuthError,
-  type AuthResult,
   type Keywarden,
   type KeywardenLogger,
   type PortalOptions,
   type Principal,
   type RouteRequirements,
-  type StackedResult,
   validateRouteRequirements,
 } from '@keywarden/core';
 import {
-  booleanOption,
   checkedOption,
-  configError,
+  createAdapterKernel,
   createPrincipalRecord,
-  hideCredential,
-  isAnonymous,
-  isCorsPreflight,
-  isLogger,
-  logFailures,
-  MAX_MINT_BODY_BYTES,
-  optionsObject,
-  portalParts,
-  portalRequestOf,
   type RequestAccess,
   RequestView,
-  readRequestBody,
-  renderMintResult,
-  renderProblem,
+  readCommonOptions,
   requestIdOf,
-  warnUntrustedProxy,
+  requireTokens,
   withoutQueryParameter,
-} from '@keywarden/core/adapter';
+} from '@keywarden/core/integration-kit';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /**
@@ -177,101 +162,50 @@ function principalWriter(name: string): SetPrincipal {
  * ```
  */
 export function createExpressAuth(keywarden: Keywarden, options: ExpressAuthOptions = {}): ExpressAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'requestProperty', 'skip', 'logger']);
-  const logger = checkedOption<KeywardenLogger | undefined>('logger', options.logger, undefined, {
-    valid: isLogger,
-    expected: 'a logger with info, warn and error (pino, console)',
-  });
-  if (logger) logFailures(keywarden, logger);
-  const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
-  const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
+  const common = readCommonOptions<Request>(options, ['requestProperty']);
   const setPrincipal = principalWriter(
     checkedOption('requestProperty', options.requestProperty, 'auth', {
       valid: (v) => typeof v === 'string' && /^[A-Za-z_$][\w$]*$/.test(v),
       expected: 'a property name',
     }),
   );
-  const skip = checkedOption<((req: Request) => boolean) | undefined>('skip', options.skip, undefined, {
-    valid: (v) => typeof v === 'function',
-    expected: 'a function',
+  const kernel = createAdapterKernel<Request, Response, NextFunction, void>(keywarden, common, {
+    input: toInput,
+    raw: (req) => req,
+    principals: { ...principals, set: setPrincipal },
+    setHeaders(res, headers) {
+      for (const name in headers) res.setHeader(name, headers[name]!);
+    },
+    next: (_req, _res, next) => next(),
+    answer: (_req, res, _next, { status, headers, body }) => void res.writeHead(status, headers).end(body),
+    delegate: (_req, _res, next, error) => next(error),
+    failed: (_req, _res, next, error) => next(error),
+    hideCredential(req, name) {
+      // Inside a mounted router `req.url` is relative to the mount point: `originalUrl` keeps
+      // its own bytes, without the parameter.
+      req.originalUrl = withoutQueryParameter(req.originalUrl, name);
+      if (req.query && typeof req.query === 'object') delete (req.query as Record<string, unknown>)[name];
+    },
+    untrustedProxy: (req) =>
+      req.app && !req.app.get('trust proxy')
+        ? { app: req.app, advice: "Express trusts no proxy (app.set('trust proxy', ...))" }
+        : null,
   });
-  const refuse = (error: AuthError, res: Response, next: NextFunction) => {
-    const app = res.req?.app;
-    if (error.code === 'https_required' && app && !app.get('trust proxy'))
-      warnUntrustedProxy(app, "Express trusts no proxy (app.set('trust proxy', ...))");
-    if (delegateErrors) return next(error);
-    const problem = renderProblem(error);
-    res.writeHead(problem.status, problem.headers).end(problem.body);
-  };
-  /** What a route's middleware does with the core's answer; `cost` is what the route charged. */
-  const finishing =
-    (route: RouteRequirements | undefined) =>
-    (req: Request, res: Response, next: NextFunction, result: AuthResult) => {
-      if (!result.ok) return isAnonymous(route, result.error) ? next() : refuse(result.error, res, next);
-      const cost = route?.cost ?? 1;
-      for (const name in result.headers) res.setHeader(name, result.headers[name]!);
-      setPrincipal(req, result.principal, cost);
-      if (hideCredentials && hideCredential(req, result.credential) !== null) {
-        // Inside a mounted router `req.url` is relative to the mount point: `originalUrl` keeps
-        // its own bytes, without the parameter.
-        req.originalUrl = withoutQueryParameter(req.originalUrl, result.credential.name);
-        if (req.query && typeof req.query === 'object')
-          delete (req.query as Record<string, unknown>)[result.credential.name];
-      }
-      next();
-    };
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
-      const finish = finishing(route);
-      const again = (req: Request, res: Response, next: NextFunction, result: StackedResult) => {
-        if (!result.ok) return refuse(result.error, res, next);
-        for (const name in result.headers) res.setHeader(name, result.headers[name]!);
-        principals.setCharged(req, result.charged);
-        next();
-      };
-      return (req, res, next) => {
-        // A CORS preflight carries no credential: it goes on to the application's CORS handling.
-        if ((req.method === 'OPTIONS' && isCorsPreflight(req)) || skip?.(req)) return next();
-        const earlier = principals.get(req); // an earlier authenticate() on this request
-        if (earlier !== undefined) {
-          const checked = keywarden.authorizeAgain(toInput(req), earlier, route, principals.charged(req));
-          if (checked instanceof Promise) checked.then((r) => again(req, res, next, r), next);
-          else again(req, res, next, checked);
-          return;
-        }
-        // A warm key answers without a promise: no microtask hop on the hot path.
-        const result = keywarden.authenticateNow(toInput(req), route);
-        if (result instanceof Promise) result.then((r) => finish(req, res, next, r), next);
-        else finish(req, res, next, result);
-      };
+      return (req, res, next) => void kernel.authenticate(req, res, next, route);
     },
     mint() {
-      if (!keywarden.tokensEnabled)
-        throw configError('KW_MISSING_OPTION', 'tokens', 'in createKeywarden() are needed for mint()');
-      return (req, res, next) => {
-        const body =
-          req.body !== undefined ? Promise.resolve(req.body) : readRequestBody(req, MAX_MINT_BODY_BYTES);
-        body
-          .then((raw) => keywarden.handleMintRequest(toInput(req), raw))
-          .then((result) => {
-            if (!result.ok && delegateErrors) return next(result.error);
-            const { status, headers, body: answer } = renderMintResult(result);
-            res.writeHead(status, headers).end(answer);
-          }, next);
-      };
+      requireTokens(keywarden, 'mint()');
+      return (req, res, next) => void kernel.mint(req, res, next, req.body).catch(next);
     },
     portal(portalOptions) {
-      const { portal, resolveOwner } = portalParts<Request>(keywarden, portalOptions);
+      const handle = kernel.portal(portalOptions);
       return (req, res, next) => {
-        (async () => {
-          const owner = await resolveOwner(req);
-          // `req.url` is relative to where the portal is mounted (app.use strips the mount path).
-          const origin = `${req.protocol}://${req.get('host') ?? ''}`;
-          const request = await portalRequestOf(req, { url: req.url, owner, origin, parsedBody: req.body });
-          const answer = await portal.handle(request);
-          res.writeHead(answer.status, answer.headers).end(answer.body);
-        })().catch(next);
+        // `req.url` is relative to where the portal is mounted (app.use strips the mount path).
+        const origin = `${req.protocol}://${req.get('host') ?? ''}`;
+        handle(req, res, next, { url: req.url, origin, body: req.body }).catch(next);
       };
     },
   };

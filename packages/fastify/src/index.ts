@@ -1,6 +1,4 @@
 import {
-  type AuthError,
-  type AuthResult,
   type Keywarden,
   type KeywardenLogger,
   type Principal,
@@ -8,24 +6,17 @@ import {
   validateRouteRequirements,
 } from '@keywarden/core';
 import {
-  booleanOption,
   checkedOption,
   configError,
-  hideCredential,
-  isAnonymous,
-  isCorsPreflight,
-  isLogger,
+  createAdapterKernel,
   logFailures,
   MAX_MINT_BODY_BYTES,
-  optionsObject,
   type RequestAccess,
   RequestView,
-  renderMintResult,
-  renderProblem,
+  readCommonOptions,
   requestIdOf,
   requiredOption,
-  warnUntrustedProxy,
-} from '@keywarden/core/adapter';
+} from '@keywarden/core/integration-kit';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { type ConfigReader, findConfigReader } from './route-config.js';
@@ -93,19 +84,8 @@ const toInput = (request: FastifyRequest) =>
 /** Checks the registration options; a typo or a wrong type fails at start-up. */
 const readOptions = (options: FastifyAuthOptions) => {
   // Fastify's own registration options (prefix, log settings) may sit beside ours.
-  optionsObject('', options, [
-    'keywarden',
-    'mintPath',
-    'hideCredentials',
-    'delegateErrors',
-    'hook',
-    'decorator',
-    'skip',
-    'logger',
-    'prefix',
-    'logLevel',
-    'logSerializers',
-  ]);
+  const own = ['keywarden', 'mintPath', 'hook', 'decorator', 'prefix', 'logLevel', 'logSerializers'];
+  const common = readCommonOptions<FastifyRequest>(options, own);
   const keywarden = requiredOption(
     'keywarden',
     options.keywarden,
@@ -116,8 +96,6 @@ const readOptions = (options: FastifyAuthOptions) => {
     valid: (v) => typeof v === 'string' && v.startsWith('/'),
     expected: 'a path starting with /',
   });
-  const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
-  const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
   const hook = checkedOption('hook', options.hook, 'preParsing', {
     valid: (v) => v === 'preParsing' || v === 'onRequest',
     expected: "'preParsing' or 'onRequest'",
@@ -126,29 +104,17 @@ const readOptions = (options: FastifyAuthOptions) => {
     valid: (v) => typeof v === 'string' && v.length > 0,
     expected: 'a property name',
   });
-  const skip = checkedOption<((request: FastifyRequest) => boolean) | undefined>(
-    'skip',
-    options.skip,
-    undefined,
-    {
-      valid: (v) => typeof v === 'function',
-      expected: 'a function',
-    },
-  );
-  const logger = checkedOption<KeywardenLogger | false | undefined>('logger', options.logger, undefined, {
-    valid: (v) => v === false || isLogger(v),
-    expected: 'false or a logger with info, warn and error (pino, console)',
-  });
-  return { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip, logger };
+  return { common, keywarden, mintPath, hook, decorator };
 };
 
+type Done = ((error?: Error) => void) | undefined;
+
 const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) => {
-  const { keywarden, mintPath, hideCredentials, delegateErrors, hook, decorator, skip, logger } =
-    readOptions(options);
+  const { common, keywarden, mintPath, hook, decorator } = readOptions(options);
   // Fastify's own logger only when it logs: with none (`Fastify()`) or a silent one, store failures
   // stay process warnings on stderr rather than vanish.
   const { level } = fastify.log as { level?: unknown };
-  const target = logger ?? (typeof level === 'string' && level !== 'silent' ? fastify.log : false);
+  const target = common.logger ?? (typeof level === 'string' && level !== 'silent' ? fastify.log : false);
   if (target !== false) {
     const stop = logFailures(keywarden, target);
     fastify.addHook('onClose', (_instance, done) => {
@@ -161,12 +127,47 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
   fastify.addHook('onClose', async () => {
     if (typeof keywarden.close === 'function') await keywarden.close().catch(() => {});
   });
-  const refuse = (reply: FastifyReply, error: AuthError) => {
-    if (delegateErrors) throw error;
-    const problem = renderProblem(error);
-    // Bytes, not a string: Fastify would append `; charset=utf-8` to a string's content type.
-    return reply.code(problem.status).headers(problem.headers).send(Buffer.from(problem.body));
-  };
+  const kernel = createAdapterKernel<FastifyRequest, FastifyReply, Done, void>(
+    keywarden,
+    common,
+    {
+      input: toInput,
+      raw: (request) => request.raw,
+      principals: {
+        get: (request) => request[PRINCIPAL],
+        set(request, principal) {
+          request[PRINCIPAL] = principal;
+          (request as unknown as Record<string, unknown>)[decorator] = principal;
+        },
+        charged: () => 1, // one hook a request: never stacked
+        setCharged() {},
+      },
+      setHeaders(reply, headers) {
+        for (const name in headers) reply.header(name, headers[name]);
+      },
+      next: (_request, _reply, done) => done?.(),
+      // Bytes, not a string: Fastify would append `; charset=utf-8` to a string's content type.
+      // Answered: Fastify stops here without done().
+      answer(_request, reply, _done, { status, headers, body }) {
+        reply.code(status).headers(headers).send(Buffer.from(body));
+      },
+      delegate(_request, _reply, done, error) {
+        if (!done) throw error; // a route's handler: to setErrorHandler
+        done(error);
+      },
+      failed: (_request, _reply, done, error) => done?.(error as Error),
+      hideCredential(request, name) {
+        delete (request.query as Record<string, unknown>)[name];
+      },
+      // Fastify does not show its trustProxy setting; a proxy that said https and was not
+      // believed is the same finding.
+      untrustedProxy: (request) =>
+        /https/i.test(String(request.headers['x-forwarded-proto']))
+          ? { app: fastify, advice: 'Fastify trusts no proxy (Fastify({ trustProxy: ... }))' }
+          : null,
+    },
+    false,
+  );
 
   // Undefined, as on every adapter, until a principal is established.
   fastify.decorateRequest(decorator, undefined);
@@ -178,43 +179,12 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
   });
   // Before Fastify reads or parses a body. A callback hook: a warm key answers without a promise,
   // so the hot path has no microtask hop.
-  const finish = (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    done: (error?: Error) => void,
-    result: AuthResult,
-  ) => {
-    if (!result.ok) {
-      // Fastify does not show its trustProxy setting; a proxy that said https and was not
-      // believed is the same finding.
-      if (
-        result.error.code === 'https_required' &&
-        /https/i.test(String(request.headers['x-forwarded-proto']))
-      )
-        warnUntrustedProxy(fastify, 'Fastify trusts no proxy (Fastify({ trustProxy: ... }))');
-      if (isAnonymous(configOf!(request) || undefined, result.error)) return done();
-      if (delegateErrors) return done(result.error);
-      refuse(reply, result.error);
-      return; // answered: Fastify stops here without done()
-    }
-    for (const name in result.headers) reply.header(name, result.headers[name]);
-    request[PRINCIPAL] = result.principal;
-    (request as unknown as Record<string, unknown>)[decorator] = result.principal;
-    if (hideCredentials && hideCredential(request.raw, result.credential) !== null) {
-      delete (request.query as Record<string, unknown>)[result.credential.name];
-    }
-    done();
-  };
   let configOf: ConfigReader | null = null;
   const authenticate = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
     configOf ??= findConfigReader(request);
     const config = configOf(request);
-    // A public route, or a CORS preflight (it carries no credential: the CORS plugin answers it).
-    if (config === false || (request.method === 'OPTIONS' && isCorsPreflight(request.raw)) || skip?.(request))
-      return done();
-    const result = keywarden.authenticateNow(toInput(request), config);
-    if (result instanceof Promise) result.then((r) => finish(request, reply, done, r), done);
-    else finish(request, reply, done, result);
+    if (config === false) return done(); // a public route
+    kernel.authenticate(request, reply, done, config);
   };
   if (hook === 'onRequest') fastify.addHook('onRequest', authenticate);
   // `done()` without a payload leaves the body stream as it is.
@@ -233,10 +203,8 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
         (_req, body, done) => done(null, body),
       );
       mint.post(mintPath, { config: { keywarden: false } }, async (request, reply) => {
-        const result = await keywarden.handleMintRequest(toInput(request), request.body);
-        if (!result.ok) return refuse(reply, result.error);
-        const { status, headers, body } = renderMintResult(result);
-        return reply.code(status).headers(headers).send(body);
+        await kernel.mint(request, reply, undefined, request.body ?? '');
+        return reply;
       });
     });
   }

@@ -2,7 +2,7 @@
 // plugin. Its routes opt out of keywarden's API-key authentication (the portal is for signed-in
 // customers, not API clients) and read their own bodies, so the answers are the portal's own.
 import type { Keywarden, PortalOptions } from '@keywarden/core';
-import { portalParts, portalRequestOf, requiredOption } from '@keywarden/core/adapter';
+import { portalParts, portalRequestOf, requiredOption } from '@keywarden/core/integration-kit';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 
 /** Options of {@link keywardenPortal}. */

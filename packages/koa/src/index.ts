@@ -1,37 +1,22 @@
 import {
-  type AuthError,
-  type AuthResult,
   type Keywarden,
   type KeywardenLogger,
   type PortalOptions,
   type Principal,
   type RouteRequirements,
-  type StackedResult,
   validateRouteRequirements,
 } from '@keywarden/core';
 import {
-  booleanOption,
   checkedOption,
-  configError,
-  hideCredential,
-  isAnonymous,
-  isCorsPreflight,
-  isLogger,
-  logFailures,
-  MAX_MINT_BODY_BYTES,
-  optionsObject,
+  createAdapterKernel,
   portalMount,
-  portalParts,
-  portalRequestOf,
   type RequestAccess,
   RequestView,
-  readRequestBody,
-  renderMintResult,
-  renderProblem,
+  readCommonOptions,
   requestIdOf,
-  warnUntrustedProxy,
+  requireTokens,
   withoutQueryParameter,
-} from '@keywarden/core/adapter';
+} from '@keywarden/core/integration-kit';
 import type { Context, Middleware, Next } from 'koa';
 
 // keywarden does not declare `ctx.state.auth`: other middleware owns that name too, and the key
@@ -122,102 +107,66 @@ type StateWithPrincipal = { [PRINCIPAL]?: Principal; [CHARGED]?: number };
  * ```
  */
 export function createKoaAuth(keywarden: Keywarden, options: KoaAuthOptions = {}): KoaAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'stateKey', 'skip', 'logger']);
-  const logger = checkedOption<KeywardenLogger | undefined>('logger', options.logger, undefined, {
-    valid: isLogger,
-    expected: 'a logger with info, warn and error (pino, console)',
-  });
-  if (logger) logFailures(keywarden, logger);
-  const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
-  const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
+  const common = readCommonOptions<Context>(options, ['stateKey']);
   const stateKey = checkedOption('stateKey', options.stateKey, 'auth', {
     valid: (v) => typeof v === 'string' && v.length > 0,
     expected: 'a non-empty string',
   });
-  const skip = checkedOption<((ctx: Context) => boolean) | undefined>('skip', options.skip, undefined, {
-    valid: (v) => typeof v === 'function',
-    expected: 'a function',
+  const stateOf = (ctx: Context) => ctx.state as StateWithPrincipal & Record<string, unknown>;
+  const kernel = createAdapterKernel<Context, Context, Next, Promise<void>>(keywarden, common, {
+    input: toInput,
+    raw: (ctx) => ctx.req,
+    principals: {
+      get: (ctx) => stateOf(ctx)[PRINCIPAL],
+      set(ctx, principal, charged) {
+        const state = stateOf(ctx);
+        state[PRINCIPAL] = principal;
+        if (charged !== 1) state[CHARGED] = charged;
+        state[stateKey] = principal;
+      },
+      charged: (ctx) => stateOf(ctx)[CHARGED] ?? 1,
+      setCharged(ctx, charged) {
+        stateOf(ctx)[CHARGED] = charged;
+      },
+    },
+    setHeaders: (ctx, headers) => ctx.set(headers),
+    // Koa's own promise of the rest: a warm key hands it on, no promise of keywarden's own.
+    next: (_ctx, _res, next) => next(),
+    answer(ctx, _res, _next, { status, headers, body }) {
+      ctx.status = status;
+      ctx.set(headers); // content-type first, so assigning the body keeps it
+      ctx.body = body;
+      return Promise.resolve();
+    },
+    delegate: (_ctx, _res, _next, error) => Promise.reject(error),
+    preflight: (ctx, _res, next) => passPreflight(ctx, next),
+    // Under a mount (koa-mount) `ctx.req.url` is relative to it: `originalUrl` keeps its own bytes.
+    hideCredential(ctx, name) {
+      ctx.originalUrl = withoutQueryParameter(ctx.originalUrl, name);
+    },
+    untrustedProxy: (ctx) =>
+      ctx.app.proxy ? null : { app: ctx.app, advice: 'Koa trusts no proxy (app.proxy = true)' },
   });
-  // A promise either way, like any Koa middleware's answer: rejected with the error when delegating.
-  const refuse = (ctx: Context, error: AuthError): Promise<void> => {
-    if (error.code === 'https_required' && !ctx.app.proxy)
-      warnUntrustedProxy(ctx.app, 'Koa trusts no proxy (app.proxy = true)');
-    if (delegateErrors) return Promise.reject(error);
-    const problem = renderProblem(error);
-    ctx.status = problem.status;
-    ctx.set(problem.headers); // content-type first, so assigning the body keeps it
-    ctx.body = problem.body;
-    return Promise.resolve();
-  };
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
-      const cost = route?.cost ?? 1;
-      const proceed = (ctx: Context, next: Next, result: AuthResult) => {
-        if (!result.ok) return isAnonymous(route, result.error) ? next() : refuse(ctx, result.error);
-        ctx.set(result.headers);
-        (ctx.state as StateWithPrincipal)[PRINCIPAL] = result.principal;
-        if (cost !== 1) (ctx.state as StateWithPrincipal)[CHARGED] = cost;
-        (ctx.state as Record<string, unknown>)[stateKey] = result.principal;
-        // Under a mount (koa-mount) `ctx.req.url` is relative to it: `originalUrl` keeps its own bytes.
-        if (hideCredentials && hideCredential(ctx.req, result.credential) !== null)
-          ctx.originalUrl = withoutQueryParameter(ctx.originalUrl, result.credential.name);
-        return next();
-      };
-      // A plain function rather than an async one: a warm key answers at once, and handing Koa
-      // next()'s own promise spares it a promise and the two microtask turns an async function
-      // takes to adopt one. It still always returns a promise, and never throws.
-      return (ctx, next) => {
-        // A CORS preflight carries no credential: it goes on to the application's CORS handling.
-        if (ctx.method === 'OPTIONS' && isCorsPreflight(ctx.req)) return passPreflight(ctx, next);
-        if (skip?.(ctx)) return next();
-        const state = ctx.state as StateWithPrincipal;
-        const earlier = state[PRINCIPAL]; // an earlier authenticate() on this request
-        if (earlier !== undefined) {
-          const again = (result: StackedResult) => {
-            if (!result.ok) return refuse(ctx, result.error);
-            ctx.set(result.headers);
-            state[CHARGED] = result.charged;
-            return next();
-          };
-          const checked = keywarden.authorizeAgain(toInput(ctx), earlier, route, state[CHARGED] ?? 1);
-          return checked instanceof Promise ? checked.then(again) : again(checked);
-        }
-        const result = keywarden.authenticateNow(toInput(ctx), route);
-        return result instanceof Promise
-          ? result.then((settled) => proceed(ctx, next, settled))
-          : proceed(ctx, next, result);
-      };
+      // A plain function rather than an async one: a warm key answers with next()'s own promise,
+      // sparing Koa a promise and the two microtask turns an async function takes to adopt one.
+      return (ctx, next) => kernel.authenticate(ctx, ctx, next, route);
     },
     mint() {
-      if (!keywarden.tokensEnabled)
-        throw configError('KW_MISSING_OPTION', 'tokens', 'in createKeywarden() are needed for mint()');
-      return async (ctx) => {
-        const parsed = (ctx.request as { body?: unknown }).body;
-        const body = parsed !== undefined ? parsed : await readRequestBody(ctx.req, MAX_MINT_BODY_BYTES);
-        const result = await keywarden.handleMintRequest(toInput(ctx), body);
-        if (!result.ok) return refuse(ctx, result.error);
-        const { status, headers, body: answer } = renderMintResult(result);
-        ctx.status = status;
-        ctx.set(headers);
-        ctx.body = answer;
-      };
+      requireTokens(keywarden, 'mint()');
+      return (ctx, next) => kernel.mint(ctx, ctx, next, (ctx.request as { body?: unknown }).body);
     },
     portal({ path, ...portalOptions }) {
-      const { portal, resolveOwner } = portalParts<Context>(keywarden, portalOptions);
+      const handle = kernel.portal(portalOptions);
       const belowMount = portalMount(path);
-      return async (ctx, next) => {
+      return (ctx, next) => {
         const url = belowMount(ctx.url); // the raw path and query
         if (url === null) return next();
-        const owner = await resolveOwner(ctx);
-        const parsedBody = (ctx.request as { body?: unknown }).body;
         // Not `ctx.origin`: on Koa 3 that can be the request's Origin header, which is what is checked.
         const origin = `${ctx.protocol}://${ctx.host}`;
-        const request = await portalRequestOf(ctx.req, { url, owner, origin, parsedBody });
-        const answer = await portal.handle(request);
-        ctx.status = answer.status;
-        ctx.set(answer.headers);
-        ctx.body = answer.body;
+        return handle(ctx, ctx, next, { url, origin, body: (ctx.request as { body?: unknown }).body });
       };
     },
   };

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import {
-  type AuthError,
   type Keywarden,
   type KeywardenLogger,
   type PortalOptions,
@@ -10,28 +9,16 @@ import {
   validateRouteRequirements,
 } from '@keywarden/core';
 import {
-  booleanOption,
-  checkedOption,
-  configError,
+  createAdapterKernel,
   createPrincipalRecord,
-  hideCredential,
-  isAnonymous,
-  isCorsPreflight,
-  isLogger,
-  logFailures,
-  MAX_MINT_BODY_BYTES,
-  optionsObject,
   portalMount,
-  portalParts,
-  portalRequestOf,
   type RequestAccess,
   RequestView,
-  readRequestBody,
-  renderMintResult,
+  readCommonOptions,
   renderProblem,
   requestIdOf,
-  warnUntrustedProxy,
-} from '@keywarden/core/adapter';
+  requireTokens,
+} from '@keywarden/core/integration-kit';
 
 /** What comes next, Connect style: called with nothing to go on, or with the refusal when delegating. */
 export type Next = (error?: unknown) => void;
@@ -113,94 +100,65 @@ const principals = createPrincipalRecord();
  * ```
  */
 export function createNodeAuth(keywarden: Keywarden, options: NodeAuthOptions = {}): NodeAuth {
-  optionsObject('', options, ['hideCredentials', 'delegateErrors', 'skip', 'logger']);
-  const logger = checkedOption<KeywardenLogger | undefined>('logger', options.logger, undefined, {
-    valid: isLogger,
-    expected: 'a logger with info, warn and error (pino, console)',
-  });
-  if (logger) logFailures(keywarden, logger);
-  const skip = checkedOption<((req: IncomingMessage) => boolean) | undefined>(
-    'skip',
-    options.skip,
-    undefined,
+  type Out = Principal | undefined;
+  const kernel = createAdapterKernel<IncomingMessage, ServerResponse, Next | undefined, Out>(
+    keywarden,
+    readCommonOptions(options, []),
     {
-      valid: (v) => typeof v === 'function',
-      expected: 'a function',
+      input: toInput,
+      raw: (req) => req,
+      principals,
+      setHeaders(res, headers) {
+        for (const name in headers) res.setHeader(name, headers[name]!);
+      },
+      next(_req, _res, next, principal) {
+        next?.();
+        return principal;
+      },
+      answer(_req, res, _next, { status, headers, body }) {
+        res.writeHead(status, headers).end(body);
+        return undefined;
+      },
+      delegate(req, res, next, error): Out {
+        if (!next) return this.answer(req, res, next, renderProblem(error));
+        next(error);
+        return undefined;
+      },
+      // On to `next` (your CORS middleware); without one it is answered here, 204 with no CORS
+      // grant, so that no request is ever left without an answer by code that only answers when
+      // a principal came back.
+      preflight(_req, res, next) {
+        if (next) next();
+        else if (!res.headersSent) res.writeHead(204, { 'content-length': '0' }).end();
+        return undefined;
+      },
+      untrustedProxy: () => ({
+        app: keywarden,
+        advice:
+          'the Node adapter sees HTTPS only on a TLS socket (put the proxy-terminated scheme in place, or use a framework adapter that trusts the proxy)',
+      }),
     },
   );
-  const hideCredentials = booleanOption('hideCredentials', options.hideCredentials, false);
-  const delegateErrors = booleanOption('delegateErrors', options.delegateErrors, false);
-  const refuse = (error: AuthError, res: ServerResponse, next: Next | undefined): undefined => {
-    if (error.code === 'https_required')
-      warnUntrustedProxy(
-        keywarden,
-        'the Node adapter sees HTTPS only on a TLS socket (put the proxy-terminated scheme in place, or use a framework adapter that trusts the proxy)',
-      );
-    if (delegateErrors && next) return void next(error);
-    const { status, headers, body } = renderProblem(error);
-    res.writeHead(status, headers).end(body);
-  };
   return {
     authenticate(requirements) {
       const route = validateRouteRequirements(requirements);
-      const cost = route?.cost ?? 1;
-      return async (req, res, next) => {
-        // A CORS preflight carries no credential: it goes on to `next` (your CORS middleware);
-        // without one it is answered here, 204 with no CORS grant, so that no request is ever left
-        // without an answer by code that only answers when a principal came back.
-        if (req.method === 'OPTIONS' && isCorsPreflight(req)) {
-          if (next) next();
-          else if (!res.headersSent) res.writeHead(204, { 'content-length': '0' }).end();
-          return undefined;
-        }
-        if (skip?.(req)) {
-          next?.();
-          return undefined;
-        }
-        const earlier = principals.get(req);
-        if (earlier !== undefined) {
-          const again = await keywarden.authorizeAgain(toInput(req), earlier, route, principals.charged(req));
-          if (!again.ok) return refuse(again.error, res, next);
-          for (const name in again.headers) res.setHeader(name, again.headers[name]!);
-          principals.setCharged(req, again.charged);
-          next?.();
-          return earlier;
-        }
-        const result = await keywarden.authenticateNow(toInput(req), route);
-        if (!result.ok) {
-          if (!isAnonymous(route, result.error)) return refuse(result.error, res, next);
-          next?.();
-          return undefined;
-        }
-        for (const name in result.headers) res.setHeader(name, result.headers[name]!);
-        principals.set(req, result.principal, cost);
-        if (hideCredentials) hideCredential(req, result.credential);
-        next?.();
-        return result.principal;
-      };
+      return async (req, res, next) => kernel.authenticate(req, res, next, route);
     },
     mint() {
-      if (!keywarden.tokensEnabled)
-        throw configError('KW_MISSING_OPTION', 'tokens', 'in createKeywarden() are needed for mint()');
-      return async (req, res, next) => {
-        const raw = await readRequestBody(req, MAX_MINT_BODY_BYTES);
-        const result = await keywarden.handleMintRequest(toInput(req), raw);
-        if (!result.ok && delegateErrors && next) return next(result.error);
-        const { status, headers, body } = renderMintResult(result);
-        res.writeHead(status, headers).end(body);
-      };
+      requireTokens(keywarden, 'mint()');
+      return async (req, res, next) => void (await kernel.mint(req, res, next, undefined));
     },
     portal({ path, ...portalOptions }) {
-      const { portal, resolveOwner } = portalParts<IncomingMessage>(keywarden, portalOptions);
+      const handle = kernel.portal(portalOptions);
       const belowMount = portalMount(path);
       return async (req, res) => {
         const url = belowMount(req.url ?? '');
         if (url === null) return false;
-        const owner = await resolveOwner(req);
         const secure = (req.socket as TLSSocket).encrypted === true;
-        const origin = `${secure ? 'https' : 'http'}://${req.headers.host ?? ''}`;
-        const answer = await portal.handle(await portalRequestOf(req, { url, owner, origin }));
-        res.writeHead(answer.status, answer.headers).end(answer.body);
+        await handle(req, res, undefined, {
+          url,
+          origin: `${secure ? 'https' : 'http'}://${req.headers.host ?? ''}`,
+        });
         return true;
       };
     },

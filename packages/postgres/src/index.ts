@@ -7,7 +7,7 @@ import {
   type KeyStore,
   type UsageStore,
 } from '@keywarden/core';
-import { conflict, functionOption, integerOption, optionsObject } from '@keywarden/core/adapter';
+import { conflict, functionOption, integerOption, optionsObject } from '@keywarden/core/integration-kit';
 import pg from 'pg';
 import { CHANNEL, migrate } from './migrations.js';
 import { postgresUsageStore } from './usage.js';

@@ -1,5 +1,5 @@
 import type { LimitStore, UsageStore } from '@keywarden/core';
-import { checkedOption, conflict, integerOption, optionsObject } from '@keywarden/core/adapter';
+import { checkedOption, conflict, integerOption, optionsObject } from '@keywarden/core/integration-kit';
 import type { Cluster, Redis } from 'ioredis';
 import { connect } from './connection.js';
 import { LeaseBook } from './lease-book.js';

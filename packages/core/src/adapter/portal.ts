@@ -1,9 +1,9 @@
 // What every adapter's portal mount shares: the owner resolver's option, and the portal request
 // built from a Node request (the body read unless a body parser already did).
 import type { IncomingMessage } from 'node:http';
-import { checkedOption, requiredOption } from '../errors/options.js';
 import type { Keywarden } from '../keywarden.js';
 import { createPortal, type Portal, type PortalOptions, type PortalRequest } from '../portal/portal.js';
+import { checkedOption, requiredOption } from '../util/options.js';
 import { readRequestBody } from './http.js';
 
 /** How an adapter's portal learns who is signed in. */

@@ -5,15 +5,15 @@
 import type { Principal } from '../request/types.js';
 
 /** keywarden's own record of the principals it established, by request object. */
-export interface PrincipalRecord {
+export interface PrincipalRecord<R = object> {
   /** The principal recorded for this request, if any. */
-  get(request: object): Principal | undefined;
+  get(request: R): Principal | undefined;
   /** Records a principal and the quota cost charged for it. */
-  set(request: object, principal: Principal, charged: number): void;
+  set(request: R, principal: Principal, charged: number): void;
   /** The quota cost charged on this request so far (1 when nothing else was recorded). */
-  charged(request: object): number;
+  charged(request: R): number;
   /** Records a new total charged. */
-  setCharged(request: object, charged: number): void;
+  setCharged(request: R, charged: number): void;
 }
 
 /**

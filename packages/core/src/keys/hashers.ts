@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { configError } from '../errors/config-error.js';
-import { integerOption } from '../errors/options.js';
+import { integerOption } from '../util/options.js';
 
 /**
  * Turns an API key into the string a store keeps, and checks a key against it.

@@ -1,9 +1,9 @@
 // The key manager's options, checked once into the settings its parts share.
 
 import { configError } from '../errors/config-error.js';
-import { functionOption, integerOption, optionsObject, requiredOption } from '../errors/options.js';
 import { createEventHub, type EventHandler, type EventHub } from '../events.js';
 import type { KeyStore } from '../stores/key-store.js';
+import { functionOption, integerOption, optionsObject, requiredOption } from '../util/options.js';
 import { createFairQueue, type FairQueue } from './hash-queue.js';
 import { createArgon2Hasher, type Hasher } from './hashers.js';
 import { isValidKeyPrefix } from './key-format.js';

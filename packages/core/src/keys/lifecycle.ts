@@ -2,8 +2,8 @@
 // Every change goes to the store first, then drops what the verifier cached about the key, so
 // the next request in this process sees it (other processes hear of it through the store).
 import { configError } from '../errors/config-error.js';
-import { integerOption, optionsObject } from '../errors/options.js';
 import type { KeyListFilter } from '../stores/key-store.js';
+import { integerOption, optionsObject } from '../util/options.js';
 import { generateApiKey } from './key-format.js';
 import type { CreatedApiKey, CreateKeyInput, KeyManager, RotateKeyOptions } from './key-manager.js';
 import type { KeyManagerSettings } from './key-manager-options.js';

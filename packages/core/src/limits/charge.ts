@@ -1,12 +1,13 @@
-// Stage 5: the key's rate limit and quota. A key without limits goes on without the counter store
+// Stage 7: the key's rate limit and quota. A key without limits goes on without the counter store
 // and without an await; otherwise one atomic `consume` of every counter, refused as 429 with
 // Retry-After past a limit, and as 503 (or let through, with `failOpen`) when the store fails.
+// What it charges is the context's: `units` quota units and `requests` rate-limit requests (a
+// request: its route's cost and 1; a stacked middleware or a handler's charge: units only).
 import { AuthError } from '../errors/auth-error.js';
 import { CachedKey, type KeyView } from '../keys/cached-key.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from '../request/context.js';
-import type { Refusals } from '../request/refusals.js';
-import type { AuthResult } from '../request/types.js';
+import type { Refusals, Refused } from '../request/refusals.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { keyCounters, type PolicyCounter } from './key-counters.js';
 import { keySlotsOf } from './key-slots.js';
@@ -22,9 +23,9 @@ export interface Charging {
    * Charges the request's key `cost` quota units and `rateCost` requests (0 only reads the rate
    * counter): the RateLimit headers, or the refusal; at once when the store answers at once.
    */
-  charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | AuthResult>;
-  /** The stage: charges the route's cost, then hands the headers to `succeed`. */
-  stage(ctx: RequestContext): MaybePromise<AuthResult>;
+  charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | Refused>;
+  /** The stage: charges the context's units and requests, leaving the RateLimit headers in `ctx.headers`. */
+  stage(ctx: RequestContext): MaybePromise<Refused | null>;
   /** Reads a key's counters without charging them; rejects when the store cannot answer. */
   peek(keyId: string, key: KeyView): Promise<LimitStatus>;
 }
@@ -67,15 +68,18 @@ function keyConsumption(store: LimitStore) {
   };
 }
 
-export function createCharging(
-  settings: KeywardenSettings,
-  refusals: Refusals,
-  succeed: (ctx: RequestContext, headers: Headers) => AuthResult,
-): Charging {
+/** A charge's answer as a stage's: the refusal, or null with the headers left in the context. */
+function keepHeaders(ctx: RequestContext, charged: Headers | Refused): Refused | null {
+  if ('ok' in charged) return charged as Refused;
+  ctx.headers = charged as Headers;
+  return null;
+}
+
+export function createCharging(settings: KeywardenSettings, refusals: Refusals): Charging {
   const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
   const { countersOf, consume } = keyConsumption(limitStore);
 
-  function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | AuthResult {
+  function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | Refused {
     emit({
       type: 'store.error',
       time: new Date(t),
@@ -91,7 +95,7 @@ export function createCharging(
   function overLimit(
     ctx: RequestContext,
     refused: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
-  ): AuthResult {
+  ): Refused {
     const { counters, result, t, cost } = refused;
     const headers = rateLimitHeaders(counters, result.counts, t);
     const denied = counters.findIndex((counter, i) => result.counts[i]! + counter.cost > counter.limit);
@@ -117,12 +121,12 @@ export function createCharging(
   function decide(
     ctx: RequestContext,
     charged: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
-  ): Headers | AuthResult {
+  ): Headers | Refused {
     const { counters, result, t } = charged;
     return result.allowed ? rateLimitHeaders(counters, result.counts, t) : overLimit(ctx, charged);
   }
 
-  function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | AuthResult> {
+  function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | Refused> {
     const { rateLimit, quota } = ctx.key!;
     if (!rateLimit && !quota) return NO_HEADERS;
     const t = ctx.at;
@@ -139,9 +143,6 @@ export function createCharging(
       (error: unknown) => storeFailed(ctx, error, t),
     );
   }
-
-  const afterCharge = (ctx: RequestContext, charged: Headers | AuthResult): AuthResult =>
-    'ok' in charged ? (charged as AuthResult) : succeed(ctx, charged as Headers);
 
   /** A cost-0 consume: every store reads its counters and changes nothing for it. */
   async function peek(keyId: string, key: KeyView): Promise<LimitStatus> {
@@ -168,14 +169,16 @@ export function createCharging(
     charge,
     peek,
     stage(ctx) {
-      const cost = ctx.route?.cost ?? 1;
-      if (!Number.isSafeInteger(cost) || cost < 0) {
+      const { units, requests, key } = ctx;
+      if (!Number.isSafeInteger(units) || units < 0) {
         // An unvalidated route object with a bad cost: refuse rather than guess (fail closed).
         return refusals.refuse(ctx, 'auth_unavailable', 'limit_store_unavailable', []);
       }
-      const { rateLimit, quota } = ctx.key!;
-      if (!rateLimit && !quota) return succeed(ctx, NO_HEADERS);
-      return thenOrNow(charge(ctx, cost, 1), ctx, afterCharge);
+      // No key: a principal this authenticator did not make (a stacked run), nothing to count on.
+      if (key === null || (!key.rateLimit && !key.quota)) return null;
+      // Units alone count against a quota only (the rate limit counted the request already).
+      if (requests === 0 && (units === 0 || !key.quota)) return null;
+      return thenOrNow(charge(ctx, units, requests), ctx, keepHeaders);
     },
   };
 }

@@ -1,5 +1,5 @@
-import { checkedOption, integerOption, optionsObject } from '../errors/options.js';
 import { createMemoryUsageStore } from '../usage/memory-usage-store.js';
+import { checkedOption, integerOption, optionsObject } from '../util/options.js';
 import { createKeySlots, registerKeySlots } from './key-slots.js';
 import type { ConsumeResult, LimitCounter, LimitStore } from './limit-store.js';
 

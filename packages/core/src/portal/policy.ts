@@ -1,8 +1,9 @@
 // What a provider lets its customers do with their own keys through the portal: every request of
 // the portal is checked against this, so a customer can only ever narrow what the policy grants.
-import { integerOption, optionsObject } from '../errors/options.js';
+
 import type { QuotaSpec, RateLimitSpec } from '../keys/key-record.js';
 import { isPatternWithin, isValidPathPattern } from '../request/path-pattern.js';
+import { integerOption, optionsObject } from '../util/options.js';
 
 /**
  * The bounds of self-service keys. Customers choose within them; what they cannot choose (the

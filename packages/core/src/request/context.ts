@@ -3,6 +3,7 @@
 // path must match. A class, so every request's object has the same shape.
 
 import type { KeyView } from '../keys/cached-key.js';
+import { type Headers, NO_HEADERS } from '../limits/charge.js';
 import type { AccessTokenClaims } from '../tokens/access-tokens.js';
 import type { CredentialKind, ExtractedCredential } from './credentials.js';
 import type { AuthRequest, Principal, RouteRequirements } from './types.js';
@@ -32,6 +33,14 @@ export class RequestContext {
   paths: readonly string[] | null = null;
   /** A second list the path must also match (a token's key's own patterns), or null. */
   alsoPaths: readonly string[] | null = null;
+  /** Quota units this run charges: the route's cost (a stacked run: what it adds; a handler's charge). */
+  units: number;
+  /** Requests this run counts against the rate limit: 1 for a request, 0 for a charge on top of one. */
+  requests = 1;
+  /** Units an earlier run charged on this request (a router-wide middleware's, before a route's own). */
+  charged = 0;
+  /** The RateLimit headers the charge stage leaves for the answer. */
+  headers: Headers = NO_HEADERS;
 
   /**
    * @param at - the request's time (epoch ms), read once from keywarden's clock: the token's time
@@ -43,7 +52,9 @@ export class RequestContext {
     readonly route: RouteRequirements | undefined,
     readonly mode: Mode,
     readonly at: number,
-  ) {}
+  ) {
+    this.units = route?.cost ?? 1;
+  }
 }
 
 /**

@@ -3,8 +3,7 @@ import { AuthError } from '../errors/auth-error.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from './context.js';
 import { extractCredential } from './credentials.js';
-import type { Refusals } from './refusals.js';
-import type { AuthResult } from './types.js';
+import type { Refusals, Refused } from './refusals.js';
 
 /** Finds the credential and its challenge; null to go on, else 401 (nothing) or 400 (malformed). */
 export function createExtraction(settings: KeywardenSettings, refusals: Refusals) {
@@ -17,7 +16,7 @@ export function createExtraction(settings: KeywardenSettings, refusals: Refusals
         `Access tokens are sent as "Authorization: ${accessTokenScheme} <token>", not as an API key.`,
       )
     : null;
-  return (ctx: RequestContext): AuthResult | null => {
+  return (ctx: RequestContext): Refused | null => {
     const extracted = extractCredential(ctx.input.headers ?? {}, ctx.input.url ?? '', credentials);
     if (!extracted.ok) {
       const { reason } = extracted;

@@ -2,8 +2,7 @@
 import { AuthError } from '../errors/auth-error.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from './context.js';
-import type { Refusals } from './refusals.js';
-import type { AuthResult } from './types.js';
+import type { Refusals, Refused } from './refusals.js';
 
 /** Refuses plain HTTP with 403 `https_required` when `requireHttps` is on; null to go on. */
 export function createHttpsGuard(settings: KeywardenSettings, refusals: Refusals) {
@@ -15,6 +14,6 @@ export function createHttpsGuard(settings: KeywardenSettings, refusals: Refusals
     'This request arrived over plain HTTP. Behind a proxy that terminates TLS, make the framework trust it ' +
       '(Express: app.set("trust proxy", ...); Koa: app.proxy = true; Fastify: trustProxy) so that it sees HTTPS.',
   );
-  return (ctx: RequestContext): AuthResult | null =>
+  return (ctx: RequestContext): Refused | null =>
     requireHttps && ctx.input.secure !== true ? refusals.refuseWith(ctx, refusal, 'https_required') : null;
 }

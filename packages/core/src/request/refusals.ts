@@ -24,6 +24,9 @@ export const CREDENTIAL_FAILURE: Record<VerifyFailureReason, AuthErrorCode> = {
   store_unavailable: 'auth_unavailable',
 };
 
+/** A refusal: how every stage of the request path says no. */
+export type Refused = Extract<AuthResult, { ok: false }>;
+
 export interface Refusals {
   /** The AuthError for a code and challenge schemes (and required scopes), made once. */
   error(code: AuthErrorCode, schemes: readonly string[], scope?: readonly string[]): AuthError;
@@ -33,9 +36,9 @@ export interface Refusals {
     code: AuthErrorCode,
     reason: AuthFailureReason,
     schemes: readonly string[],
-  ): AuthResult;
+  ): Refused;
   /** Refuses with a prebuilt error (one carrying Retry-After or rate-limit headers). */
-  refuseWith(ctx: RequestContext, error: AuthError, reason: AuthFailureReason): AuthResult;
+  refuseWith(ctx: RequestContext, error: AuthError, reason: AuthFailureReason): Refused;
   /**
    * Refuses a credential that was not accepted. One whose characters are not printable ASCII is a
    * bad request (400, `invalid_characters`): that check waits until now because an accepted
@@ -46,11 +49,11 @@ export interface Refusals {
     code: AuthErrorCode,
     reason: AuthFailureReason,
     schemes: readonly string[],
-  ): AuthResult;
+  ): Refused;
   /** A client over its failure budget: 429 with Retry-After, never a 401 (it is not the key's fault). */
-  throttled(ctx: RequestContext, retryAfter: number): AuthResult;
+  throttled(ctx: RequestContext, retryAfter: number): Refused;
   /** Only a bug could make authentication throw: fail closed (503), never a 500. */
-  failClosed(): Extract<AuthResult, { ok: false }>;
+  failClosed(): Refused;
 }
 
 export function createRefusals(settings: KeywardenSettings): Refusals {
@@ -100,7 +103,7 @@ export function createRefusals(settings: KeywardenSettings): Refusals {
     });
   }
 
-  const refuseWith = (ctx: RequestContext, made: AuthError, reason: AuthFailureReason): AuthResult => {
+  const refuseWith = (ctx: RequestContext, made: AuthError, reason: AuthFailureReason): Refused => {
     report(ctx, made.code, reason);
     return { ok: false, error: made };
   };

@@ -1,5 +1,5 @@
 import { configError } from '../errors/config-error.js';
-import { booleanOption, optionsObject } from '../errors/options.js';
+import { booleanOption, optionsObject } from '../util/options.js';
 import type { RouteRequirements } from './types.js';
 
 /**

@@ -1,4 +1,4 @@
-// Stage 6: the answer for a request that passed: the principal, the headers to set, where the
+// The end of the request path, past every stage: the principal, the headers to set, where the
 // credential was (for `hideCredentials`), the request counted by the meter, and an
 // `auth.succeeded` event when anyone listens.
 import type { KeywardenSettings } from '../keywarden-options.js';
@@ -8,9 +8,9 @@ import type { AuthResult } from './types.js';
 
 export function createSuccess(settings: KeywardenSettings) {
   const { events, emit, now, meter } = settings;
-  return (ctx: RequestContext, headers: Readonly<Record<string, string>>): AuthResult => {
+  return (ctx: RequestContext): AuthResult => {
     // The units are the route's cost, as the quota charges them (a token counts toward its key).
-    meter?.admitted(ctx.keyId!, ctx.route?.cost ?? 1, 1, ctx.at);
+    meter?.admitted(ctx.keyId!, ctx.units, ctx.requests, ctx.at);
     if (events.wants('auth.succeeded')) {
       emit({
         type: 'auth.succeeded',
@@ -22,6 +22,6 @@ export function createSuccess(settings: KeywardenSettings) {
         requestId: ctx.input.requestId ?? null,
       });
     }
-    return { ok: true, principal: ctx.principal!, headers, credential: ctx.credential!.source };
+    return { ok: true, principal: ctx.principal!, headers: ctx.headers, credential: ctx.credential!.source };
   };
 }

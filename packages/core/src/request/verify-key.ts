@@ -1,26 +1,23 @@
 // Stage 3, for API keys: the key manager checks the key (synchronously when it is warm); a valid
-// key's principal and patterns go on to authorization.
+// key's principal and patterns are left in the context for the checks after it.
 import { entryPathOf, isKeyFailure, type KeyViewResult } from '../keys/entry-path.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { type RequestContext, sharedClock } from './context.js';
 import type { Principals } from './principals.js';
-import { CREDENTIAL_FAILURE, type Refusals } from './refusals.js';
-import type { AuthResult } from './types.js';
+import { CREDENTIAL_FAILURE, type Refusals, type Refused } from './refusals.js';
 
 export interface VerificationParts {
   refusals: Refusals;
   principals: Principals;
-  /** The next stage: authorization. */
-  authorize(ctx: RequestContext): MaybePromise<AuthResult>;
 }
 
 export function createKeyVerification(settings: KeywardenSettings, parts: VerificationParts) {
   const keys = entryPathOf(settings.keys);
   const sharedAt = sharedClock(settings);
-  const { refusals, principals, authorize } = parts;
+  const { refusals, principals } = parts;
 
-  function verified(ctx: RequestContext, result: KeyViewResult): MaybePromise<AuthResult> {
+  function verified(ctx: RequestContext, result: KeyViewResult): Refused | null {
     if (isKeyFailure(result)) {
       ctx.keyId = result.keyId ?? null;
       if (result.reason === 'throttled') return refusals.throttled(ctx, result.retryAfter ?? 1);
@@ -33,10 +30,10 @@ export function createKeyVerification(settings: KeywardenSettings, parts: Verifi
     ctx.checkIp = true;
     // The mint route is reachable by any valid key: what a key may mint is limited by its patterns instead.
     ctx.paths = ctx.mode === 'mint' ? null : key.paths;
-    return authorize(ctx);
+    return null;
   }
 
   // The request is the client: failed verifications are budgeted per address.
-  return (ctx: RequestContext): MaybePromise<AuthResult> =>
+  return (ctx: RequestContext): MaybePromise<Refused | null> =>
     thenOrNow(keys.verifyEntryNow(ctx.credential!.value, ctx.input, sharedAt(ctx)), ctx, verified);
 }

@@ -5,18 +5,17 @@ import { entryPathOf, isKeyFailure, type KeyViewResult } from '../keys/entry-pat
 import type { KeywardenSettings } from '../keywarden-options.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { type RequestContext, sharedClock } from './context.js';
-import { CREDENTIAL_FAILURE } from './refusals.js';
-import type { AuthResult } from './types.js';
+import { CREDENTIAL_FAILURE, type Refused } from './refusals.js';
 import type { VerificationParts } from './verify-key.js';
 
 export function createTokenVerification(settings: KeywardenSettings, parts: VerificationParts) {
   const { tokens, apiKeyScheme } = settings;
   const keys = entryPathOf(settings.keys);
   const sharedAt = sharedClock(settings);
-  const { refusals, principals, authorize } = parts;
+  const { refusals, principals } = parts;
   const mintSchemes: readonly string[] = Object.freeze([apiKeyScheme]);
 
-  function withParent(ctx: RequestContext, parent: KeyViewResult): MaybePromise<AuthResult> {
+  function withParent(ctx: RequestContext, parent: KeyViewResult): Refused | null {
     if (isKeyFailure(parent))
       return refusals.refuse(ctx, CREDENTIAL_FAILURE[parent.reason], parent.reason, ctx.challenge);
     ctx.key = parent;
@@ -24,10 +23,10 @@ export function createTokenVerification(settings: KeywardenSettings, parts: Veri
     // The key's IP allowlist does not apply: tokens exist to be used from browsers.
     ctx.paths = ctx.claims!.paths;
     ctx.alsoPaths = parent.paths;
-    return authorize(ctx);
+    return null;
   }
 
-  return (ctx: RequestContext): MaybePromise<AuthResult> => {
+  return (ctx: RequestContext): MaybePromise<Refused | null> => {
     if (ctx.mode === 'mint')
       return refusals.refuseCredential(ctx, 'invalid_credentials', 'token_cannot_mint', mintSchemes);
     if (!tokens)

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
+import { cloneRecord, type KeyBounds, type KeyRecord } from '../keys/key-record.js';
 import {
   booleanOption,
   functionOption,
   integerOption,
   optionsObject,
   requiredOption,
-} from '../errors/options.js';
-import { cloneRecord, type KeyBounds, type KeyRecord } from '../keys/key-record.js';
+} from '../util/options.js';
 import { type FileLockOptions, FileLockTimeoutError, withFileLock } from './file-lock.js';
 import { jsonErrorPosition } from './json-position.js';
 import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createSigner, createVerifier } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import { configError } from '../errors/config-error.js';
-import { integerOption, optionsObject } from '../errors/options.js';
 import { isValidPathPattern } from '../request/path-pattern.js';
+import { integerOption, optionsObject } from '../util/options.js';
 
 // Why fast-jwt: `pnpm bench` measured, for one HS256 token on this machine, jose's `jwtVerify`
 // at ~86 µs, fast-jwt at ~5.3 µs and a hand-written node:crypto HMAC check at ~4.3 µs. fast-jwt is

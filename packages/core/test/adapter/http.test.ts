@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withoutQueryParameter } from '../../src/adapter/index.js';
+import { withoutQueryParameter } from '../../src/integration-kit.js';
 
 describe('withoutQueryParameter', () => {
   it.each([

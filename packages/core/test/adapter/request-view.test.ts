@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RequestView } from '../../src/adapter/index.js';
+import { RequestView } from '../../src/integration-kit.js';
 import { tempDir } from '../helpers.js';
 
 const ACCESS = { ip: (req: IncomingMessage) => req.socket.remoteAddress, secure: () => false };

@@ -522,3 +522,68 @@ describe('rate-limit header styles', () => {
     await expect(setup(settings, { headers: [] as never })).rejects.toThrow(/limits.headers/);
   });
 });
+
+describe('a stacked middleware (the request path from the scope check on)', () => {
+  it('refuses a missing scope with the request path’s own refusal, and reports it', async () => {
+    const { call, keywarden, events, key } = await setup({ scopes: ['images:read'] });
+    const first = await call();
+    if (!first.ok) throw first.error;
+    const route = { scopes: ['images:write'] };
+    const direct = await keywarden.authenticate(
+      { method: 'GET', url: '/v3/files/a', headers: { 'x-api-key': key } },
+      route,
+    );
+    if (direct.ok) throw new Error('expected a refusal');
+    const again = keywarden.authorizeAgain(
+      { method: 'POST', url: '/v3/tools/x', headers: [] },
+      first.principal,
+      route,
+      1,
+    );
+    expect(again).not.toBeInstanceOf(Promise);
+    if (again instanceof Promise || again.ok) throw new Error('expected a refusal now');
+    expect(again.error.code).toBe('insufficient_scope');
+    expect(again.error.headers['www-authenticate']).toContain('scope="images:write"');
+    // checkRoute is the same check, without a request to report.
+    expect(again.error).toBe(direct.error);
+    expect(keywarden.checkRoute(first.principal, route)).toBe(again.error);
+    expect(keywarden.checkRoute(first.principal, { scopes: ['images:read'] })).toBeNull();
+    expect(events.filter((e) => e.type === 'auth.failed').at(-1)).toMatchObject({
+      reason: 'insufficient_scope',
+      path: '/v3/tools/x',
+      keyId: first.principal.keyId,
+    });
+  });
+
+  it('charges only what the route’s cost adds, to the quota alone, and a bad cost fails closed', async () => {
+    const { call, keywarden, record } = await setup({
+      quota: { limit: 10, period: 'month' },
+      rateLimit: { limit: 5, windowSeconds: 60 },
+    });
+    const first = await call();
+    if (!first.ok) throw first.error;
+    const input = { method: 'POST', url: '/v3/tools/x', headers: [] };
+    expect(keywarden.authorizeAgain(input, first.principal, { cost: 4 }, 1)).toMatchObject({
+      ok: true,
+      charged: 4,
+      headers: { ratelimit: expect.stringContaining('"quota";r=6') },
+    });
+    // Already charged more than this route costs: nothing more, and the larger stays the charge.
+    expect(keywarden.authorizeAgain(input, first.principal, { cost: 2 }, 4)).toEqual({
+      ok: true,
+      charged: 4,
+      headers: {},
+    });
+    expect(keywarden.authorizeAgain(input, first.principal, { cost: 11 }, 4)).toMatchObject({
+      ok: false,
+      error: { code: 'quota_exceeded' },
+    });
+    expect(keywarden.authorizeAgain(input, first.principal, { cost: Number.NaN }, 1)).toMatchObject({
+      ok: false,
+      error: { code: 'auth_unavailable', status: 503 },
+    });
+    const status = await keywarden.peekLimits(record.id);
+    expect(status?.quota?.used).toBe(4);
+    expect(status?.rateLimit?.used).toBe(1);
+  });
+});

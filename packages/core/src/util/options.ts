@@ -1,7 +1,7 @@
 // The one place options are checked: every factory (the core's, the stores', the adapters') reads
 // its options through these, so a mistake always fails at start-up the same way: a
 // KeywardenConfigError naming the option's path, and what was expected.
-import { configError } from './config-error.js';
+import { configError } from '../errors/config-error.js';
 
 /**
  * The options object at `path` ('' for the top level), checked to hold only `allowed` keys; a
