@@ -131,6 +131,8 @@ const API: Record<string, { values: string[]; types: string[] }> = {
   },
   'core/integration-kit': {
     values: [
+      'KEY_FIELDS',
+      'KEY_FIELD_NAMES',
       'MAX_MINT_BODY_BYTES',
       'MAX_PORTAL_BODY_BYTES',
       'RequestView',
@@ -140,6 +142,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'conflict',
       'createAdapterKernel',
       'createPrincipalRecord',
+      'decodeStoredRecord',
       'functionOption',
       'hideCredential',
       'integerOption',
@@ -167,7 +170,9 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'AdapterKernel',
       'CommonAuthOptions',
       'CommonAuthSettings',
+      'FieldCodec',
       'FrameworkBinding',
+      'KeyField',
       'OptionRule',
       'OwnerResolver',
       'PrincipalRecord',

@@ -41,7 +41,7 @@ function parseQuota(text: string): QuotaSpec | null {
   return { limit: Number(match[1]), period: match[2] as 'day' | 'month' };
 }
 
-function parseMetadata(pairs: string[]): Record<string, JsonValue> {
+function parseMetadata(pairs: readonly string[]): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
@@ -51,45 +51,69 @@ function parseMetadata(pairs: string[]): Record<string, JsonValue> {
   return out;
 }
 
-/** The options that set a key's settings (`keys create`, `keys update`). */
-export const SETTING_OPTIONS = {
-  name: { type: 'string' },
-  scope: { type: 'string', multiple: true },
-  path: { type: 'string', multiple: true },
-  ip: { type: 'string', multiple: true },
-  'expires-in': { type: 'string' },
-  rate: { type: 'string' },
-  quota: { type: 'string' },
-  metadata: { type: 'string', multiple: true },
-  owner: { type: 'string' },
-} as const satisfies ParseArgsConfig['options'];
+/** How a key setting is given on the command line: its flag, its help line, its value from the flag's. */
+interface SettingFlag<K extends keyof KeySettings> {
+  flag: string;
+  multiple?: true;
+  help: string;
+  value(given: string & string[], now: number): KeySettings[K];
+}
 
-export const SETTING_HELP = `  --name <text>             label
-  --scope <scope>           repeatable
-  --path <pattern>          repeatable: "*", an exact path, or a prefix ending in "/*"
-  --ip <cidr>               repeatable allowlist entry (v4 or v6)
-  --expires-in <duration>   e.g. 3600, 90d, 12h, 30m
-  --rate <n>/<window>       rate limit, e.g. 100/60s, 1000/1h, 10/second
-  --quota <n>/<day|month>   quota per UTC calendar day or month
-  --metadata <k=v>          repeatable
-  --owner <id>              owner id`;
+/**
+ * The flag of every key setting, or null with the reason it has none: TypeScript holds this table
+ * to the core's key settings, so a new setting cannot be forgotten here.
+ */
+const SETTING_FLAGS: { [K in keyof Required<KeySettings>]: SettingFlag<K> | { none: string } } = {
+  name: { flag: 'name', help: '<text>             label', value: (text) => text },
+  scopes: { flag: 'scope', multiple: true, help: '<scope>           repeatable', value: (list) => list },
+  paths: {
+    flag: 'path',
+    multiple: true,
+    help: '<pattern>          repeatable: "*", an exact path, or a prefix ending in "/*"',
+    value: (list) => list,
+  },
+  ips: {
+    flag: 'ip',
+    multiple: true,
+    help: '<cidr>               repeatable allowlist entry (v4 or v6)',
+    value: (list) => list,
+  },
+  expiresAt: {
+    flag: 'expires-in',
+    help: '<duration>   e.g. 3600, 90d, 12h, 30m',
+    value: (text, now) => new Date(now + parseDuration(text, '--expires-in') * 1000),
+  },
+  rateLimit: {
+    flag: 'rate',
+    help: '<n>/<window>       rate limit, e.g. 100/60s, 1000/1h, 10/second',
+    value: parseRate,
+  },
+  quota: { flag: 'quota', help: '<n>/<day|month>   quota per UTC calendar day or month', value: parseQuota },
+  metadata: { flag: 'metadata', multiple: true, help: '<k=v>          repeatable', value: parseMetadata },
+  ownerId: { flag: 'owner', help: '<id>              owner id', value: (text) => text },
+  portalBounds: { none: 'set by the key manager from the scopes, paths and IPs an operator gives' },
+};
+
+const FLAGS = Object.entries(SETTING_FLAGS).flatMap(([setting, flag]) =>
+  'none' in flag ? [] : [{ setting, ...(flag as SettingFlag<keyof KeySettings>) }],
+);
+
+/** The options that set a key's settings (`keys create`, `keys update`). */
+export const SETTING_OPTIONS: ParseArgsConfig['options'] = Object.fromEntries(
+  FLAGS.map(({ flag, multiple }) => [flag, multiple ? { type: 'string', multiple } : { type: 'string' }]),
+);
+
+export const SETTING_HELP = FLAGS.map(({ flag, help }) => `  --${flag} ${help}`).join('\n');
 
 /** Key settings from the command line; only the options given. */
 export function settingsFrom(values: Values, now: number): KeySettings {
-  const settings: KeySettings = {};
-  if (values.name !== undefined) settings.name = values.name as string;
-  if (values.scope) settings.scopes = values.scope as string[];
-  if (values.path) settings.paths = values.path as string[];
-  if (values.ip) settings.ips = values.ip as string[];
-  if (values['expires-in'] !== undefined) {
-    settings.expiresAt = new Date(now + parseDuration(values['expires-in'] as string, '--expires-in') * 1000);
+  const settings: Record<string, unknown> = {};
+  for (const { setting, flag, value } of FLAGS) {
+    const given = values[flag];
+    if (given !== undefined) settings[setting] = value(given as string & string[], now);
   }
   if (values['no-expiry']) settings.expiresAt = null;
-  if (values.rate !== undefined) settings.rateLimit = parseRate(values.rate as string);
-  if (values.quota !== undefined) settings.quota = parseQuota(values.quota as string);
-  if (values.metadata) settings.metadata = parseMetadata(values.metadata as string[]);
-  if (values.owner !== undefined) settings.ownerId = values.owner as string;
-  return settings;
+  return settings as KeySettings;
 }
 
 /**

@@ -34,6 +34,13 @@ export { warnUntrustedProxy } from './adapter/proxy-warning.js';
 export { type RequestAccess, RequestView, requestIdOf } from './adapter/request-view.js';
 export { renderMintResult } from './adapter/responses.js';
 export { configError } from './errors/config-error.js';
+export {
+  decodeStoredRecord,
+  type FieldCodec,
+  KEY_FIELD_NAMES,
+  KEY_FIELDS,
+  type KeyField,
+} from './keys/key-fields.js';
 export { MAX_MINT_BODY_BYTES } from './mint/mint-body.js';
 export {
   booleanOption,

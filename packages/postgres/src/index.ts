@@ -1,13 +1,20 @@
 import {
   DuplicateKeyIdError,
-  type KeyBounds,
   type KeyListFilter,
   type KeyRecord,
-  type KeyRecordPatch,
   type KeyStore,
   type UsageStore,
 } from '@keywarden/core';
-import { conflict, functionOption, integerOption, optionsObject } from '@keywarden/core/integration-kit';
+import {
+  conflict,
+  decodeStoredRecord,
+  functionOption,
+  integerOption,
+  KEY_FIELD_NAMES,
+  KEY_FIELDS,
+  type KeyField,
+  optionsObject,
+} from '@keywarden/core/integration-kit';
 import pg from 'pg';
 import { CHANNEL, migrate } from './migrations.js';
 import { postgresUsageStore } from './usage.js';
@@ -46,73 +53,30 @@ export interface PostgresKeyStore extends KeyStore {
   close(): Promise<void>;
 }
 
-const COLUMNS: Record<keyof KeyRecordPatch, string> = {
-  name: 'name',
-  scopes: 'scopes',
-  paths: 'paths',
-  ips: 'ips',
-  expiresAt: 'expires_at',
-  revokedAt: 'revoked_at',
-  lastUsedAt: 'last_used_at',
-  rateLimit: 'rate_limit',
-  quota: 'quota',
-  metadata: 'metadata',
-  ownerId: 'owner_id',
-  replacedBy: 'replaced_by',
-  portalBounds: 'portal_bounds',
-};
-const JSON_COLUMNS = new Set(['rate_limit', 'quota', 'metadata', 'portal_bounds']);
+// Columns, their encoding and older rows all follow the core's table of key fields.
+const COLUMNS = new Map(KEY_FIELD_NAMES.map((name) => [name as string, KEY_FIELDS[name]]));
+const INSERT = `INSERT INTO keywarden_keys (${KEY_FIELD_NAMES.map((name) => KEY_FIELDS[name].column).join(', ')})
+  VALUES (${KEY_FIELD_NAMES.map((_, i) => `$${i + 1}`).join(', ')})`;
 
-interface Row {
-  id: string;
-  name: string;
-  environment: string;
-  prefix: string;
-  hash: string;
-  scopes: string[];
-  paths: string[];
-  ips: string[];
-  created_at: Date;
-  expires_at: Date | null;
-  revoked_at: Date | null;
-  last_used_at: Date | null;
-  rate_limit: KeyRecord['rateLimit'];
-  quota: KeyRecord['quota'];
-  metadata: KeyRecord['metadata'];
-  owner_id: string | null;
-  replaced_by: string | null;
-  lineage_id: string | null;
-  portal_bounds: KeyBounds | null;
+/** A row as a record; a NULL where a field may not be null is a row from before it (see `missing`). */
+const toRecord = (row: Record<string, unknown>): KeyRecord =>
+  decodeStoredRecord((_name, field) => row[field.column]);
+
+/** A value as its column takes it: JSON columns as text (node-postgres would send an array as one). */
+const dbValue = (field: KeyField, value: unknown) =>
+  field.codec === 'json' && value !== null ? JSON.stringify(value) : value;
+
+/** A record's values in table order; a field an older caller's record lacks is filled in. */
+function insertValues(record: KeyRecord): unknown[] {
+  const given = record as unknown as Record<string, unknown>;
+  const filled: Record<string, unknown> = {};
+  return KEY_FIELD_NAMES.map((name) => {
+    const field = KEY_FIELDS[name];
+    const value = given[name] === undefined && field.missing ? field.missing(filled) : given[name];
+    filled[name] = value;
+    return dbValue(field, value);
+  });
 }
-
-function toRecord(row: Row): KeyRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    environment: row.environment,
-    prefix: row.prefix,
-    hash: row.hash,
-    scopes: row.scopes,
-    paths: row.paths,
-    ips: row.ips,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
-    lastUsedAt: row.last_used_at,
-    rateLimit: row.rate_limit,
-    quota: row.quota,
-    metadata: row.metadata,
-    ownerId: row.owner_id,
-    replacedBy: row.replaced_by,
-    lineageId: row.lineage_id ?? row.id, // rows from before migration 2
-    portalBounds: row.portal_bounds,
-  };
-}
-
-const ownBounds = ({ scopes, paths, ips }: KeyRecord): KeyBounds => ({ scopes, paths, ips });
-
-const dbValue = (column: string, value: unknown) =>
-  JSON_COLUMNS.has(column) && value !== null ? JSON.stringify(value) : value;
 
 /**
  * A `KeyStore` (`@keywarden/core`) on PostgreSQL for several server instances. Only hashes are stored. Changes
@@ -201,8 +165,10 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
   }
   if (options.listen !== false) void startListening(false);
 
-  const query = <R extends pg.QueryResultRow = Row>(text: string, values: unknown[] = []) =>
-    pool.query<R>(text, values);
+  const query = <R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string,
+    values: unknown[] = [],
+  ) => pool.query<R>(text, values);
 
   return {
     pool,
@@ -229,37 +195,7 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
     },
     async insert(record) {
       try {
-        await query(
-          `INSERT INTO keywarden_keys (id, name, environment, prefix, hash, scopes, paths, ips, created_at,
-             expires_at, revoked_at, last_used_at, rate_limit, quota, metadata, owner_id, replaced_by, lineage_id,
-             portal_bounds)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-          [
-            record.id,
-            record.name,
-            record.environment,
-            record.prefix,
-            record.hash,
-            record.scopes,
-            record.paths,
-            record.ips,
-            record.createdAt,
-            record.expiresAt,
-            record.revokedAt,
-            record.lastUsedAt,
-            dbValue('rate_limit', record.rateLimit),
-            dbValue('quota', record.quota),
-            dbValue('metadata', record.metadata),
-            record.ownerId,
-            record.replacedBy,
-            record.lineageId,
-            // A record from before bounds existed: its own settings (its owner may only narrow them).
-            dbValue(
-              'portal_bounds',
-              record.portalBounds === undefined ? ownBounds(record) : record.portalBounds,
-            ),
-          ],
-        );
+        await query(INSERT, insertValues(record));
       } catch (error) {
         if ((error as { code?: string }).code === '23505') throw new DuplicateKeyIdError(record.id);
         throw error;
@@ -268,11 +204,11 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
     async update(id, patch) {
       const sets: string[] = [];
       const values: unknown[] = [id];
-      for (const [field, value] of Object.entries(patch)) {
-        const column = COLUMNS[field as keyof KeyRecordPatch];
-        if (!column || value === undefined) continue;
-        values.push(dbValue(column, value));
-        sets.push(`${column} = $${values.length}`);
+      for (const [name, value] of Object.entries(patch)) {
+        const field = COLUMNS.get(name);
+        if (!field?.patchable || value === undefined) continue;
+        values.push(dbValue(field, value));
+        sets.push(`${field.column} = $${values.length}`);
       }
       if (sets.length === 0) {
         const { rows } = await query('SELECT * FROM keywarden_keys WHERE id = $1', [id]);

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { configError } from '../errors/config-error.js';
 import { isValidPathPattern } from '../request/path-pattern.js';
+import { KEY_FIELD_NAMES, KEY_FIELDS } from './key-fields.js';
 
 /** A per-key rate limit: at most `limit` requests per `windowSeconds`. */
 export interface RateLimitSpec {
@@ -92,24 +93,9 @@ export interface KeyRecord {
 /** A key record as the management API shows it: everything but the hash. */
 export type ApiKeyInfo = Omit<KeyRecord, 'hash'>;
 
-/** Fields that can change after creation. */
+/** Fields that can change after creation (those `KEY_FIELDS` marks patchable). */
 export type KeyRecordPatch = Partial<
-  Pick<
-    KeyRecord,
-    | 'name'
-    | 'scopes'
-    | 'paths'
-    | 'ips'
-    | 'expiresAt'
-    | 'revokedAt'
-    | 'lastUsedAt'
-    | 'rateLimit'
-    | 'quota'
-    | 'metadata'
-    | 'ownerId'
-    | 'replacedBy'
-    | 'portalBounds'
-  >
+  Omit<KeyRecord, 'id' | 'environment' | 'prefix' | 'hash' | 'createdAt' | 'lineageId'>
 >;
 
 /** Settings a caller may give when creating or updating a key. */
@@ -235,18 +221,8 @@ function metadata(value: unknown): Record<string, JsonValue> {
   return JSON.parse(text) as Record<string, JsonValue>;
 }
 
-const SETTING_KEYS = new Set<string>([
-  'name',
-  'scopes',
-  'paths',
-  'ips',
-  'expiresAt',
-  'rateLimit',
-  'quota',
-  'metadata',
-  'ownerId',
-  'portalBounds',
-]);
+/** The key settings: the fields `KEY_FIELDS` marks as settings. */
+const SETTING_KEYS = new Set<string>(KEY_FIELD_NAMES.filter((name) => KEY_FIELDS[name].setting));
 
 const scopeList = (name: string, value: unknown) => stringList(name, value, 64, (x) => SCOPE.test(x));
 
@@ -271,6 +247,30 @@ function bounds(value: unknown): KeyBounds | null {
   };
 }
 
+function displayable(name: string, value: unknown, nullable: boolean): string | null {
+  if (value === null && nullable) return null;
+  if (typeof value !== 'string' || value.length < 1 || value.length > 200 || UNDISPLAYABLE.test(value))
+    fail(
+      name,
+      `must be 1-200 printable characters (no control or bidirectional control characters)${nullable ? ', or null' : ''}`,
+    );
+  return value;
+}
+
+/** The check of each key setting: the caller's value, checked and copied, or a thrown error. */
+const SETTING_CHECKS: { [K in keyof Required<KeySettings>]: (value: unknown) => KeyRecordPatch[K] } = {
+  name: (value) => displayable('name', value, false)!,
+  scopes: (value) => scopeList('scopes', value),
+  paths: (value) => pathList('paths', value),
+  ips: (value) => ipList('ips', value),
+  expiresAt: (value) => date('expiresAt', value),
+  rateLimit: rateLimitSpec,
+  quota: quotaSpec,
+  metadata,
+  ownerId: (value) => displayable('ownerId', value, true),
+  portalBounds: bounds,
+};
+
 /**
  * Validates caller-supplied key settings into a patch, copying every value (the caller's object is
  * never kept or mutated). Throws a `TypeError` naming the first bad field.
@@ -280,70 +280,30 @@ export function validateKeySettings(
   extraKeys: readonly string[] = [],
 ): KeyRecordPatch {
   if (typeof settings !== 'object' || settings === null) fail('settings', 'must be an object');
-  const patch: KeyRecordPatch = {};
   for (const key of Object.keys(settings)) {
     if (!SETTING_KEYS.has(key) && !extraKeys.includes(key))
       throw configError('KW_UNKNOWN_OPTION', key, 'not a key setting');
   }
-  const s = settings as Record<string, unknown>;
-  if (s.name !== undefined) {
-    if (
-      typeof s.name !== 'string' ||
-      s.name.length < 1 ||
-      s.name.length > 200 ||
-      UNDISPLAYABLE.test(s.name)
-    ) {
-      fail('name', 'must be 1-200 printable characters (no control or bidirectional control characters)');
-    }
-    patch.name = s.name;
+  const given = settings as Record<string, unknown>;
+  const patch: Record<string, unknown> = {};
+  for (const name of SETTING_KEYS) {
+    const value = given[name];
+    if (value !== undefined) patch[name] = SETTING_CHECKS[name as keyof KeySettings](value);
   }
-  if (s.scopes !== undefined) patch.scopes = scopeList('scopes', s.scopes);
-  if (s.paths !== undefined) patch.paths = pathList('paths', s.paths);
-  if (s.ips !== undefined) patch.ips = ipList('ips', s.ips);
-  if (s.portalBounds !== undefined) patch.portalBounds = bounds(s.portalBounds);
-  if (s.expiresAt !== undefined) patch.expiresAt = date('expiresAt', s.expiresAt);
-  if (s.rateLimit !== undefined) patch.rateLimit = rateLimitSpec(s.rateLimit);
-  if (s.quota !== undefined) patch.quota = quotaSpec(s.quota);
-  if (s.metadata !== undefined) patch.metadata = metadata(s.metadata);
-  if (s.ownerId !== undefined) {
-    if (
-      s.ownerId !== null &&
-      (typeof s.ownerId !== 'string' ||
-        s.ownerId.length < 1 ||
-        s.ownerId.length > 200 ||
-        UNDISPLAYABLE.test(s.ownerId))
-    ) {
-      fail('ownerId', 'must be a 1-200 character string of printable characters, or null');
-    }
-    patch.ownerId = s.ownerId as string | null;
-  }
-  return patch;
+  return patch as KeyRecordPatch;
 }
 
-/** Strips the hash from a record. */
+/** A record without its hash, every other field as `KEY_FIELDS` lists it (an older record's filled in). */
 export function toApiKeyInfo(record: KeyRecord): ApiKeyInfo {
-  // Field by field, not `{ hash, ...info }`: a literal gets one fixed shape with its fields in the
-  // object, where the rest copy measured larger per cached key (see the verifier's memory note).
-  return {
-    id: record.id,
-    name: record.name,
-    environment: record.environment,
-    prefix: record.prefix,
-    scopes: record.scopes,
-    paths: record.paths,
-    ips: record.ips,
-    createdAt: record.createdAt,
-    expiresAt: record.expiresAt,
-    revokedAt: record.revokedAt,
-    lastUsedAt: record.lastUsedAt,
-    rateLimit: record.rateLimit,
-    quota: record.quota,
-    metadata: record.metadata,
-    ownerId: record.ownerId,
-    replacedBy: record.replacedBy,
-    lineageId: record.lineageId,
-    portalBounds: boundsOf(record),
-  };
+  const info: Record<string, unknown> = {};
+  const stored = record as unknown as Record<string, unknown>;
+  for (const name of KEY_FIELD_NAMES) {
+    const field = KEY_FIELDS[name];
+    if (field.secret) continue;
+    const value = stored[name];
+    info[name] = value === undefined && field.missing ? field.missing(info) : value;
+  }
+  return info as unknown as ApiKeyInfo;
 }
 
 /**

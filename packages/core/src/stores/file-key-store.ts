@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { cloneRecord, type KeyBounds, type KeyRecord } from '../keys/key-record.js';
+import { decodeStoredRecord } from '../keys/key-fields.js';
+import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
 import {
   booleanOption,
   functionOption,
@@ -44,86 +45,15 @@ export interface FileKeyStore extends KeyStore {
 
 const FILE_VERSION = 1;
 
-function field(ok: boolean, index: number, name: string): void {
-  if (!ok) throw new Error(`record ${index}: field "${name}" is missing or invalid`);
-}
-
-function isDateText(value: unknown): value is string {
-  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
-}
-
-function isStringArray(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((item) => typeof item === 'string');
-}
-
-function nullable<T>(value: unknown, check: (v: unknown) => v is T): boolean {
-  return value === null || check(value);
-}
-
+/** One record of the file, checked and decoded field by field as `KEY_FIELDS` says. */
 function readRecord(raw: unknown, index: number): KeyRecord {
-  field(typeof raw === 'object' && raw !== null && !Array.isArray(raw), index, '(record)');
-  const r = raw as Record<string, unknown>;
-  for (const name of ['id', 'name', 'environment', 'prefix', 'hash'] as const) {
-    field(typeof r[name] === 'string' && (r[name] as string).length > 0, index, name);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error(`record ${index}: field "(record)" is missing or invalid`);
+  try {
+    return decodeStoredRecord((name) => (raw as Record<string, unknown>)[name]);
+  } catch (error) {
+    throw new Error(`record ${index}: ${(error as Error).message}`);
   }
-  for (const name of ['scopes', 'paths', 'ips'] as const) field(isStringArray(r[name]), index, name);
-  field(isDateText(r.createdAt), index, 'createdAt');
-  for (const name of ['expiresAt', 'revokedAt', 'lastUsedAt'] as const) {
-    field(nullable(r[name], isDateText), index, name);
-  }
-  const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
-  field(nullable(r.rateLimit, isObject), index, 'rateLimit');
-  field(nullable(r.quota, isObject), index, 'quota');
-  field(isObject(r.metadata), index, 'metadata');
-  field(
-    nullable(r.ownerId, (v): v is string => typeof v === 'string'),
-    index,
-    'ownerId',
-  );
-  field(
-    nullable(r.replacedBy ?? null, (v): v is string => typeof v === 'string'),
-    index,
-    'replacedBy',
-  );
-  field(
-    r.lineageId === undefined || (typeof r.lineageId === 'string' && r.lineageId.length > 0),
-    index,
-    'lineageId',
-  );
-  field(
-    r.portalBounds === undefined || r.portalBounds === null || isBounds(r.portalBounds),
-    index,
-    'portalBounds',
-  );
-  const date = (v: unknown) => (v === null ? null : new Date(v as string));
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    environment: r.environment as string,
-    prefix: r.prefix as string,
-    hash: r.hash as string,
-    scopes: r.scopes as string[],
-    paths: r.paths as string[],
-    ips: r.ips as string[],
-    createdAt: new Date(r.createdAt as string),
-    expiresAt: date(r.expiresAt),
-    revokedAt: date(r.revokedAt),
-    lastUsedAt: date(r.lastUsedAt),
-    rateLimit: r.rateLimit as KeyRecord['rateLimit'],
-    quota: r.quota as KeyRecord['quota'],
-    metadata: r.metadata as KeyRecord['metadata'],
-    ownerId: r.ownerId as string | null,
-    replacedBy: (r.replacedBy ?? null) as string | null,
-    lineageId: (r.lineageId ?? r.id) as string, // files written before lineages existed
-    // Absent in files written before portal bounds: the key manager reads that as the key's own settings.
-    ...(r.portalBounds !== undefined ? { portalBounds: r.portalBounds as KeyBounds | null } : {}),
-  };
-}
-
-function isBounds(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const b = value as Record<string, unknown>;
-  return isStringArray(b.scopes) && isStringArray(b.paths) && isStringArray(b.ips);
 }
 
 /**
