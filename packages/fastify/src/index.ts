@@ -115,16 +115,11 @@ const plugin: FastifyPluginAsync<FastifyAuthOptions> = async (fastify, options) 
   // stay process warnings on stderr rather than vanish.
   const { level } = fastify.log as { level?: unknown };
   const target = common.logger ?? (typeof level === 'string' && level !== 'silent' ? fastify.log : false);
-  if (target !== false) {
-    const stop = logFailures(keywarden, target);
-    fastify.addHook('onClose', (_instance, done) => {
-      stop();
-      done();
-    });
-  }
-  // The app is closing: write the usage counted and not written yet (a failed write is already a
-  // store.error event; it must not fail the close).
+  const stopLogging = target === false ? null : logFailures(keywarden, target);
+  // The app is closing: stop logging, and write the usage counted and not written yet (a failed
+  // write is already a store.error event; it must not fail the close).
   fastify.addHook('onClose', async () => {
+    stopLogging?.();
     if (typeof keywarden.close === 'function') await keywarden.close().catch(() => {});
   });
   const kernel = createAdapterKernel<FastifyRequest, FastifyReply, Done, void>(

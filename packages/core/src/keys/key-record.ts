@@ -314,7 +314,7 @@ export function boundsOf(
   record: Pick<KeyRecord, 'scopes' | 'paths' | 'ips' | 'portalBounds'>,
 ): KeyBounds | null {
   if (record.portalBounds !== undefined) return record.portalBounds;
-  return { scopes: record.scopes, paths: record.paths, ips: record.ips };
+  return KEY_FIELDS.portalBounds.missing!(record) as KeyBounds;
 }
 
 /** Deep copy of a record (stores hand out copies so callers cannot mutate their state). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RequestContext } from '../../src/request/context.js';
-import { createPipeline, type Stage, stagesFrom } from '../../src/request/pipeline.js';
+import { createPipeline, MAX_STAGES, type Stage, stagesFrom } from '../../src/request/pipeline.js';
 import type { Refused } from '../../src/request/refusals.js';
 
 const refusal = (tag: string): Refused => ({ ok: false, error: { code: tag } as never });
@@ -63,6 +63,18 @@ describe('the pipeline driver', () => {
     );
     expect(await run(context())).toBe(14);
     expect(seen).toEqual(['waits', 'then 7']);
+  });
+
+  it('runs a list of the most stages it holds, each once, and refuses a longer one', () => {
+    let calls = 0;
+    const counted: Stage = () => {
+      calls++;
+      return null;
+    };
+    const full = Array.from({ length: MAX_STAGES }, () => counted);
+    expect(createPipeline(full, () => 'done')(context())).toBe('done');
+    expect(calls).toBe(MAX_STAGES);
+    expect(() => createPipeline([...full, counted], () => 'done')).toThrow(RangeError);
   });
 
   it('gives a slice of the list from a stage on, and refuses a stage not in it', () => {
