@@ -21,10 +21,16 @@ const [framework, mode, redisUrl] = process.argv.slice(2);
 // rate limiters get the same window and the same Redis.
 const RATE = { limit: 1_000_000_000, windowSeconds: 60 };
 const QUOTA = { limit: 1_000_000_000_000, period: 'month' };
-/** Whether a mode's keywarden counts limits, and where: null (none), 'memory' or 'redis'. */
+/**
+ * Whether a mode's keywarden counts limits, and where: null (none), 'memory' or 'redis'; with
+ * `-account` in the mode, 'account-memory' or 'account-redis': the key belongs to an account
+ * whose plan has a rate limit and a quota of the same sizes, charged with the key's.
+ */
 const limitsOf = (name) => {
   const own = name.slice(name.indexOf(':') + 1); // a paired name's framework prefix off
-  return own.startsWith('keywarden-limits') ? (own.endsWith('-redis') ? 'redis' : 'memory') : null;
+  if (!own.startsWith('keywarden-limits')) return null;
+  const where = own.endsWith('-redis') ? 'redis' : 'memory';
+  return own.includes('-account') ? `account-${where}` : where;
 };
 // An API with 100 customers: keywarden holds 100 keys (its per-request cost does not depend on the
 // count: one digest lookup); @fastify/bearer-auth compares against each configured key in turn, so
@@ -38,16 +44,20 @@ const KEY_COUNT = 100;
  */
 async function createInstance(limits) {
   const keys = createKeyManager({ store: createMemoryKeyStore(), failureThrottle: false });
+  const ofAccount = limits?.startsWith('account-') ?? false;
   const keywarden = createKeywarden({
     keys,
     requireHttps: false,
     tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
-    ...(limits === 'redis' ? { limits: { store: createRedisLimitStore({ url: redisUrl }) } } : {}),
+    ...(limits?.endsWith('redis') ? { limits: { store: createRedisLimitStore({ url: redisUrl }) } } : {}),
+    ...(ofAccount ? { plans: { team: { rateLimits: [RATE], quota: QUOTA } } } : {}),
   });
+  if (ofAccount) await keys.accounts.create({ id: 'bench-account', plan: 'team' });
   const settings = {
     scopes: ['images:read'],
     paths: ['/v3/files/*'],
     ...(limits ? { rateLimit: RATE, quota: QUOTA } : {}),
+    ...(ofAccount ? { ownerId: 'bench-account' } : {}),
   };
   const others = [];
   for (let i = 1; i < KEY_COUNT; i++)

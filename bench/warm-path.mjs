@@ -51,6 +51,7 @@ export const PAIRED = [
 
 const KEY_ROW = 'Fastify + keywarden, X-Api-Key, no limits';
 const MEMORY_ROW = 'Fastify + keywarden, X-Api-Key, rate + quota, memory';
+const REDIS_ROW = 'Fastify + keywarden, X-Api-Key, rate + quota, Redis';
 /** The limits set: every server of bench/http.mjs's limits rows on Fastify, in one process. */
 export const PAIRED_LIMITS = [
   PAIRED[0],
@@ -69,8 +70,22 @@ export const PAIRED_LIMITS = [
   {
     server: 'keywarden-limits-redis',
     form: 'x-api-key',
-    label: 'Fastify + keywarden, X-Api-Key, rate + quota, Redis',
+    label: REDIS_ROW,
     ref: MEMORY_ROW,
+  },
+  // Key + account limits (the key's rate and quota, and its account's: four counters in one
+  // charge) against the key's limits alone: what an account adds.
+  {
+    server: 'keywarden-limits-account',
+    form: 'x-api-key',
+    label: 'Fastify + keywarden, X-Api-Key, key + account rate + quota, memory',
+    ref: MEMORY_ROW,
+  },
+  {
+    server: 'keywarden-limits-account-redis',
+    form: 'x-api-key',
+    label: 'Fastify + keywarden, X-Api-Key, key + account rate + quota, Redis',
+    ref: REDIS_ROW,
   },
 ];
 const EXPRESS = 'Express, no auth';

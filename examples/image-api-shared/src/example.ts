@@ -6,6 +6,7 @@ import {
   createKeyManager,
   createKeywarden,
   createMemoryLimitStore,
+  DuplicateAccountError,
   type KeyManager,
   type KeyStore,
   type Keywarden,
@@ -20,7 +21,7 @@ import { type ExampleConfig, loadConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { namespaceOf, visitorNamespaceOf } from './paths.js';
 import { type Billing, type Caller, createImageService, type ImageService } from './service.js';
-import { createSessions, type Sessions } from './session.js';
+import { createSessions, DEMO_ACCOUNTS, PLANS, type Sessions } from './session.js';
 import { TOOLS, type ToolName, toolPaths } from './tools.js';
 
 /** Everything an example app needs, whatever its framework. */
@@ -144,8 +145,15 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     now: config.now,
     tokens: { secrets: [{ id: 'main', secret: config.tokenSecret }] },
     apiKeyQueryParam: config.queryParam,
+    plans: PLANS,
     ...(limitStore ? { limits: { store: limitStore } } : {}),
   });
+  // The demo's customers, on their plans (made once; an operator would use `keywarden accounts create`).
+  for (const [id, plan] of Object.entries(DEMO_ACCOUNTS))
+    if ((await keys.accounts.get(id)) === null)
+      await keys.accounts.create({ id, plan }).catch((error: unknown) => {
+        if (!(error instanceof DuplicateAccountError)) throw error; // another instance made it first
+      });
   const folder = dirname(config.keysFile);
   const { key: demoKey } = await ensureKey(keys, join(folder, 'demo-key'), 'demo key');
   // "Your server"'s own key for the public page: its tokens are visitors, each with a folder and
@@ -247,8 +255,10 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
           // counting); the key's quota is only asked here, and charged once the work is done.
           if (isVisitor(principal))
             await spend(visitorUnits(), units, 'This demo visitor has used its units; come back tomorrow');
-          const quota = (await keywarden.peekLimits(principal.keyId).catch(() => null))?.quota;
-          if (quota && quota.remaining < units) throw quotaRefusal(quota.resetAt.getTime());
+          // The key's quota and its account's (every key of the account counts toward it).
+          const status = await keywarden.peekLimits(principal.keyId).catch(() => null);
+          for (const quota of [status?.quota, status?.account?.quota])
+            if (quota && quota.remaining < units) throw quotaRefusal(quota.resetAt.getTime());
         },
         async charge(units) {
           const served = { method: request.method, url: request.url, headers: [], ip: request.ip };
@@ -303,6 +313,7 @@ export async function demoText(example: Example, framework: string): Promise<str
 Open ${base}/ for the browser flow: the page gets a short-lived access token from "your server".
 Key portal (customers manage their own keys; sign in as alice or bob on the page first):
   ${base}/account/api-keys/
+${accountsText()}
 
 Demo API key (kept in ${join(dirname(config.keysFile), 'demo-key')}):
   ${demoKey}
@@ -311,6 +322,22 @@ Try each credential form (a sample image is at ${photo}; the last command's acce
 for ten minutes, the fourth mints a new one):
 ${curlExamples(base, demoKey, photo, token)}
 `;
+}
+
+/** The demo accounts and what their plans allow, for the start-up text. */
+function accountsText(): string {
+  const lines = Object.entries(DEMO_ACCOUNTS).map(([id, name]) => {
+    const plan = PLANS[name]!;
+    const rate = plan.rateLimits?.map(
+      (r) =>
+        `${r.limit.toLocaleString('en-US')} a ${r.windowSeconds === 60 ? 'minute' : `${r.windowSeconds} s`}`,
+    );
+    const quota = plan.quota
+      ? `${plan.quota.limit.toLocaleString('en-US')} calls a ${plan.quota.period}`
+      : 'no quota';
+    return `  ${id} on ${name}: ${quota}, ${rate?.join(' and ') ?? 'no rate limit'}, ${plan.maxKeys} keys`;
+  });
+  return `Accounts (limits count every key of the account together):\n${lines.join('\n')}`;
 }
 
 /** A 400 x 300 image with a flat background and a square in the middle: something for every tool. */

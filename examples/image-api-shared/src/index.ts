@@ -21,7 +21,14 @@ export {
   MAX_UPLOAD_BYTES,
   UPLOAD_LIMITS,
 } from './service.js';
-export { createSessions, DEMO_OWNERS, PORTAL_POLICY, type Sessions } from './session.js';
+export {
+  createSessions,
+  DEMO_ACCOUNTS,
+  DEMO_OWNERS,
+  PLANS,
+  PORTAL_POLICY,
+  type Sessions,
+} from './session.js';
 export {
   checkedSize,
   ENHANCEMENTS,

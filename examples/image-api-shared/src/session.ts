@@ -3,10 +3,29 @@
 // SameSite=Lax cookie carrying its random id; `DELETE` ends the session. The key portal reads the
 // owner from it (`resolveOwner`). Two demo owners only.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { PortalPolicy } from '@keywarden/core';
+import type { Plans, PortalPolicy } from '@keywarden/core';
 import { ApiError } from './errors.js';
 
 export const DEMO_OWNERS = ['alice', 'bob'] as const;
+
+/**
+ * The examples' plans: what an account may do over all its keys (each key's own limits apply too).
+ * The demo's two customers are on one each: alice on `free`, bob on `pro`.
+ */
+export const PLANS: Plans = {
+  free: { rateLimits: [{ limit: 60, windowSeconds: 60 }], quota: { limit: 50, period: 'month' }, maxKeys: 2 },
+  pro: {
+    rateLimits: [{ limit: 600, windowSeconds: 60 }],
+    quota: { limit: 10_000, period: 'month' },
+    maxKeys: 10,
+  },
+};
+
+/** The demo's accounts and their plans. */
+export const DEMO_ACCOUNTS: Readonly<Record<(typeof DEMO_OWNERS)[number], keyof typeof PLANS & string>> = {
+  alice: 'free',
+  bob: 'pro',
+};
 const COOKIE = 'demo_session';
 
 /** What customers may do with their keys in the examples' portal (mounted at /account/api-keys/). */

@@ -928,30 +928,33 @@ export function runExampleSuite(name: string, start: Start): void {
       });
     });
 
+    /** Signs a demo owner in: the session cookie (`name=value`). */
+    const signIn = async (owner: string) => {
+      const response = await fetch(url('/your-server/session'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ owner }),
+      });
+      expect(response.status).toBe(200);
+      const cookie = response.headers.get('set-cookie')!;
+      expect(cookie).toMatch(/HttpOnly/);
+      expect(cookie).toMatch(/SameSite=Lax/);
+      return cookie.split(';', 1)[0]!;
+    };
+    /** A portal API call as the page makes it. */
+    const portal = (cookie: string, method: string, path: string, body?: unknown) =>
+      fetch(url(`/account/api-keys/${path}`), {
+        method,
+        headers: {
+          cookie,
+          'x-keywarden-portal': '1',
+          'content-type': 'application/json',
+          origin: app.base,
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+
     it('signs alice in (demo session) and serves her the key portal; bob gets 404 for her key', async () => {
-      const signIn = async (owner: string) => {
-        const response = await fetch(url('/your-server/session'), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ owner }),
-        });
-        expect(response.status).toBe(200);
-        const cookie = response.headers.get('set-cookie')!;
-        expect(cookie).toMatch(/HttpOnly/);
-        expect(cookie).toMatch(/SameSite=Lax/);
-        return cookie.split(';', 1)[0]!;
-      };
-      const portal = (cookie: string, method: string, path: string, body?: unknown) =>
-        fetch(url(`/account/api-keys/${path}`), {
-          method,
-          headers: {
-            cookie,
-            'x-keywarden-portal': '1',
-            'content-type': 'application/json',
-            origin: app.base,
-          },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        });
       const page = await fetch(url('/account/api-keys/'));
       expect([page.status, page.headers.get('content-security-policy')]).toEqual([
         200,
@@ -982,6 +985,60 @@ export function runExampleSuite(name: string, start: Start): void {
         204,
         expect.stringMatching(/Max-Age=0/),
       ]);
+    });
+
+    it("puts alice on free and bob on pro: an account's limits count all its keys, and the portal shows them", async () => {
+      const alice = await signIn('alice');
+      const made: string[] = [];
+      for (const name of ['one', 'two']) {
+        const created = await portal(alice, 'POST', 'keys', { name });
+        expect(created.status).toBe(201);
+        made.push(((await created.json()) as { key: string }).key);
+      }
+      const third = await portal(alice, 'POST', 'keys', { name: 'three' });
+      expect([third.status, ((await third.json()) as { code: string }).code]).toEqual([409, 'too_many_keys']);
+      const before = (await (await portal(alice, 'GET', 'account')).json()) as {
+        account: {
+          plan: string;
+          maxKeys: number;
+          activeKeys: number;
+          usage: { quota: { remaining: number } };
+        };
+      };
+      expect(before.account).toMatchObject({ plan: 'free', maxKeys: 2, activeKeys: 2 });
+      const left = before.account.usage.quota.remaining;
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(50);
+      // Spend what is left of alice's account over both keys: a resize costs a unit a variant.
+      const uploaded = (await (await upload([png()], auth(made[0]), 'alice')).json()) as {
+        file_paths: string[];
+      };
+      const resize = (k: string, i: number) =>
+        processWith(
+          'resize',
+          {
+            input_file_path: uploaded.file_paths[0],
+            output_variants: [{ output_file_path: `alice/${i}.png`, scale: 1 }],
+          },
+          auth(k),
+        );
+      for (let i = 0; i < left; i++) expect((await resize(made[i % 2]!, i)).status).toBe(200);
+      const over = await resize(made[1]!, left);
+      expect(over.status).toBe(429);
+      expect(await over.json()).toMatchObject({ code: 'quota_exceeded' });
+      const after = (await (await portal(alice, 'GET', 'account')).json()) as {
+        account: { usage: { quota: { used: number; remaining: number } } };
+      };
+      expect(after.account.usage.quota).toMatchObject({ used: 50, remaining: 0 });
+      // bob, on pro, is not touched by alice's spending.
+      const bob = await signIn('bob');
+      const bobs = (await (await portal(bob, 'POST', 'keys', { name: 'bob one' })).json()) as { key: string };
+      expect((await fetch(url('/v3/files/none.png'), { headers: { 'x-api-key': bobs.key } })).status).toBe(
+        404,
+      );
+      expect(
+        ((await (await portal(bob, 'GET', 'account')).json()) as { account: { plan: string } }).account.plan,
+      ).toBe('pro');
     });
 
     it('keeps each key owner in its own folder', async () => {

@@ -43,8 +43,10 @@ export interface Command {
    * starting with `-`) gets the same refusal.
    */
   refuses?: Readonly<Record<string, string>>;
-  /** Whether it takes one key id as its argument. */
+  /** Whether it takes one id as its argument. */
   takesId?: boolean;
+  /** What that argument is, in messages. @default 'key id' */
+  idName?: string;
   /** Whether it may start a new keys file (without `--create`). */
   createsStore?: boolean;
   run(ctx: CommandContext): Promise<void>;

@@ -26,7 +26,8 @@ export function parseDuration(text: string, option: string): number {
   return seconds;
 }
 
-function parseRate(text: string): RateLimitSpec | null {
+/** `100/60s`, `1000/1h`, `10/second`, or `none` (null). */
+export function parseRate(text: string): RateLimitSpec | null {
   if (text === 'none') return null;
   const match = /^(\d{1,9})\/(.+)$/.exec(text);
   if (!match) throw new UsageError('--rate must look like 100/60s, 1000/1h or 10/second');
@@ -34,14 +35,16 @@ function parseRate(text: string): RateLimitSpec | null {
   return { limit: Number(match[1]), windowSeconds: window };
 }
 
-function parseQuota(text: string): QuotaSpec | null {
+/** `50/month`, `1000/day`, or `none` (null). */
+export function parseQuota(text: string): QuotaSpec | null {
   if (text === 'none') return null;
   const match = /^(\d{1,12})\/(day|month)$/.exec(text);
   if (!match) throw new UsageError('--quota must look like 50/month or 1000/day');
   return { limit: Number(match[1]), period: match[2] as 'day' | 'month' };
 }
 
-function parseMetadata(pairs: readonly string[]): Record<string, JsonValue> {
+/** `key=value` pairs as an object of strings. */
+export function parseMetadata(pairs: readonly string[]): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');

@@ -138,7 +138,9 @@ function parse(command: Command, args: string[]): { values: Values; positionals:
 async function execute(command: Command, values: Values, positionals: string[], io: CliIo): Promise<void> {
   if (command.takesId ? positionals.length !== 1 : positionals.length > 0) {
     throw new UsageError(
-      command.takesId ? `${command.name} takes one key id` : `unexpected argument "${positionals[0]}"`,
+      command.takesId
+        ? `${command.name} takes one ${command.idName ?? 'key id'}`
+        : `unexpected argument "${positionals[0]}"`,
     );
   }
   const storeTarget =

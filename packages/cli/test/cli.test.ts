@@ -160,6 +160,129 @@ describe.each([
     expect([gone.code, gone.stderr]).toEqual([1, `keywarden: no key with id ${record.id}\n`]);
   });
 
+  it('manages accounts; a suspension reaches a running server within a second, and so does resuming', async () => {
+    const id = `acct-${Math.random().toString(36).slice(2, 8)}`;
+    const made = await json([
+      'accounts',
+      'create',
+      id,
+      '--plan',
+      'free',
+      '--rate',
+      '10/1s',
+      '--rate',
+      '100/1m',
+      '--metadata',
+      'crm=42',
+      ...store(),
+    ]);
+    expect(made).toMatchObject({
+      id,
+      plan: 'free',
+      status: 'active',
+      overrides: {
+        rateLimits: [
+          { limit: 10, windowSeconds: 1 },
+          { limit: 100, windowSeconds: 60 },
+        ],
+      },
+      metadata: { crm: '42' },
+    });
+    for (const [args, code, message] of [
+      [['accounts', 'create', 'other'], 2, /needs --plan/],
+      [['accounts', 'create', 'other', '--plan', 'no spaces'], 2, /--plan must be a plan name/],
+      [
+        ['accounts', 'create', 'other', '--plan', 'free', '--rate', '1/1s', '--rate', '2/1s'],
+        2,
+        /--rate has two windows/,
+      ],
+      [['accounts', 'create', id, '--plan', 'pro'], 1, /already exists/],
+      [['accounts', 'create', '--plan', 'pro'], 2, /takes one account id/],
+      [['keys', 'create', '--name', 'k', '--account', 'nobody'], 1, /no account with id nobody/],
+      [['accounts', 'suspend', 'nobody'], 1, /no account with id nobody/],
+      [['accounts', 'update', id], 2, /needs something to change/],
+    ] as const) {
+      const run = await cli([...args, ...store()]);
+      expect([run.code, run.stderr], args.join(' ')).toEqual([code, expect.stringMatching(message)]);
+    }
+    const { key, record } = await json([
+      'keys',
+      'create',
+      '--name',
+      'of account',
+      '--account',
+      id,
+      ...store(),
+    ]);
+    expect(record.ownerId).toBe(id);
+    expect(
+      (await json(['keys', 'list', '--account', id, ...store()])).map((k: { id: string }) => k.id),
+    ).toEqual([record.id]);
+    const listed = await cli(['accounts', 'list', ...store()]);
+    expect(listed.stdout).toMatch(new RegExp(`^${id}\\s+free\\s+active\\s+1\\s`, 'm'));
+    const updated = await json([
+      'accounts',
+      'update',
+      id,
+      '--plan',
+      'pro',
+      '--quota',
+      '500/month',
+      ...store(),
+    ]);
+    expect(updated).toMatchObject({
+      plan: 'pro',
+      overrides: { rateLimits: [{}, {}], quota: { limit: 500, period: 'month' } },
+    });
+    expect((await json(['accounts', 'update', id, '--plan-limits', ...store()])).overrides).toEqual({});
+    // A server on the same store, with the plans.
+    const target = storeOf();
+    const serverStore = target.startsWith('postgres')
+      ? createPostgresKeyStore({ connectionString: target })
+      : await openFileKeyStore({ path: target });
+    const keywarden = createKeywarden({
+      keys: createKeyManager({ store: serverStore, hasher: createHmacHasher({ pepper: PEPPER }) }),
+      requireHttps: false,
+      plans: { free: {}, pro: { quota: { limit: 1000, period: 'month' } } },
+    });
+    const codeNow = async () => {
+      const result = await keywarden.authenticate({
+        method: 'GET',
+        url: '/x',
+        headers: { 'x-api-key': key },
+      });
+      return result.ok ? 'ok' : result.error.code;
+    };
+    /** Milliseconds until the server answers `code`; fails after 3 s. */
+    const until = async (code: string) => {
+      const start = Date.now();
+      while ((await codeNow()) !== code) {
+        if (Date.now() - start > 3000) throw new Error(`still not ${code}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return Date.now() - start;
+    };
+    try {
+      expect(await codeNow()).toBe('ok');
+      expect((await cli(['accounts', 'suspend', id, ...store()])).code).toBe(0);
+      expect(await until('account_suspended')).toBeLessThan(1000);
+      expect((await cli(['accounts', 'show', id, ...store()])).stdout).toMatch(/status:\s+suspended/);
+      expect(
+        (await json(['accounts', 'list', '--status', 'suspended', ...store()])).map(
+          (a: { id: string }) => a.id,
+        ),
+      ).toContain(id);
+      expect((await cli(['accounts', 'resume', id, ...store()])).code).toBe(0);
+      expect(await until('ok')).toBeLessThan(1000);
+      const deleted = await cli(['accounts', 'delete', id, ...store()]);
+      expect([deleted.code, deleted.stdout]).toEqual([0, `Deleted account ${id}; revoked 1 key.\n`]);
+      expect(await until('invalid_credentials')).toBeLessThan(1000);
+      expect((await cli(['accounts', 'show', id, ...store()])).code).toBe(1);
+    } finally {
+      await serverStore.close?.();
+    }
+  }, 60_000);
+
   it('mints a token that a server with the same secret accepts, within the key', async () => {
     const { record } = await json([
       'keys',

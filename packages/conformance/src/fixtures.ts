@@ -27,8 +27,12 @@ export async function makeFixtures(): Promise<Fixtures> {
     failureThrottle: false,
   });
   const tokens = { secrets: [{ id: 'k1', secret: generateTokenSecret() }] };
-  const keywarden = createKeywarden({ keys, tokens, requireHttps: false, now });
-  const httpsOnly = createKeywarden({ keys, tokens, requireHttps: true, now });
+  // One plan for the account scenarios: a quota over all of an account's keys.
+  const plans = { team: { quota: { limit: 100_000, period: 'month' as const } } };
+  const keywarden = createKeywarden({ keys, tokens, requireHttps: false, now, plans });
+  const httpsOnly = createKeywarden({ keys, tokens, requireHttps: true, now, plans });
+  await keys.accounts.create({ id: 'acme', plan: 'team' });
+  await keys.accounts.create({ id: 'frozen', plan: 'team' });
   const create = async (name: string, settings: Parameters<typeof keys.create>[0]) => {
     const { key, record } = await keys.create(settings);
     values[name] = key;
@@ -50,10 +54,13 @@ export async function makeFixtures(): Promise<Fixtures> {
     quota: { limit: 100_000, period: 'month' },
   });
   await create('spent', { name: 'spent', quota: { limit: 1, period: 'month' } });
+  await create('ofAccount', { name: 'of an account', ownerId: 'acme' });
+  await create('ofSuspended', { name: 'of a suspended account', ownerId: 'frozen' });
   values.filesToken = (
     await keywarden.mintAccessToken(values.fullId!, { paths: ['/v3/files/*'], expiresIn: 600 })
   ).token;
   values.doomedToken = (await keywarden.mintAccessToken(values.doomedId!, { expiresIn: 600 })).token;
+  values.suspendedToken = (await keywarden.mintAccessToken(values.ofSuspendedId!, { expiresIn: 600 })).token;
   const [h, p, s] = values.filesToken.split('.') as [string, string, string];
   values.tamperedToken = `${h}.${p.slice(0, -2)}${p.endsWith('AA') ? 'BB' : 'AA'}.${s}`;
   values.wrongSecret = `${values.full!.slice(0, 20)}${'W'.repeat(32)}${values.full!.slice(-6)}`;
@@ -63,6 +70,7 @@ export async function makeFixtures(): Promise<Fixtures> {
     headers: { 'x-api-key': values.spent! },
   });
   if (!spend.ok) throw new Error('could not spend the quota of `spent`');
+  await keys.accounts.suspend('frozen'); // after its token was minted
   await keys.revoke(values.revokedId!);
   await keys.revoke(values.doomedId!);
   offset += 61_000; // `expired` is now past its lifetime

@@ -2,7 +2,13 @@
 // (`runKeyStoreContract('mine', async () => ({ store, reader }))`). The conformance package runs
 // it against the memory, file and PostgreSQL stores.
 import { randomBytes } from 'node:crypto';
-import { DuplicateKeyIdError, type KeyRecord, type KeyStore } from '@keywarden/core';
+import {
+  type AccountRecord,
+  DuplicateAccountError,
+  DuplicateKeyIdError,
+  type KeyRecord,
+  type KeyStore,
+} from '@keywarden/core';
 import { describe, expect, it } from 'vitest';
 
 /** A fresh, empty store, and a way to open a second handle on the same data (after the first closes). */
@@ -40,6 +46,112 @@ export function testRecord(overrides: Partial<KeyRecord> = {}): KeyRecord {
     portalBounds: { scopes: ['images:read', 'images:write'], paths: ['/v3/*'], ips: ['10.0.0.0/8'] },
     ...overrides,
   };
+}
+
+/** An account with a fresh id, valid in every field. */
+export function testAccount(overrides: Partial<AccountRecord> = {}): AccountRecord {
+  n++;
+  return {
+    id: `acct-${run}-${n}`,
+    plan: 'free',
+    status: 'active',
+    overrides: {
+      rateLimits: [{ limit: 10, windowSeconds: 1 }],
+      quota: { limit: 50, period: 'month' },
+      maxKeys: 3,
+    },
+    createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n % 60)),
+    updatedAt: new Date(Date.UTC(2026, 0, 2)),
+    metadata: { billing: { id: `cus_${n}` } },
+    ...overrides,
+  };
+}
+
+/** Waits until `check` holds, up to `ms`. */
+async function eventually(check: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** The accounts half of the contract: stores that keep accounts (every store keywarden ships). */
+function accountContract(open: () => Promise<KeyStoreUnderTest>): void {
+  describe('accounts', () => {
+    it('inserts, gets, lists (oldest first, by plan and status), updates and deletes, durably', async () => {
+      const { store, reader } = await open();
+      const accounts = store.accounts!;
+      const a = testAccount({ createdAt: new Date('2026-01-01T00:00:02Z') });
+      const b = testAccount({ plan: 'pro', createdAt: new Date('2026-01-01T00:00:01Z') });
+      await accounts.insert(a);
+      await accounts.insert(b);
+      expect(await accounts.get(a.id)).toEqual(a);
+      expect(await accounts.get('nobody')).toBeNull();
+      const ids = (list: AccountRecord[]) => list.map((x) => x.id).filter((id) => id === a.id || id === b.id);
+      expect(ids(await accounts.list())).toEqual([b.id, a.id]);
+      expect(ids(await accounts.list({ plan: 'pro' }))).toEqual([b.id]);
+      const later = new Date('2026-03-01T00:00:00Z');
+      const updated = await accounts.update(a.id, {
+        status: 'suspended',
+        overrides: { quota: null },
+        updatedAt: later,
+      });
+      expect(updated).toEqual({ ...a, status: 'suspended', overrides: { quota: null }, updatedAt: later });
+      expect(ids(await accounts.list({ status: 'suspended' }))).toEqual([a.id]);
+      expect(await accounts.update('nobody', { plan: 'pro' })).toBeNull();
+      expect(await accounts.delete(b.id)).toBe(true);
+      expect(await accounts.delete(b.id)).toBe(false);
+      await store.close?.();
+      const other = await reader();
+      expect(await other.accounts!.get(a.id)).toEqual(updated);
+      expect(await other.accounts!.get(b.id)).toBeNull();
+      if (other !== store) await other.close?.();
+    });
+
+    it('refuses a duplicate id, and hands out copies', async () => {
+      const { store } = await open();
+      const accounts = store.accounts!;
+      const a = testAccount();
+      await accounts.insert(a);
+      await expect(accounts.insert({ ...a, plan: 'pro' })).rejects.toBeInstanceOf(DuplicateAccountError);
+      (a.overrides as { maxKeys?: number }).maxKeys = 99;
+      const got = (await accounts.get(a.id))!;
+      expect(got.overrides.maxKeys).toBe(3);
+      got.metadata.billing = 'changed';
+      expect((await accounts.get(a.id))!.metadata).toEqual({ billing: { id: expect.any(String) } });
+      expect((await accounts.get(a.id))!.plan).toBe('free');
+      await store.close?.();
+    });
+
+    it('tells subscribers which account changed, also when the change comes from elsewhere', async () => {
+      const { store, reader } = await open();
+      const heard: (string | null)[] = [];
+      const stop = store.accounts!.subscribe!((id) => heard.push(id));
+      /** Makes a change until it is heard: a store's notification channel may still be connecting. */
+      const heardAfter = async (change: () => Promise<unknown>, id: string) => {
+        heard.length = 0;
+        for (let tries = 0; tries < 25; tries++) {
+          await change();
+          try {
+            return await eventually(() => heard.includes(id) || heard.includes(null), 200);
+          } catch {}
+        }
+        throw new Error(`no notification for ${id}`);
+      };
+      const a = testAccount();
+      await store.accounts!.insert(a);
+      await heardAfter(() => store.accounts!.update(a.id, { updatedAt: new Date() }), a.id);
+      const other = await reader();
+      await heardAfter(
+        () => other.accounts!.update(a.id, { status: 'suspended', updatedAt: new Date() }),
+        a.id,
+      );
+      stop();
+      if (other !== store) await other.close?.();
+      await store.close?.();
+    });
+  });
 }
 
 /**
@@ -113,5 +225,7 @@ export function runKeyStoreContract(name: string, open: () => Promise<KeyStoreUn
       expect((await other.get(a.id))!.lastUsedAt?.toISOString()).toBe(at.toISOString());
       if (other !== store) await other.close?.();
     });
+
+    accountContract(open);
   });
 }

@@ -374,6 +374,25 @@ export const SCENARIOS: Scenario[] = [
       headers: { 'retry-after': '#', ratelimit: '"quota";r=#;t=#' },
     },
   },
+  // --- accounts
+  {
+    name: "a key of an account: the account's quota in the headers",
+    ...get(FILE, [key('ofAccount')]),
+    expect: {
+      status: 200,
+      headers: { 'ratelimit-policy': `"account-quota";q=100000;w=#`, ratelimit: '"account-quota";r=#;t=#' },
+    },
+  },
+  {
+    name: 'a key of a suspended account',
+    ...get(FILE, [key('ofSuspended')]),
+    expect: { status: 403, code: 'account_suspended', challenge: null },
+  },
+  {
+    name: 'a token of a suspended account',
+    ...get(FILE, [['authorization', 'AccessToken {suspendedToken}']]),
+    expect: { status: 403, code: 'account_suspended', challenge: null },
+  },
   // --- routes opted out, and the user's error handlers
   {
     name: 'a public route without credentials',

@@ -62,7 +62,9 @@ function comparable(response: RawResponse) {
       : name === 'retry-after'
         ? '#'
         : name.startsWith('ratelimit')
-          ? value.replace(/([rt])=\d+/g, '$1=#').replace(/"quota";q=(\d+);w=\d+/, '"quota";q=$1;w=#')
+          ? value
+              .replace(/([rt])=\d+/g, '$1=#')
+              .replace(/"((?:account-)?quota)";q=(\d+);w=\d+/g, '"$1";q=$2;w=#')
           : value;
   const headers = Object.fromEntries(
     COMPARED_HEADERS.map((name) => [name, vary(name, response.headers[name])]),

@@ -34,6 +34,9 @@ runKeyStoreContract('file', async () => {
 });
 
 runKeyStoreContract('PostgreSQL', async () => {
-  const open = () => createPostgresKeyStore({ connectionString: pg.url, listen: false });
-  return { store: open(), reader: async () => open() };
+  // The store under test listens (account notifications); the second handle need not.
+  return {
+    store: createPostgresKeyStore({ connectionString: pg.url }),
+    reader: async () => createPostgresKeyStore({ connectionString: pg.url, listen: false }),
+  };
 });

@@ -63,6 +63,24 @@ export type KeywardenEvent =
   | { type: 'key.rotated'; time: Date; keyId: string; newKeyId: string; oldKeyExpiresAt: Date }
   | { type: 'key.revoked'; time: Date; keyId: string }
   | { type: 'key.deleted'; time: Date; keyId: string }
+  | { type: 'account.created'; time: Date; accountId: string; plan: string }
+  | { type: 'account.updated'; time: Date; accountId: string; fields: string[] }
+  | { type: 'account.suspended'; time: Date; accountId: string }
+  | { type: 'account.resumed'; time: Date; accountId: string }
+  | {
+      /** An account names a plan the server's `plans` lack: its keys get 503 until that is fixed. */
+      type: 'account.plan_unknown';
+      time: Date;
+      accountId: string;
+      plan: string;
+    }
+  | {
+      type: 'account.deleted';
+      time: Date;
+      accountId: string;
+      /** How many of its keys the deletion revoked (keys never outlive their account's limits). */
+      keysRevoked: number;
+    }
   | { type: 'store.error'; time: Date; operation: string; message: string }
   | {
       /** A customer changed one of their keys through the portal: who, what, which key. */

@@ -1,3 +1,18 @@
+export type { AccountManager } from './accounts/account-manager.js';
+export type {
+  AccountLimits,
+  AccountPatch,
+  AccountRecord,
+  AccountSettings,
+  AccountStatus,
+  CreateAccountInput,
+} from './accounts/account-record.js';
+export {
+  type AccountListFilter,
+  type AccountStore,
+  DuplicateAccountError,
+} from './accounts/account-store.js';
+export type { AccountView, Plan, Plans } from './accounts/plans.js';
 export type { KeywardenLogger } from './adapter/logging.js';
 export {
   AUTH_ERROR_STATUS,
@@ -57,7 +72,7 @@ export {
 } from './keys/key-record.js';
 export { createKeywarden, type Keywarden } from './keywarden.js';
 export type { KeywardenOptions, LimitOptions, UsageOptions } from './keywarden-options.js';
-export type { LimitStatus, LimitUsage } from './limits/charge.js';
+export type { AccountLimitStatus, LimitStatus, LimitUsage } from './limits/charge.js';
 export type { ConsumeResult, LimitCounter, LimitStore } from './limits/limit-store.js';
 export { createMemoryLimitStore, type MemoryLimitStoreOptions } from './limits/memory-limit-store.js';
 export type { RateLimitHeaderStyle } from './limits/ratelimit-headers.js';

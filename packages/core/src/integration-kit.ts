@@ -2,6 +2,7 @@
 // do not need it. An adapter is a binding of its framework to the adapter kernel (kernel.ts: see
 // `@keywarden/node`, the shortest); a store uses the option checks.
 
+export { cloneAccount, decodeStoredAccount } from './accounts/account-record.js';
 export {
   hideCredential,
   isAnonymous,

@@ -1,6 +1,8 @@
 // createKeywarden's options, checked once into the settings the request pipeline shares: the
 // credential forms and their challenges, the HTTPS rule, the token service, the counter store.
 
+import { type Plan, type Plans, resolvePlans } from './accounts/plans.js';
+import { configError } from './errors/config-error.js';
 import { createEventHub, type EventHandler, type EventHub } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
 import type { LimitStore } from './limits/limit-store.js';
@@ -86,6 +88,20 @@ export interface KeywardenOptions {
   maxTokenLength?: number;
   /** Rate limits and quotas of keys (from their records). */
   limits?: LimitOptions;
+  /**
+   * The plans accounts are on, by name: each plan's limits apply to all of an account's keys
+   * together, besides each key's own. A key's `ownerId` names its account (`keys.accounts`); an
+   * account whose plan is not here is refused (503, fail closed).
+   *
+   * @example
+   * ```ts
+   * plans: {
+   *   free: { rateLimits: [{ limit: 60, windowSeconds: 60 }], quota: { limit: 50, period: 'month' }, maxKeys: 2 },
+   *   pro: { rateLimits: [{ limit: 600, windowSeconds: 60 }], quota: { limit: 10_000, period: 'month' }, maxKeys: 10 },
+   * }
+   * ```
+   */
+  plans?: Plans;
   /** Access tokens: the signing keyring and claims. Without it, every access token is refused and minting is off. */
   tokens?: AccessTokenOptions;
   /** Usage metering, or `false` to count nothing. @default on, 90 days, written every second */
@@ -111,6 +127,8 @@ export interface KeywardenSettings {
   emit: EventHandler;
   limitStore: LimitStore;
   failOpen: boolean;
+  /** The plans by name; null when none are configured (every account's plan is then unknown). */
+  plans: ReadonlyMap<string, Readonly<Plan>> | null;
   /** Counts requests per key and day; null when metering is off. */
   meter: Meter | null;
   /** Writes the rate-limit headers in the configured styles. */
@@ -138,6 +156,7 @@ const OPTION_KEYS = [
   'maxTokenLength',
   'tokens',
   'limits',
+  'plans',
   'usage',
   'onEvent',
   'now',
@@ -236,6 +255,7 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     emit: events.emit,
     limitStore: store,
     failOpen: booleanOption('limits.failOpen', limits.failOpen, false),
+    plans: plansOf(o.plans, keys),
     meter: meterOf(o.usage, { keys, limitStore: store, now, events }),
     rateLimitHeaders: rateLimitHeaderWriter(typeof styles === 'string' ? [styles] : styles),
     credentials: {
@@ -246,6 +266,18 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     },
     ...challenges,
   };
+}
+
+/** The plans, checked; they need a key store that keeps accounts, or no account could be charged. */
+function plansOf(plans: unknown, keys: KeyManager): KeywardenSettings['plans'] {
+  const resolved = resolvePlans(plans);
+  if (resolved !== null && keys.accounts?.enabled !== true)
+    throw configError(
+      'KW_INVALID_OPTION',
+      'plans',
+      'need a key store that keeps accounts (every store keywarden ships does)',
+    );
+  return resolved;
 }
 
 /** The meter `usage` asks for, registered with the key manager so that `keys.usage` sees its counts. */

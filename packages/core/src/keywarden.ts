@@ -5,6 +5,7 @@
 // them as one RequestContext. A stage answers a refusal or null to go on (request/pipeline.ts);
 // the warm path never awaits (see util/maybe-promise.ts). A stacked middleware and a handler's
 // charge run the list's tail, from the scope check and from the charge.
+import type { AccountView } from './accounts/plans.js';
 import type { AuthError } from './errors/auth-error.js';
 import type { EventHandler, KeywardenEventType } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
@@ -17,6 +18,7 @@ import {
   type MintResult,
 } from './mint/minting.js';
 import { registerEmitter } from './portal/emitter.js';
+import { createAccountCheck } from './request/account-check.js';
 import { createIpCheck, createPathCheck, createScopeCheck } from './request/authorize.js';
 import { type Mode, RequestContext } from './request/context.js';
 import { createExtraction } from './request/extract.js';
@@ -52,7 +54,8 @@ export interface Keywarden {
   authenticateNow(input: AuthRequest, route?: RouteRequirements): AuthResult | Promise<AuthResult>;
   /**
    * Where a key's rate limit and quota stand now (used, remaining, reset time), read from the
-   * limit store without charging anything: for a usage page or a support tool. Resolves null for
+   * limit store without charging anything (the counters of its rotation lineage: what its
+   * predecessors spent counts): for a usage page or a support tool. Resolves null for
    * an unknown key; rejects when the key store or the limit store cannot answer.
    *
    * @example
@@ -62,6 +65,18 @@ export interface Keywarden {
    * ```
    */
   peekLimits(keyId: string): Promise<LimitStatus | null>;
+  /**
+   * The account an owner id names, as a request of its keys sees it now: its status, plan and the
+   * limits its plan and overrides give it. Null when the owner has no account; rejects when its
+   * plan is not in `plans` (its keys are refused then) or the store cannot answer.
+   *
+   * @example
+   * ```ts
+   * const account = await keywarden.accountOf('alice');
+   * if (account) console.log(account.plan, account.quota?.limit, account.maxKeys);
+   * ```
+   */
+  accountOf(ownerId: string): Promise<AccountView | null>;
   /**
    * The framework-free handler behind `POST /v3/auth/access-token/`: authenticates the request with
    * an API key (never a token; the key's path patterns do not apply to this route, its IP allowlist
@@ -150,8 +165,8 @@ export interface Keywarden {
  * Creates the request authenticator: the core's one entry point, which every adapter calls.
  *
  * Order of checks: HTTPS rule; exactly one well-formed credential; the key (or token) itself; the
- * key's IP allowlist; its path patterns against the raw path; the route's required scopes; the
- * key's rate limit and quota.
+ * key's IP allowlist; its path patterns against the raw path; its account (suspended, on a known
+ * plan); the route's required scopes; the key's rate limit and quota and its account's.
  *
  * @example
  * ```ts
@@ -171,6 +186,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   const verifyKey = createKeyVerification(settings, { refusals, principals });
   const verifyToken = createTokenVerification(settings, { refusals, principals });
   const checkScopes = createScopeCheck(refusals);
+  const accountCheck = createAccountCheck(settings, refusals);
 
   /** The request path, in order. Each stage answers a refusal or null to go on. */
   const stages: readonly Stage[] = [
@@ -179,6 +195,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     (ctx) => (ctx.kind === 'access_token' ? verifyToken(ctx) : verifyKey(ctx)), // 401, 429, 503
     createIpCheck(refusals, principals), //    403 ip_not_allowed
     createPathCheck(refusals), //              403 path_not_allowed
+    accountCheck.stage, //                     403 account_suspended, 503 (unknown plan, store down)
     checkScopes, //                            403 insufficient_scope
     charging.stage, //                         429 rate_limited / quota_exceeded, 503
   ];
@@ -204,8 +221,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   const stacked = createStackedChecks(settings, {
     refusals,
     principals,
-    fromScopes: stagesFrom(stages, checkScopes),
-    fromCharge: stagesFrom(stages, charging.stage),
+    fromAccount: stagesFrom(stages, accountCheck.stage),
   });
   const minting = createMinting(settings, { refusals, authenticate });
   const keywarden: Keywarden = {
@@ -224,9 +240,10 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     },
     authenticateNow,
     authenticate: (input, route) => Promise.resolve(authenticateNow(input, route)),
+    accountOf: (ownerId) => accountCheck.viewOfOwner(ownerId),
     async peekLimits(keyId) {
       const key = await settings.keys.get(keyId);
-      return key === null ? null : charging.peek(keyId, key);
+      return key === null ? null : charging.peek(key, await accountCheck.viewOfOwner(key.ownerId));
     },
     async close() {
       await settings.meter?.close();

@@ -1,4 +1,5 @@
 import {
+  type AccountStore,
   DuplicateKeyIdError,
   type KeyListFilter,
   type KeyRecord,
@@ -16,7 +17,8 @@ import {
   optionsObject,
 } from '@keywarden/core/integration-kit';
 import pg from 'pg';
-import { CHANNEL, migrate } from './migrations.js';
+import { postgresAccountStore } from './accounts.js';
+import { ACCOUNTS_CHANNEL, CHANNEL, migrate } from './migrations.js';
 import { postgresUsageStore } from './usage.js';
 
 export { MIGRATIONS, type Migration, migrate } from './migrations.js';
@@ -47,6 +49,11 @@ export interface PostgresKeyStore extends KeyStore {
    * store): table `keywarden_usage`, one row per key, UTC day and metric; survives restarts.
    */
   readonly usage: UsageStore;
+  /**
+   * The accounts, in table `keywarden_accounts` (migration 5); a change made anywhere (another
+   * instance, the CLI, plain SQL) reaches every instance's `subscribe` listeners through NOTIFY.
+   */
+  readonly accounts: AccountStore;
   /** Runs the migrations (see `migrate`). */
   migrate(): Promise<number[]>;
   subscribe(listener: (id: string | null) => void): () => void;
@@ -122,6 +129,10 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
   const tell = (id: string | null) => {
     for (const listener of listeners) listener(id);
   };
+  const accountListeners = new Set<(id: string | null) => void>();
+  const tellAccounts = (id: string | null) => {
+    for (const listener of accountListeners) listener(id);
+  };
 
   let closed = false;
   let listenClient: pg.Client | null = null;
@@ -151,14 +162,21 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
     client.on('error', again);
     client.on('end', () => again());
     client.on('notification', (message) => {
-      if (message.channel === CHANNEL && message.payload) tell(message.payload);
+      if (!message.payload) return;
+      if (message.channel === CHANNEL) tell(message.payload);
+      else if (message.channel === ACCOUNTS_CHANNEL) tellAccounts(message.payload);
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
+      await client.query(`LISTEN ${ACCOUNTS_CHANNEL}`);
       listenClient = client;
       backoff = 100;
-      if (reconnected) tell(null); // changes made while we were away were not heard
+      if (reconnected) {
+        // Changes made while we were away were not heard.
+        tell(null);
+        tellAccounts(null);
+      }
     } catch (error) {
       again(error as Error);
     }
@@ -173,6 +191,12 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
   return {
     pool,
     usage: postgresUsageStore(query),
+    accounts: postgresAccountStore(query, (listener) => {
+      accountListeners.add(listener);
+      return () => {
+        accountListeners.delete(listener);
+      };
+    }),
     migrate: () => migrate(pool),
     subscribeErrors(listener) {
       errorListeners.add(listener);

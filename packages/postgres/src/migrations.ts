@@ -12,6 +12,8 @@ export interface Migration {
 
 /** The channel `NOTIFY` uses when a key row changes. */
 export const CHANNEL = 'keywarden_keys';
+/** The channel `NOTIFY` uses when an account row changes. */
+export const ACCOUNTS_CHANNEL = 'keywarden_accounts';
 
 /**
  * Every schema step, oldest first; {@link migrate} applies the ones a database lacks. Exported so that
@@ -88,6 +90,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE keywarden_keys ADD COLUMN portal_bounds jsonb;
       UPDATE keywarden_keys
         SET portal_bounds = jsonb_build_object('scopes', to_jsonb(scopes), 'paths', to_jsonb(paths), 'ips', to_jsonb(ips));
+    `,
+  },
+  {
+    version: 5,
+    name: 'accounts, change notifications',
+    // The customers keys belong to (a key's owner_id names one; no foreign key: keys of an owner
+    // without an account work as before). Every change notifies, like keys, so a suspension or a
+    // change of plan reaches every instance at once.
+    sql: `
+      CREATE TABLE keywarden_accounts (
+        id          text PRIMARY KEY,
+        plan        text NOT NULL,
+        status      text NOT NULL CHECK (status IN ('active', 'suspended')),
+        overrides   jsonb NOT NULL DEFAULT '{}',
+        metadata    jsonb NOT NULL DEFAULT '{}',
+        created_at  timestamptz NOT NULL,
+        updated_at  timestamptz NOT NULL
+      );
+      CREATE INDEX keywarden_accounts_plan ON keywarden_accounts (plan);
+      CREATE FUNCTION keywarden_accounts_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('${ACCOUNTS_CHANNEL}', COALESCE(NEW.id, OLD.id));
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER keywarden_accounts_notify AFTER INSERT OR UPDATE OR DELETE ON keywarden_accounts
+        FOR EACH ROW EXECUTE FUNCTION keywarden_accounts_notify();
     `,
   },
 ];

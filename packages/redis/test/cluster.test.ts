@@ -2,7 +2,16 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisLimitStore } from '../src/index.js';
-import { quotaOfHundred, rateOfFifty, sleep, succeeded, threeInstances, uneven } from './instances.js';
+import {
+  accountQuotaOfHundred,
+  quotaOfHundred,
+  rateOfFifty,
+  sleep,
+  succeeded,
+  TEAM_PLANS,
+  threeInstances,
+  uneven,
+} from './instances.js';
 import { type RedisCluster, startRedisCluster } from './redis-cluster.js';
 
 let cluster: RedisCluster;
@@ -27,9 +36,9 @@ function clusterClient(): Cluster {
 }
 
 let prefixes = 0;
-const threeOnCluster = () => {
+const threeOnCluster = (options: Parameters<typeof threeInstances>[1] = {}) => {
   const prefix = `cluster${++prefixes}:`;
-  return threeInstances(() => createRedisLimitStore({ client: clusterClient(), prefix }));
+  return threeInstances(() => createRedisLimitStore({ client: clusterClient(), prefix }), options);
 };
 
 /** Every limit counter of the test (not the usage hashes), from every master: where each lives, and its value. */
@@ -53,6 +62,21 @@ describe('Redis Cluster (three masters)', () => {
       const masters = await countersByMaster(`cluster${prefixes}:`);
       const counters = masters.flatMap((found) => [...found]);
       expect(counters).toEqual([[expect.stringContaining(`{${keyId}}:quota:`), 100]]);
+    } finally {
+      await instances.close();
+    }
+  }, 60_000);
+
+  it('an account quota of 100 over 5 keys and 3 instances, keys changing meanwhile: exactly 100, every counter of the account on one master', async () => {
+    const instances = await threeOnCluster({ plans: TEAM_PLANS });
+    try {
+      const id = await accountQuotaOfHundred(instances);
+      const masters = await countersByMaster(`cluster${prefixes}:`);
+      const holding = masters.filter((found) => [...found.keys()].some((key) => key.includes(`{a:${id}}`)));
+      expect(holding).toHaveLength(1);
+      expect([...holding[0]!].filter(([key]) => key.includes(':quota:'))).toEqual([
+        [expect.stringContaining(`{a:${id}}:quota:`), 100],
+      ]);
     } finally {
       await instances.close();
     }

@@ -6,6 +6,7 @@ import {
   createKeywarden,
   createMemoryKeyStore,
   type KeyManager,
+  type Plans,
 } from '@keywarden/core';
 import { keywardenFastify } from '@keywarden/fastify';
 import Fastify from 'fastify';
@@ -17,15 +18,15 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 export interface Instances {
   keys: KeyManager;
   stores: RedisLimitStore[];
-  /** `count` parallel requests; request i goes to instance `pick(i)`. */
-  burst(key: string, count: number, pick: (i: number) => number): Promise<Response[]>;
+  /** `count` parallel requests; request i goes to instance `pick(i)`, with key `key[i % length]`. */
+  burst(key: string | readonly string[], count: number, pick: (i: number) => number): Promise<Response[]>;
   close(): Promise<void>;
 }
 
 /** Three instances sharing keys (one memory key store), each with the limit store `makeStore` gives. */
 export async function threeInstances(
   makeStore: () => RedisLimitStore,
-  options: { failOpen?: boolean; now?: () => number } = {},
+  options: { failOpen?: boolean; now?: () => number; plans?: Plans } = {},
 ): Promise<Instances> {
   const hasher = createHmacHasher({ pepper: 'p'.repeat(32) });
   const keyStore = createMemoryKeyStore();
@@ -39,6 +40,7 @@ export async function threeInstances(
       keys: createKeyManager({ store: keyStore, hasher }),
       requireHttps: false,
       limits: { store, failOpen: options.failOpen ?? false },
+      ...(options.plans ? { plans: options.plans } : {}),
       ...clock,
     });
     const app = Fastify();
@@ -52,12 +54,16 @@ export async function threeInstances(
   return {
     keys: createKeyManager({ store: keyStore, hasher, ...clock }),
     stores,
-    burst: (key, count, pick) =>
-      Promise.all(
+    burst: (key, count, pick) => {
+      const list = typeof key === 'string' ? [key] : key;
+      return Promise.all(
         Array.from({ length: count }, (_, i) =>
-          fetch(`http://127.0.0.1:${ports[pick(i)]}/v1/remove-background`, { headers: { 'x-api-key': key } }),
+          fetch(`http://127.0.0.1:${ports[pick(i)]}/v1/remove-background`, {
+            headers: { 'x-api-key': list[i % list.length]! },
+          }),
         ),
-      ),
+      );
+    },
     async close() {
       for (const app of apps) await app.close();
       for (const store of stores) await store.close();
@@ -86,6 +92,48 @@ export async function quotaOfHundred(instances: Instances): Promise<string> {
   const second = await instances.burst(key, 1000, unevenReversed);
   expect(succeeded(first) + succeeded(second)).toBe(100);
   return record.id;
+}
+
+/** The plans the account scenario needs. */
+export const TEAM_PLANS: Plans = { team: { quota: { limit: 100, period: 'month' } } };
+
+/**
+ * An account quota of 100 (plan `team`) over 5 keys of the account: 1,000 parallel requests
+ * spread unevenly over the keys and the instances, again a second later, while keys of the account
+ * are created, rotated and revoked: exactly 100 succeed in total. Returns the account id.
+ */
+export async function accountQuotaOfHundred(instances: Instances): Promise<string> {
+  const { keys } = instances;
+  const id = `team-${Math.random().toString(36).slice(2, 8)}`;
+  await keys.accounts.create({ id, plan: 'team' });
+  const made = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => keys.create({ name: `t${i}`, ownerId: id })),
+  );
+  const churn = (async () => {
+    let tip = made[4]!.record.id; // rotated with a grace: the key the burst holds keeps working
+    for (let i = 0; i < 10; i++) {
+      const extra = await keys.create({ name: `extra${i}`, ownerId: id });
+      const successor = await keys.rotate(extra.record.id, { gracePeriodSeconds: 0 });
+      await keys.revoke(successor!.record.id);
+      tip = (await keys.rotate(tip, { gracePeriodSeconds: 3600 }))!.record.id;
+    }
+  })();
+  const first = await instances.burst(
+    made.map((k) => k.key),
+    1000,
+    uneven,
+  );
+  await churn;
+  expect(statuses(first)).toEqual([200, 429]);
+  expect(succeeded(first)).toBeLessThanOrEqual(100);
+  await sleep(1000);
+  const second = await instances.burst(
+    made.map((k) => k.key),
+    1000,
+    unevenReversed,
+  );
+  expect(succeeded(first) + succeeded(second)).toBe(100);
+  return id;
 }
 
 /** A rate limit of 50/s: exactly 50 admitted in each of three windows, across the instances. */

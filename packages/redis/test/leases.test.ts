@@ -5,11 +5,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisLimitStore, type RedisLimitStore } from '../src/index.js';
 import {
+  accountQuotaOfHundred,
   admittedPerWindow,
   quotaOfHundred,
   rateOfFifty,
   sleep,
   succeeded,
+  TEAM_PLANS,
   threeInstances,
   uneven,
   unevenReversed,
@@ -31,7 +33,7 @@ afterAll(async () => {
 let prefixes = 0;
 const store = () => createRedisLimitStore({ url: redis.url, prefix: `lease${prefixes}:`, timeoutMs: 200 });
 /** Three instances with a fresh prefix. */
-const threeOnRedis = (options: { failOpen?: boolean; now?: () => number } = {}) => {
+const threeOnRedis = (options: Parameters<typeof threeInstances>[1] = {}) => {
   prefixes++;
   return threeInstances(store, options);
 };
@@ -51,6 +53,18 @@ async function quotaCount(keyId: string): Promise<number> {
 }
 
 describe('leases across three instances', () => {
+  it('an account quota of 100 over 5 keys, 1,000 parallel requests, keys made, rotated and revoked meanwhile: exactly 100 succeed', async () => {
+    const cluster = await threeOnRedis({ plans: TEAM_PLANS });
+    try {
+      const id = await accountQuotaOfHundred(cluster);
+      const found = await inspector.keys(`lease${prefixes}:kw:{a:${id}}:quota:*`);
+      expect(found).toHaveLength(1); // one account counter, whatever the keys did
+      expect(Number(await inspector.get(found[0]!))).toBe(100);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
   it('quota 100, 1,000 parallel requests spread unevenly, again a second later: exactly 100 succeed', async () => {
     const cluster = await threeOnRedis();
     try {

@@ -1,5 +1,14 @@
 // The command table: help and dispatch both come from it, in this order.
 import type { Command } from '../command.js';
+import {
+  accountsCreate,
+  accountsDelete,
+  accountsList,
+  accountsResume,
+  accountsShow,
+  accountsSuspend,
+  accountsUpdate,
+} from './accounts.js';
 import { keysCreate } from './keys-create.js';
 import { keysDelete } from './keys-delete.js';
 import { keysList } from './keys-list.js';
@@ -21,6 +30,13 @@ export const COMMANDS: readonly Command[] = [
   keysRevoke,
   keysDelete,
   keysUsage,
+  accountsCreate,
+  accountsList,
+  accountsShow,
+  accountsUpdate,
+  accountsSuspend,
+  accountsResume,
+  accountsDelete,
   tokenMint,
   secretGenerate,
   migrate,

@@ -8,6 +8,7 @@ export type AuthErrorCode =
   | 'insufficient_scope'
   | 'ip_not_allowed'
   | 'https_required'
+  | 'account_suspended'
   | 'rate_limited'
   | 'quota_exceeded'
   | 'auth_unavailable';
@@ -60,6 +61,7 @@ const CODES = {
     challenge: false,
   },
   https_required: { status: 403, title: 'HTTPS required', challengeError: null, challenge: false },
+  account_suspended: { status: 403, title: 'Account suspended', challengeError: null, challenge: false },
   rate_limited: { status: 429, title: 'Rate limit exceeded', challengeError: null, challenge: false },
   quota_exceeded: { status: 429, title: 'Quota exceeded', challengeError: null, challenge: false },
   auth_unavailable: {

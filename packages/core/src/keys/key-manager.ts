@@ -2,6 +2,8 @@
 // single-flight, failure budgets) and the lifecycle (create, update, rotate, revoke, delete),
 // which share one record cache so that a change made here applies to the next request.
 
+import { createAccountCache } from '../accounts/account-cache.js';
+import { type AccountManager, createAccountManager } from '../accounts/account-manager.js';
 import type { EventHandler, KeywardenEventType } from '../events.js';
 import type { KeyListFilter } from '../stores/key-store.js';
 import { meteringOf } from '../usage/registry.js';
@@ -95,9 +97,11 @@ export interface KeyManager {
   /** Revokes at once (idempotent); null when the key does not exist. */
   revoke(id: string): Promise<ApiKeyInfo | null>;
   /**
-   * Creates a new key with the old one's settings; the old key works until
-   * `min(now + grace, its own expiry)`. A key that had a lifetime gets the same lifetime from now.
-   * Null when the key does not exist; throws for a revoked key.
+   * Creates a new key with the old one's settings and expiry (rotating never lengthens a key's
+   * life; `update` with a new `expiresAt` does); the old key works until
+   * `min(now + grace, its own expiry)`. Both keys of a rotation lineage charge the same rate-limit
+   * and quota counters, so rotating never refills them. Null when the key does not exist; throws
+   * for a revoked, replaced or expired key.
    */
   rotate(id: string, options?: RotateKeyOptions): Promise<CreatedApiKey | null>;
   /** Deletes the record for good (revoke instead to keep an audit trail); false when it did not exist. */
@@ -150,6 +154,15 @@ export interface KeyManager {
   usage(keyId: string, range?: UsageRange): Promise<UsageDay[]>;
   /** The store usage is written to when the key store keeps it (PostgreSQL), else null. */
   readonly usageStore: UsageStore | null;
+  /**
+   * The accounts (customers) of this manager's store: a key's `ownerId` names its account.
+   *
+   * @example
+   * ```ts
+   * await keys.accounts.create({ id: 'alice', plan: 'free' });
+   * ```
+   */
+  readonly accounts: AccountManager;
   /** Stops listening to the store. Does not close the store. */
   close(): void;
 }
@@ -194,8 +207,23 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     events.emit({ type: 'store.error', time: new Date(now()), operation, message: error.message });
     return true;
   });
+  const lifecycle = createLifecycle(settings, verifier.invalidate);
+  const accountStore = settings.store.accounts;
+  const accountCache = createAccountCache(accountStore, { ttlMs: recordTtlMs, maxAccounts: maxKeys, now });
+  const unsubscribeAccounts = accountStore?.subscribe?.(accountCache.invalidate);
   const manager: KeyManager = {
-    ...createLifecycle(settings, verifier.invalidate),
+    ...lifecycle,
+    accounts: createAccountManager({
+      store: accountStore,
+      cache: accountCache,
+      emit: settings.emit,
+      now,
+      async revokeKeysOf(ownerId) {
+        const live = (await settings.store.list({ ownerId })).filter((key) => key.revokedAt === null);
+        for (const key of live) await lifecycle.revoke(key.id);
+        return live.length;
+      },
+    }),
     usageStore: settings.store.usage ?? null,
     usage: (keyId, range) => readUsage(manager, settings.store.usage, keyId, { now: now(), ...range }),
     verifyNow: (key, client) => thenOrNow(verifier.verifyEntryNow(key, client), verifier, publicResult),
@@ -206,6 +234,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     subscribe: events.subscribe,
     close() {
       unsubscribe?.();
+      unsubscribeAccounts?.();
       unsubscribeErrors?.();
     },
   };

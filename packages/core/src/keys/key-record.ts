@@ -173,31 +173,34 @@ export function normalizeCidr(value: string): string | null {
   return `${address}/${bitsText}`;
 }
 
-function positiveInteger(name: string, value: unknown, max: number): number {
+/** An integer from 1 to `max`, or a thrown error naming `name`. */
+export function positiveInteger(name: string, value: unknown, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
     fail(name, `must be an integer from 1 to ${max}`);
   }
   return value;
 }
 
-function rateLimitSpec(value: unknown): RateLimitSpec | null {
+/** A rate limit `{ limit, windowSeconds }` (or null), checked and copied; errors name `name`. */
+export function rateLimitSpec(value: unknown, name = 'rateLimit'): RateLimitSpec | null {
   if (value === null) return null;
-  if (typeof value !== 'object') fail('rateLimit', 'must be { limit, windowSeconds } or null');
+  if (typeof value !== 'object') fail(name, 'must be { limit, windowSeconds } or null');
   const { limit, windowSeconds, ...rest } = value as Record<string, unknown>;
-  if (Object.keys(rest).length) fail('rateLimit', `has unknown fields: ${Object.keys(rest).join(', ')}`);
+  if (Object.keys(rest).length) fail(name, `has unknown fields: ${Object.keys(rest).join(', ')}`);
   return {
-    limit: positiveInteger('rateLimit.limit', limit, 1e9),
-    windowSeconds: positiveInteger('rateLimit.windowSeconds', windowSeconds, 366 * 86400),
+    limit: positiveInteger(`${name}.limit`, limit, 1e9),
+    windowSeconds: positiveInteger(`${name}.windowSeconds`, windowSeconds, 366 * 86400),
   };
 }
 
-function quotaSpec(value: unknown): QuotaSpec | null {
+/** A quota `{ limit, period }` (or null), checked and copied; errors name `name`. */
+export function quotaSpec(value: unknown, name = 'quota'): QuotaSpec | null {
   if (value === null) return null;
-  if (typeof value !== 'object') fail('quota', 'must be { limit, period } or null');
+  if (typeof value !== 'object') fail(name, 'must be { limit, period } or null');
   const { limit, period, ...rest } = value as Record<string, unknown>;
-  if (Object.keys(rest).length) fail('quota', `has unknown fields: ${Object.keys(rest).join(', ')}`);
-  if (period !== 'day' && period !== 'month') fail('quota.period', 'must be "day" or "month"');
-  return { limit: positiveInteger('quota.limit', limit, 1e12), period };
+  if (Object.keys(rest).length) fail(name, `has unknown fields: ${Object.keys(rest).join(', ')}`);
+  if (period !== 'day' && period !== 'month') fail(`${name}.period`, 'must be "day" or "month"');
+  return { limit: positiveInteger(`${name}.limit`, limit, 1e12), period };
 }
 
 function date(name: string, value: unknown): Date | null {
@@ -206,7 +209,8 @@ function date(name: string, value: unknown): Date | null {
   return new Date(value.getTime());
 }
 
-function metadata(value: unknown): Record<string, JsonValue> {
+/** Metadata: a JSON object of at most 4 KB, copied. */
+export function metadata(value: unknown): Record<string, JsonValue> {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     fail('metadata', 'must be a JSON object');
   let text: string;
@@ -247,7 +251,8 @@ function bounds(value: unknown): KeyBounds | null {
   };
 }
 
-function displayable(name: string, value: unknown, nullable: boolean): string | null {
+/** 1-200 printable characters (or null when `nullable`), or a thrown error naming `name`. */
+export function displayable(name: string, value: unknown, nullable: boolean): string | null {
   if (value === null && nullable) return null;
   if (typeof value !== 'string' || value.length < 1 || value.length > 200 || UNDISPLAYABLE.test(value))
     fail(

@@ -118,13 +118,11 @@ export function createLifecycle(settings: KeyManagerSettings, invalidate: (id: s
     return toApiKeyInfo(record);
   }
 
-  /** The new key's settings: the old key's, a lifetime as long as it had, a new name if given. */
-  function successorOf(
-    old: KeyRecord,
-    name: string | undefined,
-    at: number,
-  ): KeyRecordPatch & { name: string } {
-    const lifetime = old.expiresAt === null ? null : old.expiresAt.getTime() - old.createdAt.getTime();
+  /**
+   * The new key's settings: the old key's, its expiry too (rotating never lengthens a key's life:
+   * only an operator's `update` does), a new name if given.
+   */
+  function successorOf(old: KeyRecord, name: string | undefined): KeyRecordPatch & { name: string } {
     const copied = validateKeySettings({
       name: name ?? old.name,
       scopes: old.scopes,
@@ -135,7 +133,7 @@ export function createLifecycle(settings: KeyManagerSettings, invalidate: (id: s
       metadata: old.metadata,
       ownerId: old.ownerId,
       portalBounds: boundsOf(old),
-      expiresAt: lifetime === null ? null : new Date(at + Math.max(lifetime, 1000)),
+      expiresAt: old.expiresAt,
     });
     return { ...copied, name: copied.name! };
   }
@@ -155,7 +153,9 @@ export function createLifecycle(settings: KeyManagerSettings, invalidate: (id: s
     if (old.replacedBy !== null)
       throw new Error(`keywarden: key ${id} was already replaced by ${old.replacedBy}; rotate that key`);
     const at = now();
-    const created = await createRecord(successorOf(old, options.name, at), old.environment, old.lineageId);
+    if (old.expiresAt !== null && old.expiresAt.getTime() <= at)
+      throw new Error(`keywarden: key ${id} has expired and cannot be rotated`);
+    const created = await createRecord(successorOf(old, options.name), old.environment, old.lineageId);
     const oldUntil = new Date(
       Math.min(at + grace * 1000, old.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY),
     );

@@ -1,14 +1,18 @@
-// Stage 7: the key's rate limit and quota. A key without limits goes on without the counter store
-// and without an await; otherwise one atomic `consume` of every counter, refused as 429 with
-// Retry-After past a limit, and as 503 (or let through, with `failOpen`) when the store fails.
+// Stage 8: the key's rate limit and quota, and its account's. A key without limits (and without
+// an account that has some) goes on without the counter store and without an await; otherwise one
+// atomic `consume` of every counter, refused as 429 with Retry-After past a limit, and as 503 (or
+// let through, with `failOpen`) when the store fails.
 // What it charges is the context's: `units` quota units and `requests` rate-limit requests (a
 // request: its route's cost and 1; a stacked middleware or a handler's charge: units only).
+
+import type { AccountView } from '../accounts/plans.js';
 import { AuthError } from '../errors/auth-error.js';
 import { CachedKey, type KeyView } from '../keys/cached-key.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from '../request/context.js';
 import type { Refusals, Refused } from '../request/refusals.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
+import { accountCounters } from './account-counters.js';
 import { keyCounters, type PolicyCounter } from './key-counters.js';
 import { keySlotsOf } from './key-slots.js';
 import type { ConsumeResult, LimitStore } from './limit-store.js';
@@ -26,8 +30,11 @@ export interface Charging {
   charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | Refused>;
   /** The stage: charges the context's units and requests, leaving the RateLimit headers in `ctx.headers`. */
   stage(ctx: RequestContext): MaybePromise<Refused | null>;
-  /** Reads a key's counters without charging them; rejects when the store cannot answer. */
-  peek(keyId: string, key: KeyView): Promise<LimitStatus>;
+  /**
+   * Reads a key's (its rotation lineage's) counters, and its account's, without charging them;
+   * rejects when the store cannot answer.
+   */
+  peek(key: KeyView, account: AccountView | null): Promise<LimitStatus>;
 }
 
 /** Where one of a key's limits stands, from {@link Keywarden.peekLimits}. */
@@ -45,6 +52,20 @@ export interface LimitUsage {
 /** A key's rate limit and quota as they stand now; null for a limit the key does not have. */
 export interface LimitStatus {
   rateLimit: LimitUsage | null;
+  quota: LimitUsage | null;
+  /** Its account's limits (every key of the account counts toward them); null for a key without an account. */
+  account: AccountLimitStatus | null;
+}
+
+/** Where an account's limits stand now. */
+export interface AccountLimitStatus {
+  /** The account's id. */
+  id: string;
+  /** Its plan. */
+  plan: string;
+  /** One per window of the plan, in the plan's order. */
+  rateLimits: LimitUsage[];
+  /** Null when the plan has no quota. */
   quota: LimitUsage | null;
 }
 
@@ -65,6 +86,10 @@ function keyConsumption(store: LimitStore) {
       if (slots !== undefined) return slots.consume(keyId, counters, t);
       return consumeNow ? consumeNow(counters, t) : store.consume(counters, t);
     },
+    /** Counters by name (a key's with its account's): the store's own all-or-nothing consume. */
+    consumeNamed(counters: readonly PolicyCounter[], t: number): MaybePromise<ConsumeResult> {
+      return consumeNow ? consumeNow(counters, t) : store.consume(counters, t);
+    },
   };
 }
 
@@ -75,9 +100,48 @@ function keepHeaders(ctx: RequestContext, charged: Headers | Refused): Refused |
   return null;
 }
 
+/** A cost-0 consume: every store reads its counters and changes nothing for it. */
+function createPeek(store: LimitStore, now: () => number) {
+  const { countersOf, consume, consumeNamed } = keyConsumption(store);
+  return async function peek(key: KeyView, account: AccountView | null): Promise<LimitStatus> {
+    const status: LimitStatus = { rateLimit: null, quota: null, account: null };
+    const t = now();
+    const nothing = { cost: 0, rateCost: 0 };
+    let counters: readonly PolicyCounter[];
+    let counts: number[];
+    if (account !== null) {
+      status.account = { id: account.id, plan: account.plan, rateLimits: [], quota: null };
+      counters = accountCounters(key, account, nothing, t);
+      ({ counts } = await consumeNamed(counters, t));
+    } else {
+      if (!key.rateLimit && !key.quota) return status;
+      counters = countersOf(key.lineageId, key, nothing, t);
+      ({ counts } = await consume(key.lineageId, counters, t));
+    }
+    const windows = new Map<number, LimitUsage>();
+    counters.forEach((counter, i) => {
+      const used = counts[i]!;
+      const usage = {
+        limit: counter.limit,
+        used,
+        remaining: Math.max(0, counter.limit - used),
+        resetAt: new Date(counter.resetAt),
+      };
+      if (counter.owner === 'account') {
+        if (counter.policy === 'rate') windows.set(counter.windowSeconds, usage);
+        else status.account!.quota = usage;
+      } else if (counter.policy === 'rate') status.rateLimit = usage;
+      else status.quota = usage;
+    });
+    if (account !== null)
+      status.account!.rateLimits = account.rateLimits.map((spec) => windows.get(spec.windowSeconds)!);
+    return status;
+  };
+}
+
 export function createCharging(settings: KeywardenSettings, refusals: Refusals): Charging {
   const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
-  const { countersOf, consume } = keyConsumption(limitStore);
+  const { countersOf, consume, consumeNamed } = keyConsumption(limitStore);
 
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | Refused {
     emit({
@@ -101,6 +165,8 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     const denied = counters.findIndex((counter, i) => result.counts[i]! + counter.cost > counter.limit);
     const counter = counters[denied] ?? counters[0]!;
     const code = counter.policy === 'rate' ? 'rate_limited' : 'quota_exceeded';
+    const whose = counter.owner === 'key' ? "the key's" : "the account's";
+    const what = counter.policy === 'rate' ? 'rate limit' : 'quota';
     emit({
       type: 'limit.exceeded',
       time: new Date(t),
@@ -110,10 +176,11 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
       cost,
       requestId: ctx.input.requestId ?? null,
     });
-    const error = new AuthError(code, {
-      ...headers,
-      'retry-after': String(secondsUntil(counter.resetAt, t)),
-    });
+    const error = new AuthError(
+      code,
+      { ...headers, 'retry-after': String(secondsUntil(counter.resetAt, t)) },
+      `Over ${whose} ${what} "${counter.label}"`,
+    );
     return refusals.refuseWith(ctx, error, code);
   }
 
@@ -127,13 +194,21 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
   }
 
   function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | Refused> {
-    const { rateLimit, quota } = ctx.key!;
-    if (!rateLimit && !quota) return NO_HEADERS;
+    const key = ctx.key!;
+    const { account } = ctx;
     const t = ctx.at;
-    const counters = countersOf(ctx.keyId!, ctx.key!, { cost, rateCost }, t);
+    let counters: readonly PolicyCounter[];
     let result: MaybePromise<ConsumeResult>;
     try {
-      result = consume(ctx.keyId!, counters, t);
+      if (account !== null && (account.rateLimits.length > 0 || account.quota !== null)) {
+        counters = accountCounters(key, account, { cost, rateCost }, t);
+        result = consumeNamed(counters, t);
+      } else {
+        if (!key.rateLimit && !key.quota) return NO_HEADERS;
+        // Counters belong to the rotation lineage: a rotated key goes on from its predecessor's counts.
+        counters = countersOf(key.lineageId, key, { cost, rateCost }, t);
+        result = consume(key.lineageId, counters, t);
+      }
     } catch (error) {
       return storeFailed(ctx, error, t);
     }
@@ -144,27 +219,7 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     );
   }
 
-  /** A cost-0 consume: every store reads its counters and changes nothing for it. */
-  async function peek(keyId: string, key: KeyView): Promise<LimitStatus> {
-    const status: LimitStatus = { rateLimit: null, quota: null };
-    if (!key.rateLimit && !key.quota) return status;
-    const t = now();
-    const counters = countersOf(keyId, key, { cost: 0, rateCost: 0 }, t);
-    const { counts } = await consume(keyId, counters, t);
-    counters.forEach((counter, i) => {
-      const used = counts[i]!;
-      const usage = {
-        limit: counter.limit,
-        used,
-        remaining: Math.max(0, counter.limit - used),
-        resetAt: new Date(counter.resetAt),
-      };
-      if (counter.policy === 'rate') status.rateLimit = usage;
-      else status.quota = usage;
-    });
-    return status;
-  }
-
+  const peek = createPeek(limitStore, now);
   return {
     charge,
     peek,
@@ -175,9 +230,18 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
         return refusals.refuse(ctx, 'auth_unavailable', 'limit_store_unavailable', []);
       }
       // No key: a principal this authenticator did not make (a stacked run), nothing to count on.
-      if (key === null || (!key.rateLimit && !key.quota)) return null;
+      if (key === null) return null;
+      const { account } = ctx;
+      const accountQuota = account !== null && account.quota !== null;
+      if (
+        !key.rateLimit &&
+        !key.quota &&
+        !accountQuota &&
+        (account === null || account.rateLimits.length === 0)
+      )
+        return null;
       // Units alone count against a quota only (the rate limit counted the request already).
-      if (requests === 0 && (units === 0 || !key.quota)) return null;
+      if (requests === 0 && (units === 0 || (!key.quota && !accountQuota))) return null;
       return thenOrNow(charge(ctx, units, requests), ctx, keepHeaders);
     },
   };

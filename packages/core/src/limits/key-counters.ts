@@ -5,6 +5,13 @@ import { quotaPeriod, rateWindow } from './windows.js';
 /** A counter together with what the headers need to describe it. */
 export interface PolicyCounter extends LimitCounter {
   policy: 'rate' | 'quota';
+  /**
+   * The limit's name in the RateLimit headers and a 429's detail: `rate` and `quota` for a key's
+   * own, `account-rate-<seconds>s` and `account-quota` for its account's.
+   */
+  label: string;
+  /** Whose limit it is: the key's, or its account's. */
+  owner: 'key' | 'account';
   /** Window length in seconds, for `RateLimit-Policy`'s `w`. */
   windowSeconds: number;
   /** Window length in ms (a calendar month's varies). */
@@ -103,6 +110,8 @@ function buildCounters(
     const { start, end } = rateWindow(rateLimit.windowSeconds, now);
     counters.push({
       policy: 'rate',
+      label: 'rate',
+      owner: 'key',
       key: keyId === null ? '' : `kw:{${keyId}}:rate:${rateLimit.windowSeconds}:${start}`,
       limit: rateLimit.limit,
       resetAt: end,
@@ -115,6 +124,8 @@ function buildCounters(
     const { start, end } = quotaPeriod(quota.period, now);
     counters.push({
       policy: 'quota',
+      label: 'quota',
+      owner: 'key',
       key: keyId === null ? '' : `kw:{${keyId}}:quota:${quota.period}:${start}`,
       limit: quota.limit,
       resetAt: end,

@@ -87,7 +87,7 @@ interface StructuredTexts {
 
 const structured = (separator: string): Write => {
   const memo = new WeakMap<readonly PolicyCounter[], StructuredTexts>();
-  const name = (c: PolicyCounter) => `"${c.policy}"`;
+  const name = (c: PolicyCounter) => `"${c.label}"`;
   const tail = (counters: readonly PolicyCounter[], i: number, seconds: number) =>
     `${separator}t=${seconds}${i + 1 < counters.length ? `, ${name(counters[i + 1]!)}${separator}r=` : ''}`;
   // The per-request work is each count's digits and two concatenations a counter. Against one

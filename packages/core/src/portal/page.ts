@@ -105,6 +105,18 @@ async function load() {
   }
   $('#keys').hidden = false;
   say(list.keys.length + ' key(s).');
+  api('account').then(showAccount, () => {});
+}
+function showAccount({ account }) {
+  const box = $('#account');
+  if (!account) { box.hidden = true; return; }
+  const parts = ['Plan: ' + account.plan + (account.status === 'suspended' ? ' (suspended)' : '')];
+  const quota = account.usage && account.usage.quota;
+  if (quota) parts.push(quota.used + ' of ' + quota.limit + ' units used this ' + account.quota.period + ', ' + quota.remaining + ' left');
+  else if (account.quota) parts.push(account.quota.limit + ' units a ' + account.quota.period);
+  parts.push(account.activeKeys + ' of ' + account.maxKeys + ' keys');
+  box.textContent = parts.join(' · ');
+  box.hidden = false;
 }
 async function rename(key) {
   const name = prompt('New name for ' + key.name, key.name);
@@ -166,6 +178,7 @@ export const PORTAL_PAGE = `<!doctype html>
 <main>
 <h1>API keys</h1>
 <p class="muted">Your keys for this API. A key is shown once, when it is made: keep it on your server, never in a browser or an app.</p>
+<p id="account" hidden></p>
 <p id="status" role="status" aria-live="polite"></p>
 <p id="error" role="alert"></p>
 <div id="once" class="once" hidden tabindex="-1" aria-labelledby="once-title">

@@ -37,6 +37,11 @@ export interface PortalPolicy {
   maxExpiresInSeconds?: number | null;
   /** Grace period of a rotation when none is asked, and the longest allowed, in seconds. @default 86400 both */
   rotationGraceSeconds?: { default?: number; max?: number };
+  /**
+   * Most keys an owner may make (created or rotated, whatever became of them since) per window:
+   * revoking and making keys again is churn no customer needs. @default { limit: 10, windowSeconds: 3600 }
+   */
+  keyCreations?: { limit: number; windowSeconds: number };
 }
 
 /** The policy, checked once. */
@@ -50,6 +55,7 @@ export interface ResolvedPolicy {
   maxExpiresInSeconds: number | null;
   graceDefault: number;
   graceMax: number;
+  keyCreations: { limit: number; windowSeconds: number };
 }
 
 const POLICY_KEYS = [
@@ -61,6 +67,7 @@ const POLICY_KEYS = [
   'quota',
   'maxExpiresInSeconds',
   'rotationGraceSeconds',
+  'keyCreations',
 ];
 
 function strings(name: string, value: unknown, fallback: readonly string[]): readonly string[] {
@@ -99,7 +106,18 @@ export function resolvePolicy(policy: PortalPolicy = {}): ResolvedPolicy {
         : integerOption('policy.maxExpiresInSeconds', p.maxExpiresInSeconds, 0),
     graceDefault,
     graceMax,
+    keyCreations: creationsOf(p.keyCreations),
   };
+}
+
+function creationsOf(given: PortalPolicy['keyCreations']): ResolvedPolicy['keyCreations'] {
+  const o = optionsObject('policy.keyCreations', given, ['limit', 'windowSeconds']);
+  return Object.freeze({
+    limit: integerOption('policy.keyCreations.limit', o.limit, 10, { max: 100_000 }),
+    windowSeconds: integerOption('policy.keyCreations.windowSeconds', o.windowSeconds, 3600, {
+      max: 31 * 86400,
+    }),
+  });
 }
 
 /** Whether every chosen pattern lies within one the policy allows. */

@@ -3,12 +3,14 @@
 // Everything is scoped to that owner: another owner's key id answers 404, never 403, so ids
 // cannot be probed. State-changing calls need the custom header and, when the browser sends an
 // Origin, the request's own origin: a cross-site form or fetch can send neither.
+import type { AccountView } from '../accounts/plans.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE } from '../errors/auth-error.js';
 import { KeywardenConfigError } from '../errors/config-error.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import { type ApiKeyInfo, boundsOf, type KeyBounds, normalizeCidr } from '../keys/key-record.js';
 import type { Keywarden } from '../keywarden.js';
 import { cidrsWithin } from '../request/ip-allowlist.js';
+import { optionsObject } from '../util/options.js';
 import { emitterOf } from './emitter.js';
 import { PORTAL_PAGE, PORTAL_PAGE_HEADERS } from './page.js';
 import { type PortalPolicy, pathsAllowed, type ResolvedPolicy, resolvePolicy } from './policy.js';
@@ -39,8 +41,14 @@ export interface PortalResponse {
 
 /** Options of {@link createPortal}. */
 export interface PortalOptions {
-  /** What customers may do with their keys. */
+  /** What customers may do with their keys (owners without an account, or on a plan `plans` does not name). */
   policy?: PortalPolicy;
+  /**
+   * The policy of each plan's accounts, by plan name: what the owners of an account on that plan
+   * may do. The account's `maxKeys` (its plan's, or its own) replaces `maxKeysPerOwner`.
+   * @default every plan gets `policy`
+   */
+  plans?: Readonly<Record<string, PortalPolicy>>;
   /** Origins besides the request's own allowed to make state-changing calls (your app's other hosts). @default [] */
   allowedOrigins?: readonly string[];
 }
@@ -78,7 +86,9 @@ const TITLES: Record<number, string> = {
   405: 'Method not allowed',
   409: 'Conflict',
   413: 'Body too large',
+  429: 'Too many requests',
   500: 'Internal error',
+  503: 'Unavailable',
 };
 
 function problem(error: PortalError): PortalResponse {
@@ -212,9 +222,34 @@ const active = (key: ApiKeyInfo, now: number) =>
  */
 export function createPortal(keywarden: Keywarden, options: PortalOptions = {}): Portal {
   const policy = resolvePolicy(options.policy);
+  const byPlan = new Map<string, ResolvedPolicy>();
+  for (const [plan, planPolicy] of Object.entries(
+    optionsObject('plans', options.plans, Object.keys(options.plans ?? {})),
+  ))
+    byPlan.set(plan, resolvePolicy(planPolicy));
   const allowedOrigins = options.allowedOrigins ?? [];
   const emit = emitterOf(keywarden);
-  const context: Context = { keywarden, keys: keywarden.keys, policy, serialized: perOwnerQueue() };
+  const shared = { keywarden, keys: keywarden.keys, serialized: perOwnerQueue() };
+
+  /** The owner's account and the policy it gets; a suspended account changes nothing. */
+  async function scoped(request: PortalRequest, owner: string): Promise<Context> {
+    let account: AccountView | null;
+    try {
+      account = await keywarden.accountOf(owner);
+    } catch {
+      throw new PortalError(503, 'unavailable', 'Your account cannot be read right now; try again later');
+    }
+    if (account === null) return { ...shared, policy, account };
+    if (account.status === 'suspended' && CHANGES.has(request.method))
+      throw new PortalError(403, 'account_suspended', 'Your account is suspended: its keys cannot change');
+    const own = byPlan.get(account.plan) ?? policy;
+    const maxKeysPerOwner = account.maxKeys ?? own.maxKeysPerOwner;
+    return {
+      ...shared,
+      policy: maxKeysPerOwner === own.maxKeysPerOwner ? own : { ...own, maxKeysPerOwner },
+      account,
+    };
+  }
 
   return {
     async handle(request) {
@@ -234,6 +269,7 @@ export function createPortal(keywarden: Keywarden, options: PortalOptions = {}):
           throw new PortalError(405, 'method_not_allowed', `Use ${Object.keys(route.methods).join(' or ')}`, {
             allow: Object.keys(route.methods).join(', '),
           });
+        const context = await scoped(request, request.owner);
         const answer = await run(context, { request, owner: request.owner, id: segments[1] ?? '' });
         if (answer.action)
           emit({
@@ -265,7 +301,10 @@ interface Answer {
 interface Context {
   keywarden: Keywarden;
   keys: KeyManager;
+  /** The policy of the signed-in owner: its account's plan's, else the portal's. */
   policy: ResolvedPolicy;
+  /** The owner's account; null without one. */
+  account: AccountView | null;
   /** Runs an owner's count-then-create steps one at a time in this process. */
   serialized: <T>(owner: string, task: () => Promise<T>) => Promise<T>;
 }
@@ -349,6 +388,29 @@ async function activeCount(keys: KeyManager, owner: string): Promise<number> {
   return (await keys.list({ ownerId: owner })).filter((key) => active(key, now)).length;
 }
 
+/**
+ * The owner's keys made (created or rotated) within the policy's window: at its limit, 429 with the
+ * seconds until the oldest of them leaves the window. Counted from the store, so it holds across
+ * instances, and revoking a key gives no creation back.
+ */
+async function checkCreations(ctx: Context, owner: string): Promise<void> {
+  const { limit, windowSeconds } = ctx.policy.keyCreations;
+  const now = Date.now();
+  const since = now - windowSeconds * 1000;
+  const recent = (await ctx.keys.list({ ownerId: owner }))
+    .map((key) => key.createdAt.getTime())
+    .filter((at) => at > since)
+    .sort((a, b) => a - b);
+  if (recent.length < limit) return;
+  const retry = Math.max(1, Math.ceil((recent[recent.length - limit]! - since) / 1000));
+  throw new PortalError(
+    429,
+    'too_many_creations',
+    `You may make at most ${limit} keys in ${windowSeconds} s; try again in ${retry} s`,
+    { 'retry-after': String(retry) },
+  );
+}
+
 const tooMany = (policy: ResolvedPolicy, hint: string) =>
   new PortalError(409, 'too_many_keys', `You may hold at most ${policy.maxKeysPerOwner} keys; ${hint}`);
 
@@ -382,6 +444,7 @@ const create: Run = async (ctx, { request, owner }) => {
     wholeSeconds(body, 'expires_in', 60, policy.maxExpiresInSeconds) ?? policy.maxExpiresInSeconds;
   const created = await ctx.serialized(owner, async () => {
     if ((await activeCount(keys, owner)) >= policy.maxKeysPerOwner) throw tooMany(policy, 'revoke one first');
+    await checkCreations(ctx, owner);
     const made = await keys.create({
       name: body.name as string,
       ...environment,
@@ -446,6 +509,7 @@ const rotate: Run = async (ctx, { request, owner, id }) => {
     // The old key stays active through its grace period, beside the new one.
     if (grace > 0 && (await activeCount(ctx.keys, owner)) >= ctx.policy.maxKeysPerOwner)
       throw tooMany(ctx.policy, 'rotate with grace_seconds 0, or revoke a key first');
+    await checkCreations(ctx, owner);
     return ctx.keys.rotate(id, { gracePeriodSeconds: grace });
   });
   if (rotated === null) throw new PortalError(404, 'not_found', 'No such key');
@@ -486,9 +550,49 @@ const usage: Run = async (ctx, { request, owner, id }) => {
 const policyOf: Run = async ({ policy }) => {
   const { maxKeysPerOwner, scopes, paths, environments, rateLimit, quota, maxExpiresInSeconds } = policy;
   const rotationGraceSeconds = policy.graceDefault;
-  const summary = { maxKeysPerOwner, scopes, paths, environments, rateLimit, quota, maxExpiresInSeconds };
+  const summary = {
+    maxKeysPerOwner,
+    scopes,
+    paths,
+    environments,
+    rateLimit,
+    quota,
+    maxExpiresInSeconds,
+    keyCreations: policy.keyCreations,
+  };
   return {
     response: json(200, { ...summary, rotationGraceSeconds, rotationGraceMaxSeconds: policy.graceMax }),
+  };
+};
+
+/**
+ * The signed-in owner's account: its plan, status, limits, and where they stand (read through its
+ * newest key: every key of the account charges the same counters; null before it has one, or
+ * when the limit store cannot answer). `{ account: null }` for an owner without an account.
+ */
+const accountOf: Run = async (ctx, { owner }) => {
+  const { account } = ctx;
+  if (account === null) return { response: json(200, { account: null }) };
+  const mine = await ctx.keys.list({ ownerId: owner });
+  const now = Date.now();
+  const newest = mine.at(-1);
+  const standing =
+    newest === undefined
+      ? null
+      : ((await ctx.keywarden.peekLimits(newest.id).catch(() => null))?.account ?? null);
+  return {
+    response: json(200, {
+      account: {
+        id: account.id,
+        plan: account.plan,
+        status: account.status,
+        maxKeys: ctx.policy.maxKeysPerOwner,
+        activeKeys: mine.filter((key) => active(key, now)).length,
+        quota: account.quota,
+        rateLimits: account.rateLimits,
+        usage: standing === null ? null : { quota: standing.quota, rateLimits: standing.rateLimits },
+      },
+    }),
   };
 };
 
@@ -500,6 +604,7 @@ const at =
 /** The JSON API, relative to where the portal is mounted. */
 const ROUTES: readonly Route[] = [
   { match: at('policy'), methods: { GET: policyOf } },
+  { match: at('account'), methods: { GET: accountOf } },
   { match: at('keys'), methods: { GET: list, POST: create } },
   { match: at('keys', null), methods: { PATCH: update } },
   { match: at('keys', null, 'rotate'), methods: { POST: rotate } },

@@ -1,5 +1,5 @@
-// Stages 4-6: what the valid credential may do here: the key's IP allowlist (keys only), its path
-// patterns against the raw path (a token's and its key's), the route's scopes. Each answers null
+// Stages 4, 5 and 7: what the valid credential may do here: the key's IP allowlist (keys only), its
+// path patterns against the raw path (a token's and its key's), the route's scopes. Each answers null
 // to go on. The scope check is the one a stacked middleware and `checkRoute` use too.
 import type { RequestContext } from './context.js';
 import { pathsAllow } from './path-pattern.js';
@@ -32,7 +32,7 @@ export function lacksScope(held: readonly string[], required: readonly string[] 
   return false;
 }
 
-/** Stage 6: the route's required scopes, all held by the principal. */
+/** Stage 7: the route's required scopes, all held by the principal. */
 export function createScopeCheck(refusals: Refusals) {
   return (ctx: RequestContext): Refused | null => {
     const required = ctx.route?.scopes;

@@ -1,7 +1,8 @@
 // Runs that start with a principal already established: a second keywarden middleware on a request
-// the first one authenticated (a router-wide one, then a route's own: the stages from the scope
-// check on), and a handler charging units for work done (the stages from the charge on). Both are
-// slices of the request path's list, so a stage added there applies here too.
+// the first one authenticated (a router-wide one, then a route's own), and a handler charging
+// units for work done. Both run the request path's stages from the account check on (the
+// account's status and limits as they are now; the scope check, which a handler's charge passes
+// with no route), so a stage added there applies here too.
 
 import type { AuthError } from '../errors/auth-error.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
@@ -18,10 +19,8 @@ import type { AuthRequest, ChargeResult, Principal, RouteRequirements, StackedRe
 export interface StackedParts {
   refusals: Refusals;
   principals: Principals;
-  /** The request path's stages from the scope check on. */
-  fromScopes: readonly Stage[];
-  /** The request path's stages from the charge on. */
-  fromCharge: readonly Stage[];
+  /** The request path's stages from the account check on. */
+  fromAccount: readonly Stage[];
 }
 
 /** A request's stand-in for a charge made outside any request (events show no method or path). */
@@ -51,11 +50,11 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
     if (ctx.units > 0) meter?.admitted(ctx.keyId!, ctx.units, 0, ctx.at);
   }
 
-  const runStacked = createPipeline(parts.fromScopes, (ctx): StackedResult => {
+  const runStacked = createPipeline(parts.fromAccount, (ctx): StackedResult => {
     meterUnits(ctx);
     return { ok: true, headers: ctx.headers, charged: ctx.charged + ctx.units };
   });
-  const runCharge = createPipeline(parts.fromCharge, (ctx): ChargeResult => {
+  const runCharge = createPipeline(parts.fromAccount, (ctx): ChargeResult => {
     meterUnits(ctx);
     return { ok: true, headers: ctx.headers };
   });

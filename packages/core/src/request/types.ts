@@ -154,6 +154,12 @@ export type AuthFailureReason =
   | 'rate_limited'
   | 'quota_exceeded'
   | 'limit_store_unavailable'
+  /** The key's account is suspended. */
+  | 'account_suspended'
+  /** The key's account names a plan the server's `plans` lack (fails closed: 503). */
+  | 'unknown_plan'
+  /** The key's account could not be read (503). */
+  | 'account_store_unavailable'
   | 'https_required'
   | 'ip_not_allowed'
   | 'path_not_allowed'

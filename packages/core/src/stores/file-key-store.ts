@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
+import { type AccountRecord, cloneAccount, decodeStoredAccount } from '../accounts/account-record.js';
+import {
+  type AccountStore,
+  accountMatches,
+  byCreation,
+  DuplicateAccountError,
+} from '../accounts/account-store.js';
 import { decodeStoredRecord } from '../keys/key-fields.js';
 import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
 import {
@@ -33,6 +40,8 @@ export interface FileKeyStoreOptions {
 
 /** A {@link KeyStore} backed by one JSON file. */
 export interface FileKeyStore extends KeyStore {
+  /** The accounts, in the same file (told to subscribers when the file changes on disk). */
+  readonly accounts: AccountStore;
   /** Absolute path of the file. */
   readonly path: string;
   /** Tells `listener` the id of every record that changed on disk. Returns an unsubscribe function. */
@@ -43,7 +52,18 @@ export interface FileKeyStore extends KeyStore {
   close(): Promise<void>;
 }
 
-const FILE_VERSION = 1;
+// Version 1 holds keys; version 2 adds accounts. A file is written as version 1 while it holds no
+// account, so servers of an earlier release sharing it keep reading it until accounts are used.
+const KEYS_ONLY = 1;
+const WITH_ACCOUNTS = 2;
+
+/** What the file holds. */
+interface FileState {
+  keys: Map<string, KeyRecord>;
+  accounts: Map<string, AccountRecord>;
+}
+
+const emptyState = (): FileState => ({ keys: new Map(), accounts: new Map() });
 
 /** One record of the file, checked and decoded field by field as `KEY_FIELDS` says. */
 function readRecord(raw: unknown, index: number): KeyRecord {
@@ -60,7 +80,7 @@ function readRecord(raw: unknown, index: number): KeyRecord {
  * Parses and validates the whole file; throws on anything unexpected (never half-loads), with a
  * message that names the file and where in it the problem is.
  */
-function parseKeysFile(text: string, path: string): Map<string, KeyRecord> {
+function parseKeysFile(text: string, path: string): FileState {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -71,11 +91,16 @@ function parseKeysFile(text: string, path: string): Map<string, KeyRecord> {
       `keys file ${path}: invalid JSON at line ${line}, column ${column} (character ${offset}): ${reason}`,
     );
   }
-  if (typeof data !== 'object' || data === null || (data as { version?: unknown }).version !== FILE_VERSION) {
-    throw new Error(`keys file ${path}: expected {"version": ${FILE_VERSION}, "keys": [...]}`);
+  const version = (data as { version?: unknown } | null)?.version;
+  if (typeof data !== 'object' || data === null || (version !== KEYS_ONLY && version !== WITH_ACCOUNTS)) {
+    throw new Error(
+      `keys file ${path}: expected {"version": ${WITH_ACCOUNTS}, "keys": [...], "accounts": [...]} (or version ${KEYS_ONLY}, keys only)`,
+    );
   }
   const keys = (data as { keys?: unknown }).keys;
   if (!Array.isArray(keys)) throw new Error(`keys file ${path}: "keys" must be an array`);
+  const rawAccounts = version === WITH_ACCOUNTS ? (data as { accounts?: unknown }).accounts : [];
+  if (!Array.isArray(rawAccounts)) throw new Error(`keys file ${path}: "accounts" must be an array`);
   const records = new Map<string, KeyRecord>();
   keys.forEach((raw, index) => {
     try {
@@ -86,11 +111,29 @@ function parseKeysFile(text: string, path: string): Map<string, KeyRecord> {
       throw new Error(`keys file ${path}: ${(error as Error).message}`);
     }
   });
-  return records;
+  const accounts = new Map<string, AccountRecord>();
+  rawAccounts.forEach((raw, index) => {
+    const where = `keys file ${path}: account ${index}`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new Error(`${where}: not an object`);
+    let account: AccountRecord;
+    try {
+      account = decodeStoredAccount((name) => (raw as Record<string, unknown>)[name]);
+    } catch (error) {
+      throw new Error(`${where}: ${(error as Error).message}`);
+    }
+    if (accounts.has(account.id)) throw new Error(`${where}: duplicate id ${JSON.stringify(account.id)}`);
+    accounts.set(account.id, account);
+  });
+  return { keys: records, accounts };
 }
 
-function serializeKeysFile(records: Map<string, KeyRecord>): string {
-  return `${JSON.stringify({ version: FILE_VERSION, keys: [...records.values()] }, null, 2)}\n`;
+function serializeKeysFile({ keys, accounts }: FileState): string {
+  const data =
+    accounts.size === 0
+      ? { version: KEYS_ONLY, keys: [...keys.values()] }
+      : { version: WITH_ACCOUNTS, keys: [...keys.values()], accounts: [...accounts.values()] };
+  return `${JSON.stringify(data, null, 2)}\n`;
 }
 
 async function readText(path: string): Promise<string | null> {
@@ -174,10 +217,11 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
   };
   booleanOption('watch', opts.watch, true);
   const listeners = new Set<(id: string) => void>();
+  const accountListeners = new Set<(id: string | null) => void>();
   const pendingTouches = new Map<string, Date>();
 
   const firstText = await readText(path);
-  let records = firstText === null ? new Map<string, KeyRecord>() : parseKeysFile(firstText, path);
+  let state = firstText === null ? emptyState() : parseKeysFile(firstText, path);
   let lastText = firstText; // what we last read or wrote: a watch event for it is our own write
   let queue: Promise<unknown> = Promise.resolve();
   let syncQueued = false;
@@ -192,24 +236,37 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     return run;
   }
 
-  function replaceRecords(next: Map<string, KeyRecord>): void {
+  /** The ids whose entries differ between two maps. */
+  function changedIds<T>(before: Map<string, T>, after: Map<string, T>): string[] {
     const changed: string[] = [];
-    for (const [id, record] of next) {
-      const old = records.get(id);
+    for (const [id, record] of after) {
+      const old = before.get(id);
       if (!old || JSON.stringify(old) !== JSON.stringify(record)) changed.push(id);
     }
-    for (const id of records.keys()) if (!next.has(id)) changed.push(id);
-    records = next;
-    for (const id of changed) for (const listener of listeners) listener(id);
+    for (const id of before.keys()) if (!after.has(id)) changed.push(id);
+    return changed;
+  }
+
+  /**
+   * Takes `next` as the state and tells listeners what changed: of keys, only what changed on disk
+   * (`ownWrite` false; the key manager drops what it writes itself, and a `lastUsedAt` flush must
+   * not empty its caches); of accounts, every change (the request path caches them).
+   */
+  function replaceState(next: FileState, ownWrite = false): void {
+    const keys = ownWrite ? [] : changedIds(state.keys, next.keys);
+    const accounts = changedIds(state.accounts, next.accounts);
+    state = next;
+    for (const id of keys) for (const listener of listeners) listener(id);
+    for (const id of accounts) for (const listener of accountListeners) listener(id);
   }
 
   /** Loads the file when it differs from what we last saw. Throws when it is invalid. */
   async function syncFromDisk(): Promise<void> {
     const text = await readText(path);
     if (text === lastText) return;
-    const next = text === null ? new Map<string, KeyRecord>() : parseKeysFile(text, path);
+    const next = text === null ? emptyState() : parseKeysFile(text, path);
     lastText = text;
-    replaceRecords(next);
+    replaceState(next);
   }
 
   /**
@@ -217,7 +274,7 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
    * in-memory state moves only on success.
    */
   function mutate<T>(
-    change: (draft: Map<string, KeyRecord>) => { result: T; dirty: boolean },
+    change: (draft: FileState) => { result: T; dirty: boolean },
     lock?: FileLockOptions,
   ): Promise<T> {
     return enqueue(async () => {
@@ -226,13 +283,13 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
         path,
         async () => {
           await syncFromDisk();
-          const draft = new Map(records);
+          const draft = { keys: new Map(state.keys), accounts: new Map(state.accounts) };
           const { result, dirty } = change(draft);
           if (dirty) {
             const text = serializeKeysFile(draft);
             await writeAtomically(path, text);
             lastText = text;
-            records = draft;
+            replaceState(draft, true);
           }
           return result;
         },
@@ -291,9 +348,9 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     return mutate((draft) => {
       let dirty = false;
       for (const [id, at] of touches) {
-        const record = draft.get(id);
+        const record = draft.keys.get(id);
         if (record && (!record.lastUsedAt || record.lastUsedAt < at)) {
-          draft.set(id, { ...record, lastUsedAt: at });
+          draft.keys.set(id, { ...record, lastUsedAt: at });
           dirty = true;
         }
       }
@@ -311,36 +368,78 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
     watcher.on('error', reportError('keys file watch'));
   }
 
-  return {
-    path,
+  const accounts: AccountStore = {
     async get(id) {
-      const record = records.get(id);
-      return record ? withPendingTouch(record) : null;
+      const record = state.accounts.get(id);
+      return record ? cloneAccount(record) : null;
     },
-    async list(filter: KeyListFilter = {}) {
-      return [...records.values()]
-        .filter((record) => filter.ownerId === undefined || record.ownerId === filter.ownerId)
-        .map(withPendingTouch);
+    async list(filter) {
+      return [...state.accounts.values()]
+        .filter((record) => accountMatches(record, filter))
+        .sort(byCreation)
+        .map(cloneAccount);
     },
     insert(record) {
       return mutate((draft) => {
-        if (draft.has(record.id)) throw new DuplicateKeyIdError(record.id);
-        draft.set(record.id, cloneRecord(record));
+        if (draft.accounts.has(record.id)) throw new DuplicateAccountError(record.id);
+        draft.accounts.set(record.id, cloneAccount(record));
         return { result: undefined, dirty: true };
       });
     },
     update(id, patch) {
       return mutate((draft) => {
-        const record = draft.get(id);
+        const record = draft.accounts.get(id);
         if (!record) return { result: null, dirty: false };
-        const next = cloneRecord({ ...record, ...patch });
-        draft.set(id, next);
-        return { result: cloneRecord(next), dirty: true };
+        const next = cloneAccount({ ...record, ...patch });
+        draft.accounts.set(id, next);
+        return { result: cloneAccount(next), dirty: true };
       });
     },
     delete(id) {
       return mutate((draft) => {
-        const existed = draft.delete(id);
+        const existed = draft.accounts.delete(id);
+        return { result: existed, dirty: existed };
+      });
+    },
+    subscribe(listener) {
+      accountListeners.add(listener);
+      return () => {
+        accountListeners.delete(listener);
+      };
+    },
+  };
+
+  return {
+    path,
+    accounts,
+    async get(id) {
+      const record = state.keys.get(id);
+      return record ? withPendingTouch(record) : null;
+    },
+    async list(filter: KeyListFilter = {}) {
+      return [...state.keys.values()]
+        .filter((record) => filter.ownerId === undefined || record.ownerId === filter.ownerId)
+        .map(withPendingTouch);
+    },
+    insert(record) {
+      return mutate(({ keys }) => {
+        if (keys.has(record.id)) throw new DuplicateKeyIdError(record.id);
+        keys.set(record.id, cloneRecord(record));
+        return { result: undefined, dirty: true };
+      });
+    },
+    update(id, patch) {
+      return mutate(({ keys }) => {
+        const record = keys.get(id);
+        if (!record) return { result: null, dirty: false };
+        const next = cloneRecord({ ...record, ...patch });
+        keys.set(id, next);
+        return { result: cloneRecord(next), dirty: true };
+      });
+    },
+    delete(id) {
+      return mutate(({ keys }) => {
+        const existed = keys.delete(id);
         return { result: existed, dirty: existed };
       });
     },

@@ -1,3 +1,4 @@
+import type { AccountStore } from '../accounts/account-store.js';
 import type { KeyRecord, KeyRecordPatch } from '../keys/key-record.js';
 import type { UsageStore } from '../usage/usage-store.js';
 
@@ -41,6 +42,11 @@ export interface KeyStore {
    * and turns them into `store.error` events. Returns the function that removes the listener.
    */
   subscribeErrors?(listener: (error: Error, operation: string) => boolean): () => void;
+  /**
+   * The accounts (customers) beside the keys: every store keywarden ships has them. A store
+   * without them works for keys alone; accounts and plans then refuse to start.
+   */
+  readonly accounts?: AccountStore;
   /** Where usage metering writes when this store keeps it (PostgreSQL does: it survives restarts). */
   readonly usage?: UsageStore;
   /** Releases files, watchers or connections. */

@@ -1,19 +1,24 @@
+import type { AccountStore } from '../accounts/account-store.js';
+import { createMemoryAccountStore } from '../accounts/memory-account-store.js';
 import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
 import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';
 
 /**
- * A {@link KeyStore} in process memory, for tests and single-process demos. Records are lost when the
- * process exits.
+ * A {@link KeyStore} in process memory, with its accounts, for tests and single-process demos.
+ * Records are lost when the process exits.
  *
  * @example
  * ```ts
  * const keys = createKeyManager({ store: createMemoryKeyStore() });
  * ```
  */
-export function createMemoryKeyStore(initial: readonly KeyRecord[] = []): KeyStore {
+export function createMemoryKeyStore(
+  initial: readonly KeyRecord[] = [],
+): KeyStore & { readonly accounts: AccountStore } {
   const records = new Map<string, KeyRecord>();
   for (const record of initial) records.set(record.id, cloneRecord(record));
   return {
+    accounts: createMemoryAccountStore(),
     async get(id) {
       const record = records.get(id);
       return record ? cloneRecord(record) : null;

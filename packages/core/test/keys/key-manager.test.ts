@@ -393,16 +393,28 @@ describe('rotation', () => {
     });
   });
 
-  it('never extends the old key past its own expiry, and gives the new key the same lifetime', async () => {
+  it('never lengthens a life: the new key expires when the old one would have; only update extends it', async () => {
     const { keys, clock } = setup();
     const old = await keys.create({ name: 'k', expiresIn: 3600 });
+    const expiry = old.record.expiresAt!.getTime();
     clock.advance(3000_000); // 600 s left
     const rotated = (await keys.rotate(old.record.id, { gracePeriodSeconds: 86_400 }))!;
-    expect(rotated.record.expiresAt!.getTime() - clock.now()).toBe(3600_000);
+    expect(rotated.record.expiresAt!.getTime()).toBe(expiry);
+    // Rotating the successor again and again still ends at the first key's expiry.
+    const again = (await keys.rotate(rotated.record.id, { gracePeriodSeconds: 0 }))!;
+    expect(again.record.expiresAt!.getTime()).toBe(expiry);
     clock.advance(599_999);
     expect((await keys.verify(old.key)).ok).toBe(true);
+    expect((await keys.verify(again.key)).ok).toBe(true);
     clock.advance(1);
     expect(await keys.verify(old.key)).toMatchObject({ reason: 'expired' });
+    expect(await keys.verify(again.key)).toMatchObject({ reason: 'expired' });
+    await expect(keys.rotate(again.record.id)).rejects.toThrow(/expired/);
+    // An operator may give the key a new life explicitly.
+    await keys.update(again.record.id, { expiresAt: new Date(clock.now() + 3600_000) });
+    expect((await keys.verify(again.key)).ok).toBe(true);
+    const never = await keys.create({ name: 'forever' });
+    expect((await keys.rotate(never.record.id))!.record.expiresAt).toBeNull();
   });
 
   it('passes the lineage on through every rotation, so data kept per lineage follows the key', async () => {

@@ -206,6 +206,7 @@ describe('rate limits', () => {
     expect(await keywarden.peekLimits(record.id)).toEqual({
       rateLimit: { limit: 10, used: 0, remaining: 10, resetAt: new Date(clock.now() + 60_000) },
       quota: { limit: 100, used: 0, remaining: 100, resetAt: new Date('2026-02-01T00:00:00Z') },
+      account: null,
     });
     await call(undefined, 3);
     await call();
@@ -217,7 +218,7 @@ describe('rate limits', () => {
     expect(summary(await call())).toMatchObject({ ratelimit: '"rate";r=7;t=60, "quota";r=95;t=1425600' });
     expect(await keywarden.peekLimits('nosuchkey123')).toBeNull();
     const { keywarden: plain, record: unlimited } = await setup({});
-    expect(await plain.peekLimits(unlimited.id)).toEqual({ rateLimit: null, quota: null });
+    expect(await plain.peekLimits(unlimited.id)).toEqual({ rateLimit: null, quota: null, account: null });
   });
 
   it('counts requests, not route cost: a cost-3 call uses one request of the rate and 3 units of quota', async () => {
@@ -293,6 +294,32 @@ describe('quotas', () => {
     expect(summary(await viaToken())).toMatchObject({ ratelimit: expect.stringContaining('r=1') });
     expect(summary(await viaToken())).toMatchObject({ ratelimit: expect.stringContaining('r=0') });
     expect(summary(await call())).toMatchObject({ code: 'quota_exceeded' });
+  });
+
+  it('counts per rotation lineage: rotating never refills a quota or a rate window', async () => {
+    const { call, keys, keywarden, key, record } = await setup({
+      quota: { limit: 4, period: 'month' },
+      rateLimit: { limit: 3, windowSeconds: 60 },
+    });
+    const withKey = (k: string) => call({ headers: { 'x-api-key': k } });
+    expect(summary(await withKey(key))).toMatchObject({ ok: true });
+    expect(summary(await withKey(key))).toMatchObject({ ok: true });
+    const second = (await keys.rotate(record.id, { gracePeriodSeconds: 3600 }))!;
+    // The new key goes on from the old key's counts; the old key (in its grace) shares them.
+    expect(summary(await withKey(second.key))).toMatchObject({
+      ok: true,
+      ratelimit: expect.stringContaining('r=0'),
+    });
+    expect(summary(await withKey(key))).toMatchObject({ code: 'rate_limited' });
+    const third = (await keys.rotate(second.record.id, { gracePeriodSeconds: 0 }))!;
+    expect(summary(await withKey(third.key))).toMatchObject({ code: 'rate_limited' });
+    expect((await keywarden.peekLimits(third.record.id))?.quota).toMatchObject({ used: 3, remaining: 1 });
+    // Another key of its own is another lineage: its own counters.
+    const other = await keys.create({ name: 'other', quota: { limit: 4, period: 'month' } });
+    expect(summary(await withKey(other.key))).toMatchObject({
+      ok: true,
+      ratelimit: expect.stringMatching(/^"quota";r=3;/),
+    });
   });
 });
 

@@ -343,6 +343,7 @@ describe('errors', () => {
       insufficient_scope: 403,
       ip_not_allowed: 403,
       https_required: 403,
+      account_suspended: 403,
       rate_limited: 429,
       quota_exceeded: 429,
       auth_unavailable: 503,

@@ -100,8 +100,76 @@ describe('file store', () => {
     await expect(openFileKeyStore({ path })).rejects.toThrow(/record 0/);
     await writeFile(path, 'not json');
     await expect(openFileKeyStore({ path })).rejects.toThrow();
-    await writeFile(path, '{"version":2,"keys":[]}');
+    await writeFile(path, '{"version":3,"keys":[]}');
     await expect(openFileKeyStore({ path })).rejects.toThrow(/version/);
+    await writeFile(path, '{"version":2,"keys":[]}');
+    await expect(openFileKeyStore({ path })).rejects.toThrow(/"accounts" must be an array/);
+    const account = { id: 'acme', plan: 'free', status: 'active', overrides: {}, metadata: {} };
+    const dates = { createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' };
+    for (const [bad, message] of [
+      [{ ...account, ...dates, plan: 'no spaces' }, /account 0: field "plan"/],
+      [{ ...account, ...dates, status: 'paused' }, /account 0: field "status"/],
+      [
+        { ...account, ...dates, overrides: { quota: { limit: 0, period: 'month' } } },
+        /field "overrides.quota.limit"/,
+      ],
+      [{ ...account, createdAt: 'yesterday', updatedAt: dates.updatedAt }, /field "createdAt"/],
+      [{ ...account, ...dates, id: 'evil\u202egnp' }, /field "id"/],
+    ] as const) {
+      await writeFile(path, JSON.stringify({ version: 2, keys: [], accounts: [bad] }));
+      await expect(openFileKeyStore({ path })).rejects.toThrow(message);
+    }
+    await writeFile(
+      path,
+      JSON.stringify({
+        version: 2,
+        keys: [],
+        accounts: [
+          { ...account, ...dates },
+          { ...account, ...dates },
+        ],
+      }),
+    );
+    await expect(openFileKeyStore({ path })).rejects.toThrow(/duplicate id "acme"/);
+  });
+
+  it('writes version 1 (keys only, what earlier releases read) until it holds an account, then version 2', async () => {
+    const path = join(await tempDir(), 'keys.json');
+    const old = record();
+    await writeFile(path, JSON.stringify({ version: 1, keys: [old] }));
+    const store = await openFileKeyStore({ path });
+    await store.insert(record());
+    expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({
+      version: 1,
+      keys: [{ id: old.id }, {}],
+    });
+    expect(JSON.parse(await readFile(path, 'utf8')).accounts).toBeUndefined();
+    const at = new Date('2026-02-01T00:00:00Z');
+    await store.accounts.insert({
+      id: 'acme',
+      plan: 'pro',
+      status: 'active',
+      overrides: { maxKeys: 4 },
+      createdAt: at,
+      updatedAt: at,
+      metadata: {},
+    });
+    const data = JSON.parse(await readFile(path, 'utf8'));
+    expect(data).toMatchObject({
+      version: 2,
+      accounts: [{ id: 'acme', plan: 'pro', createdAt: at.toISOString() }],
+    });
+    expect(data.keys).toHaveLength(2);
+    await store.close();
+    const reopened = await openFileKeyStore({ path, watch: false });
+    expect(await reopened.accounts.get('acme')).toMatchObject({
+      plan: 'pro',
+      overrides: { maxKeys: 4 },
+      createdAt: at,
+    });
+    expect(await reopened.list()).toHaveLength(2);
+    await reopened.accounts.delete('acme');
+    expect(JSON.parse(await readFile(path, 'utf8')).version).toBe(1);
   });
 
   it.each([

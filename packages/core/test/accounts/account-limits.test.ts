@@ -1,0 +1,265 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type AuthRequest,
+  type AuthResult,
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  createMemoryKeyStore,
+  generateTokenSecret,
+  type KeyStore,
+  KeywardenConfigError,
+  type KeywardenEvent,
+  type Plans,
+} from '../../src/index.js';
+import { frozenClock } from '../helpers.js';
+
+const PLANS: Plans = {
+  free: { rateLimits: [{ limit: 60, windowSeconds: 60 }], quota: { limit: 5, period: 'month' }, maxKeys: 2 },
+  pro: {
+    rateLimits: [{ limit: 600, windowSeconds: 60 }],
+    quota: { limit: 10_000, period: 'month' },
+    maxKeys: 10,
+  },
+};
+
+function setup(plans: Plans | 'none' = PLANS, store: KeyStore = createMemoryKeyStore()) {
+  const clock = frozenClock(Date.UTC(2026, 0, 15, 12));
+  const keys = createKeyManager({
+    store,
+    hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+    now: clock.now,
+  });
+  const events: KeywardenEvent[] = [];
+  const keywarden = createKeywarden({
+    keys,
+    requireHttps: false,
+    now: clock.now,
+    ...(plans === 'none' ? {} : { plans }),
+    tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
+    onEvent: (event) => events.push(event),
+  });
+  const request = (credential: string, header = 'x-api-key'): AuthRequest => ({
+    method: 'GET',
+    url: '/v3/files/a.png',
+    headers: { [header]: credential },
+    ip: '203.0.113.9',
+  });
+  const call = (key: string, cost?: number) =>
+    keywarden.authenticate(request(key), cost === undefined ? undefined : { cost });
+  return { clock, keys, keywarden, events, call, request, accounts: keys.accounts };
+}
+
+const codeOf = (result: AuthResult) => (result.ok ? 'ok' : result.error.code);
+
+describe('accounts on plans: limits that follow the customer', () => {
+  it("counts every key of an account against the account's quota, and says which limit refused", async () => {
+    const { accounts, keys, call } = setup();
+    await accounts.create({ id: 'alice', plan: 'free' });
+    const a = await keys.create({ name: 'a', ownerId: 'alice' });
+    const b = await keys.create({ name: 'b', ownerId: 'alice' });
+    const codes = [];
+    for (const key of [a.key, b.key, a.key, b.key, a.key, b.key]) codes.push(codeOf(await call(key)));
+    expect(codes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'quota_exceeded']);
+    const refused = await call(a.key);
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    expect(refused.error.status).toBe(429);
+    expect(refused.error.body).toMatchObject({
+      code: 'quota_exceeded',
+      detail: 'Over the account\'s quota "account-quota"',
+    });
+    expect(refused.error.headers['retry-after']).toMatch(/^\d+$/);
+    // A key of another account, and a key without one, are not touched.
+    await accounts.create({ id: 'bob', plan: 'pro' });
+    const bob = await keys.create({ name: 'bob', ownerId: 'bob' });
+    const loose = await keys.create({ name: 'no owner' });
+    expect([codeOf(await call(bob.key)), codeOf(await call(loose.key))]).toEqual(['ok', 'ok']);
+  });
+
+  it('names the account limits in the RateLimit headers, the tightest first', async () => {
+    const { accounts, keys, call } = setup({
+      burst: {
+        rateLimits: [
+          { limit: 10, windowSeconds: 1 },
+          { limit: 20, windowSeconds: 60 },
+        ],
+        quota: { limit: 1000, period: 'day' },
+      },
+    });
+    await accounts.create({ id: 'carol', plan: 'burst' });
+    const key = await keys.create({
+      name: 'k',
+      ownerId: 'carol',
+      rateLimit: { limit: 100, windowSeconds: 60 },
+    });
+    const result = await call(key.key);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    // Units a second: 1000/day, 20/60 s, 100/60 s (the key's), 10/1 s.
+    expect(result.headers['ratelimit-policy']).toBe(
+      '"account-quota";q=1000;w=86400, "account-rate-60s";q=20;w=60, "rate";q=100;w=60, "account-rate-1s";q=10;w=1',
+    );
+    expect(result.headers.ratelimit).toMatch(
+      /^"account-quota";r=999;t=\d+, "account-rate-60s";r=19;t=\d+, "rate";r=99;t=\d+, "account-rate-1s";r=9;t=1$/,
+    );
+  });
+
+  it("charges a key's limits and its account's all or nothing", async () => {
+    const { accounts, keys, call, keywarden } = setup();
+    await accounts.create({ id: 'alice', plan: 'free' });
+    const small = await keys.create({
+      name: 'small',
+      ownerId: 'alice',
+      quota: { limit: 2, period: 'month' },
+    });
+    expect([
+      codeOf(await call(small.key)),
+      codeOf(await call(small.key)),
+      codeOf(await call(small.key)),
+    ]).toEqual(['ok', 'ok', 'quota_exceeded']);
+    const status = (await keywarden.peekLimits(small.record.id))!;
+    expect(status.quota).toMatchObject({ limit: 2, used: 2 });
+    // The key's refusal charged the account nothing: 2 of its 5 are used.
+    expect(status.account).toMatchObject({
+      id: 'alice',
+      plan: 'free',
+      quota: { limit: 5, used: 2, remaining: 3 },
+    });
+    expect(status.account!.rateLimits).toEqual([expect.objectContaining({ limit: 60, used: 3 - 1 })]);
+    // A cost the account cannot take charges the key nothing either.
+    const other = await keys.create({
+      name: 'other',
+      ownerId: 'alice',
+      quota: { limit: 100, period: 'month' },
+    });
+    expect(codeOf(await call(other.key, 4))).toBe('quota_exceeded');
+    expect((await keywarden.peekLimits(other.record.id))!.quota).toMatchObject({ used: 0 });
+  });
+
+  it('never refills: creating, rotating and revoking keys leave the counts where they are', async () => {
+    const { accounts, keys, call } = setup();
+    await accounts.create({ id: 'alice', plan: 'free' });
+    let key = await keys.create({ name: 'k', ownerId: 'alice' });
+    for (let i = 0; i < 5; i++) expect(codeOf(await call(key.key))).toBe('ok');
+    expect(codeOf(await call(key.key))).toBe('quota_exceeded');
+    key = (await keys.rotate(key.record.id, { gracePeriodSeconds: 0 }))!;
+    expect(codeOf(await call(key.key))).toBe('quota_exceeded');
+    await keys.revoke(key.record.id);
+    const fresh = await keys.create({ name: 'fresh', ownerId: 'alice' });
+    expect(codeOf(await call(fresh.key))).toBe('quota_exceeded');
+  });
+
+  it('is exact under concurrency: 1,000 parallel requests over 5 keys, an account quota of 100', async () => {
+    const { accounts, keys, call } = setup({ team: { quota: { limit: 100, period: 'month' } } });
+    await accounts.create({ id: 'team', plan: 'team' });
+    const made = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => keys.create({ name: `k${i}`, ownerId: 'team' })),
+    );
+    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => call(made[i % 5]!.key)));
+    expect(results.filter((r) => r.ok)).toHaveLength(100);
+    expect(results.filter((r) => !r.ok && r.error.code === 'quota_exceeded')).toHaveLength(900);
+  });
+
+  it("refuses a suspended account's keys and tokens with 403 account_suspended until it is resumed", async () => {
+    const { accounts, keys, call, keywarden, request, events } = setup();
+    await accounts.create({ id: 'alice', plan: 'free' });
+    const key = await keys.create({ name: 'k', ownerId: 'alice' });
+    const { token } = await keywarden.mintAccessToken(key.record.id);
+    const viaToken = () => keywarden.authenticate(request(`AccessToken ${token}`, 'authorization'));
+    expect([codeOf(await call(key.key)), codeOf(await viaToken())]).toEqual(['ok', 'ok']);
+    const established = await call(key.key);
+    if (!established.ok) throw new Error('not authenticated');
+    const { principal } = established;
+    await accounts.suspend('alice');
+    const refused = await call(key.key);
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    expect([refused.error.status, refused.error.body]).toEqual([
+      403,
+      {
+        type: 'urn:keywarden:error:account_suspended',
+        title: 'Account suspended',
+        status: 403,
+        code: 'account_suspended',
+      },
+    ]);
+    expect(JSON.stringify(refused.error.body)).not.toContain(key.key);
+    expect(codeOf(await viaToken())).toBe('account_suspended');
+    // A handler charging a principal established before the suspension is refused too.
+    const charged = await keywarden.chargeUnits(principal, 1);
+    expect(charged.ok ? 'ok' : charged.error.code).toBe('account_suspended');
+    expect(events.filter((e) => e.type === 'auth.failed').at(-1)).toMatchObject({
+      reason: 'account_suspended',
+    });
+    await accounts.resume('alice');
+    expect([codeOf(await call(key.key)), codeOf(await viaToken())]).toEqual(['ok', 'ok']);
+  });
+
+  it('fails closed on an account whose plan is not configured, with one event, and recovers when fixed', async () => {
+    const { accounts, keys, call, events } = setup();
+    await accounts.create({ id: 'dora', plan: 'enterprise' });
+    const key = await keys.create({ name: 'k', ownerId: 'dora' });
+    const first = await call(key.key);
+    const second = await call(key.key);
+    expect([first, second].map((r) => (r.ok ? 200 : r.error.status))).toEqual([503, 503]);
+    expect(events.filter((e) => e.type === 'account.plan_unknown')).toEqual([
+      expect.objectContaining({ accountId: 'dora', plan: 'enterprise' }),
+    ]);
+    expect(events.filter((e) => e.type === 'auth.failed').at(-1)).toMatchObject({ reason: 'unknown_plan' });
+    await accounts.update('dora', { plan: 'pro' });
+    expect(codeOf(await call(key.key))).toBe('ok');
+    // Without any plans configured, every account's plan is unknown: closed, never open.
+    const bare = setup('none');
+    await bare.accounts.create({ id: 'erin', plan: 'free' });
+    const erinKey = await bare.keys.create({ name: 'k', ownerId: 'erin' });
+    expect(codeOf(await bare.call(erinKey.key))).toBe('auth_unavailable');
+  });
+
+  it('follows a change of plan or overrides on the next request', async () => {
+    const { accounts, keys, call } = setup();
+    await accounts.create({ id: 'alice', plan: 'free' });
+    const key = await keys.create({ name: 'k', ownerId: 'alice' });
+    for (let i = 0; i < 5; i++) await call(key.key);
+    expect(codeOf(await call(key.key))).toBe('quota_exceeded');
+    await accounts.update('alice', { plan: 'pro' });
+    expect(codeOf(await call(key.key))).toBe('ok');
+    await accounts.update('alice', { overrides: { quota: { limit: 6, period: 'month' } } });
+    expect(codeOf(await call(key.key))).toBe('quota_exceeded'); // 6 used: the same counter, a new limit
+    await accounts.update('alice', { overrides: { quota: null } });
+    expect(codeOf(await call(key.key))).toBe('ok');
+  });
+
+  it('answers a warm request of an account key at once (no promise) on the memory store', async () => {
+    const { accounts, keys, keywarden, request } = setup();
+    await accounts.create({ id: 'alice', plan: 'pro' });
+    const key = await keys.create({ name: 'k', ownerId: 'alice' });
+    await keywarden.authenticate(request(key.key));
+    const warm = keywarden.authenticateNow(request(key.key));
+    expect(warm).not.toBeInstanceOf(Promise);
+    expect((warm as AuthResult).ok).toBe(true);
+  });
+
+  it('checks the plans at start-up', () => {
+    const bad: [unknown, string][] = [
+      [{ 'has space': {} }, 'plans.has space'],
+      [{ free: { quota: { limit: -1, period: 'month' } } }, 'plans.free.quota.limit'],
+      [{ free: { rateLimits: { limit: 1, windowSeconds: 1 } } }, 'plans.free.rateLimits'],
+      [{ free: { credits: true } }, 'plans.free'],
+      [{}, 'plans'],
+      [[], 'plans'],
+    ];
+    for (const [plans, option] of bad) {
+      let caught: unknown;
+      try {
+        setup(plans as Plans);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, option).toBeInstanceOf(KeywardenConfigError);
+      expect((caught as KeywardenConfigError).option).toBe(option);
+    }
+    const { accounts: _none, ...keysOnly } = createMemoryKeyStore();
+    expect(() => setup(PLANS, keysOnly)).toThrow(/keeps accounts/);
+  });
+});
