@@ -335,8 +335,8 @@ await cold('verify(), cold key, HMAC-SHA-256', createHmacHasher({ pepper: hmacPe
 {
   const { execFileSync } = await import('node:child_process');
   const script = new URL('./heap.mjs', import.meta.url).pathname;
-  for (const limits of [false, true]) {
-    const args = ['--expose-gc', script, ...(quick ? ['--quick'] : []), ...(limits ? ['--limits'] : [])];
+  for (const mode of [null, '--limits', '--accounts']) {
+    const args = ['--expose-gc', script, ...(quick ? ['--quick'] : []), ...(mode ? [mode] : [])];
     rows.push(...JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 })));
   }
 }

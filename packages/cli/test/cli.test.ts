@@ -362,6 +362,20 @@ describe.each([
       expect.stringMatching(/not within this key's path patterns/),
     ]);
   });
+
+  it('purges revoked and expired keys past a retention, never a live key', async () => {
+    const live = await json(['keys', 'create', '--name', 'stays', ...store()]);
+    const gone = await json(['keys', 'create', '--name', 'goes', ...store()]);
+    await cli(['keys', 'revoke', gone.record.id, ...store()]);
+    expect(await json(['keys', 'purge', ...store()])).toEqual({ purged: 0 }); // revoked just now: kept 30 days
+    const bad = await cli(['keys', 'purge', '--older-than', 'soon', ...store()]);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/--older-than must be a duration/)]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const now = await cli(['keys', 'purge', '--older-than', '1s', ...store()]);
+    expect([now.code, now.stdout]).toEqual([0, expect.stringMatching(/^Purged [1-9]\d* keys?\.\n$/)]);
+    expect((await cli(['keys', 'show', gone.record.id, ...store()])).code).toBe(1);
+    expect((await cli(['keys', 'show', live.record.id, ...store()])).code).toBe(0);
+  });
 });
 
 describe('keywarden command line', () => {

@@ -34,6 +34,10 @@ const POLICY: PortalPolicy = {
   maxExpiresInSeconds: 90 * 86_400,
   rotationGraceSeconds: { default: 3600, max: 86_400 },
 };
+/** The portal policy of accounts on plan `pro` (others on a plan get POLICY). */
+const PLAN_POLICIES: Record<string, PortalPolicy> = { pro: { ...POLICY, scopes: ['images:read'] } };
+/** The plans accounts are on: `free` holds one key, `pro` five (past POLICY's three). */
+const PLANS = { free: { maxKeys: 1, quota: { limit: 20, period: 'month' as const } }, pro: { maxKeys: 5 } };
 /** Stands for the provider's session: which customer is signed in. */
 const owner = (request: { headers: Record<string, unknown> }) =>
   (request.headers['x-test-owner'] as string) ?? null;
@@ -59,7 +63,7 @@ const SERVERS: Record<string, Factory> = {
   async express(keywarden) {
     const auth = createExpressAuth(keywarden);
     const app = express();
-    app.use(MOUNT, auth.portal({ resolveOwner: owner, policy: POLICY }));
+    app.use(MOUNT, auth.portal({ resolveOwner: owner, policy: POLICY, plans: PLAN_POLICIES }));
     app.get(/^\/v3\/files\/.+/, auth.authenticate(), (_req, res) => {
       res.json({ ok: true });
     });
@@ -68,7 +72,14 @@ const SERVERS: Record<string, Factory> = {
   async koa(keywarden) {
     const auth = createKoaAuth(keywarden);
     const app = new Koa();
-    app.use(auth.portal({ path: MOUNT, resolveOwner: (ctx) => owner(ctx.request), policy: POLICY }));
+    app.use(
+      auth.portal({
+        path: MOUNT,
+        resolveOwner: (ctx) => owner(ctx.request),
+        policy: POLICY,
+        plans: PLAN_POLICIES,
+      }),
+    );
     app.use(auth.authenticate());
     app.use((ctx) => {
       ctx.body = { ok: true };
@@ -78,7 +89,13 @@ const SERVERS: Record<string, Factory> = {
   async fastify(keywarden) {
     const app = Fastify();
     await app.register(keywardenFastify, { keywarden });
-    await app.register(keywardenPortal, { prefix: MOUNT, keywarden, resolveOwner: owner, policy: POLICY });
+    await app.register(keywardenPortal, {
+      prefix: MOUNT,
+      keywarden,
+      resolveOwner: owner,
+      policy: POLICY,
+      plans: PLAN_POLICIES,
+    });
     app.get('/v3/files/*', async () => ({ ok: true }));
     await app.listen({ port: 0, host: '127.0.0.1' });
     return {
@@ -88,7 +105,7 @@ const SERVERS: Record<string, Factory> = {
   },
   async node(keywarden) {
     const auth = createNodeAuth(keywarden);
-    const portal = auth.portal({ path: MOUNT, resolveOwner: owner, policy: POLICY });
+    const portal = auth.portal({ path: MOUNT, resolveOwner: owner, policy: POLICY, plans: PLAN_POLICIES });
     const guard = auth.authenticate();
     return listening(
       createServer(async (req, res) => {
@@ -109,7 +126,14 @@ describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) 
       store: createMemoryKeyStore(),
       hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
     });
-    const keywarden = createKeywarden({ keys, requireHttps: false, onEvent: (event) => events.push(event) });
+    const keywarden = createKeywarden({
+      keys,
+      requireHttps: false,
+      plans: PLANS,
+      onEvent: (event) => events.push(event),
+    });
+    await keys.accounts.create({ id: 'kate', plan: 'free' });
+    await keys.accounts.create({ id: 'leo', plan: 'pro' });
     server = await factory(keywarden);
   }, 30_000);
   afterAll(() => server.close());
@@ -361,6 +385,68 @@ describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) 
       (k) => k.revokedAt === null && (k.expiresAt === null || Date.parse(k.expiresAt) > Date.now()),
     );
     expect(activeNow.length).toBeLessThanOrEqual(POLICY.maxKeysPerOwner!);
+  });
+
+  it('limits the keys an owner makes per window: revoking a key gives no creation back', async () => {
+    for (let i = 0; i < 10; i++) {
+      const made = await create('jack', { name: `churn ${i}` });
+      expect(made.status).toBe(201);
+      expect((await answer(await call('jack', 'POST', `keys/${made.body.record.id}/revoke`))).status).toBe(
+        200,
+      );
+    }
+    const refused = await call('jack', 'POST', 'keys', { name: 'one more' });
+    expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([
+      429,
+      'too_many_creations',
+    ]);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(3000);
+    const listed = (await answer(await call('jack', 'GET', 'keys'))).body.keys as unknown[];
+    expect(listed).toHaveLength(10);
+  });
+
+  it("takes an account's plan: its policy and key limit, its usage, and a suspension that freezes its keys", async () => {
+    expect((await create('kate', { name: 'only' })).status).toBe(201);
+    const second = await create('kate', { name: 'second' });
+    expect([second.status, second.body.code, second.body.detail]).toEqual([
+      409,
+      'too_many_keys',
+      expect.stringContaining('at most 1 '),
+    ]);
+    // pro: the plan's policy (images:read only) and five keys, past the portal policy's three.
+    const wide = await create('leo', { name: 'writer', scopes: ['images:write'] });
+    expect([wide.status, wide.body.code]).toEqual([400, 'scope_not_allowed']);
+    for (let i = 0; i < 5; i++) expect((await create('leo', { name: `k${i}` })).status).toBe(201);
+    expect((await create('leo', { name: 'sixth' })).body.code).toBe('too_many_keys');
+    const kateKey = ((await answer(await call('kate', 'GET', 'keys'))).body.keys as { id: string }[])[0]!;
+    const { key } = (
+      await answer(await call('kate', 'POST', `keys/${kateKey.id}/rotate`, { grace_seconds: 0 }))
+    ).body;
+    expect((await use(key)).status).toBe(200);
+    const account = await answer(await call('kate', 'GET', 'account'));
+    expect(account.body.account).toMatchObject({
+      id: 'kate',
+      plan: 'free',
+      status: 'active',
+      maxKeys: 1,
+      activeKeys: 1,
+      quota: { limit: 20, period: 'month' },
+      usage: { quota: { limit: 20, used: 1, remaining: 19 } },
+    });
+    expect((await answer(await call('nobody-with-account', 'GET', 'account'))).body).toEqual({
+      account: null,
+    });
+    await keys.accounts.suspend('kate');
+    const frozen = await create('kate', { name: 'while suspended' });
+    expect([frozen.status, frozen.body.code]).toEqual([403, 'account_suspended']);
+    expect((await call('kate', 'GET', 'keys')).status).toBe(200);
+    const refused = await use(key);
+    expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([
+      403,
+      'account_suspended',
+    ]);
+    await keys.accounts.resume('kate');
+    expect((await use(key)).status).toBe(200);
   });
 
   it('never lets parallel creations pass the key limit', async () => {

@@ -9,7 +9,11 @@ import type { AccountView } from './accounts/plans.js';
 import type { AuthError } from './errors/auth-error.js';
 import type { EventHandler, KeywardenEventType } from './events.js';
 import type { KeyManager } from './keys/key-manager.js';
-import { type KeywardenOptions, resolveKeywardenOptions } from './keywarden-options.js';
+import {
+  type KeywardenOptions,
+  type KeywardenSettings,
+  resolveKeywardenOptions,
+} from './keywarden-options.js';
 import { createCharging, type LimitStatus } from './limits/charge.js';
 import {
   createMinting,
@@ -224,6 +228,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     fromAccount: stagesFrom(stages, accountCheck.stage),
   });
   const minting = createMinting(settings, { refusals, authenticate });
+  const stopPurging = schedulePurge(settings);
   const keywarden: Keywarden = {
     keys: settings.keys,
     tokensEnabled: settings.tokens !== null,
@@ -246,6 +251,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
       return key === null ? null : charging.peek(key, await accountCheck.viewOfOwner(key.ownerId));
     },
     async close() {
+      stopPurging();
       await settings.meter?.close();
     },
     checkRoute: stacked.checkRoute,
@@ -256,4 +262,39 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   };
   registerEmitter(keywarden, settings.emit); // the portal's audit events go where this one's go
   return keywarden;
+}
+
+const PURGE_FIRST_MS = 60_000;
+const PURGE_EVERY_MS = 86_400_000;
+
+/**
+ * Purges the key manager's revoked and expired keys past its retention: a minute after start (a
+ * server restarted every day still purges), then once a day; timers that never keep the process
+ * alive. A failure is a `store.error` event (operation `purge`) and the next day tries again.
+ * Returns the function that stops it.
+ */
+function schedulePurge(settings: KeywardenSettings): () => void {
+  const { keys, emit, now } = settings;
+  if (typeof keys.purge !== 'function' || keys.purgeAfterDays === null) return () => {};
+  const run = () => {
+    keys.purge().catch((error: unknown) =>
+      emit({
+        type: 'store.error',
+        time: new Date(now()),
+        operation: 'purge',
+        message: (error as Error)?.message ?? 'error',
+      }),
+    );
+  };
+  let daily: NodeJS.Timeout | undefined;
+  const first = setTimeout(() => {
+    run();
+    daily = setInterval(run, PURGE_EVERY_MS);
+    daily.unref();
+  }, PURGE_FIRST_MS);
+  first.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(daily);
+  };
 }

@@ -12,6 +12,7 @@ import {
 import { keysCreate } from './keys-create.js';
 import { keysDelete } from './keys-delete.js';
 import { keysList } from './keys-list.js';
+import { keysPurge } from './keys-purge.js';
 import { keysRevoke } from './keys-revoke.js';
 import { keysRotate } from './keys-rotate.js';
 import { keysShow } from './keys-show.js';
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   keysRotate,
   keysRevoke,
   keysDelete,
+  keysPurge,
   keysUsage,
   accountsCreate,
   accountsList,

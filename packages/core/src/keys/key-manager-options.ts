@@ -74,6 +74,12 @@ export interface KeyManagerOptions {
   lastUsedIntervalMs?: number;
   /** Grace period for `rotate` when none is given, in seconds. @default 86400 */
   defaultRotationGraceSeconds?: number;
+  /**
+   * Days a revoked or expired key's record is kept (for audits and support) before `purge`
+   * deletes it; `false` keeps records forever. The authenticator purges once a day; the CLI's
+   * `keys purge` does it now. Usage already counted is not touched. @default 30
+   */
+  purgeAfterDays?: number | false;
   /** Receives key lifecycle events (created, rotated, revoked...); never given key material. */
   onEvent?: EventHandler;
 }
@@ -92,6 +98,8 @@ export interface KeyManagerSettings {
   hashQueue: FairQueue;
   lastUsedIntervalMs: number;
   defaultGraceSeconds: number;
+  /** Null when records are kept forever. */
+  purgeAfterDays: number | null;
   /** `onEvent` and the subscribers. */
   events: EventHub;
   /** `events.emit`: never throws. */
@@ -110,6 +118,7 @@ const OPTION_KEYS = [
   'maxQueuedHashes',
   'lastUsedIntervalMs',
   'defaultRotationGraceSeconds',
+  'purgeAfterDays',
   'onEvent',
 ];
 
@@ -198,6 +207,10 @@ export function resolveKeyManagerOptions(options: KeyManagerOptions): KeyManager
     defaultGraceSeconds: integerOption('defaultRotationGraceSeconds', o.defaultRotationGraceSeconds, 86_400, {
       min: 0,
     }),
+    purgeAfterDays:
+      o.purgeAfterDays === false
+        ? null
+        : integerOption('purgeAfterDays', o.purgeAfterDays, 30, { min: 0, max: 36_600 }),
     events,
     emit: events.emit,
   };

@@ -9,6 +9,7 @@ import type { KeyListFilter } from '../stores/key-store.js';
 import { meteringOf } from '../usage/registry.js';
 import { type UsageDay, type UsageStore, utcDay } from '../usage/usage-store.js';
 import { thenOrNow } from '../util/maybe-promise.js';
+import { integerOption, optionsObject } from '../util/options.js';
 import { CachedKey } from './cached-key.js';
 import { registerEntryPath } from './entry-path.js';
 import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-options.js';
@@ -106,6 +107,19 @@ export interface KeyManager {
   rotate(id: string, options?: RotateKeyOptions): Promise<CreatedApiKey | null>;
   /** Deletes the record for good (revoke instead to keep an audit trail); false when it did not exist. */
   delete(id: string): Promise<boolean>;
+  /**
+   * Deletes the records of keys revoked or expired more than `olderThanDays` ago (default: the
+   * manager's `purgeAfterDays`, 30), each a `key.deleted` event; resolves how many. Live keys,
+   * and keys revoked or expired more recently, are never touched. Usage already counted stays.
+   *
+   * @example
+   * ```ts
+   * const purged = await keys.purge(); // or: keywarden keys purge
+   * ```
+   */
+  purge(options?: { olderThanDays?: number }): Promise<number>;
+  /** The days `purge` keeps revoked and expired keys by default; null when it keeps them forever. */
+  readonly purgeAfterDays: number | null;
   /**
    * Checks a presented key. Never throws for any input. Give the `client` (its address) whenever
    * there is one: failed verifications are budgeted per client, and without one every call
@@ -225,6 +239,29 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       },
     }),
     usageStore: settings.store.usage ?? null,
+    purgeAfterDays: settings.purgeAfterDays,
+    async purge(options = {}) {
+      optionsObject('purge', options, ['olderThanDays']);
+      const days = integerOption(
+        'purge.olderThanDays',
+        options.olderThanDays,
+        settings.purgeAfterDays ?? 30,
+        {
+          min: 0,
+          max: 36_600,
+        },
+      );
+      const before = now() - days * DAY_MS;
+      const ended = (key: { revokedAt: Date | null; expiresAt: Date | null }) =>
+        Math.min(
+          key.revokedAt?.getTime() ?? Number.POSITIVE_INFINITY,
+          key.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY,
+        );
+      let purged = 0;
+      for (const key of await settings.store.list())
+        if (ended(key) < before && (await lifecycle.delete(key.id))) purged++;
+      return purged;
+    },
     usage: (keyId, range) => readUsage(manager, settings.store.usage, keyId, { now: now(), ...range }),
     verifyNow: (key, client) => thenOrNow(verifier.verifyEntryNow(key, client), verifier, publicResult),
     verify: (key, client) => Promise.resolve(manager.verifyNow(key, client)),

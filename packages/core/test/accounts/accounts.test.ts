@@ -122,3 +122,35 @@ describe('accounts', () => {
     await expect(accounts.list()).rejects.toThrow(/keeps no accounts/);
   });
 });
+
+describe('purge', () => {
+  it('deletes keys revoked or expired past the retention, never live ones, each a key.deleted event', async () => {
+    const { keys, clock, events } = setup();
+    const live = await keys.create({ name: 'live' });
+    const revoked = await keys.create({ name: 'revoked' });
+    const expiring = await keys.create({ name: 'expiring', expiresIn: 86_400 });
+    const recent = await keys.create({ name: 'recent' });
+    await keys.revoke(revoked.record.id);
+    clock.advance(32 * 86_400_000); // `expiring` ended 31 days ago, `revoked` 32
+    await keys.revoke(recent.record.id);
+    expect(keys.purgeAfterDays).toBe(30);
+    expect(await keys.purge()).toBe(2);
+    expect((await keys.list()).map((k) => k.name).sort()).toEqual(['live', 'recent']);
+    expect(
+      events
+        .filter((e) => e.type === 'key.deleted')
+        .map((e) => (e as { keyId: string }).keyId)
+        .sort(),
+    ).toEqual([revoked.record.id, expiring.record.id].sort());
+    expect((await keys.verify(live.key)).ok).toBe(true);
+    clock.advance(1);
+    expect(await keys.purge({ olderThanDays: 0 })).toBe(1); // `recent`, revoked a moment ago
+    await expect(keys.purge({ olderThanDays: -1 })).rejects.toThrow(RangeError);
+    const forever = createKeyManager({
+      store: createMemoryKeyStore(),
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      purgeAfterDays: false,
+    });
+    expect(forever.purgeAfterDays).toBeNull();
+  });
+});
