@@ -119,10 +119,12 @@ export function runExampleSuite(name: string, start: Start): void {
       image = await testImage();
       key = app.example.demoKey;
     });
+    // Closing waits for the server's connections and the example's last writes (usage, lastUsedAt
+    // under the keys file's lock): give it room on a busy machine (once over 10 s in a CI run).
     afterAll(async () => {
       await app.close();
       await rm(dir, { recursive: true, force: true });
-    });
+    }, 60_000);
 
     it('serves the page without the API key in it', async () => {
       const page = await fetch(url('/'));

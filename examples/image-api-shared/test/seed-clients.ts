@@ -83,7 +83,7 @@ export function runSeedClientSuite(name: string, start: Start): void {
     afterAll(async () => {
       await app.close();
       await rm(dir, { recursive: true, force: true });
-    });
+    }, 60_000); // the close waits for the example's last writes: room on a busy machine
 
     /** Uploads the photo with the key; its stored path. */
     async function uploaded(): Promise<string> {
