@@ -449,6 +449,37 @@ describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) 
     expect((await use(key)).status).toBe(200);
   });
 
+  it('never gets an account past its plan through churn: every key it makes, rotates or revokes shares one quota', async () => {
+    await keys.accounts.create({ id: 'mia', plan: 'free' }); // one key at a time, 20 units a month
+    let admitted = 0;
+    let attempts = 0;
+    const spend = async (key: string) => {
+      for (let i = 0; i < 3; i++) {
+        attempts++;
+        if ((await use(key)).status === 200) admitted++;
+      }
+    };
+    for (let round = 0; round < 5; round++) {
+      const made = await create('mia', { name: `round ${round}` });
+      expect(made.status).toBe(201); // the one key is always revoked before the next
+      await spend(made.body.key);
+      const rotated = await answer(
+        await call('mia', 'POST', `keys/${made.body.record.id}/rotate`, { grace_seconds: 0 }),
+      );
+      expect(rotated.status).toBe(201);
+      await spend(rotated.body.key);
+      expect((await answer(await call('mia', 'POST', `keys/${rotated.body.record.id}/revoke`))).status).toBe(
+        200,
+      );
+    }
+    // Ten keys made in the hour: the eleventh is refused, revoked keys give none back.
+    expect((await create('mia', { name: 'one more' })).body.code).toBe('too_many_creations');
+    expect(attempts).toBe(30);
+    expect(admitted).toBe(20); // the plan's quota, whatever the keys did
+    const standing = (await answer(await call('mia', 'GET', 'account'))).body.account;
+    expect(standing.usage.quota).toMatchObject({ limit: 20, used: 20, remaining: 0 });
+  });
+
   it('never lets parallel creations pass the key limit', async () => {
     const results = await Promise.all(Array.from({ length: 12 }, () => create('iris', { name: 'burst' })));
     expect(results.filter((r) => r.status === 201)).toHaveLength(POLICY.maxKeysPerOwner!);
