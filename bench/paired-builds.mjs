@@ -6,6 +6,9 @@
 // of each round, median. `--swap` loads this checkout's build first (load order can matter).
 // For a change to the request path that the HTTP-level paired bench cannot resolve (its rows move
 // by about 0.02 between runs, tens of nanoseconds are below that).
+// `--limits`: the limits rows instead (memory limit store): a key with a rate limit and a quota,
+// and a key with both of an account on a plan with both; per build, what the account adds over
+// what the key's limits add (the accounts' cost target: at most 1.3x).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -19,6 +22,8 @@ const kitOf = (root) =>
 const build = (root) => [join(root, 'packages/core/dist/index.js'), kitOf(root)];
 const builds = { before: build(other), after: build(join(import.meta.dirname, '..')) };
 const server = { on() {} };
+const limitsSet = process.argv.includes('--limits');
+const HIGH = { rateLimit: { limit: 1e9, windowSeconds: 3600 }, quota: { limit: 1e9, period: 'month' } };
 async function setup([indexPath, adapterPath]) {
   const core = await import(indexPath);
   const { RequestView } = await import(adapterPath);
@@ -31,9 +36,23 @@ async function setup([indexPath, adapterPath]) {
   const keywarden = core.createKeywarden({
     keys,
     requireHttps: false,
+    usage: false,
     tokens: { secrets: [{ id: 't', secret: core.generateTokenSecret() }] },
+    ...(limitsSet
+      ? {
+          plans: { team: { rateLimits: [HIGH.rateLimit], quota: HIGH.quota } },
+          limits: { store: core.createMemoryLimitStore() },
+        }
+      : {}),
   });
   const { key, record } = await keys.create({ name: 'k', paths: ['/v3/files/*'], scopes: ['images:read'] });
+  const extra = {};
+  if (limitsSet) {
+    await keys.accounts.create({ id: 'acme', plan: 'team' });
+    const bounds = { paths: ['/v3/files/*'], scopes: ['images:read'], ...HIGH };
+    extra.limited = (await keys.create({ name: 'l', ...bounds })).key;
+    extra.account = (await keys.create({ name: 'a', ...bounds, ownerId: 'acme' })).key;
+  }
   const { token } = await keywarden.mintAccessToken(record.id, { paths: ['/v3/files/*'] });
   const access = { ip: () => '127.0.0.1', secure: () => false };
   const raw = (header, value) => ({
@@ -43,6 +62,7 @@ async function setup([indexPath, adapterPath]) {
     socket: { server, remoteAddress: '127.0.0.1' },
   });
   const forms = { key: raw('x-api-key', key), token: raw('authorization', `AccessToken ${token}`) };
+  for (const [name, value] of Object.entries(extra)) forms[name] = raw('x-api-key', value);
   for (const r of Object.values(forms)) {
     const res = await keywarden.authenticate(new RequestView(r, r.url, r, access));
     if (!res.ok) throw new Error('refused');
@@ -83,7 +103,11 @@ for (const name of order) runners[name] = await setup(builds[name]);
 const N = 20000;
 // More rounds on a busy machine: `node bench/paired-builds.mjs <other> --rounds=150`.
 const ROUNDS = Number(process.argv.find((arg) => arg.startsWith('--rounds='))?.slice(9) ?? 40);
-for (const form of ['view-key', 'auth-key', 'auth-token', 'key', 'token']) {
+const forms = limitsSet
+  ? ['auth-key', 'auth-limited', 'auth-account']
+  : ['view-key', 'auth-key', 'auth-token', 'key', 'token'];
+const medians = { before: {}, after: {} };
+for (const form of forms) {
   for (let w = 0; w < 20; w++) {
     runners.before(form, N);
     runners.after(form, N);
@@ -102,7 +126,19 @@ for (const form of ['view-key', 'auth-key', 'auth-token', 'key', 'token']) {
   // The fastest round of each: contention only ever adds time, so on a shared machine the
   // minimum is the steadier figure of what the code costs.
   const fastest = { before: Math.min(...ns.before), after: Math.min(...ns.after) };
+  medians.before[form] = median(ns.before);
+  medians.after[form] = median(ns.after);
   console.log(
     `${form}: before ${median(ns.before).toFixed(0)} ns, after ${median(ns.after).toFixed(0)} ns, after/before per round median ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}); fastest rounds ${fastest.before.toFixed(0)} / ${fastest.after.toFixed(0)} ns = ${(fastest.after / fastest.before).toFixed(3)}`,
   );
+}
+if (limitsSet) {
+  for (const name of ['before', 'after']) {
+    const m = medians[name];
+    const keyAdds = m['auth-limited'] - m['auth-key'];
+    const accountAdds = m['auth-account'] - m['auth-key'];
+    console.log(
+      `${name}: key limits add ${keyAdds.toFixed(0)} ns, key + account limits ${accountAdds.toFixed(0)} ns: ${(accountAdds / keyAdds).toFixed(2)}x`,
+    );
+  }
 }

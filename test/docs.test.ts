@@ -102,7 +102,7 @@ describe('ARCHITECTURE.md', () => {
       ['keys/entry-path.ts', 'ENTRY_PATHS'],
       ['usage/registry.ts', 'METERINGS'],
       ['portal/emitter.ts', 'EMITTERS'],
-      ['limits/key-slots.ts', 'KEY_SLOTS'],
+      ['limits/slots.ts', 'COUNTER_SLOTS'],
     ]) {
       const text = readFileSync(join(root, 'packages/core/src', file!), 'utf8');
       expect(text, file).toMatch(new RegExp(`import \\{[^}]*\\b${link}\\b[^}]*\\} from '\\.\\./links\\.js'`));

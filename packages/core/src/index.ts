@@ -1,3 +1,4 @@
+export type { CachedAccount } from './accounts/account-cache.js';
 export type { AccountManager } from './accounts/account-manager.js';
 export type {
   AccountLimits,
@@ -12,7 +13,7 @@ export {
   type AccountStore,
   DuplicateAccountError,
 } from './accounts/account-store.js';
-export type { AccountView, Plan, Plans } from './accounts/plans.js';
+export type { AccountTerms, AccountView, Plan, Plans } from './accounts/plans.js';
 export type { KeywardenLogger } from './adapter/logging.js';
 export {
   AUTH_ERROR_STATUS,

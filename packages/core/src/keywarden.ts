@@ -248,7 +248,7 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     accountOf: (ownerId) => accountCheck.viewOfOwner(ownerId),
     async peekLimits(keyId) {
       const key = await settings.keys.get(keyId);
-      return key === null ? null : charging.peek(key, await accountCheck.viewOfOwner(key.ownerId));
+      return key === null ? null : charging.peek(key, await accountCheck.accountOfOwner(key.ownerId));
     },
     async close() {
       stopPurging();

@@ -7,7 +7,7 @@
 // this way.
 import type { EventHandler } from './events.js';
 import type { EntryPath } from './keys/entry-path.js';
-import type { KeySlots } from './limits/key-slots.js';
+import type { CounterSlots } from './limits/slots.js';
 import type { Meter } from './usage/meter.js';
 import type { UsageStore } from './usage/usage-store.js';
 
@@ -38,8 +38,9 @@ export const METERINGS = new WeakMap<object, Metering>();
 export const EMITTERS = new WeakMap<object, EventHandler>();
 
 /**
- * Limit store -> the slots where it keeps keys' counters in typed arrays (the memory store), so
- * that a limited key costs no counter objects. Set by `createMemoryLimitStore`; read by the charge
- * stage. Without it: counters by name through the store's `consume`.
+ * Limit store -> the slots where it keeps keys' and accounts' counters in typed arrays (the memory
+ * store), so that a limited key or account costs no counter objects. Set by
+ * `createMemoryLimitStore`; read by the charge stage. Without it: counters by name through the
+ * store's `consume`.
  */
-export const KEY_SLOTS = new WeakMap<object, KeySlots>();
+export const COUNTER_SLOTS = new WeakMap<object, CounterSlots>();

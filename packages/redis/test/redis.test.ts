@@ -289,6 +289,81 @@ describe('two server processes sharing one Redis', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
+  /** A child process's stdout, line by line: resolves to the first line `match` accepts. */
+  function lineOf(child: ChildProcess, match: RegExp): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const found = match.exec(output);
+        if (found) resolve(found);
+      });
+      child.stderr!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
+    });
+  }
+
+  it("with leases: an account quota of 100 over 5 keys on three server processes, 1,000 parallel requests while a fourth process makes, rotates and revokes the account's keys: exactly 100 succeed", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keywarden-churn-'));
+    try {
+      const pepper = 'p'.repeat(32);
+      const keysFile = join(dir, 'keys.json');
+      const store = await openFileKeyStore({ path: keysFile, watch: false });
+      const keys = createKeyManager({ store, hasher: createHmacHasher({ pepper }) });
+      const account = `churn-${Date.now()}`;
+      await keys.accounts.create({ id: account, plan: 'team' });
+      const made: { key: string; record: { id: string } }[] = [];
+      for (let i = 0; i < 5; i++) made.push(await keys.create({ name: `k${i}`, ownerId: account }));
+      const plans = JSON.stringify({ team: { quota: { limit: 100, period: 'month' } } });
+      const env = { KEYS_FILE: keysFile, PEPPER: pepper, REDIS_URL: redis.url, PLANS: plans };
+      const ports = await Promise.all([startServer(env), startServer(env), startServer(env)]);
+      const burst = (pick: (i: number) => number) =>
+        Promise.all(
+          Array.from({ length: 1000 }, (_, i) =>
+            fetch(`http://127.0.0.1:${ports[pick(i)]}/v3/files/a.png`, {
+              headers: { 'x-api-key': made[i % 5]!.key },
+            }),
+          ),
+        );
+      // The churn runs round after round from before the burst until after it.
+      const churn = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'churn.mjs')], {
+        env: {
+          ...process.env,
+          KEYS_FILE: keysFile,
+          PEPPER: pepper,
+          ACCOUNT: account,
+          TIP: made[4]!.record.id,
+        },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      children.push(churn);
+      const done = lineOf(churn, /done (\d+)/);
+      await lineOf(churn, /round 1\b/);
+      const first = await burst((i) => (i % 10 < 6 ? 0 : i % 10 < 9 ? 1 : 2));
+      churn.stdin!.end('stop\n');
+      const rounds = Number((await done)[1]);
+      expect(rounds).toBeGreaterThanOrEqual(2);
+      const ok = (responses: Response[]) => responses.filter((r) => r.status === 200).length;
+      expect([...new Set(first.map((r) => r.status))].sort()).toEqual([200, 429]);
+      expect(ok(first)).toBeLessThanOrEqual(100);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const second = await burst((i) => (i % 10 < 6 ? 2 : i % 10 < 9 ? 1 : 0));
+      expect(ok(first) + ok(second)).toBe(100);
+      // The churn is in the shared file: per round a key made, its successor, the tip's successor.
+      const reader = await openFileKeyStore({ path: keysFile, watch: false });
+      const ofAccount = (await reader.list()).filter((record) => record.ownerId === account);
+      expect(ofAccount.length).toBe(5 + 3 * rounds);
+      expect(ofAccount.filter((record) => record.revokedAt !== null).length).toBeGreaterThanOrEqual(rounds);
+      await reader.close();
+      await store.close();
+    } finally {
+      // The servers go now, not after the describe: the tests after this one need the cores.
+      for (const child of children) child.kill();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
 
 describe('usage metering on Redis', () => {
@@ -314,7 +389,8 @@ describe('usage metering on Redis', () => {
       quota: { limit: 4, period: 'month' },
     });
     const request = { method: 'GET', url: '/x', headers: { 'x-api-key': key } };
-    expect((await a.keywarden.authenticate(request, { cost: 2 })).ok).toBe(true);
+    const first = await a.keywarden.authenticate(request, { cost: 2 });
+    expect(first.ok ? 'ok' : first.error).toBe('ok');
     expect((await b.keywarden.authenticate(request, { cost: 2 })).ok).toBe(true);
     expect((await b.keywarden.authenticate(request, { cost: 1 })).ok).toBe(false); // quota_exceeded
     expect((await a.keywarden.authenticate(request, { scopes: ['images:write'] })).ok).toBe(false);

@@ -4,7 +4,7 @@
 
 import { configError } from '../errors/config-error.js';
 import type { EventHandler } from '../events.js';
-import type { AccountCache } from './account-cache.js';
+import type { AccountCache, CachedAccount } from './account-cache.js';
 import {
   type AccountRecord,
   type AccountSettings,
@@ -44,15 +44,19 @@ export interface AccountManager {
    */
   delete(id: string): Promise<boolean>;
   /**
-   * The account as the request path reads it: frozen, shared, answered without a promise while
-   * cached (null: no such account); rejects when the store cannot answer. A change made through
-   * this manager, another instance or the CLI reaches it through the store's notifications.
+   * The account as the request path reads it (its id, plan, status and overrides; `get` reads the
+   * whole record): frozen, shared, answered without a promise while cached (null: no such
+   * account); rejects when the store cannot answer. A change made through this manager, another
+   * instance or the CLI reaches it through the store's notifications.
    * `at`: a reading of the manager's clock the caller already has.
+   *
+   * @example
+   * ```ts
+   * const account = await keys.accounts.lookupNow('alice');
+   * if (account?.status === 'suspended') console.log('alice is suspended');
+   * ```
    */
-  lookupNow(
-    id: string,
-    at?: number,
-  ): Readonly<AccountRecord> | null | Promise<Readonly<AccountRecord> | null>;
+  lookupNow(id: string, at?: number): CachedAccount | null | Promise<CachedAccount | null>;
   /** Drops what is cached of an account (null: of every account). */
   invalidate(id: string | null): void;
   /** Whether the key store keeps accounts (every store keywarden ships does); the other methods reject without. */

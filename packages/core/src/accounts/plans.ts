@@ -24,16 +24,38 @@ export type Plan = AccountLimits;
 /** Plans by name: `{ free: {...}, pro: {...} }`. */
 export type Plans = Readonly<Record<string, Plan>>;
 
-/** An account as a request is charged: its status and the limits its plan and overrides give it. */
-export interface AccountView {
-  readonly id: string;
+/**
+ * What a plan and an account's overrides give the account: one frozen object shared by every
+ * account on the plan without overrides of its own.
+ *
+ * @example
+ * ```ts
+ * const view = await keywarden.accountOf('alice');
+ * if (view?.quota) console.log(`${view.plan}: ${view.quota.limit} a ${view.quota.period}`);
+ * ```
+ */
+export interface AccountTerms {
   readonly plan: string;
-  readonly status: CachedAccount['status'];
   /** Every window applies; [] for none. */
   readonly rateLimits: readonly RateLimitSpec[];
   readonly quota: QuotaSpec | null;
   /** Most active keys; null for no limit. */
   readonly maxKeys: number | null;
+}
+
+/**
+ * An account as a request is charged: its id and status, and the limits its plan and overrides
+ * give it.
+ *
+ * @example
+ * ```ts
+ * const view = await keywarden.accountOf('alice');
+ * console.log(view?.status, view?.rateLimits);
+ * ```
+ */
+export interface AccountView extends AccountTerms {
+  readonly id: string;
+  readonly status: CachedAccount['status'];
 }
 
 /** The plans option, checked: names, and each plan's limits. Null when none are given. */
@@ -56,20 +78,23 @@ export function resolvePlans(plans: unknown): ReadonlyMap<string, Readonly<Plan>
   return out;
 }
 
-/** The account's view (its plan's limits under its overrides), or null when its plan is unknown. */
-export function viewOf(
+/** The terms of an account's plan under its overrides, or null when its plan is unknown. */
+export function termsOf(
   account: CachedAccount,
   plans: ReadonlyMap<string, Readonly<Plan>> | null,
-): AccountView | null {
+): AccountTerms | null {
   const plan = plans?.get(account.plan);
   if (plan === undefined) return null;
   const { overrides } = account;
   return Object.freeze({
-    id: account.id,
     plan: account.plan,
-    status: account.status,
     rateLimits: Object.freeze([...(overrides.rateLimits ?? plan.rateLimits ?? [])]),
     quota: overrides.quota !== undefined ? overrides.quota : (plan.quota ?? null),
     maxKeys: overrides.maxKeys ?? plan.maxKeys ?? null,
   });
+}
+
+/** An account's view: its id and status with its terms. */
+export function viewOf(account: CachedAccount, terms: AccountTerms): AccountView {
+  return Object.freeze({ id: account.id, status: account.status, ...terms });
 }

@@ -5,17 +5,24 @@
 // What it charges is the context's: `units` quota units and `requests` rate-limit requests (a
 // request: its route's cost and 1; a stacked middleware or a handler's charge: units only).
 
-import type { AccountView } from '../accounts/plans.js';
+import type { AccountTerms } from '../accounts/plans.js';
 import { AuthError } from '../errors/auth-error.js';
 import { CachedKey, type KeyView } from '../keys/cached-key.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
+import type { ChargedAccount } from '../request/account-check.js';
 import type { RequestContext } from '../request/context.js';
 import type { Refusals, Refused } from '../request/refusals.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
-import { accountCounters } from './account-counters.js';
-import { keyCounters, type PolicyCounter } from './key-counters.js';
-import { keySlotsOf } from './key-slots.js';
+import {
+  type Charge,
+  keyAndAccountCounters,
+  keyCounters,
+  NO_COUNTERS,
+  namedAccountCounters,
+  type PolicyCounter,
+} from './counters.js';
 import type { ConsumeResult, LimitStore } from './limit-store.js';
+import { counterSlotsOf } from './slots.js';
 
 import { secondsUntil } from './windows.js';
 
@@ -34,7 +41,7 @@ export interface Charging {
    * Reads a key's (its rotation lineage's) counters, and its account's, without charging them;
    * rejects when the store cannot answer.
    */
-  peek(key: KeyView, account: AccountView | null): Promise<LimitStatus>;
+  peek(key: KeyView, account: ChargedAccount | null): Promise<LimitStatus>;
 }
 
 /** Where one of a key's limits stands, from {@link Keywarden.peekLimits}. */
@@ -69,25 +76,45 @@ export interface AccountLimitStatus {
   quota: LimitUsage | null;
 }
 
+/** Whether terms limit anything. */
+const limiting = (terms: AccountTerms) => terms.rateLimits.length > 0 || terms.quota !== null;
+
 /**
- * How a request's counters are made and consumed in `store`. A store with key slots (the memory
- * store) needs no key in them: keys with the same limits (one shared profile) share one frozen
- * list, so a limited key costs no counter objects of its own.
+ * How a request's counters are made and consumed in `store`. A store with counter slots (the
+ * memory store) needs no names: keys with the same limits (one shared profile) share one frozen
+ * list, accounts on the same terms another, so a limited key or account costs no counter objects
+ * of its own.
  */
-function keyConsumption(store: LimitStore) {
+function consumption(store: LimitStore) {
   const consumeNow = store.consumeNow?.bind(store);
-  const slots = keySlotsOf(store);
+  const slots = counterSlotsOf(store);
   return {
-    countersOf(keyId: string, key: KeyView, charge: { cost: number; rateCost: number }, t: number) {
-      if (slots === undefined) return keyCounters(keyId, key, charge, t);
-      return keyCounters(null, key instanceof CachedKey ? key.profile : key, charge, t);
+    /**
+     * The counters of one charge of `key`, with its account's (`accountId` null: none, or an
+     * account without limits).
+     */
+    countersOf(
+      key: KeyView,
+      accountId: string | null,
+      terms: AccountTerms | null,
+      charge: Charge,
+    ): readonly PolicyCounter[] {
+      if (slots === undefined) {
+        if (accountId !== null) return namedAccountCounters(key, accountId, terms!, charge);
+        // Counters belong to the rotation lineage: a rotated key goes on from its predecessor's counts.
+        return keyCounters(key.lineageId, key, charge);
+      }
+      const limits = key instanceof CachedKey ? key.profile : key;
+      if (accountId !== null) return keyAndAccountCounters(limits, terms!, charge);
+      return key.rateLimit || key.quota ? keyCounters(null, limits, charge) : NO_COUNTERS;
     },
-    consume(keyId: string, counters: readonly PolicyCounter[], t: number): MaybePromise<ConsumeResult> {
-      if (slots !== undefined) return slots.consume(keyId, counters, t);
-      return consumeNow ? consumeNow(counters, t) : store.consume(counters, t);
-    },
-    /** Counters by name (a key's with its account's): the store's own all-or-nothing consume. */
-    consumeNamed(counters: readonly PolicyCounter[], t: number): MaybePromise<ConsumeResult> {
+    consume(
+      key: KeyView,
+      accountId: string | null,
+      counters: readonly PolicyCounter[],
+      t: number,
+    ): MaybePromise<ConsumeResult> {
+      if (slots !== undefined) return slots.consume(key.lineageId, accountId, counters, t);
       return consumeNow ? consumeNow(counters, t) : store.consume(counters, t);
     },
   };
@@ -102,22 +129,17 @@ function keepHeaders(ctx: RequestContext, charged: Headers | Refused): Refused |
 
 /** A cost-0 consume: every store reads its counters and changes nothing for it. */
 function createPeek(store: LimitStore, now: () => number) {
-  const { countersOf, consume, consumeNamed } = keyConsumption(store);
-  return async function peek(key: KeyView, account: AccountView | null): Promise<LimitStatus> {
+  const { countersOf, consume } = consumption(store);
+  return async function peek(key: KeyView, charged: ChargedAccount | null): Promise<LimitStatus> {
     const status: LimitStatus = { rateLimit: null, quota: null, account: null };
+    const terms = charged?.terms ?? null;
+    if (charged !== null)
+      status.account = { id: charged.account.id, plan: charged.terms.plan, rateLimits: [], quota: null };
     const t = now();
-    const nothing = { cost: 0, rateCost: 0 };
-    let counters: readonly PolicyCounter[];
-    let counts: number[];
-    if (account !== null) {
-      status.account = { id: account.id, plan: account.plan, rateLimits: [], quota: null };
-      counters = accountCounters(key, account, nothing, t);
-      ({ counts } = await consumeNamed(counters, t));
-    } else {
-      if (!key.rateLimit && !key.quota) return status;
-      counters = countersOf(key.lineageId, key, nothing, t);
-      ({ counts } = await consume(key.lineageId, counters, t));
-    }
+    const accountId = charged !== null && limiting(charged.terms) ? charged.account.id : null;
+    const counters = countersOf(key, accountId, terms, { cost: 0, rateCost: 0, now: t });
+    if (counters.length === 0) return status;
+    const { counts } = await consume(key, accountId, counters, t);
     const windows = new Map<number, LimitUsage>();
     counters.forEach((counter, i) => {
       const used = counts[i]!;
@@ -133,15 +155,15 @@ function createPeek(store: LimitStore, now: () => number) {
       } else if (counter.policy === 'rate') status.rateLimit = usage;
       else status.quota = usage;
     });
-    if (account !== null)
-      status.account!.rateLimits = account.rateLimits.map((spec) => windows.get(spec.windowSeconds)!);
+    if (terms !== null)
+      status.account!.rateLimits = terms.rateLimits.map((spec) => windows.get(spec.windowSeconds)!);
     return status;
   };
 }
 
 export function createCharging(settings: KeywardenSettings, refusals: Refusals): Charging {
   const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
-  const { countersOf, consume, consumeNamed } = keyConsumption(limitStore);
+  const { countersOf, consume } = consumption(limitStore);
 
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | Refused {
     emit({
@@ -195,20 +217,15 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
 
   function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | Refused> {
     const key = ctx.key!;
-    const { account } = ctx;
+    const { account, terms } = ctx;
     const t = ctx.at;
+    const accountId = account !== null && limiting(terms!) ? account.id : null;
+    if (accountId === null && !key.rateLimit && !key.quota) return NO_HEADERS;
     let counters: readonly PolicyCounter[];
     let result: MaybePromise<ConsumeResult>;
     try {
-      if (account !== null && (account.rateLimits.length > 0 || account.quota !== null)) {
-        counters = accountCounters(key, account, { cost, rateCost }, t);
-        result = consumeNamed(counters, t);
-      } else {
-        if (!key.rateLimit && !key.quota) return NO_HEADERS;
-        // Counters belong to the rotation lineage: a rotated key goes on from its predecessor's counts.
-        counters = countersOf(key.lineageId, key, { cost, rateCost }, t);
-        result = consume(key.lineageId, counters, t);
-      }
+      counters = countersOf(key, accountId, terms, { cost, rateCost, now: t });
+      result = consume(key, accountId, counters, t);
     } catch (error) {
       return storeFailed(ctx, error, t);
     }
@@ -231,14 +248,9 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
       }
       // No key: a principal this authenticator did not make (a stacked run), nothing to count on.
       if (key === null) return null;
-      const { account } = ctx;
-      const accountQuota = account !== null && account.quota !== null;
-      if (
-        !key.rateLimit &&
-        !key.quota &&
-        !accountQuota &&
-        (account === null || account.rateLimits.length === 0)
-      )
+      const { terms } = ctx;
+      const accountQuota = terms !== null && terms.quota !== null;
+      if (!key.rateLimit && !key.quota && !accountQuota && (terms === null || terms.rateLimits.length === 0))
         return null;
       // Units alone count against a quota only (the rate limit counted the request already).
       if (requests === 0 && (units === 0 || (!key.quota && !accountQuota))) return null;

@@ -1,11 +1,14 @@
 import { createMemoryUsageStore } from '../usage/memory-usage-store.js';
 import { checkedOption, integerOption, optionsObject } from '../util/options.js';
-import { createKeySlots, registerKeySlots } from './key-slots.js';
 import type { ConsumeResult, LimitCounter, LimitStore } from './limit-store.js';
+import { createCounterSlots, registerCounterSlots } from './slots.js';
 
 /** Options of {@link createMemoryLimitStore}. */
 export interface MemoryLimitStoreOptions {
-  /** Counters kept at most (an API key's rate limit and quota count as one). @default 100000 */
+  /**
+   * Counters kept at most (an API key's rate limit and quota count as one, and so do an account's
+   * windows and quota). @default 100000
+   */
   maxCounters?: number;
   /**
    * What a full store does with a new counter once no window has ended: `'refuse'` it (the call
@@ -39,8 +42,9 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
   const counters = new Map<string, { count: number; resetAt: number }>();
   let lastSweep = Number.NEGATIVE_INFINITY;
 
-  // An API key's counters live in its slot (key-slots.ts); a slot counts as one counter here.
-  const slots = createKeySlots((now) => makeRoom(now, 1));
+  // An API key's counters live in its slot, an account's in its own (slots.ts); a slot counts as
+  // one counter here.
+  const slots = createCounterSlots(makeRoom);
 
   function makeRoom(now: number, needed: number): boolean {
     if (counters.size + slots.size + needed <= maxCounters) return true;
@@ -96,6 +100,6 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
     consume: async (list, now) => consumeNow(list, now),
     usage: createMemoryUsageStore(),
   };
-  registerKeySlots(store, slots);
+  registerCounterSlots(store, slots);
   return store;
 }

@@ -1,7 +1,7 @@
 // The rate-limit headers of a response, in the style a client expects. The default is the IETF
 // draft's current form (draft-ietf-httpapi-ratelimit-headers-11); clients written against older
 // drafts, or the `X-RateLimit-*` convention, can be served those instead or as well.
-import type { PolicyCounter } from './key-counters.js';
+import type { PolicyCounter } from './counters.js';
 import { secondsUntil } from './windows.js';
 
 /**
@@ -55,7 +55,7 @@ function tightest(counters: readonly PolicyCounter[], counts: readonly number[])
   return best;
 }
 
-// `RateLimit-Policy` depends only on the counters, which a warm key reuses (key-counters.ts): each
+// `RateLimit-Policy` depends only on the counters, which a warm key reuses (counters.ts): each
 // writer keeps its text per counters list, so a request builds only the `RateLimit` value.
 function policyOf(
   memo: WeakMap<readonly PolicyCounter[], string>,

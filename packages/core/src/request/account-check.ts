@@ -1,49 +1,64 @@
 // Stage 6, the account: the key's account (its `ownerId`), read from the key manager's account cache
 // (at once while cached). No account: the key's own limits alone, as for a key without an owner.
 // A suspended account: 403 `account_suspended`. An account on a plan the configuration lacks:
-// 503, fail closed, and an `account.plan_unknown` event. Otherwise the account's limits go to the
-// charge stage in `ctx.account`.
-import type { CachedAccount } from '../accounts/account-cache.js';
-import { type AccountView, viewOf } from '../accounts/plans.js';
+// 503, fail closed, and an `account.plan_unknown` event. Otherwise the account and the terms of
+// its plan go to the charge stage in `ctx.account` and `ctx.terms`.
+import { type CachedAccount, NO_OVERRIDES } from '../accounts/account-cache.js';
+import { type AccountTerms, type AccountView, termsOf, viewOf } from '../accounts/plans.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { RequestContext } from './context.js';
 import { sharedClock } from './context.js';
 import type { Refusals, Refused } from './refusals.js';
 
-/** An account whose plan is unknown, in the views memo. */
-const UNKNOWN_PLAN = Object.freeze({}) as AccountView;
+/** An account with the terms it is charged by. */
+export interface ChargedAccount {
+  account: CachedAccount;
+  terms: AccountTerms;
+}
 
 export function createAccountCheck(settings: KeywardenSettings, refusals: Refusals) {
   const { keys, plans, emit, now } = settings;
   const accounts = keys.accounts?.enabled === true ? keys.accounts : null;
   const clock = sharedClock(settings);
-  // Each cached account's view: the cache hands out one frozen object per read, so a change (a
-  // new object) gets a new view, and a warm request resolves no plan.
-  const views = new WeakMap<CachedAccount, AccountView>();
+  // The terms accounts are charged by, made once: per plan for the accounts without overrides
+  // (bounded by the configured plans), per overrides object for the others (a cached account's,
+  // dropped with it). A warm request resolves no plan and makes nothing.
+  const byPlan = new Map<string, AccountTerms>();
+  const byOverrides = new WeakMap<object, AccountTerms>();
+  // Accounts on an unknown plan that were reported (one event per account read, not per request).
+  const reported = new WeakSet<CachedAccount>();
 
-  function viewFor(account: CachedAccount): AccountView {
-    let view = views.get(account);
-    if (view === undefined) {
-      view = viewOf(account, plans) ?? UNKNOWN_PLAN;
-      views.set(account, view);
-      if (view === UNKNOWN_PLAN)
+  function termsFor(account: CachedAccount): AccountTerms | null {
+    const own = account.overrides !== NO_OVERRIDES;
+    let terms = own ? byOverrides.get(account.overrides) : byPlan.get(account.plan);
+    if (terms !== undefined && terms.plan === account.plan) return terms;
+    const made = termsOf(account, plans);
+    if (made === null) {
+      if (!reported.has(account)) {
+        reported.add(account);
         emit({
           type: 'account.plan_unknown',
           time: new Date(now()),
           accountId: account.id,
           plan: account.plan,
         });
+      }
+      return null;
     }
-    return view;
+    terms = made;
+    if (own) byOverrides.set(account.overrides, terms);
+    else byPlan.set(account.plan, terms);
+    return terms;
   }
 
   function decide(ctx: RequestContext, account: CachedAccount | null): Refused | null {
     if (account === null) return null;
-    const view = viewFor(account);
-    if (view === UNKNOWN_PLAN) return refusals.refuse(ctx, 'auth_unavailable', 'unknown_plan', []);
-    if (view.status === 'suspended')
+    const terms = termsFor(account);
+    if (terms === null) return refusals.refuse(ctx, 'auth_unavailable', 'unknown_plan', []);
+    if (account.status === 'suspended')
       return refusals.refuse(ctx, 'account_suspended', 'account_suspended', []);
-    ctx.account = view;
+    ctx.account = account;
+    ctx.terms = terms;
     return null;
   }
 
@@ -51,22 +66,29 @@ export function createAccountCheck(settings: KeywardenSettings, refusals: Refusa
     refusals.refuse(ctx, 'auth_unavailable', 'account_store_unavailable', []);
 
   /**
-   * The view of an owner's account, as a request would see it now; null without one. Rejects when
-   * its plan is not configured (a request would be refused) or the store cannot answer.
+   * An owner's account and its terms, as a request would see them now; null without one. Rejects
+   * when its plan is not configured (a request would be refused) or the store cannot answer.
    */
-  async function viewOfOwner(ownerId: string | null): Promise<AccountView | null> {
+  async function accountOfOwner(ownerId: string | null): Promise<ChargedAccount | null> {
     if (accounts === null || ownerId === null) return null;
     const account = await accounts.lookupNow(ownerId);
     if (account === null) return null;
-    const view = viewFor(account);
-    if (view === UNKNOWN_PLAN)
+    const terms = termsFor(account);
+    if (terms === null)
       throw new Error(
         `keywarden: account ${JSON.stringify(account.id)} is on plan ${JSON.stringify(account.plan)}, which plans does not name`,
       );
-    return view;
+    return { account, terms };
   }
 
-  if (accounts === null) return { stage: (_ctx: RequestContext): Refused | null => null, viewOfOwner };
+  /** The view of an owner's account (see {@link accountOfOwner}). */
+  async function viewOfOwner(ownerId: string | null): Promise<AccountView | null> {
+    const found = await accountOfOwner(ownerId);
+    return found === null ? null : viewOf(found.account, found.terms);
+  }
+
+  if (accounts === null)
+    return { stage: (_ctx: RequestContext): Refused | null => null, viewOfOwner, accountOfOwner };
   const stage = (ctx: RequestContext): Refused | null | Promise<Refused | null> => {
     // No key: a principal another authenticator made (a stacked run); no owner: no account.
     const ownerId = ctx.key?.ownerId;
@@ -83,5 +105,5 @@ export function createAccountCheck(settings: KeywardenSettings, refusals: Refusa
       () => unavailable(ctx),
     );
   };
-  return { stage, viewOfOwner };
+  return { stage, viewOfOwner, accountOfOwner };
 }

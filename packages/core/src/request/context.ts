@@ -2,7 +2,8 @@
 // the credential after extraction, the key and principal after verification, the patterns the
 // path must match. A class, so every request's object has the same shape.
 
-import type { AccountView } from '../accounts/plans.js';
+import type { CachedAccount } from '../accounts/account-cache.js';
+import type { AccountTerms } from '../accounts/plans.js';
 import type { KeyView } from '../keys/cached-key.js';
 import { type Headers, NO_HEADERS } from '../limits/charge.js';
 import type { AccessTokenClaims } from '../tokens/access-tokens.js';
@@ -28,8 +29,10 @@ export class RequestContext {
   /** The key that grants the request (a token's parent): its limits and IP allowlist. */
   key: KeyView | null = null;
   principal: Principal | null = null;
-  /** The key's account and the limits its plan gives it; null for a key without one. */
-  account: AccountView | null = null;
+  /** The key's account; null for a key without one. */
+  account: CachedAccount | null = null;
+  /** The limits its plan and overrides give it (set with `account`). */
+  terms: AccountTerms | null = null;
   /** Whether the key's IP allowlist applies (keys, not tokens: tokens exist to be used from browsers). */
   checkIp = false;
   /** Patterns the path must match one of (null: any). */
