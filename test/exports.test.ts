@@ -27,6 +27,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'PORTAL_CSRF_HEADER',
       'PROBLEM_CONTENT_TYPE',
       'PROBLEM_TYPE_BASE',
+      'accountUsageId',
       'allowsPath',
       'clientPartition',
       'createArgon2Hasher',

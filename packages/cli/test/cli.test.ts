@@ -742,3 +742,106 @@ describe('keys usage', () => {
     }
   }, 30_000);
 });
+
+describe('accounts usage and usage export', () => {
+  const today = () => new Date().toISOString().slice(0, 10);
+
+  it("sums an account's keys (a purged one's too), and exports one row per account and period with a stable id", async () => {
+    await cli(['migrate', '--store', pg.url]);
+    const store = createPostgresKeyStore({ connectionString: pg.url, listen: false });
+    const keys = createKeyManager({ store, hasher: createHmacHasher({ pepper: PEPPER }) });
+    const plans = { team: { quota: { limit: 5, period: 'month' as const } } };
+    const keywarden = createKeywarden({ keys, requireHttps: false, plans });
+    const [acme, globex] = [`acme-${Date.now()}`, `globex,"${Date.now()}"`];
+    for (const id of [acme, globex]) await keys.accounts.create({ id, plan: 'team' });
+    const k1 = await keys.create({ name: 'k1', ownerId: acme });
+    const k2 = await keys.create({ name: 'k2', ownerId: acme });
+    const g = await keys.create({ name: 'g', ownerId: globex });
+    const ask = (key: string, cost: number) =>
+      keywarden.authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } }, { cost });
+    for (const [key, cost] of [
+      [k1.key, 1],
+      [k1.key, 1],
+      [k2.key, 2],
+      [k2.key, 2], // 6 > 5: quota_exceeded, counted for the account
+      [g.key, 3],
+    ] as const)
+      await ask(key, cost);
+    await keywarden.close();
+    await keys.revoke(k2.record.id);
+    expect(await keys.purge({ olderThanDays: 0 })).toBeGreaterThanOrEqual(1);
+    await store.close();
+
+    const usage = await json(['accounts', 'usage', acme, '--store', pg.url, '--days', '2']);
+    expect(usage.accountId).toBe(acme);
+    expect(usage.days.at(-1)).toEqual({
+      day: today(),
+      requests: 3,
+      units: 4,
+      refusals: { quota_exceeded: 1 },
+    });
+
+    const exportOf = (...extra: string[]) =>
+      cli(['usage', 'export', '--store', pg.url, '--from', today(), '--to', today(), ...extra]);
+    const exported = async (format: 'json' | 'csv') => {
+      const run = await exportOf('--period', 'day', '--format', format);
+      expect(run.code).toBe(0);
+      return run.stdout;
+    };
+    const rows = JSON.parse(await exported('json')) as { id: string; account: string }[];
+    const mine = rows.filter((row) => row.account === acme || row.account === globex);
+    expect(mine).toEqual([
+      {
+        id: expect.stringMatching(/^kwu_[0-9a-f]{32}$/),
+        account: acme,
+        plan: 'team',
+        period: today(),
+        requests: 3,
+        unitsInQuota: 4,
+        unitsOnCredits: 0,
+        refused: 1,
+        complete: false,
+      },
+      {
+        id: expect.stringMatching(/^kwu_[0-9a-f]{32}$/),
+        account: globex,
+        plan: 'team',
+        period: today(),
+        requests: 1,
+        unitsInQuota: 3,
+        unitsOnCredits: 0,
+        refused: 0,
+        complete: false,
+      },
+    ]);
+    expect(mine[0]!.id).not.toBe(mine[1]!.id);
+    // The same export again: the same ids (a billing job sending both is charged once).
+    const again = JSON.parse(await exported('json')) as { id: string }[];
+    expect(again.map((row) => row.id)).toEqual(rows.map((row) => row.id));
+    // CSV: a header, the same ids, an account id with a comma and quotes quoted.
+    const csv = (await exported('csv')).trimEnd().split('\n');
+    expect(csv[0]).toBe('id,account,plan,period,requests,units_in_quota,units_on_credits,refused,complete');
+    expect(csv).toContain(`${mine[0]!.id},${acme},team,${today()},3,4,0,1,false`);
+    expect(csv).toContain(`${mine[1]!.id},"${globex.replaceAll('"', '""')}",team,${today()},1,3,0,0,false`);
+    // A month row: the month's id, not the day's.
+    const months = JSON.parse((await exportOf('--format', 'json')).stdout) as {
+      id: string;
+      account: string;
+      period: string;
+    }[];
+    const month = months.find((row) => row.account === acme)!;
+    expect([month.period, month.id === mine[0]!.id]).toEqual([today().slice(0, 7), false]);
+  }, 60_000);
+
+  it('refuses bad ranges, periods and formats (exit 2)', async () => {
+    for (const args of [
+      ['--from', '2026-13-01'],
+      ['--from', '2026-12-05', '--to', '2026-12-01'],
+      ['--period', 'week'],
+      ['--format', 'xml'],
+    ]) {
+      const run = await cli(['usage', 'export', '--store', pg.url, ...args]);
+      expect([run.code, run.stderr]).toEqual([2, expect.stringMatching(/--from|--to|--period|--format/)]);
+    }
+  }, 30_000);
+});

@@ -133,4 +133,10 @@ export {
   type TokenFailureReason,
 } from './tokens/access-tokens.js';
 export { createMemoryUsageStore } from './usage/memory-usage-store.js';
-export { type UsageDay, type UsageIncrement, type UsageStore, utcDay } from './usage/usage-store.js';
+export {
+  accountUsageId,
+  type UsageDay,
+  type UsageIncrement,
+  type UsageStore,
+  utcDay,
+} from './usage/usage-store.js';

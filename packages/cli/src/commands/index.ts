@@ -17,10 +17,11 @@ import { keysRevoke } from './keys-revoke.js';
 import { keysRotate } from './keys-rotate.js';
 import { keysShow } from './keys-show.js';
 import { keysUpdate } from './keys-update.js';
-import { keysUsage } from './keys-usage.js';
+import { accountsUsage, keysUsage } from './keys-usage.js';
 import { migrate } from './migrate.js';
 import { secretGenerate } from './secret-generate.js';
 import { tokenMint } from './token-mint.js';
+import { usageExport } from './usage-export.js';
 
 export const COMMANDS: readonly Command[] = [
   keysCreate,
@@ -39,6 +40,8 @@ export const COMMANDS: readonly Command[] = [
   accountsSuspend,
   accountsResume,
   accountsDelete,
+  accountsUsage,
+  usageExport,
   tokenMint,
   secretGenerate,
   migrate,

@@ -1,4 +1,4 @@
-import type { UsageDay } from '@keywarden/core';
+import { accountUsageId, type UsageDay } from '@keywarden/core';
 import type { Command, CommandContext } from '../command.js';
 import { CommandError, UsageError } from '../errors.js';
 import { table } from '../format.js';
@@ -35,14 +35,25 @@ function chart(days: UsageDay[]): string {
   return table(rows);
 }
 
-/** Usage from `--redis` (the servers' Redis limit store) or from the key store (PostgreSQL). */
-async function read(ctx: CommandContext, from: string, to: string): Promise<UsageDay[]> {
+/** Whose usage a command reads: a key's, or an account's (its keys' summed). */
+export type Whose = 'key' | 'account';
+
+/**
+ * Usage of key or account `id` from `--redis` (the servers' Redis limit store) or from the key
+ * store (PostgreSQL).
+ */
+export async function readUsage(
+  ctx: CommandContext,
+  whose: Whose,
+  range: { id: string; from: string; to: string },
+): Promise<UsageDay[]> {
+  const { id, from, to } = range;
   const url = (ctx.values.redis as string | undefined) ?? ctx.io.env.KEYWARDEN_REDIS_URL;
   if (url !== undefined) {
     const { createRedisLimitStore } = await loadRedis();
     const store = createRedisLimitStore({ url, leases: false, timeoutMs: 5000 });
     try {
-      return await store.usage.read(ctx.id, from, to);
+      return await store.usage.read(whose === 'key' ? id : accountUsageId(id), from, to);
     } finally {
       await store.close();
     }
@@ -52,26 +63,34 @@ async function read(ctx: CommandContext, from: string, to: string): Promise<Usag
     throw new CommandError(
       'a keys file keeps no usage: with the default memory limits it lives in the server process (keys.usage(id) there, gone on restart); run the servers with @keywarden/redis and give --redis <url>, or keep keys in a postgres:// --store',
     );
-  return keys.usage(ctx.id, { from, to });
+  return whose === 'key' ? keys.usage(id, { from, to }) : keys.accounts.usage(id, { from, to });
 }
 
-export const keysUsage: Command = {
-  name: 'keys usage',
-  summary: "a key's usage per UTC day (requests, units, refusals)",
-  usage: `Usage: keywarden keys usage <id> [--days 30] [--redis <url>] [--json]
+function usageCommand(whose: Whose): Command {
+  const what = whose === 'key' ? "a key's usage" : "an account's usage, all its keys summed";
+  return {
+    name: `${whose === 'key' ? 'keys' : 'accounts'} usage`,
+    summary: `${what} per UTC day (requests, units, refusals)`,
+    usage: `Usage: keywarden ${whose === 'key' ? 'keys' : 'accounts'} usage <id> [--days 30] [--redis <url>] [--json]
 
 Reads what the servers metered: from PostgreSQL (a postgres:// --store), or from the Redis their
 limit store uses (--redis, env KEYWARDEN_REDIS_URL). The last --days days, today (UTC) included.
 `,
-  options: { days: { type: 'string' }, redis: { type: 'string' } },
-  takesId: true,
-  async run(ctx) {
-    const text = (ctx.values.days as string | undefined) ?? '30';
-    if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > 3660)
-      throw new UsageError('--days must be a whole number of days from 1 to 3660');
-    const to = new Date(ctx.now).toISOString().slice(0, 10);
-    const from = new Date(Date.parse(to) - (Number(text) - 1) * DAY_MS).toISOString().slice(0, 10);
-    const days = everyDay(await read(ctx, from, to), from, to);
-    ctx.print(chart(days), { keyId: ctx.id, from, to, days });
-  },
-};
+    options: { days: { type: 'string' }, redis: { type: 'string' } },
+    takesId: true,
+    ...(whose === 'account' ? { idName: 'account id' } : {}),
+    async run(ctx) {
+      const text = (ctx.values.days as string | undefined) ?? '30';
+      if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > 3660)
+        throw new UsageError('--days must be a whole number of days from 1 to 3660');
+      const to = new Date(ctx.now).toISOString().slice(0, 10);
+      const from = new Date(Date.parse(to) - (Number(text) - 1) * DAY_MS).toISOString().slice(0, 10);
+      const days = everyDay(await readUsage(ctx, whose, { id: ctx.id, from, to }), from, to);
+      const ids = whose === 'key' ? { keyId: ctx.id } : { accountId: ctx.id };
+      ctx.print(chart(days), { ...ids, from, to, days });
+    },
+  };
+}
+
+export const keysUsage = usageCommand('key');
+export const accountsUsage = usageCommand('account');

@@ -4,6 +4,8 @@
 
 import { configError } from '../errors/config-error.js';
 import type { EventHandler } from '../events.js';
+import type { UsageRange } from '../keys/key-manager.js';
+import type { UsageDay } from '../usage/usage-store.js';
 import type { AccountCache, CachedAccount } from './account-cache.js';
 import {
   type AccountRecord,
@@ -59,6 +61,19 @@ export interface AccountManager {
   lookupNow(id: string, at?: number): CachedAccount | null | Promise<CachedAccount | null>;
   /** Drops what is cached of an account (null: of every account). */
   invalidate(id: string | null): void;
+  /**
+   * An account's usage per UTC day, summed over all its keys (also keys since revoked or purged):
+   * requests admitted, quota units charged, refusals by code once the account was known (a
+   * suspension's, a limit's). `range` as for `keys.usage` (default: the last 30 days); only days
+   * with usage, in order. Rejects as `keys.usage` does when no usage is recorded.
+   *
+   * @example
+   * ```ts
+   * const days = await keys.accounts.usage('alice', { from: '2026-12-01', to: '2026-12-31' });
+   * const units = days.reduce((sum, day) => sum + day.units, 0);
+   * ```
+   */
+  usage(id: string, range?: UsageRange): Promise<UsageDay[]>;
   /** Whether the key store keeps accounts (every store keywarden ships does); the other methods reject without. */
   readonly enabled: boolean;
 }
@@ -72,6 +87,8 @@ export interface AccountManagerSettings {
   now: () => number;
   /** Revokes the keys of `ownerId` that are not revoked; resolves how many it revoked. */
   revokeKeysOf(ownerId: string): Promise<number>;
+  /** Reads an account's usage days (as `keys.usage` reads a key's). */
+  readUsage(accountId: string, range: UsageRange | undefined): Promise<UsageDay[]>;
 }
 
 export function createAccountManager(settings: AccountManagerSettings): AccountManager {
@@ -144,6 +161,7 @@ export function createAccountManager(settings: AccountManagerSettings): AccountM
       return record;
     },
     enabled: settings.store !== undefined,
+    usage: (id, range) => settings.readUsage(known(id), range),
     lookupNow: cache.lookupNow,
     invalidate: cache.invalidate,
     suspend: (id) => setStatus(id, 'suspended'),

@@ -7,7 +7,7 @@ import { type AccountManager, createAccountManager } from '../accounts/account-m
 import type { EventHandler, KeywardenEventType } from '../events.js';
 import type { KeyListFilter } from '../stores/key-store.js';
 import { meteringOf } from '../usage/registry.js';
-import { type UsageDay, type UsageStore, utcDay } from '../usage/usage-store.js';
+import { accountUsageId, type UsageDay, type UsageStore, utcDay } from '../usage/usage-store.js';
 import { thenOrNow } from '../util/maybe-promise.js';
 import { integerOption, optionsObject } from '../util/options.js';
 import { CachedKey } from './cached-key.js';
@@ -237,6 +237,8 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
         for (const key of live) await lifecycle.revoke(key.id);
         return live.length;
       },
+      readUsage: (accountId, range) =>
+        readUsage(manager, settings.store.usage, accountUsageId(accountId), { now: now(), ...range }),
     }),
     usageStore: settings.store.usage ?? null,
     purgeAfterDays: settings.purgeAfterDays,

@@ -55,10 +55,10 @@ export function createAccountCheck(settings: KeywardenSettings, refusals: Refusa
     if (account === null) return null;
     const terms = termsFor(account);
     if (terms === null) return refusals.refuse(ctx, 'auth_unavailable', 'unknown_plan', []);
+    ctx.account = account; // set first: a suspension's refusal counts in the account's usage
+    ctx.terms = terms;
     if (account.status === 'suspended')
       return refusals.refuse(ctx, 'account_suspended', 'account_suspended', []);
-    ctx.account = account;
-    ctx.terms = terms;
     return null;
   }
 

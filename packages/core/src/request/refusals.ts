@@ -87,6 +87,8 @@ export function createRefusals(settings: KeywardenSettings): Refusals {
     // Metered only once the key was recognised (verified, or a token's valid parent): a guess at
     // an id must not make usage rows.
     if (ctx.key !== null && ctx.keyId !== null) meter?.refused(ctx.keyId, code, ctx.at);
+    // And for its account once the account stage found it (a suspension's refusal too).
+    if (ctx.account !== null) meter?.accountRefused(ctx.account.id, code, ctx.at);
     if (!events.wants('auth.failed')) return;
     const { input } = ctx;
     emit({

@@ -47,7 +47,9 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
 
   /** Units charged past the stages: metered (the request itself was, when it was authenticated). */
   function meterUnits(ctx: RequestContext): void {
-    if (ctx.units > 0) meter?.admitted(ctx.keyId!, ctx.units, 0, ctx.at);
+    if (ctx.units === 0 || !meter) return;
+    meter.admitted(ctx.keyId!, ctx.units, 0, ctx.at);
+    if (ctx.account !== null) meter.accountAdmitted(ctx.account.id, ctx.units, 0, ctx.at);
   }
 
   const runStacked = createPipeline(parts.fromAccount, (ctx): StackedResult => {

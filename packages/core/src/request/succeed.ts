@@ -10,7 +10,10 @@ export function createSuccess(settings: KeywardenSettings) {
   const { events, emit, now, meter } = settings;
   return (ctx: RequestContext): AuthResult => {
     // The units are the route's cost, as the quota charges them (a token counts toward its key).
-    meter?.admitted(ctx.keyId!, ctx.units, ctx.requests, ctx.at);
+    if (meter !== null) {
+      meter.admitted(ctx.keyId!, ctx.units, ctx.requests, ctx.at);
+      if (ctx.account !== null) meter.accountAdmitted(ctx.account.id, ctx.units, ctx.requests, ctx.at);
+    }
     if (events.wants('auth.succeeded')) {
       emit({
         type: 'auth.succeeded',

@@ -1,7 +1,8 @@
-// The meter: counts each request of a verified key in memory, per key and UTC day, and writes the
-// sums to the usage store in one batch a second (by default), so metering adds no round trip to a
-// request and, on the request path, one Map lookup (it is given the request's time: no clock read).
-import { addInto, type UsageIncrement, type UsageStore, utcDay } from './usage-store.js';
+// The meter: counts each request of a verified key in memory, per key and UTC day, and per account
+// beside it, and writes the sums to the usage store in one batch a second (by default), so
+// metering adds no round trip to a request and, on the request path, one Map lookup a key and one
+// an account (it is given the request's time: no clock read).
+import { accountUsageId, addInto, type UsageIncrement, type UsageStore, utcDay } from './usage-store.js';
 
 export interface Meter {
   /**
@@ -11,6 +12,10 @@ export interface Meter {
   admitted(keyId: string, units: number, requests?: number, at?: number): void;
   /** A refusal with `code` of a request whose key was recognised, at `at` (default: the meter's clock). */
   refused(keyId: string, code: string, at?: number): void;
+  /** The same for an account: its keys' admitted requests, summed (`at`: the request's time). */
+  accountAdmitted(accountId: string, units: number, requests: number, at: number): void;
+  /** A refusal of an account's key once its account was known. */
+  accountRefused(accountId: string, code: string, at: number): void;
   /** Writes what is counted now; resolves when the store has it (rejects if it failed: kept for the next try). */
   flush(): Promise<void>;
   /** Stops the timer and writes what is left. */
@@ -34,6 +39,7 @@ const DAY_MS = 86_400_000;
 export function createMeter(settings: MeterSettings): Meter {
   const { store, retentionDays, flushMs, now, onError } = settings;
   let current = new Map<string, UsageIncrement>(); // keyId -> today's counts
+  let accounts = new Map<string, UsageIncrement>(); // account id -> today's counts
   let earlier: UsageIncrement[] = []; // counts of an earlier day, or of a batch that failed
   let day = '';
   let dayStart = 0;
@@ -45,7 +51,9 @@ export function createMeter(settings: MeterSettings): Meter {
 
   function today(t: number): void {
     if (current.size > 0) earlier.push(...current.values());
+    if (accounts.size > 0) earlier.push(...accounts.values());
     current = new Map();
+    accounts = new Map();
     lastCounts = null;
     dayStart = Math.floor(t / DAY_MS) * DAY_MS;
     dayEnd = dayStart + DAY_MS;
@@ -55,22 +63,30 @@ export function createMeter(settings: MeterSettings): Meter {
   function countsOf(keyId: string, t: number): UsageIncrement {
     if (t >= dayEnd || t < dayStart) today(t);
     if (lastCounts !== null && lastCounts.keyId === keyId) return lastCounts;
-    let counts = current.get(keyId);
-    if (counts === undefined) {
-      counts = { keyId, day, requests: 0, units: 0, refusals: {} };
-      current.set(keyId, counts);
-      timer ??= setTimeout(() => void flush().catch(() => {}), flushMs);
-      timer.unref?.();
-    }
-    lastCounts = counts;
+    lastCounts = current.get(keyId) ?? started(current, keyId, keyId);
+    return lastCounts;
+  }
+
+  function accountCountsOf(accountId: string, t: number): UsageIncrement {
+    if (t >= dayEnd || t < dayStart) today(t);
+    return accounts.get(accountId) ?? started(accounts, accountId, accountUsageId(accountId));
+  }
+
+  /** Today's counts of a key or account seen first today (`usageId`: where the store keeps them). */
+  function started(map: Map<string, UsageIncrement>, id: string, usageId: string): UsageIncrement {
+    const counts = { keyId: usageId, day, requests: 0, units: 0, refusals: {} };
+    map.set(id, counts);
+    timer ??= setTimeout(() => void flush().catch(() => {}), flushMs);
+    timer.unref?.();
     return counts;
   }
 
   function write(): Promise<void> {
     timer = null;
-    const batch = earlier.concat([...current.values()]);
+    const batch = earlier.concat([...current.values()], [...accounts.values()]);
     earlier = [];
     current = new Map();
+    accounts = new Map();
     lastCounts = null;
     if (batch.length === 0) return Promise.resolve();
     return store.add(batch, retentionDays).catch((error: unknown) => {
@@ -109,6 +125,15 @@ export function createMeter(settings: MeterSettings): Meter {
     },
     refused(keyId, code, at = now()) {
       const counts = countsOf(keyId, at);
+      counts.refusals[code] = (counts.refusals[code] ?? 0) + 1;
+    },
+    accountAdmitted(accountId, units, requests, at) {
+      const counts = accountCountsOf(accountId, at);
+      counts.requests += requests;
+      counts.units += units;
+    },
+    accountRefused(accountId, code, at) {
+      const counts = accountCountsOf(accountId, at);
       counts.refusals[code] = (counts.refusals[code] ?? 0) + 1;
     },
     flush,

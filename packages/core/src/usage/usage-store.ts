@@ -14,9 +14,24 @@ export interface UsageDay {
   refusals: Record<string, number>;
 }
 
-/** What the meter adds for one key on one day in one batch. */
+/** What the meter adds for one key (or account) on one day in one batch. */
 export interface UsageIncrement extends UsageDay {
+  /** The key's id, or an account's usage id ({@link accountUsageId}). */
   keyId: string;
+}
+
+/**
+ * Where an account's usage is kept in a usage store: beside its keys', under `@` and its id
+ * URI-encoded. A key id is 12 base62 characters, so none starts with `@`; the encoding keeps `{`,
+ * `}` and `:` out (the Redis store names a day's hash `usage:{<id>}:<day>`, a hash tag).
+ *
+ * @example
+ * ```ts
+ * await usageStore.read(accountUsageId('alice'), '2026-12-01', '2026-12-31');
+ * ```
+ */
+export function accountUsageId(accountId: string): string {
+  return `@${encodeURIComponent(accountId)}`;
 }
 
 /**

@@ -240,6 +240,37 @@ describe('accounts on plans: limits that follow the customer', () => {
     expect((warm as AuthResult).ok).toBe(true);
   });
 
+  it("meters an account's usage per day over all its keys: a purged key's stays, refusals once the account is known", async () => {
+    const { accounts, keys, call, keywarden, clock } = setup();
+    await accounts.create({ id: 'alice', plan: 'free' });
+    await accounts.create({ id: 'bob', plan: 'pro' });
+    const [one, two] = [
+      await keys.create({ name: 'a', ownerId: 'alice' }),
+      await keys.create({ name: 'b', ownerId: 'alice' }),
+    ];
+    const bobs = await keys.create({ name: 'c', ownerId: 'bob' });
+    await call(one.key, 2);
+    await call(two.key, 1);
+    await call(two.key, 3); // 6 > 5: quota_exceeded
+    await call(bobs.key, 4);
+    await keys.revoke(two.record.id);
+    clock.advance(86_400_000); // the next day
+    expect(await keys.purge({ olderThanDays: 0 })).toBe(1);
+    await accounts.suspend('alice');
+    expect(codeOf(await call(one.key))).toBe('account_suspended');
+    const day = (offset: number) => new Date(Date.UTC(2026, 0, 15 + offset)).toISOString().slice(0, 10);
+    expect(await accounts.usage('alice', { from: day(0), to: day(1) })).toEqual([
+      { day: day(0), requests: 2, units: 3, refusals: { quota_exceeded: 1 } },
+      { day: day(1), requests: 0, units: 0, refusals: { account_suspended: 1 } },
+    ]);
+    expect(await accounts.usage('bob', { from: day(0), to: day(1) })).toEqual([
+      { day: day(0), requests: 1, units: 4, refusals: {} },
+    ]);
+    // The keys' own usage is still there beside it.
+    expect(await keys.usage(one.record.id, { from: day(0), to: day(1) })).toHaveLength(2);
+    await keywarden.close();
+  });
+
   it('checks the plans at start-up', () => {
     const bad: [unknown, string][] = [
       [{ 'has space': {} }, 'plans.has space'],
