@@ -20,6 +20,8 @@ export interface CommandContext {
   storeTarget: string;
   /** The one positional argument (a key id), for commands that take it. */
   id: string;
+  /** The positional argument after the id, for commands that take one (`accounts credit <id> +N`). */
+  argument: string;
   now: number;
   /** Prints `human`, or `data` as JSON under `--json`. */
   print(human: string, data: unknown): void;
@@ -47,6 +49,8 @@ export interface Command {
   takesId?: boolean;
   /** What that argument is, in messages. @default 'key id' */
   idName?: string;
+  /** The name of a second positional argument after the id, when the command takes one. */
+  argumentName?: string;
   /** Whether it may start a new keys file (without `--create`). */
   createsStore?: boolean;
   run(ctx: CommandContext): Promise<void>;

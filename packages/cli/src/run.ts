@@ -136,11 +136,15 @@ function parse(command: Command, args: string[]): { values: Values; positionals:
 
 /** Runs one command with its parsed arguments; the store it opened is closed after. */
 async function execute(command: Command, values: Values, positionals: string[], io: CliIo): Promise<void> {
-  if (command.takesId ? positionals.length !== 1 : positionals.length > 0) {
+  const expected = (command.takesId ? 1 : 0) + (command.argumentName ? 1 : 0);
+  if (positionals.length !== expected) {
+    const idName = command.idName ?? 'key id';
     throw new UsageError(
-      command.takesId
-        ? `${command.name} takes one ${command.idName ?? 'key id'}`
-        : `unexpected argument "${positionals[0]}"`,
+      !command.takesId
+        ? `unexpected argument "${positionals[0]}"`
+        : command.argumentName
+          ? `${command.name} takes an ${idName} and ${command.argumentName}`
+          : `${command.name} takes one ${idName}`,
     );
   }
   const storeTarget =
@@ -152,6 +156,7 @@ async function execute(command: Command, values: Values, positionals: string[], 
     io,
     storeTarget,
     id: positionals[0] ?? '',
+    argument: positionals[1] ?? '',
     now: Date.now(),
     print: (human, data) => io.stdout(values.json === true ? `${JSON.stringify(data, null, 2)}\n` : human),
     async keys() {

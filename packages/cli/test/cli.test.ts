@@ -201,10 +201,21 @@ describe.each([
       [['keys', 'create', '--name', 'k', '--account', 'nobody'], 1, /no account with id nobody/],
       [['accounts', 'suspend', 'nobody'], 1, /no account with id nobody/],
       [['accounts', 'update', id], 2, /needs something to change/],
+      [['accounts', 'credit', id, '+5'], 2, /--reason is required/],
+      [['accounts', 'credit', id, 'lots', '--reason', 'x'], 2, /whole number from 1/],
+      [['accounts', 'credit', id, '+0', '--reason', 'x'], 2, /whole number from 1/],
+      [['accounts', 'credit', id, '--reason', 'x'], 2, /takes an account id and a number of units/],
+      [['accounts', 'credit', 'nobody', '+5', '--reason', 'x'], 1, /no account with id nobody/],
+      [['accounts', 'credit', id, '+5', '--reason', 'bad\u202ereason'], 2, /reason must be 1-200 printable/],
     ] as const) {
       const run = await cli([...args, ...store()]);
       expect([run.code, run.stderr], args.join(' ')).toEqual([code, expect.stringMatching(message)]);
     }
+    // Top-ups add up, each an audited change.
+    for (const units of ['+500', '250'])
+      expect((await cli(['accounts', 'credit', id, units, '--reason', 'invoice 7', ...store()])).code).toBe(0);
+    expect(await json(['accounts', 'show', id, ...store()])).toMatchObject({ credits: 750 });
+    expect((await cli(['accounts', 'show', id, ...store()])).stdout).toMatch(/credits:\s+750 granted in all/);
     const { key, record } = await json([
       'keys',
       'create',

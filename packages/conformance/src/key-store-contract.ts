@@ -60,6 +60,7 @@ export function testAccount(overrides: Partial<AccountRecord> = {}): AccountReco
       quota: { limit: 50, period: 'month' },
       maxKeys: 3,
     },
+    credits: 250,
     createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, n % 60)),
     updatedAt: new Date(Date.UTC(2026, 0, 2)),
     metadata: { billing: { id: `cus_${n}` } },
@@ -121,6 +122,23 @@ function accountContract(open: () => Promise<KeyStoreUnderTest>): void {
       got.metadata.billing = 'changed';
       expect((await accounts.get(a.id))!.metadata).toEqual({ billing: { id: expect.any(String) } });
       expect((await accounts.get(a.id))!.plan).toBe('free');
+      await store.close?.();
+    });
+
+    it('adds credits atomically: twenty top-ups at once through two handles all count', async () => {
+      const { store, reader } = await open();
+      const other = await reader();
+      const a = testAccount({ credits: 0 });
+      await store.accounts!.insert(a);
+      const at = new Date(Date.UTC(2026, 5, 1));
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : other).accounts!.addCredits(a.id, 5, at)),
+      );
+      const got = (await store.accounts!.get(a.id))!;
+      expect([got.credits, got.updatedAt]).toEqual([100, at]);
+      expect((await other.accounts!.get(a.id))!.credits).toBe(100);
+      expect(await store.accounts!.addCredits('nobody', 5, at)).toBeNull();
+      if (other !== store) await other.close?.();
       await store.close?.();
     });
 

@@ -65,6 +65,17 @@ export type KeywardenEvent =
   | { type: 'key.deleted'; time: Date; keyId: string }
   | { type: 'account.created'; time: Date; accountId: string; plan: string }
   | { type: 'account.updated'; time: Date; accountId: string; fields: string[] }
+  | {
+      type: 'account.credited';
+      time: Date;
+      accountId: string;
+      /** Units added. */
+      amount: number;
+      /** Why (an invoice, a goodwill grant): for the audit trail. */
+      reason: string;
+      /** The account's credits granted in all, after this top-up. */
+      credits: number;
+    }
   | { type: 'account.suspended'; time: Date; accountId: string }
   | { type: 'account.resumed'; time: Date; accountId: string }
   | {

@@ -22,6 +22,7 @@ const COLUMN_OF: Record<keyof AccountRecord, string> = {
   plan: 'plan',
   status: 'status',
   overrides: 'overrides',
+  credits: 'credits',
   metadata: 'metadata',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
@@ -74,13 +75,14 @@ export function postgresAccountStore(
     async insert(record) {
       try {
         await query(
-          `INSERT INTO keywarden_accounts (id, plan, status, overrides, metadata, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          `INSERT INTO keywarden_accounts (id, plan, status, overrides, credits, metadata, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
           [
             record.id,
             record.plan,
             record.status,
             JSON.stringify(record.overrides),
+            record.credits,
             JSON.stringify(record.metadata),
             record.createdAt,
             record.updatedAt,
@@ -106,6 +108,14 @@ export function postgresAccountStore(
         sets.length === 0
           ? await query('SELECT * FROM keywarden_accounts WHERE id = $1', [id])
           : await query(`UPDATE keywarden_accounts SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, values);
+      return rows[0] ? toAccount(rows[0]) : null;
+    },
+    async addCredits(id, amount, at) {
+      // One statement: concurrent top-ups from any number of processes all count.
+      const { rows } = await query(
+        'UPDATE keywarden_accounts SET credits = credits + $2, updated_at = $3 WHERE id = $1 RETURNING *',
+        [id, amount, at],
+      );
       return rows[0] ? toAccount(rows[0]) : null;
     },
     async delete(id) {

@@ -118,6 +118,12 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION keywarden_accounts_notify();
     `,
   },
+  {
+    version: 6,
+    name: 'account credits',
+    // Prepaid units granted in all; what requests spent is counted with the limits.
+    sql: `ALTER TABLE keywarden_accounts ADD COLUMN credits bigint NOT NULL DEFAULT 0 CHECK (credits >= 0);`,
+  },
 ];
 
 /**

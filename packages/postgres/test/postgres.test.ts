@@ -139,7 +139,7 @@ describe('postgres key store', () => {
   it('accounts: before migration 5 keys of an owner go on; after it a suspension reaches another instance within a second; a bad row fails closed', async () => {
     const pool = new pg.Pool({ connectionString: server.url });
     await pool.query('DROP TABLE keywarden_accounts; DROP FUNCTION keywarden_accounts_notify()');
-    await pool.query('DELETE FROM keywarden_migrations WHERE version = 5');
+    await pool.query('DELETE FROM keywarden_migrations WHERE version IN (5, 6)');
     const hasher = createHmacHasher({ pepper: 'p'.repeat(32) });
     const plans = { team: { quota: { limit: 1000, period: 'month' as const } } };
     const instance = () => {
@@ -159,7 +159,7 @@ describe('postgres key store', () => {
     };
     expect(await codeOn(a)).toBe('ok'); // no accounts table: no account, the key's own limits
     await expect(a.keys.accounts.create({ id: 'acme', plan: 'team' })).rejects.toThrow(/run the migrations/);
-    expect(await migrate(pool)).toEqual([5]);
+    expect(await migrate(pool)).toEqual([5, 6]);
     await a.keys.accounts.create({ id: 'acme', plan: 'team' });
     // Both instances see the account (b's cached "no account" was dropped by the notification).
     const until = async (on: typeof a, code: string) => {

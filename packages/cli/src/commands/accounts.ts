@@ -50,6 +50,7 @@ function describe(account: AccountRecord): string {
           : `${overrides.quota.limit} per ${overrides.quota.period}`,
     ],
     ['max keys', overrides.maxKeys === undefined ? "the plan's" : String(overrides.maxKeys)],
+    ['credits', `${account.credits} granted in all`],
     ['metadata', Object.keys(account.metadata).length ? JSON.stringify(account.metadata) : '-'],
     ['created', when(account.createdAt)],
     ['updated', when(account.updatedAt)],
@@ -174,6 +175,37 @@ function statusCommand(verb: 'suspend' | 'resume'): Command {
     },
   };
 }
+
+export const accountsCredit: Command = {
+  name: 'accounts credit',
+  summary: 'add prepaid units to an account (a top-up), with the reason',
+  usage: `Usage: keywarden accounts credit <id> +<units> --reason <text>
+
+  --reason <text>           why (an invoice, a goodwill grant): kept in the audit event
+
+Atomic: top-ups from several places at once all count. On a plan with overage on credits, requests
+past the quota spend them; they never reset.
+`,
+  options: { reason: { type: 'string' } },
+  takesId: true,
+  idName: 'account id',
+  argumentName: 'a number of units (+500)',
+  async run(ctx) {
+    if (!/^\+?\d{1,15}$/.test(ctx.argument) || Number(ctx.argument) < 1)
+      throw new UsageError('the units must be a whole number from 1, such as +500');
+    const reason = ctx.values.reason as string | undefined;
+    if (reason === undefined) throw new UsageError('--reason is required: say why the credits are granted');
+    const keys = await ctx.keys();
+    const amount = Number(ctx.argument);
+    const record = await keys.accounts.credit(ctx.id, amount, { reason });
+    if (record === null) throw new CommandError(`no account with id ${ctx.id}`);
+    ctx.print(`Added ${amount} credits to ${ctx.id}: ${record.credits} granted in all.\n`, {
+      id: ctx.id,
+      added: amount,
+      credits: record.credits,
+    });
+  },
+};
 
 export const accountsSuspend = statusCommand('suspend');
 export const accountsResume = statusCommand('resume');

@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import {
   accountsCreate,
+  accountsCredit,
   accountsDelete,
   accountsList,
   accountsResume,
@@ -37,6 +38,7 @@ export const COMMANDS: readonly Command[] = [
   accountsList,
   accountsShow,
   accountsUpdate,
+  accountsCredit,
   accountsSuspend,
   accountsResume,
   accountsDelete,

@@ -5,6 +5,7 @@
 import { configError } from '../errors/config-error.js';
 import type { EventHandler } from '../events.js';
 import type { UsageRange } from '../keys/key-manager.js';
+import { displayable } from '../keys/key-record.js';
 import type { UsageDay } from '../usage/usage-store.js';
 import type { AccountCache, CachedAccount } from './account-cache.js';
 import {
@@ -12,6 +13,7 @@ import {
   type AccountSettings,
   accountId,
   type CreateAccountInput,
+  MAX_CREDITS,
   validateAccountSettings,
 } from './account-record.js';
 import type { AccountListFilter, AccountStore } from './account-store.js';
@@ -36,6 +38,18 @@ export interface AccountManager {
   list(filter?: AccountListFilter): Promise<AccountRecord[]>;
   /** Changes an account's plan, status, overrides or metadata; null when it does not exist. */
   update(id: string, settings: AccountSettings): Promise<AccountRecord | null>;
+  /**
+   * Adds prepaid units to the account (a top-up), atomically in every store, as an
+   * `account.credited` audit event with the reason; null when the account does not exist. On a
+   * plan with `overage: 'credits'`, requests past the quota spend them. `amount`: a whole number
+   * from 1; `reason`: 1-200 printable characters.
+   *
+   * @example
+   * ```ts
+   * await keys.accounts.credit('alice', 500, { reason: 'invoice 2026-0412' });
+   * ```
+   */
+  credit(id: string, amount: number, options: { reason: string }): Promise<AccountRecord | null>;
   /** Refuses the account's keys and tokens (403 `account_suspended`) until resumed; null when it does not exist. */
   suspend(id: string): Promise<AccountRecord | null>;
   /** Lets a suspended account's keys work again; null when it does not exist. */
@@ -138,6 +152,7 @@ export function createAccountManager(settings: AccountManagerSettings): AccountM
         plan: patch.plan!,
         status: patch.status ?? 'active',
         overrides: patch.overrides ?? {},
+        credits: 0,
         metadata: patch.metadata ?? {},
         createdAt: at,
         updatedAt: at,
@@ -164,6 +179,19 @@ export function createAccountManager(settings: AccountManagerSettings): AccountM
     usage: (id, range) => settings.readUsage(known(id), range),
     lookupNow: cache.lookupNow,
     invalidate: cache.invalidate,
+    async credit(id, amount, options) {
+      if (!Number.isSafeInteger(amount) || amount < 1 || amount > MAX_CREDITS)
+        throw configError('KW_INVALID_OPTION', 'amount', 'must be a whole number of units from 1');
+      if (typeof options !== 'object' || options === null)
+        throw configError('KW_MISSING_OPTION', 'reason', 'is required: say why the credits are granted');
+      const reason = displayable('reason', options.reason, false)!;
+      const at = new Date(now());
+      const record = await store().addCredits(known(id), amount, at);
+      invalidate(id);
+      if (record !== null)
+        emit({ type: 'account.credited', time: at, accountId: id, amount, reason, credits: record.credits });
+      return record;
+    },
     suspend: (id) => setStatus(id, 'suspended'),
     resume: (id) => setStatus(id, 'active'),
     async delete(id) {

@@ -39,6 +39,12 @@ export interface AccountRecord {
   status: AccountStatus;
   /** This account's own limits in place of its plan's; `{}` for the plan's. */
   overrides: AccountLimits;
+  /**
+   * Prepaid units granted in all (every top-up added: `accounts.credit`); they never reset. What
+   * requests spent of them is counted with the limits, so what is left is this less that
+   * (`keywarden.peekLimits`). 0 for none.
+   */
+  credits: number;
   /** When the account was made. */
   createdAt: Date;
   /** When it last changed. */
@@ -147,6 +153,18 @@ export function validateAccountSettings(settings: AccountSettings): AccountPatch
   return patch as AccountPatch;
 }
 
+/** The most credits an account may hold in all (a safe integer, with room to add). */
+export const MAX_CREDITS = 2 ** 50;
+
+/** Stored credits: a whole number from 0 (a record from before credits holds none: 0). */
+function storedCredits(value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  const n = typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value; // a bigint column
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_CREDITS)
+    fail('credits', 'must be a whole number of units from 0');
+  return n;
+}
+
 /** An account id: what a key's `ownerId` may hold. */
 export function accountId(value: unknown): string {
   return displayable('id', value, false)!;
@@ -176,6 +194,7 @@ export function decodeStoredAccount(read: (field: keyof AccountRecord) => unknow
       plan: planName('plan', read('plan')),
       status: accountStatus(read('status')),
       overrides: accountLimits('overrides', read('overrides') ?? {}),
+      credits: storedCredits(read('credits')),
       createdAt: at('createdAt'),
       updatedAt: at('updatedAt'),
       metadata: metadata(read('metadata') ?? {}),

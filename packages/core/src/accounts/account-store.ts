@@ -8,7 +8,7 @@ import type { AccountPatch, AccountRecord, AccountStatus } from './account-recor
  * @example
  * ```ts
  * const store = createMemoryKeyStore();
- * await store.accounts.insert({ id: 'acme', plan: 'pro', status: 'active', overrides: {},
+ * await store.accounts.insert({ id: 'acme', plan: 'pro', status: 'active', overrides: {}, credits: 0,
  *   createdAt: new Date(), updatedAt: new Date(), metadata: {} });
  * ```
  */
@@ -21,6 +21,12 @@ export interface AccountStore {
   insert(record: AccountRecord): Promise<void>;
   /** Applies a patch and returns the new record, or null when the id does not exist. */
   update(id: string, patch: AccountPatch): Promise<AccountRecord | null>;
+  /**
+   * Adds `amount` to the account's `credits` and sets its `updatedAt`, atomically (two top-ups at
+   * once, from two processes, both count); returns the new record, or null when the id does not
+   * exist.
+   */
+  addCredits(id: string, amount: number, at: Date): Promise<AccountRecord | null>;
   /** Removes an account; false when it did not exist. */
   delete(id: string): Promise<boolean>;
   /**

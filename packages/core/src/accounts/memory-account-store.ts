@@ -32,6 +32,14 @@ export function createMemoryAccountStore(): AccountStore {
       tell(id);
       return cloneAccount(next);
     },
+    async addCredits(id, amount, at) {
+      const record = records.get(id);
+      if (!record) return null;
+      const next = cloneAccount({ ...record, credits: record.credits + amount, updatedAt: at });
+      records.set(id, next);
+      tell(id);
+      return cloneAccount(next);
+    },
     async delete(id) {
       const existed = records.delete(id);
       if (existed) tell(id);

@@ -395,6 +395,16 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
         return { result: cloneAccount(next), dirty: true };
       });
     },
+    addCredits(id, amount, at) {
+      // Under the file's lock, from the record as the file holds it now: no top-up is lost.
+      return mutate((draft) => {
+        const record = draft.accounts.get(id);
+        if (!record) return { result: null, dirty: false };
+        const next = cloneAccount({ ...record, credits: record.credits + amount, updatedAt: at });
+        draft.accounts.set(id, next);
+        return { result: cloneAccount(next), dirty: true };
+      });
+    },
     delete(id) {
       return mutate((draft) => {
         const existed = draft.accounts.delete(id);

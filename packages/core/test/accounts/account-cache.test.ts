@@ -22,6 +22,7 @@ function world(ttlMs = 30_000, maxAccounts = 100) {
     plan,
     status: 'active' as const,
     overrides: {},
+    credits: 0,
     createdAt: new Date(time),
     updatedAt: new Date(time),
     metadata: { billing: 'cus_1' },

@@ -115,6 +115,8 @@ describe('file store', () => {
       ],
       [{ ...account, createdAt: 'yesterday', updatedAt: dates.updatedAt }, /field "createdAt"/],
       [{ ...account, ...dates, id: 'evil\u202egnp' }, /field "id"/],
+      [{ ...account, ...dates, credits: -1 }, /field "credits"/],
+      [{ ...account, ...dates, credits: 1.5 }, /field "credits"/],
     ] as const) {
       await writeFile(path, JSON.stringify({ version: 2, keys: [], accounts: [bad] }));
       await expect(openFileKeyStore({ path })).rejects.toThrow(message);
@@ -150,6 +152,7 @@ describe('file store', () => {
       plan: 'pro',
       status: 'active',
       overrides: { maxKeys: 4 },
+      credits: 0,
       createdAt: at,
       updatedAt: at,
       metadata: {},
