@@ -213,7 +213,9 @@ describe.each([
     }
     // Top-ups add up, each an audited change.
     for (const units of ['+500', '250'])
-      expect((await cli(['accounts', 'credit', id, units, '--reason', 'invoice 7', ...store()])).code).toBe(0);
+      expect((await cli(['accounts', 'credit', id, units, '--reason', 'invoice 7', ...store()])).code).toBe(
+        0,
+      );
     expect(await json(['accounts', 'show', id, ...store()])).toMatchObject({ credits: 750 });
     expect((await cli(['accounts', 'show', id, ...store()])).stdout).toMatch(/credits:\s+750 granted in all/);
     const { key, record } = await json([
@@ -757,14 +759,15 @@ describe('keys usage', () => {
 describe('accounts usage and usage export', () => {
   const today = () => new Date().toISOString().slice(0, 10);
 
-  it("sums an account's keys (a purged one's too), and exports one row per account and period with a stable id", async () => {
+  it("sums an account's keys (a purged one's too) and its credits, and exports one row per account and period with a stable id", async () => {
     await cli(['migrate', '--store', pg.url]);
     const store = createPostgresKeyStore({ connectionString: pg.url, listen: false });
     const keys = createKeyManager({ store, hasher: createHmacHasher({ pepper: PEPPER }) });
-    const plans = { team: { quota: { limit: 5, period: 'month' as const } } };
+    const plans = { team: { quota: { limit: 5, period: 'month' as const }, overage: 'credits' as const } };
     const keywarden = createKeywarden({ keys, requireHttps: false, plans });
     const [acme, globex] = [`acme-${Date.now()}`, `globex,"${Date.now()}"`];
     for (const id of [acme, globex]) await keys.accounts.create({ id, plan: 'team' });
+    await keys.accounts.credit(acme, 1, { reason: 'prepaid' });
     const k1 = await keys.create({ name: 'k1', ownerId: acme });
     const k2 = await keys.create({ name: 'k2', ownerId: acme });
     const g = await keys.create({ name: 'g', ownerId: globex });
@@ -774,7 +777,9 @@ describe('accounts usage and usage export', () => {
       [k1.key, 1],
       [k1.key, 1],
       [k2.key, 2],
-      [k2.key, 2], // 6 > 5: quota_exceeded, counted for the account
+      [k2.key, 2], // 6 > 5, and 2 > the 1 credit: credits_exhausted, counted for the account
+      [k1.key, 1], // the quota's last unit
+      [k1.key, 1], // past the quota: the credit
       [g.key, 3],
     ] as const)
       await ask(key, cost);
@@ -787,9 +792,10 @@ describe('accounts usage and usage export', () => {
     expect(usage.accountId).toBe(acme);
     expect(usage.days.at(-1)).toEqual({
       day: today(),
-      requests: 3,
-      units: 4,
-      refusals: { quota_exceeded: 1 },
+      requests: 5,
+      units: 6,
+      credits: 1,
+      refusals: { credits_exhausted: 1 },
     });
 
     const exportOf = (...extra: string[]) =>
@@ -807,9 +813,9 @@ describe('accounts usage and usage export', () => {
         account: acme,
         plan: 'team',
         period: today(),
-        requests: 3,
-        unitsInQuota: 4,
-        unitsOnCredits: 0,
+        requests: 5,
+        unitsInQuota: 5,
+        unitsOnCredits: 1,
         refused: 1,
         complete: false,
       },
@@ -832,7 +838,7 @@ describe('accounts usage and usage export', () => {
     // CSV: a header, the same ids, an account id with a comma and quotes quoted.
     const csv = (await exported('csv')).trimEnd().split('\n');
     expect(csv[0]).toBe('id,account,plan,period,requests,units_in_quota,units_on_credits,refused,complete');
-    expect(csv).toContain(`${mine[0]!.id},${acme},team,${today()},3,4,0,1,false`);
+    expect(csv).toContain(`${mine[0]!.id},${acme},team,${today()},5,5,1,1,false`);
     expect(csv).toContain(`${mine[1]!.id},"${globex.replaceAll('"', '""')}",team,${today()},1,3,0,0,false`);
     // A month row: the month's id, not the day's.
     const months = JSON.parse((await exportOf('--format', 'json')).stdout) as {

@@ -51,7 +51,8 @@ export type KeywardenEvent =
       type: 'limit.exceeded';
       time: Date;
       keyId: string;
-      policy: 'rate' | 'quota';
+      /** `credits`: past the quota, the account's prepaid credits are used up too (402). */
+      policy: 'rate' | 'quota' | 'credits';
       limit: number;
       /** Cost of the refused request. */
       cost: number;

@@ -20,9 +20,10 @@ function rowsOf(batch: readonly UsageIncrement[]): Map<string, [string, string, 
     if (row === undefined) rows.set(id, [keyId, day, metric, value]);
     else row[3] += value;
   };
-  for (const { keyId, day, requests, units, refusals } of batch) {
+  for (const { keyId, day, requests, units, refusals, credits } of batch) {
     add(keyId, day, 'requests', requests);
     add(keyId, day, 'units', units);
+    add(keyId, day, 'credits', credits ?? 0);
     for (const code in refusals) add(keyId, day, REFUSED + code, refusals[code]!);
   }
   return rows;
@@ -66,6 +67,7 @@ export function postgresUsageStore(query: Query): UsageStore {
         }
         if (metric === 'requests') usage.requests = Number(value);
         else if (metric === 'units') usage.units = Number(value);
+        else if (metric === 'credits') usage.credits = Number(value);
         else if (metric.startsWith(REFUSED)) usage.refusals[metric.slice(REFUSED.length)] = Number(value);
       }
       return days;

@@ -1,4 +1,5 @@
-// Usage metering on Redis: one hash per key and UTC day (`requests`, `units`, `refused:<code>`),
+// Usage metering on Redis: one hash per key and UTC day (`requests`, `units`, `refused:<code>`,
+// and an account's `credits`),
 // sharing the key's `{keyId}` hash tag, expiring `retentionDays` after its day began. Written by
 // the meter in batches (one script call per key and day), so a request never waits for it.
 import type { UsageDay, UsageStore } from '@keywarden/core';
@@ -12,8 +13,9 @@ export function redisUsageStore(redis: Connection, prefix: string): UsageStore {
   return {
     async add(batch, retentionDays) {
       await Promise.all(
-        batch.map(({ keyId, day, requests, units, refusals }) => {
+        batch.map(({ keyId, day, requests, units, refusals, credits }) => {
           const increments: (string | number)[] = ['requests', requests, 'units', units];
+          if (credits) increments.push('credits', credits);
           for (const code in refusals) increments.push(REFUSED + code, refusals[code]!);
           const expireAt = Math.floor((Date.parse(day) + retentionDays * DAY_MS) / 1000);
           return redis.addUsage(keyOf(keyId, day), expireAt, increments);
@@ -36,6 +38,7 @@ export function redisUsageStore(redis: Connection, prefix: string): UsageStore {
           requests: Number(hash.requests ?? 0),
           units: Number(hash.units ?? 0),
           refusals,
+          ...(hash.credits ? { credits: Number(hash.credits) } : {}),
         });
       });
       return found;

@@ -65,6 +65,31 @@ describe('leases across three instances', () => {
     }
   }, 60_000);
 
+  it('credits past the quota: a balance of 10 against 100 parallel calls, again a second later, admits exactly 10 more than the quota, never below none', async () => {
+    const plans = { prepaid: { quota: { limit: 1, period: 'month' as const }, overage: 'credits' as const } };
+    const cluster = await threeOnRedis({ plans });
+    try {
+      const id = `prepaid-${Math.random().toString(36).slice(2, 8)}`;
+      await cluster.keys.accounts.create({ id, plan: 'prepaid' });
+      await cluster.keys.accounts.credit(id, 10, { reason: 'test top-up' });
+      const made = await Promise.all([0, 1].map((i) => cluster.keys.create({ name: `p${i}`, ownerId: id })));
+      const keys = made.map((k) => k.key);
+      const first = await cluster.burst(keys, 100, uneven);
+      expect([...new Set(first.map((r) => r.status))].sort()).toEqual([200, 402]);
+      await sleep(1000);
+      const second = await cluster.burst(keys, 100, unevenReversed);
+      expect(succeeded(first) + succeeded(second)).toBe(11); // 1 in the quota, 10 on credits
+      const refused = second.find((r) => r.status === 402)!;
+      expect(refused.headers.get('retry-after')).toBeNull();
+      expect(await refused.json()).toMatchObject({ status: 402, code: 'credits_exhausted' });
+      await sleep(1100); // leases given back
+      const [counter] = await inspector.keys(`lease${prefixes}:kw:{a:${id}}:credits`);
+      expect(Number(await inspector.get(counter!))).toBe(10);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
   it('quota 100, 1,000 parallel requests spread unevenly, again a second later: exactly 100 succeed', async () => {
     const cluster = await threeOnRedis();
     try {

@@ -22,7 +22,7 @@ interface UsageRow {
   requests: number;
   /** Units charged within the plan's quota. */
   unitsInQuota: number;
-  /** Units charged to prepaid credits (none until the account holds credits). */
+  /** Units charged to the account's prepaid credits, past its quota. */
   unitsOnCredits: number;
   /** Requests refused once the account was known, every code. */
   refused: number;
@@ -128,7 +128,8 @@ complete column): a running period's row still grows. Reads usage from PostgreSQ
           periods.set(period, row);
         }
         row.requests += day.requests;
-        row.unitsInQuota += day.units;
+        row.unitsInQuota += day.units - (day.credits ?? 0);
+        row.unitsOnCredits += day.credits ?? 0;
         for (const count of Object.values(day.refusals)) row.refused += count;
       }
       rows.push(...periods.values());

@@ -3,8 +3,8 @@
 // change reaches it through the store's notifications (the manager's own writes, another
 // instance's, the CLI's, an edited file) and, should a notification be lost, through its lifetime.
 //
-// Compact, because a server may hold an account per customer key: the entry is the account's four
-// fields the request path reads (id, plan, status, overrides), the id being the string the caller
+// Compact, because a server may hold an account per customer key: the entry is the account's five
+// fields the request path reads (id, plan, status, credits, overrides), the id being the string the caller
 // looked up (a key's own `ownerId`), the plan and status names shared, an account without
 // overrides sharing one empty object; and no per-entry timestamp: entries live in two generations
 // of half the lifetime each (read in the current half or the one before: never older than the
@@ -15,10 +15,10 @@ import type { AccountLimits, AccountRecord, AccountStatus } from './account-reco
 import type { AccountStore } from './account-store.js';
 
 /**
- * An account as the request path holds it: its id, plan, status and overrides, frozen and shared
+ * An account as the request path holds it: its id, plan, status, credits and overrides, frozen and shared
  * by every request (dates and metadata stay in the store: `accounts.get` reads them).
  */
-export type CachedAccount = Readonly<Pick<AccountRecord, 'id' | 'plan' | 'status'>> & {
+export type CachedAccount = Readonly<Pick<AccountRecord, 'id' | 'plan' | 'status' | 'credits'>> & {
   readonly overrides: Readonly<AccountLimits>;
 };
 
@@ -51,14 +51,14 @@ function shared(name: string): string {
 }
 
 function frozenOverrides(overrides: AccountLimits): Readonly<AccountLimits> {
-  if (overrides.rateLimits === undefined && overrides.quota === undefined && overrides.maxKeys === undefined)
-    return NO_OVERRIDES;
+  if (Object.keys(overrides).length === 0) return NO_OVERRIDES;
   const out: AccountLimits = {};
   if (overrides.rateLimits !== undefined)
     out.rateLimits = Object.freeze(overrides.rateLimits.map((spec) => Object.freeze({ ...spec }))) as never;
   if (overrides.quota !== undefined)
     out.quota = overrides.quota === null ? null : Object.freeze({ ...overrides.quota });
   if (overrides.maxKeys !== undefined) out.maxKeys = overrides.maxKeys;
+  if (overrides.overage !== undefined) out.overage = overrides.overage;
   return Object.freeze(out);
 }
 
@@ -69,6 +69,7 @@ export function cachedAccount(id: string, record: AccountRecord): CachedAccount 
     id,
     plan: shared(record.plan),
     status,
+    credits: record.credits,
     overrides: frozenOverrides(record.overrides),
   });
 }

@@ -105,6 +105,33 @@ export interface AccountManagerSettings {
   readUsage(accountId: string, range: UsageRange | undefined): Promise<UsageDay[]>;
 }
 
+/** A top-up: checked, added atomically by the store, announced with its reason. */
+async function credit(
+  settings: AccountManagerSettings & { store: AccountStore },
+  id: string,
+  top: { amount: number; options: { reason: string } },
+): Promise<AccountRecord | null> {
+  const { amount, options } = top;
+  if (!Number.isSafeInteger(amount) || amount < 1 || amount > MAX_CREDITS)
+    throw configError('KW_INVALID_OPTION', 'amount', 'must be a whole number of units from 1');
+  if (typeof options !== 'object' || options === null)
+    throw configError('KW_MISSING_OPTION', 'reason', 'is required: say why the credits are granted');
+  const reason = displayable('reason', options.reason, false)!;
+  const at = new Date(settings.now());
+  const record = await settings.store.addCredits(id, amount, at);
+  settings.cache.invalidate(id);
+  if (record !== null)
+    settings.emit({
+      type: 'account.credited',
+      time: at,
+      accountId: id,
+      amount,
+      reason,
+      credits: record.credits,
+    });
+  return record;
+}
+
 export function createAccountManager(settings: AccountManagerSettings): AccountManager {
   const { emit, now, cache } = settings;
   const invalidate = (id: string) => cache.invalidate(id);
@@ -179,19 +206,7 @@ export function createAccountManager(settings: AccountManagerSettings): AccountM
     usage: (id, range) => settings.readUsage(known(id), range),
     lookupNow: cache.lookupNow,
     invalidate: cache.invalidate,
-    async credit(id, amount, options) {
-      if (!Number.isSafeInteger(amount) || amount < 1 || amount > MAX_CREDITS)
-        throw configError('KW_INVALID_OPTION', 'amount', 'must be a whole number of units from 1');
-      if (typeof options !== 'object' || options === null)
-        throw configError('KW_MISSING_OPTION', 'reason', 'is required: say why the credits are granted');
-      const reason = displayable('reason', options.reason, false)!;
-      const at = new Date(now());
-      const record = await store().addCredits(known(id), amount, at);
-      invalidate(id);
-      if (record !== null)
-        emit({ type: 'account.credited', time: at, accountId: id, amount, reason, credits: record.credits });
-      return record;
-    },
+    credit: (id, amount, options) => credit({ ...settings, store: store() }, known(id), { amount, options }),
     suspend: (id) => setStatus(id, 'suspended'),
     resume: (id) => setStatus(id, 'active'),
     async delete(id) {

@@ -27,6 +27,11 @@ export interface AccountLimits {
   quota?: QuotaSpec | null;
   /** Most keys the account may hold active at once (the key portal's limit). */
   maxKeys?: number;
+  /**
+   * Past the quota: `'refuse'` (429 `quota_exceeded`), or `'credits'`: requests spend the
+   * account's prepaid credits, and with none left get 402 `credits_exhausted`. @default 'refuse'
+   */
+  overage?: 'refuse' | 'credits';
 }
 
 /** What a key store keeps for one account (customer). */
@@ -120,13 +125,18 @@ export function rateLimitList(name: string, value: unknown): RateLimitSpec[] {
  */
 export function accountLimits(name: string, value: unknown): AccountLimits {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    fail(name, 'must be an object { rateLimits, quota, maxKeys }');
-  const { rateLimits, quota, maxKeys, ...rest } = value as Record<string, unknown>;
+    fail(name, 'must be an object { rateLimits, quota, maxKeys, overage }');
+  const { rateLimits, quota, maxKeys, overage, ...rest } = value as Record<string, unknown>;
   if (Object.keys(rest).length) fail(name, `has unknown fields: ${Object.keys(rest).join(', ')}`);
   const out: AccountLimits = {};
   if (rateLimits !== undefined) out.rateLimits = rateLimitList(`${name}.rateLimits`, rateLimits);
   if (quota !== undefined) out.quota = quotaSpec(quota, `${name}.quota`);
   if (maxKeys !== undefined) out.maxKeys = positiveInteger(`${name}.maxKeys`, maxKeys, MAX_KEYS_LIMIT);
+  if (overage !== undefined) {
+    if (overage !== 'refuse' && overage !== 'credits')
+      fail(`${name}.overage`, 'must be "refuse" or "credits"');
+    out.overage = overage;
+  }
   return out;
 }
 

@@ -41,6 +41,8 @@ export interface AccountTerms {
   readonly quota: QuotaSpec | null;
   /** Most active keys; null for no limit. */
   readonly maxKeys: number | null;
+  /** Past the quota: refused, or charged to the account's prepaid credits. */
+  readonly overage: 'refuse' | 'credits';
 }
 
 /**
@@ -91,6 +93,7 @@ export function termsOf(
     rateLimits: Object.freeze([...(overrides.rateLimits ?? plan.rateLimits ?? [])]),
     quota: overrides.quota !== undefined ? overrides.quota : (plan.quota ?? null),
     maxKeys: overrides.maxKeys ?? plan.maxKeys ?? null,
+    overage: overrides.overage ?? plan.overage ?? 'refuse',
   });
 }
 

@@ -11,6 +11,7 @@ export type AuthErrorCode =
   | 'account_suspended'
   | 'rate_limited'
   | 'quota_exceeded'
+  | 'credits_exhausted'
   | 'auth_unavailable';
 
 interface CodeInfo {
@@ -64,6 +65,14 @@ const CODES = {
   account_suspended: { status: 403, title: 'Account suspended', challengeError: null, challenge: false },
   rate_limited: { status: 429, title: 'Rate limit exceeded', challengeError: null, challenge: false },
   quota_exceeded: { status: 429, title: 'Quota exceeded', challengeError: null, challenge: false },
+  // 402, not 429: waiting does not help (the credits never come back by themselves), so a client
+  // must not retry; no Retry-After.
+  credits_exhausted: {
+    status: 402,
+    title: 'Credits exhausted',
+    challengeError: null,
+    challenge: false,
+  },
   auth_unavailable: {
     status: 503,
     title: 'Authentication temporarily unavailable',

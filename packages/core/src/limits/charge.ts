@@ -15,6 +15,7 @@ import type { Refusals, Refused } from '../request/refusals.js';
 import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import {
   type Charge,
+  creditsCounter,
   keyAndAccountCounters,
   keyCounters,
   NO_COUNTERS,
@@ -22,6 +23,7 @@ import {
   type PolicyCounter,
 } from './counters.js';
 import type { ConsumeResult, LimitStore } from './limit-store.js';
+import { createOverage, overQuotaAlone, refusingCounter } from './overage.js';
 import { counterSlotsOf } from './slots.js';
 
 import { secondsUntil } from './windows.js';
@@ -74,6 +76,11 @@ export interface AccountLimitStatus {
   rateLimits: LimitUsage[];
   /** Null when the plan has no quota. */
   quota: LimitUsage | null;
+  /**
+   * Its prepaid credits, on a plan with overage on credits (else null): `granted` in all, `spent`
+   * by requests past the quota, `remaining`.
+   */
+  credits: { granted: number; spent: number; remaining: number } | null;
 }
 
 /** Whether terms limit anything. */
@@ -89,6 +96,8 @@ function consumption(store: LimitStore) {
   const consumeNow = store.consumeNow?.bind(store);
   const slots = counterSlotsOf(store);
   return {
+    /** Whether counters need names (a store without slots keys them by name). */
+    named: slots === undefined,
     /**
      * The counters of one charge of `key`, with its account's (`accountId` null: none, or an
      * account without limits).
@@ -129,15 +138,23 @@ function keepHeaders(ctx: RequestContext, charged: Headers | Refused): Refused |
 
 /** A cost-0 consume: every store reads its counters and changes nothing for it. */
 function createPeek(store: LimitStore, now: () => number) {
-  const { countersOf, consume } = consumption(store);
+  const { countersOf, consume, named } = consumption(store);
   return async function peek(key: KeyView, charged: ChargedAccount | null): Promise<LimitStatus> {
     const status: LimitStatus = { rateLimit: null, quota: null, account: null };
     const terms = charged?.terms ?? null;
     if (charged !== null)
-      status.account = { id: charged.account.id, plan: charged.terms.plan, rateLimits: [], quota: null };
+      status.account = {
+        id: charged.account.id,
+        plan: charged.terms.plan,
+        rateLimits: [],
+        quota: null,
+        credits: null,
+      };
     const t = now();
     const accountId = charged !== null && limiting(charged.terms) ? charged.account.id : null;
-    const counters = countersOf(key, accountId, terms, { cost: 0, rateCost: 0, now: t });
+    let counters = countersOf(key, accountId, terms, { cost: 0, rateCost: 0, now: t });
+    if (charged !== null && charged.terms.overage === 'credits')
+      counters = [...counters, creditsCounter(charged.account, named, 0)];
     if (counters.length === 0) return status;
     const { counts } = await consume(key, accountId, counters, t);
     const windows = new Map<number, LimitUsage>();
@@ -149,7 +166,9 @@ function createPeek(store: LimitStore, now: () => number) {
         remaining: Math.max(0, counter.limit - used),
         resetAt: new Date(counter.resetAt),
       };
-      if (counter.owner === 'account') {
+      if (counter.policy === 'credits')
+        status.account!.credits = { granted: counter.limit, spent: used, remaining: usage.remaining };
+      else if (counter.owner === 'account') {
         if (counter.policy === 'rate') windows.set(counter.windowSeconds, usage);
         else status.account!.quota = usage;
       } else if (counter.policy === 'rate') status.rateLimit = usage;
@@ -163,7 +182,7 @@ function createPeek(store: LimitStore, now: () => number) {
 
 export function createCharging(settings: KeywardenSettings, refusals: Refusals): Charging {
   const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
-  const { countersOf, consume } = consumption(limitStore);
+  const { countersOf, consume, named } = consumption(limitStore);
 
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | Refused {
     emit({
@@ -184,7 +203,7 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
   ): Refused {
     const { counters, result, t, cost } = refused;
     const headers = rateLimitHeaders(counters, result.counts, t);
-    const denied = counters.findIndex((counter, i) => result.counts[i]! + counter.cost > counter.limit);
+    const denied = refusingCounter(ctx, counters, result.counts);
     const counter = counters[denied] ?? counters[0]!;
     const code = counter.policy === 'rate' ? 'rate_limited' : 'quota_exceeded';
     const whose = counter.owner === 'key' ? "the key's" : "the account's";
@@ -206,13 +225,18 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     return refusals.refuseWith(ctx, error, code);
   }
 
-  /** What a consume answered: the headers when allowed, else the 429. */
+  const parts = { consume, named, emit, refusals, rateLimitHeaders, storeFailed, overLimit };
+  const overage = createOverage(parts);
+
+  /** What a consume answered: the headers when allowed, else credits past the quota, else the 429. */
   function decide(
     ctx: RequestContext,
     charged: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
-  ): Headers | Refused {
+  ): MaybePromise<Headers | Refused> {
     const { counters, result, t } = charged;
-    return result.allowed ? rateLimitHeaders(counters, result.counts, t) : overLimit(ctx, charged);
+    if (result.allowed) return rateLimitHeaders(counters, result.counts, t);
+    const quotaAt = overQuotaAlone(ctx, charged);
+    return quotaAt < 0 ? overLimit(ctx, charged) : overage.onCredits(ctx, { ...charged, quotaAt });
   }
 
   function charge(ctx: RequestContext, cost: number, rateCost: number): MaybePromise<Headers | Refused> {

@@ -19,7 +19,8 @@ import { quotaPeriod, rateWindow } from './windows.js';
 
 /** A counter together with what the headers need to describe it. */
 export interface PolicyCounter extends LimitCounter {
-  policy: 'rate' | 'quota';
+  /** `credits`: an account's prepaid units spent, against what it was granted; it never resets. */
+  policy: 'rate' | 'quota' | 'credits';
   /**
    * The limit's name in the RateLimit headers and a 429's detail: `rate` and `quota` for a key's
    * own, `account-rate-<seconds>s` and `account-quota` for its account's.
@@ -243,4 +244,53 @@ export function namedAccountCounters(
   const counters = build(ofKey, { rateLimits: [key.rateLimit], quota: key.quota }, charge);
   build({ owner: ACCOUNT, tag }, terms, charge, counters);
   return keep(key, { a: accountId, b: terms }, charge, finish(counters));
+}
+
+/** When a credits counter's "window" ends: never, in practice (it is a balance, not a window). */
+export const CREDITS_END = Date.UTC(2100, 0, 1);
+
+// Per account (its cached object: a top-up makes a new one), the list a request charges once its
+// quota is used up: its last base list with the quota counter swapped for its credits.
+const overage = new WeakMap<object, { base: readonly PolicyCounter[]; list: readonly PolicyCounter[] }>();
+
+/**
+ * `counters` with the account's quota counter replaced by its credits counter (the same cost,
+ * against the credits granted, never reset), in the same place: what a request past the quota
+ * charges on a plan with overage on credits. `named`: name it (a store that keys counters by name)
+ * under the account's hash tag.
+ */
+export function creditsInstead(
+  counters: readonly PolicyCounter[],
+  account: { id: string; credits: number },
+  named: boolean,
+): readonly PolicyCounter[] {
+  const kept = overage.get(account);
+  if (kept !== undefined && kept.base === counters) return kept.list;
+  const list = counters.map((counter) =>
+    counter.owner === 'account' && counter.policy === 'quota'
+      ? creditsCounter(account, named, counter.cost)
+      : counter,
+  );
+  const frozen = Object.freeze(list);
+  overage.set(account, { base: counters, list: frozen });
+  return frozen;
+}
+
+/** An account's credits counter, charging `cost` units. */
+export function creditsCounter(
+  account: { id: string; credits: number },
+  named: boolean,
+  cost: number,
+): PolicyCounter {
+  return Object.freeze({
+    policy: 'credits',
+    label: 'account-credits',
+    owner: 'account',
+    key: named ? `kw:{a:${encodeURIComponent(account.id)}}:credits` : '',
+    limit: account.credits,
+    resetAt: CREDITS_END,
+    cost,
+    windowSeconds: 0,
+    windowMs: CREDITS_END,
+  });
 }

@@ -39,8 +39,9 @@ export interface CounterSlots {
   sweep(now: number): void;
 }
 
-/** Which of its owner's counters a counter is: its window's length, or 0 for the quota. */
-const kindOf = (counter: PolicyCounter) => (counter.policy === 'rate' ? counter.windowSeconds : 0);
+/** Which of its owner's counters a counter is: its window's length, 0 for the quota, -1 for credits. */
+const kindOf = (counter: PolicyCounter) =>
+  counter.policy === 'rate' ? counter.windowSeconds : counter.policy === 'quota' ? 0 : -1;
 
 /** Makes the slots; `makeRoom(now, owners)` says whether `owners` new slots may be made. */
 export function createCounterSlots(makeRoom: (now: number, owners: number) => boolean): CounterSlots {
@@ -150,8 +151,8 @@ class Slots implements CounterSlots {
       // Making room may have freed ended slots (whose counts read 0): look again.
       lacking = this.#locate(keyId, accountId, counters);
     }
-    if (lacking & 1) this.#reshape(this.#keys, keyId, 'key', counters);
-    if (lacking & 2) this.#reshape(this.#accounts, accountId!, 'account', counters);
+    if (lacking & 1) this.#reshape(this.#keys, keyId, 'key', charge);
+    if (lacking & 2) this.#reshape(this.#accounts, accountId!, 'account', charge);
     this.#locate(keyId, accountId, counters);
   }
 
@@ -165,31 +166,35 @@ class Slots implements CounterSlots {
   }
 
   /**
-   * A new slot for an owner holding exactly the counters of `owner` in `counters`: what its old
-   * slot held of them is kept (a plan change keeps the counts of the windows it keeps).
+   * A new slot for an owner holding the counters of `owner` in `counters`, and the cells of its old
+   * slot whose windows have not ended (the quota while credits are charged, and back): what the
+   * old slot held is kept (a plan change keeps the counts of the windows it keeps).
    */
   #reshape(
     map: Map<string, number>,
     id: string,
     owner: 'key' | 'account',
-    counters: readonly PolicyCounter[],
+    charge: { counters: readonly PolicyCounter[]; now: number },
   ) {
+    const { counters, now } = charge;
     const old = map.get(id);
-    let width = 0;
-    for (const counter of counters) if (counter.owner === owner) width++;
-    const base = this.#allocate(width);
-    let cell = base;
-    for (const counter of counters) {
-      if (counter.owner !== owner) continue;
-      const kind = kindOf(counter);
-      const from = this.#cellOf(old, kind);
-      this.#kinds[cell] = kind;
-      this.#ends[cell] = from < 0 ? 0 : this.#ends[from]!;
-      this.#counts[cell] = from < 0 ? 0 : this.#counts[from]!;
-      cell++;
+    const kinds: number[] = [];
+    for (const counter of counters) if (counter.owner === owner) kinds.push(kindOf(counter));
+    if (old !== undefined) {
+      const base = old >> 4;
+      for (let cell = base; cell < base + (old & (WIDTH_BITS - 1)); cell++)
+        if (this.#ends[cell]! > now && !kinds.includes(this.#kinds[cell]!) && kinds.length < MAX_WIDTH)
+          kinds.push(this.#kinds[cell]!);
     }
+    const base = this.#allocate(kinds.length);
+    kinds.forEach((kind, i) => {
+      const from = this.#cellOf(old, kind);
+      this.#kinds[base + i] = kind;
+      this.#ends[base + i] = from < 0 ? 0 : this.#ends[from]!;
+      this.#counts[base + i] = from < 0 ? 0 : this.#counts[from]!;
+    });
     if (old !== undefined) this.#release(old);
-    map.set(id, base * WIDTH_BITS + width);
+    map.set(id, base * WIDTH_BITS + kinds.length);
   }
 
   #allocate(width: number): number {

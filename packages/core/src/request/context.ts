@@ -45,6 +45,8 @@ export class RequestContext {
   requests = 1;
   /** Units an earlier run charged on this request (a router-wide middleware's, before a route's own). */
   charged = 0;
+  /** Of this run's units, those the account's credits paid (past its quota). */
+  onCredits = 0;
   /** The RateLimit headers the charge stage leaves for the answer. */
   headers: Headers = NO_HEADERS;
 

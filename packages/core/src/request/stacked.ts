@@ -49,7 +49,9 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
   function meterUnits(ctx: RequestContext): void {
     if (ctx.units === 0 || !meter) return;
     meter.admitted(ctx.keyId!, ctx.units, 0, ctx.at);
-    if (ctx.account !== null) meter.accountAdmitted(ctx.account.id, ctx.units, 0, ctx.at);
+    if (ctx.account === null) return;
+    meter.accountAdmitted(ctx.account.id, ctx.units, 0, ctx.at);
+    if (ctx.onCredits > 0) meter.accountCredits(ctx.account.id, ctx.onCredits, ctx.at);
   }
 
   const runStacked = createPipeline(parts.fromAccount, (ctx): StackedResult => {

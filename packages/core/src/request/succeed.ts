@@ -12,7 +12,10 @@ export function createSuccess(settings: KeywardenSettings) {
     // The units are the route's cost, as the quota charges them (a token counts toward its key).
     if (meter !== null) {
       meter.admitted(ctx.keyId!, ctx.units, ctx.requests, ctx.at);
-      if (ctx.account !== null) meter.accountAdmitted(ctx.account.id, ctx.units, ctx.requests, ctx.at);
+      if (ctx.account !== null) {
+        meter.accountAdmitted(ctx.account.id, ctx.units, ctx.requests, ctx.at);
+        if (ctx.onCredits > 0) meter.accountCredits(ctx.account.id, ctx.onCredits, ctx.at);
+      }
     }
     if (events.wants('auth.succeeded')) {
       emit({

@@ -153,6 +153,8 @@ export type AuthFailureReason =
   | 'token_cannot_mint'
   | 'rate_limited'
   | 'quota_exceeded'
+  /** The account's quota and its prepaid credits are used up (402). */
+  | 'credits_exhausted'
   | 'limit_store_unavailable'
   /** The key's account is suspended. */
   | 'account_suspended'

@@ -16,6 +16,8 @@ export interface Meter {
   accountAdmitted(accountId: string, units: number, requests: number, at: number): void;
   /** A refusal of an account's key once its account was known. */
   accountRefused(accountId: string, code: string, at: number): void;
+  /** Units of an admitted request of the account that its credits paid (counted in its units too). */
+  accountCredits(accountId: string, units: number, at: number): void;
   /** Writes what is counted now; resolves when the store has it (rejects if it failed: kept for the next try). */
   flush(): Promise<void>;
   /** Stops the timer and writes what is left. */
@@ -35,6 +37,11 @@ export interface MeterSettings {
 // failure reported), so an outage cannot grow the process without bound.
 const MAX_PENDING = 100_000;
 const DAY_MS = 86_400_000;
+
+/** One more of `code`. */
+function countOne(refusals: Record<string, number>, code: string): void {
+  refusals[code] = (refusals[code] ?? 0) + 1;
+}
 
 export function createMeter(settings: MeterSettings): Meter {
   const { store, retentionDays, flushMs, now, onError } = settings;
@@ -124,17 +131,19 @@ export function createMeter(settings: MeterSettings): Meter {
       counts.units += units;
     },
     refused(keyId, code, at = now()) {
-      const counts = countsOf(keyId, at);
-      counts.refusals[code] = (counts.refusals[code] ?? 0) + 1;
+      countOne(countsOf(keyId, at).refusals, code);
     },
     accountAdmitted(accountId, units, requests, at) {
       const counts = accountCountsOf(accountId, at);
       counts.requests += requests;
       counts.units += units;
     },
-    accountRefused(accountId, code, at) {
+    accountCredits(accountId, units, at) {
       const counts = accountCountsOf(accountId, at);
-      counts.refusals[code] = (counts.refusals[code] ?? 0) + 1;
+      counts.credits = (counts.credits ?? 0) + units;
+    },
+    accountRefused(accountId, code, at) {
+      countOne(accountCountsOf(accountId, at).refusals, code);
     },
     flush,
     async close() {

@@ -12,6 +12,11 @@ export interface UsageDay {
   units: number;
   /** Requests refused after the key was recognised, by error code (`rate_limited`, `quota_exceeded`, ...). */
   refusals: Record<string, number>;
+  /**
+   * Of `units`, those charged to the account's prepaid credits (past its quota); an account's days
+   * only, and only when there are some.
+   */
+  credits?: number;
 }
 
 /** What the meter adds for one key (or account) on one day in one batch. */
@@ -84,6 +89,7 @@ export function oldestKept(now: number, retentionDays: number): string {
 export function addInto(day: UsageDay, increment: UsageDay): void {
   day.requests += increment.requests;
   day.units += increment.units;
+  if (increment.credits) day.credits = (day.credits ?? 0) + increment.credits;
   for (const code in increment.refusals)
     day.refusals[code] = (day.refusals[code] ?? 0) + increment.refusals[code]!;
 }

@@ -37,7 +37,7 @@ describe('the account cache', () => {
     await store.insert({ ...record('globex'), overrides: { maxKeys: 3 } });
     const id = ['ac', 'me'].join('');
     const acme = await at(id);
-    expect(acme).toEqual({ id: 'acme', plan: 'free', status: 'active', overrides: {} });
+    expect(acme).toEqual({ id: 'acme', plan: 'free', status: 'active', credits: 0, overrides: {} });
     expect(Object.isFrozen(acme)).toBe(true);
     expect(acme!.overrides).toBe(NO_OVERRIDES);
     const globex = await at('globex');

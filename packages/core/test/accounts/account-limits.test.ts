@@ -15,6 +15,7 @@ import {
 import { frozenClock } from '../helpers.js';
 
 const PLANS: Plans = {
+  metered: { quota: { limit: 3, period: 'month' }, overage: 'credits' },
   free: { rateLimits: [{ limit: 60, windowSeconds: 60 }], quota: { limit: 5, period: 'month' }, maxKeys: 2 },
   pro: {
     rateLimits: [{ limit: 600, windowSeconds: 60 }],
@@ -269,6 +270,71 @@ describe('accounts on plans: limits that follow the customer', () => {
     // The keys' own usage is still there beside it.
     expect(await keys.usage(one.record.id, { from: day(0), to: day(1) })).toHaveLength(2);
     await keywarden.close();
+  });
+
+  it('charges credits past the quota on a plan with overage on credits, never below none, then 402 credits_exhausted', async () => {
+    const { accounts, keys, call, keywarden, events } = setup();
+    await accounts.create({ id: 'carol', plan: 'metered' });
+    const key = await keys.create({ name: 'k', ownerId: 'carol' });
+    for (let i = 0; i < 3; i++) expect(codeOf(await call(key.key))).toBe('ok');
+    const refused = await call(key.key);
+    expect(refused.ok ? 'ok' : [refused.error.status, refused.error.code]).toEqual([
+      402,
+      'credits_exhausted',
+    ]);
+    const problem = (refused as Extract<AuthResult, { ok: false }>).error;
+    expect(problem.headers['retry-after']).toBeUndefined();
+    expect(problem.body).toMatchObject({ status: 402, code: 'credits_exhausted' });
+    expect(events.filter((e) => e.type === 'limit.exceeded').at(-1)).toMatchObject({
+      policy: 'credits',
+      limit: 0,
+    });
+    await accounts.credit('carol', 5, { reason: 'invoice 1' });
+    expect((await accounts.get('carol'))?.credits).toBe(5);
+    const spent: string[] = [];
+    for (const cost of [2, 2, 2, 1]) spent.push(codeOf(await call(key.key, cost)));
+    // 2 + 2 of 5; a third 2 would leave -1: refused, then the last unit.
+    expect(spent).toEqual(['ok', 'ok', 'credits_exhausted', 'ok']);
+    const ok = await call(key.key, 1);
+    expect(codeOf(ok)).toBe('credits_exhausted');
+    const peeked = await keywarden.peekLimits(key.record.id);
+    expect(peeked?.account).toMatchObject({
+      quota: { limit: 3, used: 3, remaining: 0 },
+      credits: { granted: 5, spent: 5, remaining: 0 },
+    });
+    // A plan without overage on credits: 429 as before, credits untouched.
+    await accounts.update('carol', { overrides: { overage: 'refuse' } });
+    expect(codeOf(await call(key.key))).toBe('quota_exceeded');
+    // Usage says which units the credits paid.
+    const today = new Date(Date.UTC(2026, 0, 15)).toISOString().slice(0, 10);
+    expect(await accounts.usage('carol', { from: today, to: today })).toEqual([
+      {
+        day: today,
+        requests: 6,
+        units: 8,
+        credits: 5,
+        refusals: { credits_exhausted: 3, quota_exceeded: 1 },
+      },
+    ]);
+  });
+
+  it('still refuses past a rate limit on credits (429), and counts credits per account over its keys', async () => {
+    const { accounts, keys, call } = setup({
+      burst: {
+        rateLimits: [{ limit: 4, windowSeconds: 60 }],
+        quota: { limit: 1, period: 'day' },
+        overage: 'credits',
+      },
+    });
+    await accounts.create({ id: 'dave', plan: 'burst' });
+    await accounts.credit('dave', 100, { reason: 'prepaid' });
+    const [a, b] = [
+      await keys.create({ name: 'a', ownerId: 'dave' }),
+      await keys.create({ name: 'b', ownerId: 'dave' }),
+    ];
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) codes.push(codeOf(await call((i % 2 === 0 ? a : b).key)));
+    expect(codes).toEqual(['ok', 'ok', 'ok', 'ok', 'rate_limited', 'rate_limited']);
   });
 
   it('checks the plans at start-up', () => {

@@ -85,11 +85,36 @@ describe('accounts', () => {
     expect((await accounts.resume('alice'))!.status).toBe('active');
     expect(await accounts.suspend('nobody')).toBeNull();
     expect(await accounts.update('nobody', { plan: 'pro' })).toBeNull();
+    expect((await accounts.credit('alice', 500, { reason: 'invoice 12' }))!.credits).toBe(500);
+    expect((await accounts.credit('alice', 250, { reason: 'goodwill' }))!.credits).toBe(750);
+    expect(await accounts.credit('nobody', 5, { reason: 'x' })).toBeNull();
+    for (const [amount, reason] of [
+      [0, 'x'],
+      [-5, 'x'],
+      [1.5, 'x'],
+      [5, ''],
+      [5, 'bad\u202e'],
+    ] as const)
+      await expect(accounts.credit('alice', amount, { reason })).rejects.toBeInstanceOf(KeywardenConfigError);
     expect(events.filter((e) => e.type.startsWith('account.'))).toEqual([
       expect.objectContaining({ type: 'account.created', accountId: 'alice', plan: 'free' }),
       expect.objectContaining({ type: 'account.updated', accountId: 'alice', fields: ['plan', 'overrides'] }),
       expect.objectContaining({ type: 'account.suspended', accountId: 'alice' }),
       expect.objectContaining({ type: 'account.resumed', accountId: 'alice' }),
+      expect.objectContaining({
+        type: 'account.credited',
+        accountId: 'alice',
+        amount: 500,
+        reason: 'invoice 12',
+        credits: 500,
+      }),
+      expect.objectContaining({
+        type: 'account.credited',
+        accountId: 'alice',
+        amount: 250,
+        reason: 'goodwill',
+        credits: 750,
+      }),
     ]);
     expect((await accounts.get('alice'))!.metadata).toEqual({ email: 'a@example.com' });
   });

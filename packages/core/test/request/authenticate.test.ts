@@ -346,6 +346,7 @@ describe('errors', () => {
       account_suspended: 403,
       rate_limited: 429,
       quota_exceeded: 429,
+      credits_exhausted: 402,
       auth_unavailable: 503,
     });
     for (const [c, status] of Object.entries(AUTH_ERROR_STATUS)) {
