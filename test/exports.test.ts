@@ -135,6 +135,7 @@ const API: Record<string, { values: string[]; types: string[] }> = {
       'RouteRequirements',
       'SigningSecret',
       'StackedResult',
+      'ThresholdOptions',
       'TokenFailureReason',
       'UsageDay',
       'UsageIncrement',

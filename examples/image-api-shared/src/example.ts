@@ -147,6 +147,11 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
     apiKeyQueryParam: config.queryParam,
     plans: PLANS,
     ...(limitStore ? { limits: { store: limitStore } } : {}),
+    // Usage alerts: an account past 80 % and 100 % of its quota, once per month across instances.
+    // Logged here as a JSON line; a real service would email the customer.
+    onEvent: (event) => {
+      if (event.type === 'usage.threshold') process.stderr.write(`${JSON.stringify(event)}\n`);
+    },
   });
   // The demo's customers, on their plans (made once; an operator would use `keywarden accounts create`).
   for (const [id, plan] of Object.entries(DEMO_ACCOUNTS))

@@ -59,6 +59,30 @@ export type KeywardenEvent =
       /** The framework's request id, to join request logs; null without one. */
       requestId: string | null;
     }
+  | {
+      /** An account's usage crossed a share of its quota (once per period across instances). */
+      type: 'usage.threshold';
+      time: Date;
+      accountId: string;
+      kind: 'quota';
+      /** The share crossed, in percent. */
+      percent: number;
+      limit: number;
+      /** Units used when it was seen crossed. */
+      used: number;
+      /** When the quota period ends. */
+      resetAt: Date;
+    }
+  | {
+      /** An account's prepaid credits left fell below the configured floor (once per top-up). */
+      type: 'usage.threshold';
+      time: Date;
+      accountId: string;
+      kind: 'credits';
+      floor: number;
+      granted: number;
+      left: number;
+    }
   | { type: 'key.created'; time: Date; keyId: string; prefix: string; name: string }
   | { type: 'key.updated'; time: Date; keyId: string; fields: string[] }
   | { type: 'key.rotated'; time: Date; keyId: string; newKeyId: string; oldKeyExpiresAt: Date }

@@ -77,6 +77,7 @@ export type { AccountLimitStatus, LimitStatus, LimitUsage } from './limits/charg
 export type { ConsumeResult, LimitCounter, LimitStore } from './limits/limit-store.js';
 export { createMemoryLimitStore, type MemoryLimitStoreOptions } from './limits/memory-limit-store.js';
 export type { RateLimitHeaderStyle } from './limits/ratelimit-headers.js';
+export type { ThresholdOptions } from './limits/thresholds.js';
 export { quotaPeriod } from './limits/windows.js';
 export type {
   AccessTokenResponse,

@@ -12,6 +12,12 @@ import {
   type RateLimitHeaderStyle,
   rateLimitHeaderWriter,
 } from './limits/ratelimit-headers.js';
+import {
+  createThresholds,
+  resolveThresholds,
+  type ThresholdOptions,
+  type Thresholds,
+} from './limits/thresholds.js';
 import type { CredentialConfig, CredentialKind } from './request/credentials.js';
 import { type AccessTokenOptions, createTokenService, type TokenService } from './tokens/access-tokens.js';
 import { createMemoryUsageStore } from './usage/memory-usage-store.js';
@@ -102,6 +108,18 @@ export interface KeywardenOptions {
    * ```
    */
   plans?: Plans;
+  /**
+   * `usage.threshold` events: when an account's usage crosses shares of its quota, and when its
+   * prepaid credits fall below a floor; once per period across instances. `false`: none.
+   * @default { quota: [80, 100] }
+   *
+   * @example
+   * ```ts
+   * thresholds: { quota: [80, 100], creditsBelow: 100 },
+   * onEvent: (event) => { if (event.type === 'usage.threshold') notify(event.accountId, event); },
+   * ```
+   */
+  thresholds?: ThresholdOptions | false;
   /** Access tokens: the signing keyring and claims. Without it, every access token is refused and minting is off. */
   tokens?: AccessTokenOptions;
   /** Usage metering, or `false` to count nothing. @default on, 90 days, written every second */
@@ -131,6 +149,8 @@ export interface KeywardenSettings {
   plans: ReadonlyMap<string, Readonly<Plan>> | null;
   /** Counts requests per key and day; null when metering is off. */
   meter: Meter | null;
+  /** Claims threshold crossings; null when off. */
+  thresholds: Thresholds | null;
   /** Writes the rate-limit headers in the configured styles. */
   rateLimitHeaders: ReturnType<typeof rateLimitHeaderWriter>;
   credentials: CredentialConfig;
@@ -157,6 +177,7 @@ const OPTION_KEYS = [
   'tokens',
   'limits',
   'plans',
+  'thresholds',
   'usage',
   'onEvent',
   'now',
@@ -257,6 +278,7 @@ export function resolveKeywardenOptions(options: KeywardenOptions): KeywardenSet
     failOpen: booleanOption('limits.failOpen', limits.failOpen, false),
     plans: plansOf(o.plans, keys),
     meter: meterOf(o.usage, { keys, limitStore: store, now, events }),
+    thresholds: createThresholds(resolveThresholds(o.thresholds), { limitStore: store, emit: events.emit }),
     rateLimitHeaders: rateLimitHeaderWriter(typeof styles === 'string' ? [styles] : styles),
     credentials: {
       apiKeyHeader,

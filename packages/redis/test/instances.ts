@@ -6,6 +6,7 @@ import {
   createKeywarden,
   createMemoryKeyStore,
   type KeyManager,
+  type KeywardenEvent,
   type Plans,
 } from '@keywarden/core';
 import { keywardenFastify } from '@keywarden/fastify';
@@ -26,7 +27,12 @@ export interface Instances {
 /** Three instances sharing keys (one memory key store), each with the limit store `makeStore` gives. */
 export async function threeInstances(
   makeStore: () => RedisLimitStore,
-  options: { failOpen?: boolean; now?: () => number; plans?: Plans } = {},
+  options: {
+    failOpen?: boolean;
+    now?: () => number;
+    plans?: Plans;
+    onEvent?: (event: KeywardenEvent) => void;
+  } = {},
 ): Promise<Instances> {
   const hasher = createHmacHasher({ pepper: 'p'.repeat(32) });
   const keyStore = createMemoryKeyStore();
@@ -41,6 +47,7 @@ export async function threeInstances(
       requireHttps: false,
       limits: { store, failOpen: options.failOpen ?? false },
       ...(options.plans ? { plans: options.plans } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       ...clock,
     });
     const app = Fastify();

@@ -1,6 +1,7 @@
 // Leases: three server instances (real Fastify servers on loopback, each with its own Redis
 // limit store) against one real redis-server, fsyncing every write so a kill loses nothing.
 // Never over a limit, whatever the interleaving; under only by units an instance holds.
+import type { KeywardenEvent } from '@keywarden/core';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisLimitStore, type RedisLimitStore } from '../src/index.js';
@@ -85,6 +86,32 @@ describe('leases across three instances', () => {
       await sleep(1100); // leases given back
       const [counter] = await inspector.keys(`lease${prefixes}:kw:{a:${id}}:credits`);
       expect(Number(await inspector.get(counter!))).toBe(10);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
+  it('one usage.threshold event per crossing of an account quota, whichever of three instances saw it', async () => {
+    const events: KeywardenEvent[] = [];
+    const cluster = await threeOnRedis({ plans: TEAM_PLANS, onEvent: (event) => events.push(event) });
+    try {
+      const id = `mark-${Math.random().toString(36).slice(2, 8)}`;
+      await cluster.keys.accounts.create({ id, plan: 'team' });
+      const made = await Promise.all(
+        [0, 1, 2].map((i) => cluster.keys.create({ name: `m${i}`, ownerId: id })),
+      );
+      const keys = made.map((k) => k.key);
+      await cluster.burst(keys, 300, uneven);
+      await sleep(1000);
+      await cluster.burst(keys, 300, unevenReversed);
+      await sleep(500);
+      const crossings = events.filter(
+        (e): e is Extract<KeywardenEvent, { type: 'usage.threshold' }> =>
+          e.type === 'usage.threshold' && e.accountId === id,
+      );
+      expect(crossings.map((e) => (e.kind === 'quota' ? e.percent : 0)).sort((a, b) => a - b)).toEqual([
+        80, 100,
+      ]);
     } finally {
       await cluster.close();
     }

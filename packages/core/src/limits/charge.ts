@@ -181,7 +181,7 @@ function createPeek(store: LimitStore, now: () => number) {
 }
 
 export function createCharging(settings: KeywardenSettings, refusals: Refusals): Charging {
-  const { limitStore, failOpen, emit, now, rateLimitHeaders } = settings;
+  const { limitStore, failOpen, emit, now, rateLimitHeaders, thresholds } = settings;
   const { countersOf, consume, named } = consumption(limitStore);
 
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | Refused {
@@ -225,7 +225,7 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     return refusals.refuseWith(ctx, error, code);
   }
 
-  const parts = { consume, named, emit, refusals, rateLimitHeaders, storeFailed, overLimit };
+  const parts = { consume, named, emit, refusals, rateLimitHeaders, storeFailed, overLimit, thresholds };
   const overage = createOverage(parts);
 
   /** What a consume answered: the headers when allowed, else credits past the quota, else the 429. */
@@ -234,7 +234,10 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     charged: { counters: readonly PolicyCounter[]; result: ConsumeResult; t: number; cost: number },
   ): MaybePromise<Headers | Refused> {
     const { counters, result, t } = charged;
-    if (result.allowed) return rateLimitHeaders(counters, result.counts, t);
+    if (result.allowed) {
+      if (thresholds !== null && ctx.account !== null) thresholds.charged(ctx, counters, result.counts);
+      return rateLimitHeaders(counters, result.counts, t);
+    }
     const quotaAt = overQuotaAlone(ctx, charged);
     return quotaAt < 0 ? overLimit(ctx, charged) : overage.onCredits(ctx, { ...charged, quotaAt });
   }

@@ -12,6 +12,7 @@ import type { MaybePromise } from '../util/maybe-promise.js';
 import type { Headers } from './charge.js';
 import { creditsInstead, type PolicyCounter } from './counters.js';
 import type { ConsumeResult } from './limit-store.js';
+import type { Thresholds } from './thresholds.js';
 
 /** A refused consume, as the 429 is made from. */
 export interface Refused429 {
@@ -36,6 +37,7 @@ export interface OverageParts {
   rateLimitHeaders(counters: readonly PolicyCounter[], counts: readonly number[], now: number): Headers;
   storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | Refused;
   overLimit(ctx: RequestContext, refused: Refused429): Refused;
+  thresholds: Thresholds | null;
 }
 
 /**
@@ -76,7 +78,7 @@ export function refusingCounter(
 }
 
 export function createOverage(parts: OverageParts) {
-  const { consume, named, emit, refusals, rateLimitHeaders, storeFailed, overLimit } = parts;
+  const { consume, named, emit, refusals, rateLimitHeaders, storeFailed, overLimit, thresholds } = parts;
 
   /** 402: quota and credits used up. */
   function creditsExhausted(
@@ -124,6 +126,7 @@ export function createOverage(parts: OverageParts) {
       counts[quotaAt] = result.counts[quotaAt]!;
       if (settled.allowed) {
         ctx.onCredits = list[quotaAt]!.cost;
+        thresholds?.charged(ctx, list, settled.counts);
         return rateLimitHeaders(counters, counts, t);
       }
       const credits = list[quotaAt]!;

@@ -337,6 +337,55 @@ describe('accounts on plans: limits that follow the customer', () => {
     expect(codes).toEqual(['ok', 'ok', 'ok', 'ok', 'rate_limited', 'rate_limited']);
   });
 
+  it('tells usage.threshold once per crossing of 80 % and 100 % of the quota, again in the next period, and once when credits fall below the floor', async () => {
+    const clock = frozenClock(Date.UTC(2026, 0, 15, 12));
+    const store = createMemoryKeyStore();
+    const events: KeywardenEvent[] = [];
+    const keys = createKeyManager({
+      store,
+      hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      now: clock.now,
+    });
+    const plans: Plans = { metered: { quota: { limit: 10, period: 'day' }, overage: 'credits' } };
+    const keywarden = createKeywarden({
+      keys,
+      requireHttps: false,
+      now: clock.now,
+      plans,
+      thresholds: { quota: [80, 100], creditsBelow: 3 },
+      onEvent: (event) => events.push(event),
+    });
+    await keys.accounts.create({ id: 'erin', plan: 'metered' });
+    await keys.accounts.credit('erin', 5, { reason: 'prepaid' });
+    const { key } = await keys.create({ name: 'k', ownerId: 'erin' });
+    const call = (cost = 1) =>
+      keywarden.authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } }, { cost });
+    const crossings = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10)); // claims settle after the answer
+      return events.filter((e) => e.type === 'usage.threshold');
+    };
+    for (let i = 0; i < 7; i++) await call();
+    expect(await crossings()).toEqual([]);
+    await call(2); // 7 -> 9: past 80 %
+    expect(await crossings()).toEqual([
+      expect.objectContaining({ accountId: 'erin', kind: 'quota', percent: 80, limit: 10, used: 9 }),
+    ]);
+    await call(); // 10: 100 %
+    for (let i = 0; i < 3; i++) await call(); // on credits: 5 -> 2 left, below 3
+    await call(); // 1 left: no second credits event
+    expect((await crossings()).map((e) => ('percent' in e ? e.percent : `credits ${e.left}`))).toEqual([
+      80,
+      100,
+      'credits 2',
+    ]);
+    clock.advance(86_400_000); // the next day: a new quota period
+    for (let i = 0; i < 10; i++) await call();
+    expect(
+      (await crossings()).filter((e) => e.kind === 'quota').map((e) => ('percent' in e ? e.percent : 0)),
+    ).toEqual([80, 100, 80, 100]);
+    await keywarden.close();
+  });
+
   it('checks the plans at start-up', () => {
     const bad: [unknown, string][] = [
       [{ 'has space': {} }, 'plans.has space'],
