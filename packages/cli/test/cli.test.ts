@@ -211,6 +211,13 @@ describe.each([
       const run = await cli([...args, ...store()]);
       expect([run.code, run.stderr], args.join(' ')).toEqual([code, expect.stringMatching(message)]);
     }
+    // Overage on credits as the account's own setting, and back to the plan's.
+    expect(await json(['accounts', 'update', id, '--overage', 'credits', ...store()])).toMatchObject({
+      overrides: { overage: 'credits' },
+    });
+    expect((await cli(['accounts', 'show', id, ...store()])).stdout).toMatch(/overage:\s+credits/);
+    const badOverage = await cli(['accounts', 'update', id, '--overage', 'sometimes', ...store()]);
+    expect([badOverage.code, badOverage.stderr]).toEqual([2, expect.stringMatching(/--overage must be/)]);
     // Top-ups add up, each an audited change.
     for (const units of ['+500', '250'])
       expect((await cli(['accounts', 'credit', id, units, '--reason', 'invoice 7', ...store()])).code).toBe(

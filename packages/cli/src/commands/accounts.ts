@@ -9,12 +9,14 @@ const LIMIT_HELP = `  --rate <n>/<window>       the account's rate limit in plac
                             several windows (100/1s and 6000/1h); none for no rate limit
   --quota <n>/<day|month>   the account's quota in place of its plan's; none for no quota
   --max-keys <n>            most active keys in place of the plan's
+  --overage refuse|credits  past the quota: refuse (429), or spend prepaid credits (402 when none)
   --metadata <k=v>          repeatable`;
 
 const LIMIT_OPTIONS = {
   rate: { type: 'string', multiple: true },
   quota: { type: 'string' },
   'max-keys': { type: 'string' },
+  overage: { type: 'string' },
   metadata: { type: 'string', multiple: true },
 } as const;
 
@@ -29,6 +31,11 @@ function overridesFrom(values: Values): AccountLimits {
     const text = values['max-keys'] as string;
     if (!/^\d{1,6}$/.test(text)) throw new UsageError('--max-keys must be a whole number');
     overrides.maxKeys = Number(text);
+  }
+  if (values.overage !== undefined) {
+    if (values.overage !== 'refuse' && values.overage !== 'credits')
+      throw new UsageError('--overage must be refuse or credits');
+    overrides.overage = values.overage;
   }
   return overrides;
 }
@@ -50,6 +57,7 @@ function describe(account: AccountRecord): string {
           : `${overrides.quota.limit} per ${overrides.quota.period}`,
     ],
     ['max keys', overrides.maxKeys === undefined ? "the plan's" : String(overrides.maxKeys)],
+    ['overage', overrides.overage ?? "the plan's"],
     ['credits', `${account.credits} granted in all`],
     ['metadata', Object.keys(account.metadata).length ? JSON.stringify(account.metadata) : '-'],
     ['created', when(account.createdAt)],
