@@ -729,7 +729,7 @@ describe('keys usage', () => {
   it('reads usage from the servers Redis with --redis', async () => {
     const redis = await startRedis();
     try {
-      const limits = createRedisLimitStore({ url: redis.url });
+      const limits = createRedisLimitStore({ url: redis.url, timeoutMs: 5_000 }); // a busy CI machine
       const store = await openFileKeyStore({ path: join(dir, 'usage-keys.json'), watch: false });
       const id = await meter(createKeyManager({ store, hasher: createHmacHasher({ pepper: PEPPER }) }), {
         store: limits,

@@ -38,7 +38,10 @@ function clusterClient(): Cluster {
 let prefixes = 0;
 const threeOnCluster = (options: Parameters<typeof threeInstances>[1] = {}) => {
   const prefix = `cluster${++prefixes}:`;
-  return threeInstances(() => createRedisLimitStore({ client: clusterClient(), prefix }), options);
+  return threeInstances(
+    () => createRedisLimitStore({ client: clusterClient(), prefix, timeoutMs: 5_000 }),
+    options,
+  );
 };
 
 /** Every limit counter of the test (not the usage hashes), from every master: where each lives, and its value. */

@@ -32,11 +32,14 @@ afterAll(async () => {
 });
 
 let prefixes = 0;
-const store = () => createRedisLimitStore({ url: redis.url, prefix: `lease${prefixes}:`, timeoutMs: 200 });
+// Calls get 5 s (a busy 2-core CI machine can take over the default 500 ms to connect), except
+// in the outage test, where every call to the stopped server waits out its timeout.
+const storeOf = (timeoutMs: number) => () =>
+  createRedisLimitStore({ url: redis.url, prefix: `lease${prefixes}:`, timeoutMs });
 /** Three instances with a fresh prefix. */
-const threeOnRedis = (options: Parameters<typeof threeInstances>[1] = {}) => {
+const threeOnRedis = (options: Parameters<typeof threeInstances>[1] = {}, timeoutMs = 5_000) => {
   prefixes++;
-  return threeInstances(store, options);
+  return threeInstances(storeOf(timeoutMs), options);
 };
 
 /** Lua calls Redis has run so far (EVALSHA, and EVAL when a script was not loaded yet). */
@@ -185,7 +188,7 @@ describe('Redis stopped and restarted mid-run, with leases', () => {
 
   for (const failOpen of [false, true]) {
     it(`never admits a charged request beyond the quota (${failOpen ? 'fail open' : 'fail closed'})`, async () => {
-      const cluster = await threeOnRedis({ failOpen });
+      const cluster = await threeOnRedis({ failOpen }, 200);
       try {
         const { key, record } = await cluster.keys.create({
           name: 'down',

@@ -30,9 +30,12 @@ afterAll(async () => {
 });
 
 let prefixes = 0;
+// Tests that are not about a slow Redis give calls 5 s: a busy 2-core CI machine can take over
+// the default 500 ms to connect and load the scripts (a first call answered 503 in one CI run).
+const patient = { timeoutMs: 5_000 };
 const stores: [string, () => LimitStore][] = [
   ['memory', () => createMemoryLimitStore()],
-  ['redis', () => createRedisLimitStore({ url: redis.url, prefix: `t${++prefixes}:` })],
+  ['redis', () => createRedisLimitStore({ url: redis.url, prefix: `t${++prefixes}:`, ...patient })],
 ];
 
 describe.each(stores)('%s limit store contract', (_name, make) => {
@@ -101,7 +104,7 @@ describe.each(stores)('%s limit store contract', (_name, make) => {
 
 describe('redis limit store', () => {
   it('expires counters at the end of their window, measured from the caller clock', async () => {
-    const store = createRedisLimitStore({ url: redis.url, prefix: 'ttl:' });
+    const store = createRedisLimitStore({ url: redis.url, prefix: 'ttl:', ...patient });
     await store.consume(charge([{ key: 'kw:{k}:w', limit: 5, resetAt: 1_000_000 + 1500 }], 1), 1_000_000);
     const ttl = await store.client.pttl('ttl:kw:{k}:w');
     expect(ttl).toBeGreaterThan(1000);
@@ -117,7 +120,7 @@ describe('redis limit store', () => {
 
   it('leaves a client it was given open', async () => {
     const client = new Redis(redis.url);
-    const store = createRedisLimitStore({ client, prefix: 'own:' });
+    const store = createRedisLimitStore({ client, prefix: 'own:', ...patient });
     await store.consume(charge([{ key: 'kw:{k}:x', limit: 1, resetAt: 10_000 }], 1), 0);
     await store.close();
     expect(await client.ping()).toBe('PONG');
@@ -133,7 +136,7 @@ describe('windows and calendar periods on Redis (frozen clock)', () => {
       hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
       now: () => now,
     });
-    const store = createRedisLimitStore({ url: redis.url, prefix: 'roll:' });
+    const store = createRedisLimitStore({ url: redis.url, prefix: 'roll:', ...patient });
     const keywarden = createKeywarden({ keys, requireHttps: false, now: () => now, limits: { store } });
     const monthly = await keys.create({ name: 'm', quota: { limit: 2, period: 'month' } });
     const perMinute = await keys.create({ name: 'r', rateLimit: { limit: 1, windowSeconds: 60 } });
@@ -159,7 +162,7 @@ describe('peekLimits on Redis', () => {
       store: createMemoryKeyStore(),
       hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
     });
-    const stores = [0, 1].map(() => createRedisLimitStore({ url: redis.url, prefix: 'peek:' }));
+    const stores = [0, 1].map(() => createRedisLimitStore({ url: redis.url, prefix: 'peek:', ...patient }));
     const [a, b] = stores.map((store) => createKeywarden({ keys, requireHttps: false, limits: { store } }));
     const { key, record } = await keys.create({
       name: 'peeked',
@@ -373,7 +376,7 @@ describe('usage metering on Redis', () => {
     const prefix = `usage${Date.now()}:`;
     const instance = () => {
       const keys = createKeyManager({ store: keyStore, hasher: createHmacHasher({ pepper }) });
-      const store = createRedisLimitStore({ url: redis.url, prefix });
+      const store = createRedisLimitStore({ url: redis.url, prefix, ...patient });
       const keywarden = createKeywarden({
         keys,
         requireHttps: false,
