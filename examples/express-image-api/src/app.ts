@@ -70,7 +70,7 @@ export async function buildApp(
     example.admit(getAuth(req), req.ip).then(() => next(), next);
   };
   // The tool's cost is charged per output variant, for work done: the middleware charges nothing
-  // (cost 0), and the service asks the quota for cost x variants first, then charges them, all or nothing.
+  // (cost 0), and the service holds cost x variants before the work (principal.reserve) and takes them once it is done (a failed call costs nothing).
   const write = [auth.authenticate({ scopes: ['images:write'], cost: 0 }), admit];
   app.post(
     '/v3/file-ops/upload/',
@@ -78,7 +78,8 @@ export async function buildApp(
     handle(async (req, res) => res.json(await example.service.upload(getAuth(req), req))),
   );
   const billing = (req: Request, res: Response) => {
-    const request = { method: req.method, url: req.originalUrl, ip: req.ip };
+    const idempotencyKey = req.headers['idempotency-key']; // retries charged once
+    const request = { method: req.method, url: req.originalUrl, ip: req.ip, idempotencyKey };
     return example.billing(request, getAuth(req), (headers) => {
       for (const name in headers) res.setHeader(name, headers[name]!);
     });

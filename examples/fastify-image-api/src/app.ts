@@ -62,10 +62,11 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
     (request) => example.service.upload(getAuth(request), request.raw),
   );
   // The tool's cost is charged per output variant, for work done: the hook charges nothing (cost 0),
-  // and the service asks the quota for cost x variants first, then charges them, all or nothing.
+  // and the service holds cost x variants before the work (principal.reserve) and takes them once it is done (a failed call costs nothing).
   const write = { config: { keywarden: { scopes: ['images:write'], cost: 0 } }, preHandler: admit };
   const billing = (request: FastifyRequest, reply: FastifyReply) => {
-    const input = { method: request.method, url: request.raw.url ?? '', ip: request.ip };
+    const idempotencyKey = request.headers['idempotency-key']; // retries charged once
+    const input = { method: request.method, url: request.raw.url ?? '', ip: request.ip, idempotencyKey };
     return example.billing(input, getAuth(request), (headers) => reply.headers(headers));
   };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {

@@ -52,13 +52,19 @@ export interface Example {
    */
   mintForGuide(clientIp: string | undefined): Promise<{ accessToken: string }>;
   /**
-   * Quota units for one call of `principal`, paid for work done: `check` before the work refuses
-   * (429) what the key's quota, or a demo visitor's budget, could not cover; `charge` after it takes
-   * the units, all or nothing, and hands the RateLimit headers to `setHeaders` (or rejects with
-   * keywarden's 429, an `AuthError`, when the quota went meanwhile).
+   * Quota units for one call of `principal`, paid for work done: `reserve` holds them against the
+   * key's and its account's limits before the work (rejecting with keywarden's `AuthError`: 429, or
+   * 402 when credits ran out; a demo visitor's own budget first), hands the RateLimit headers to
+   * `setHeaders`, and the service commits the hold once the work is done or releases it when it
+   * failed. `idempotencyKey`: the request's `Idempotency-Key` header, so a retried call is charged once.
    */
   billing(
-    request: { method: string; url: string; ip: string | undefined },
+    request: {
+      method: string;
+      url: string;
+      ip: string | undefined;
+      idempotencyKey?: string | string[] | undefined;
+    },
     principal: Principal,
     setHeaders: (headers: Readonly<Record<string, string>>) => void,
   ): Billing;
@@ -250,26 +256,19 @@ export async function createExample(overrides: Partial<ExampleConfig> = {}): Pro
         [`units:token:${principal.tokenId}`, VISITOR_LIMITS.unitsPerToken, tokenEnd(principal)],
         [`units:${addressOf(request.ip)}`, VISITOR_LIMITS.unitsPerAddressPerDay, dayEnd(config.now())],
       ];
-      const quotaRefusal = (retryAt: number) =>
-        new ApiError(429, 'quota_exceeded', 'The quota cannot cover this call', {
-          'retry-after': String(Math.max(1, Math.ceil((retryAt - config.now()) / 1000))),
-        });
       return {
-        async check(units) {
-          // A visitor's own budget counts attempts (the memory store cannot be asked without
-          // counting); the key's quota is only asked here, and charged once the work is done.
+        async reserve(units) {
+          // A visitor's own budget counts attempts (a demo visitor's failed call still counts).
           if (isVisitor(principal))
             await spend(visitorUnits(), units, 'This demo visitor has used its units; come back tomorrow');
-          // The key's quota and its account's (every key of the account counts toward it).
-          const status = await keywarden.peekLimits(principal.keyId).catch(() => null);
-          for (const quota of [status?.quota, status?.account?.quota])
-            if (quota && quota.remaining < units) throw quotaRefusal(quota.resetAt.getTime());
-        },
-        async charge(units) {
+          // The key's quota and its account's (every key of the account counts toward them).
           const served = { method: request.method, url: request.url, headers: [], ip: request.ip };
-          const charged = await keywarden.chargeUnits(principal, units, served);
-          if (!charged.ok) throw charged.error;
-          setHeaders(charged.headers);
+          const hold = await principal.reserve(units, {
+            idempotencyKey: request.idempotencyKey,
+            request: served,
+          });
+          setHeaders(hold.headers);
+          return hold;
         },
       };
     },

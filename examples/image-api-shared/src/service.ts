@@ -52,9 +52,26 @@ export type Caller = Pick<Principal, 'kind' | 'keyId' | 'ownerId' | 'lineageId' 
  * what the caller could not pay; `charge` takes them, all or nothing, once the work succeeded, and
  * rejects the same way when the quota went meanwhile (then nothing is stored or answered).
  */
+/** Quota units for one call, paid for work done (see `Example.billing`). */
 export interface Billing {
-  check(units: number): Promise<void>;
-  charge(units: number): Promise<void>;
+  /** Holds `units` against every limit before the work: throws the refusal (429, 402) when they do not fit. */
+  reserve(units: number): Promise<{ commit(): void; release(): Promise<void> }>;
+}
+
+/**
+ * Runs `work` paid by a hold of `units`: committed when it succeeds, released when it fails, so
+ * a call whose image fails to decode, or whose output cannot be made, costs nothing.
+ */
+async function paidFor<T>(billing: Billing, units: number, work: () => Promise<T>): Promise<T> {
+  const hold = await billing.reserve(units);
+  try {
+    const result = await work();
+    hold.commit();
+    return result;
+  } catch (error) {
+    await hold.release();
+    throw error;
+  }
 }
 
 // Stored files are the customer's: readable by this server's user only.
@@ -307,7 +324,8 @@ export function createImageService(options: ImageServiceOptions) {
 
     /**
      * `POST /v3/tools/<tool>/process/`: `{ input_file_path, output_variants: [{ output_file_path, ... }] }`.
-     * Charges the tool's cost per variant through `billing`, once every variant was made.
+     * Charges the tool's cost per variant through `billing`: held before the work, taken once
+     * every variant was made.
      */
     async process(
       caller: Caller,
@@ -351,17 +369,19 @@ export function createImageService(options: ImageServiceOptions) {
         relative,
         work: prepareTool(tool, data, size, variant, relative),
       }));
+      // The tool's cost per variant, held before the work and taken once every variant was
+      // made and written; a call that fails on the way costs nothing.
       const units = TOOLS[tool].cost * prepared.length;
-      await billing.check(units);
-      const images = [];
-      for (const { work } of prepared) images.push(await run(work));
-      await billing.charge(units);
-      for (const [i, { relative }] of prepared.entries()) {
-        const target = resolveInside(root, namespace, relative);
-        await mkdir(dirname(target), { recursive: true, mode: FOLDER_MODE });
-        await writeFile(target, images[i]!, { mode: FILE_MODE });
-      }
-      return { output_file_paths: prepared.map(({ relative }) => relative) };
+      return paidFor(billing, units, async () => {
+        const images = [];
+        for (const { work } of prepared) images.push(await run(work));
+        for (const [i, { relative }] of prepared.entries()) {
+          const target = resolveInside(root, namespace, relative);
+          await mkdir(dirname(target), { recursive: true, mode: FOLDER_MODE });
+          await writeFile(target, images[i]!, { mode: FILE_MODE });
+        }
+        return { output_file_paths: prepared.map(({ relative }) => relative) };
+      });
     },
 
     /**
@@ -376,10 +396,7 @@ export function createImageService(options: ImageServiceOptions) {
       if (!UPLOAD_LIMITS.types.includes(size.format))
         throw new ApiError(415, 'unsupported_image', 'Only JPEG, PNG and WebP images are accepted');
       const work = prepareTool('remove-bg', data, size, {}, 'result.png');
-      await billing.check(V1_COSTS['remove-background']);
-      const image = await run(work);
-      await billing.charge(V1_COSTS['remove-background']);
-      return image;
+      return paidFor(billing, V1_COSTS['remove-background'], () => run(work));
     },
 
     /**
@@ -422,9 +439,8 @@ export function createImageService(options: ImageServiceOptions) {
         );
       });
       await checkedSize(data);
-      await billing.check(V1_COSTS.enhance);
-      const image = await run(() => enhanceImage(data, enhancementType as EnhancementType, outputFormat));
-      await billing.charge(V1_COSTS.enhance);
+      const enhance = () => run(() => enhanceImage(data, enhancementType as EnhancementType, outputFormat));
+      const image = await paidFor(billing, V1_COSTS.enhance, enhance);
       return { data: image, contentType: CONTENT_TYPES[outputFormat]! };
     },
 

@@ -546,6 +546,34 @@ export function runExampleSuite(name: string, start: Start): void {
         expect(written.status).toBe(404); // the refused call did no work
       });
 
+      it('charges a retried call with the same Idempotency-Key once', async () => {
+        const limited = await app.example.keys.create({
+          name: 'retried',
+          scopes: ['images:read', 'images:write'],
+          quota: { limit: 10, period: 'month' },
+        });
+        const up = await upload([png()], auth(limited.key), 'r');
+        const [input] = ((await up.json()) as { file_paths: string[] }).file_paths;
+        const call = (idempotencyKey: string) =>
+          processWith(
+            'remove-bg',
+            { input_file_path: input, output_variants: [{ output_file_path: 'r/out.png' }] },
+            { ...auth(limited.key), 'idempotency-key': idempotencyKey },
+          );
+        const used = async () => (await app.example.keywarden.peekLimits(limited.record.id))?.quota?.used;
+        expect((await call('job-1')).status).toBe(200);
+        expect((await call('job-1')).status).toBe(200); // the retry
+        expect(await used()).toBe(3);
+        expect((await call('job-2')).status).toBe(200);
+        expect(await used()).toBe(6);
+        const malformed = await call('two words');
+        expect([malformed.status, ((await malformed.json()) as { code: string }).code]).toEqual([
+          400,
+          'invalid_request',
+        ]);
+        expect(await used()).toBe(6);
+      });
+
       it('gives each owner its own folder, however alike their ids, and a key without owner its own', async () => {
         const make = (ownerId?: string) =>
           app.example.keys.create({

@@ -81,13 +81,14 @@ export async function buildApp(overrides: Partial<ExampleConfig> = {}) {
     await next();
   };
   // The tool's cost is charged per output variant, for work done: the middleware charges nothing
-  // (cost 0), and the service asks the quota for cost x variants first, then charges them, all or nothing.
+  // (cost 0), and the service holds cost x variants before the work (principal.reserve) and takes them once it is done (a failed call costs nothing).
   const write = auth.authenticate({ scopes: ['images:write'], cost: 0 });
   router.post('/v3/file-ops/upload/', write, admit, async (ctx) => {
     ctx.body = await example.service.upload(getAuth(ctx), ctx.req);
   });
   const billing = (ctx: Koa.Context) => {
-    const request = { method: ctx.method, url: ctx.originalUrl, ip: ctx.ip };
+    const idempotencyKey = ctx.req.headers['idempotency-key']; // retries charged once
+    const request = { method: ctx.method, url: ctx.originalUrl, ip: ctx.ip, idempotencyKey };
     return example.billing(request, getAuth(ctx), (headers) => ctx.set(headers));
   };
   for (const tool of Object.keys(TOOLS) as ToolName[]) {

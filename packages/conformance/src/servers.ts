@@ -8,13 +8,16 @@
 //   GET  /v3/admin                 scope admin
 //   GET  /v3/boom                  the handler throws: the user's error handler must get it
 //   POST /v3/tools/upscale/process/ scope images:write, costs 2 quota units (its own middleware)
+//   POST /v3/tools/render/         scope images:write, cost 0; the handler reserves 3 units through
+//                                  the principal (Idempotency-Key passed on), then with `x-fail: 1`
+//                                  releases them and throws, else commits: { route, reused }
 // The user's error handler answers 418 { user_error } for handler errors and, when refusals are
 // delegated to it, err.status with { custom: err.code }.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Keywarden, KeywardenLogger } from '@keywarden/core';
+import type { Keywarden, KeywardenLogger, Principal } from '@keywarden/core';
 import { type AuthenticatedRequest, createExpressAuth } from '@keywarden/express';
-import { keywardenFastify } from '@keywarden/fastify';
+import { getAuth as getFastifyAuth, keywardenFastify } from '@keywarden/fastify';
 import { createKoaAuth, getAuth as getKoaAuth } from '@keywarden/koa';
 import { createNodeAuth, getAuth as getNodeAuth } from '@keywarden/node';
 import Router from '@koa/router';
@@ -52,6 +55,18 @@ function userError(err: ErrorLike): { status: number; body: object } {
     : { status: 418, body: { user_error: err.message } };
 }
 
+/** The render route's handler, the same on every framework: pays for its work with a hold. */
+async function render(principal: Principal, headers: IncomingHttpHeaders) {
+  const hold = await principal.reserve(3, { idempotencyKey: headers['idempotency-key'] });
+  if (headers['x-fail'] === '1') {
+    await hold.release();
+    throw new Error('render failed');
+  }
+  hold.commit();
+  return { route: 'render', reused: hold.reused };
+}
+const renderRoute = { scopes: ['images:write'], cost: 0 };
+
 type Listener = { listen(port: number, host: string, cb: () => void): import('node:http').Server };
 
 function listen(name: string, app: Listener): Promise<RunningServer> {
@@ -88,6 +103,9 @@ function expressServer(name: string, express: typeof express5): ServerFactory {
       auth.authenticate({ scopes: ['images:write'], cost: 2 }),
       whoami('upscale'),
     );
+    app.post('/v3/tools/render/', auth.authenticate(renderRoute), (req, res, next) => {
+      render((req as AuthenticatedRequest).auth!, req.headers).then((body) => res.json(body), next);
+    });
     app.use(auth.authenticate());
     app.get(/^\/v3\/files\/.+/, whoami('files'));
     app.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami('upload'));
@@ -141,6 +159,9 @@ function koaServer(name: string, Koa: typeof Koa3): ServerFactory {
       auth.authenticate({ scopes: ['images:write'], cost: 2 }),
       whoami('upscale'),
     );
+    open.post('/v3/tools/render/', auth.authenticate(renderRoute), async (ctx) => {
+      ctx.body = await render(getKoaAuth(ctx), ctx.req.headers);
+    });
     const api = new Router();
     api.post('/v3/file-ops/upload/', auth.authenticate({ scopes: ['images:write'] }), whoami('upload'));
     api.post('/v3/tools/:tool/process/', auth.authenticate({ scopes: ['images:write'] }), whoami('process'));
@@ -177,6 +198,9 @@ const fastifyServer: ServerFactory = async (keywarden, variant) => {
     { config: { keywarden: { scopes: ['images:write'], cost: 2 } } },
     whoami('upscale'),
   );
+  app.post('/v3/tools/render/', { config: { keywarden: renderRoute } }, async (request) =>
+    render(getFastifyAuth(request), request.headers),
+  );
   app.get('/v3/files/*', whoami('files'));
   app.post('/v3/file-ops/upload/', writes, whoami('upload'));
   app.post('/v3/tools/:tool/process/', writes, whoami('process'));
@@ -194,6 +218,7 @@ const nodeServer: ServerFactory = async (keywarden, variant) => {
   const mint = auth.mint();
   const everyRoute = auth.authenticate();
   const upscale = auth.authenticate({ scopes: ['images:write'], cost: 2 });
+  const renders = auth.authenticate(renderRoute);
   const writes = auth.authenticate({ scopes: ['images:write'] });
   const admin = auth.authenticate({ scopes: ['admin'] });
   const json = { 'content-type': 'application/json; charset=utf-8' };
@@ -212,6 +237,17 @@ const nodeServer: ServerFactory = async (keywarden, variant) => {
     if (post && path === '/v3/auth/access-token/') return void mint(req, res, fail);
     if (!post && path === '/public/health') return void res.writeHead(200, json).end('{"ok":true}');
     if (post && path === '/v3/tools/upscale/process/') return void upscale(req, res, then(whoami('upscale')));
+    if (post && path === '/v3/tools/render/')
+      return void renders(
+        req,
+        res,
+        then(() => {
+          render(getNodeAuth(req), req.headers).then(
+            (body) => res.writeHead(200, json).end(JSON.stringify(body)),
+            fail,
+          );
+        }),
+      );
     void everyRoute(
       req,
       res,

@@ -18,12 +18,12 @@ async function fresh(quota: number) {
   });
   const tokens = { secrets: [{ id: 'k1', secret: generateTokenSecret() }] };
   const keywarden = createKeywarden({ keys, tokens, requireHttps: false });
-  const { key } = await keys.create({
+  const { key, record } = await keys.create({
     name: 'q',
     scopes: ['images:write'],
     quota: { limit: quota, period: 'month' },
   });
-  return { keywarden, key };
+  return { keywarden, key, keyId: record.id };
 }
 
 describe.each(Object.entries(SERVERS))('%s', (_name, start) => {
@@ -46,6 +46,40 @@ describe.each(Object.entries(SERVERS))('%s', (_name, start) => {
         200,
         expect.stringMatching(/^"quota";r=0;/),
       ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('pays for work done: a handler that fails after reserving leaves the quota as it was; a retry with the same Idempotency-Key is charged once', async () => {
+    const { keywarden, key, keyId } = await fresh(7);
+    const server = await start(keywarden, {});
+    const used = async () => (await keywarden.peekLimits(keyId))!.quota!.used;
+    try {
+      const render = (...headers: [string, string][]) =>
+        rawRequest(server.port, {
+          method: 'POST',
+          target: '/v3/tools/render/',
+          headers: [['x-api-key', key], ...headers],
+        });
+      const failed = await render(['x-fail', '1']);
+      expect([failed.status, JSON.parse(failed.body)]).toEqual([418, { user_error: 'render failed' }]);
+      expect(await used()).toBe(0);
+      const first = await render(['idempotency-key', 'job-1']);
+      expect([first.status, JSON.parse(first.body)]).toEqual([200, { route: 'render', reused: false }]);
+      const retry = await render(['idempotency-key', 'job-1']);
+      expect([retry.status, JSON.parse(retry.body)]).toEqual([200, { route: 'render', reused: true }]);
+      expect(await used()).toBe(3);
+      // A failed first try gives its Idempotency-Key back: the retry is charged then.
+      expect((await render(['idempotency-key', 'job-2'], ['x-fail', '1'])).status).toBe(418);
+      expect(JSON.parse((await render(['idempotency-key', 'job-2'])).body).reused).toBe(false);
+      expect(await used()).toBe(6);
+      // Reserving past the quota is the quota's refusal, handed to the error handler (429).
+      const over = await render();
+      expect([over.status, JSON.parse(over.body)]).toEqual([429, { custom: 'quota_exceeded' }]);
+      const malformed = await render(['idempotency-key', 'two words']);
+      expect([malformed.status, JSON.parse(malformed.body)]).toEqual([400, { custom: 'invalid_request' }]);
+      expect(await used()).toBe(6);
     } finally {
       await server.close();
     }

@@ -117,6 +117,14 @@ export type KeywardenEvent =
       /** How many of its keys the deletion revoked (keys never outlive their account's limits). */
       keysRevoked: number;
     }
+  | {
+      /** A hold was neither committed nor released within its timeout: its units went back. */
+      type: 'hold.expired';
+      time: Date;
+      keyId: string;
+      units: number;
+      timeoutMs: number;
+    }
   | { type: 'store.error'; time: Date; operation: string; message: string }
   | {
       /** A customer changed one of their keys through the portal: who, what, which key. */

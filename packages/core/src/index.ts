@@ -101,6 +101,7 @@ export type {
   ExtractionFailureReason,
   RawHeaders,
 } from './request/credentials.js';
+export type { Hold, HoldState, ReserveOptions, ReserveResult } from './request/holds.js';
 export {
   isPatternWithin,
   isSafeRawPath,

@@ -27,6 +27,7 @@ import { createIpCheck, createPathCheck, createScopeCheck } from './request/auth
 import { type Mode, RequestContext } from './request/context.js';
 import { createExtraction } from './request/extract.js';
 import { createHttpsGuard } from './request/guard-https.js';
+import { createHolds, type ReserveOptions, type ReserveResult } from './request/holds.js';
 import { createPipeline, type Stage, stagesFrom } from './request/pipeline.js';
 import { createPrincipals } from './request/principals.js';
 import { createRefusals } from './request/refusals.js';
@@ -116,6 +117,24 @@ export interface Keywarden {
     request?: AuthRequest,
   ): ChargeResult | Promise<ChargeResult>;
   /**
+   * Reserves `units` quota units of the key behind `principal` (a token's: its key) and of its
+   * account, against every limit at once, before work whose success is not known yet: the hold
+   * is committed when the work is done (the units stay spent and are metered) or released when it
+   * failed (the units come back; a hold neither is released after `timeoutMs`). A refusal is the
+   * same as {@link Keywarden.chargeUnits}'s (429, 402 `credits_exhausted`, 503). With
+   * `idempotencyKey`, a retry within 24 hours gets a hold that charges nothing (`reused`).
+   * `principal.reserve(units, options)` is the same, rejecting with the error.
+   *
+   * @example
+   * ```ts
+   * const reserved = await keywarden.reserve(getAuth(req), 2, { idempotencyKey: req.get('idempotency-key') });
+   * if (!reserved.ok) throw reserved.error;
+   * const { hold } = reserved;
+   * try { await work(); hold.commit(); } catch (error) { await hold.release(); throw error; }
+   * ```
+   */
+  reserve(principal: Principal, units: number, options?: ReserveOptions): Promise<ReserveResult>;
+  /**
    * Checks a route's requirements against a principal an earlier middleware already established
    * (a router-wide middleware, then a stricter route): null when met, else the refusal.
    */
@@ -185,7 +204,11 @@ export interface Keywarden {
 export function createKeywarden(options: KeywardenOptions): Keywarden {
   const settings = resolveKeywardenOptions(options);
   const refusals = createRefusals(settings);
-  const principals = createPrincipals();
+  const principals = createPrincipals(async (principal, units, options) => {
+    const reserved = await holds.reserve(principal, units, options);
+    if (!reserved.ok) throw reserved.error;
+    return reserved.hold;
+  });
   const charging = createCharging(settings, refusals);
   const verifyKey = createKeyVerification(settings, { refusals, principals });
   const verifyToken = createTokenVerification(settings, { refusals, principals });
@@ -227,6 +250,11 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     principals,
     fromAccount: stagesFrom(stages, accountCheck.stage),
   });
+  const holds = createHolds(settings, {
+    charging,
+    charge: stacked.reserveUnits,
+    keyOf: principals.keyOf,
+  });
   const minting = createMinting(settings, { refusals, authenticate });
   const stopPurging = schedulePurge(settings);
   const keywarden: Keywarden = {
@@ -252,11 +280,13 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
     },
     async close() {
       stopPurging();
+      await holds.releaseAll(); // their work will not finish now
       await settings.meter?.close();
     },
     checkRoute: stacked.checkRoute,
     authorizeAgain: stacked.authorizeAgain,
     chargeUnits: stacked.chargeUnits,
+    reserve: holds.reserve,
     handleMintRequest: minting.handleMintRequest,
     mintAccessToken: minting.mintAccessToken,
   };

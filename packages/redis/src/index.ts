@@ -82,6 +82,12 @@ export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLim
     client: redis.client,
     consumeNow: (list, now) => book.consume(list, now),
     consume: async (list, now) => book.consume(list, now),
+    // A released hold: each counter on its own (a give-back needs no atomic step: it can only
+    // lower a count, and one that fails leaves units spent, under the limit, never over).
+    async giveBack(list) {
+      const calls = list.filter((c) => c.cost > 0).map((c) => redis.giveBack(prefix + c.key, c.cost));
+      await Promise.all(calls);
+    },
     usage: redisUsageStore(redis, prefix),
     async close() {
       await book.close();

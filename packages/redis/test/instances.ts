@@ -1,6 +1,7 @@
 // Three server instances (real Fastify servers on loopback, each with its own limit store) for the
 // lease and Cluster tests, and the exactness scenarios both run.
 import {
+  AuthError,
   createHmacHasher,
   createKeyManager,
   createKeywarden,
@@ -9,8 +10,9 @@ import {
   type KeywardenEvent,
   type Plans,
 } from '@keywarden/core';
-import { keywardenFastify } from '@keywarden/fastify';
-import Fastify from 'fastify';
+import { renderProblem } from '@keywarden/core/integration-kit';
+import { getAuth, keywardenFastify } from '@keywarden/fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { expect } from 'vitest';
 import type { RedisLimitStore } from '../src/index.js';
 
@@ -21,6 +23,16 @@ export interface Instances {
   stores: RedisLimitStore[];
   /** `count` parallel requests; request i goes to instance `pick(i)`, with key `key[i % length]`. */
   burst(key: string | readonly string[], count: number, pick: (i: number) => number): Promise<Response[]>;
+  /**
+   * `count` parallel renders (POST /v1/render: a hold of 3 units; `x-fail: 1` releases it and
+   * answers 500), request i to instance `pick(i)` with the headers `headersOf(i)`.
+   */
+  render(
+    key: string,
+    count: number,
+    pick: (i: number) => number,
+    headersOf?: (i: number) => Record<string, string>,
+  ): Promise<Response[]>;
   close(): Promise<void>;
 }
 
@@ -53,6 +65,7 @@ export async function threeInstances(
     const app = Fastify();
     await app.register(keywardenFastify, { keywarden });
     app.get('/v1/remove-background', async () => ({ ok: true }));
+    app.post('/v1/render', { config: { keywarden: { cost: 0 } } }, renderHandler);
     await app.listen({ port: 0, host: '127.0.0.1' });
     stores.push(store);
     apps.push(app);
@@ -71,11 +84,38 @@ export async function threeInstances(
         ),
       );
     },
+    render: (key, count, pick, headersOf = () => ({})) =>
+      Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          fetch(`http://127.0.0.1:${ports[pick(i)]}/v1/render`, {
+            method: 'POST',
+            headers: { 'x-api-key': key, ...headersOf(i) },
+          }),
+        ),
+      ),
     async close() {
       for (const app of apps) await app.close();
       for (const store of stores) await store.close();
     },
   };
+}
+
+/** Pays for its work with a hold of 3 units: released when the work fails (`x-fail: 1`). */
+async function renderHandler(request: FastifyRequest, reply: FastifyReply) {
+  try {
+    const idempotencyKey = request.headers['idempotency-key'];
+    const hold = await getAuth(request).reserve(3, { idempotencyKey });
+    if (request.headers['x-fail'] === '1') {
+      await hold.release();
+      return reply.code(500).send({ failed: true });
+    }
+    hold.commit();
+    return { reused: hold.reused };
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    const problem = renderProblem(error);
+    return reply.code(problem.status).headers(problem.headers).send(problem.body);
+  }
 }
 
 /** 60% of requests to the first instance, 30% to the second, 10% to the third (or reversed). */

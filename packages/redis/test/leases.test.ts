@@ -11,6 +11,7 @@ import {
   quotaOfHundred,
   rateOfFifty,
   sleep,
+  statuses,
   succeeded,
   TEAM_PLANS,
   threeInstances,
@@ -89,6 +90,44 @@ describe('leases across three instances', () => {
       await sleep(1100); // leases given back
       const [counter] = await inspector.keys(`lease${prefixes}:kw:{a:${id}}:credits`);
       expect(Number(await inspector.get(counter!))).toBe(10);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
+  it('holds on three instances: failed work gives its units back, a retry with the same Idempotency-Key on another instance is charged once, parallel holds never over-admit', async () => {
+    const plans = { render: { quota: { limit: 30, period: 'month' as const } } };
+    const cluster = await threeOnRedis({ plans });
+    try {
+      const id = `render-${Math.random().toString(36).slice(2, 8)}`;
+      await cluster.keys.accounts.create({ id, plan: 'render' });
+      const { key } = await cluster.keys.create({ name: 'r', ownerId: id });
+      const accountCount = async () => {
+        await sleep(1100); // leases given back
+        const found = await inspector.keys(`lease${prefixes}:kw:{a:${id}}:quota:*`);
+        return found.length === 0 ? 0 : Number(await inspector.get(found[0]!));
+      };
+      // 10 renders (30 units: the whole quota) that fail after reserving: nothing stays charged.
+      const failed = await cluster.render(key, 10, uneven, () => ({ 'x-fail': '1' }));
+      expect(statuses(failed)).toEqual([500]);
+      expect(await accountCount()).toBe(0);
+      // Each job sent to every instance with the same Idempotency-Key: charged once.
+      for (const job of ['a', 'b']) {
+        const sent = await cluster.render(
+          key,
+          3,
+          (i) => i,
+          () => ({ 'idempotency-key': `job-${job}` }),
+        );
+        const bodies = (await Promise.all(sent.map((r) => r.json()))) as { reused: boolean }[];
+        expect(bodies.map((b) => b.reused).sort()).toEqual([false, true, true]);
+      }
+      expect(await accountCount()).toBe(6);
+      // 40 parallel holds of 3 against the 24 units left: exactly 8 admitted.
+      const rush = await cluster.render(key, 40, unevenReversed);
+      expect(statuses(rush)).toEqual([200, 429]);
+      expect(succeeded(rush)).toBe(8);
+      expect(await accountCount()).toBe(30);
     } finally {
       await cluster.close();
     }

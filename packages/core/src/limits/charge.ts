@@ -5,6 +5,7 @@
 // What it charges is the context's: `units` quota units and `requests` rate-limit requests (a
 // request: its route's cost and 1; a stacked middleware or a handler's charge: units only).
 
+import type { CachedAccount } from '../accounts/account-cache.js';
 import type { AccountTerms } from '../accounts/plans.js';
 import { AuthError } from '../errors/auth-error.js';
 import { CachedKey, type KeyView } from '../keys/cached-key.js';
@@ -16,6 +17,7 @@ import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import {
   type Charge,
   creditsCounter,
+  creditsInstead,
   keyAndAccountCounters,
   keyCounters,
   NO_COUNTERS,
@@ -44,6 +46,23 @@ export interface Charging {
    * rejects when the store cannot answer.
    */
   peek(key: KeyView, account: ChargedAccount | null): Promise<LimitStatus>;
+  /**
+   * Gives back the units of a charge made with `rateCost` 0 (a released hold): the counters it
+   * charged, as they were then; rejects when the store cannot answer.
+   */
+  giveBack(charged: UnitsCharged): MaybePromise<void>;
+}
+
+/** A charge of units alone (no request counted), as a released hold gives it back. */
+export interface UnitsCharged {
+  key: KeyView;
+  account: CachedAccount | null;
+  terms: AccountTerms | null;
+  units: number;
+  /** Of `units`, those the account's credits paid (then all of them). */
+  onCredits: number;
+  /** When it was charged: the windows it went to. */
+  at: number;
 }
 
 /** Where one of a key's limits stands, from {@link Keywarden.peekLimits}. */
@@ -126,6 +145,10 @@ function consumption(store: LimitStore) {
       if (slots !== undefined) return slots.consume(key.lineageId, accountId, counters, t);
       return consumeNow ? consumeNow(counters, t) : store.consume(counters, t);
     },
+    giveBack(key: KeyView, accountId: string | null, counters: readonly PolicyCounter[], t: number) {
+      if (slots !== undefined) return slots.giveBack(key.lineageId, accountId, counters, t);
+      return store.giveBack?.(counters, t);
+    },
   };
 }
 
@@ -177,6 +200,18 @@ function createPeek(store: LimitStore, now: () => number) {
     if (terms !== null)
       status.account!.rateLimits = terms.rateLimits.map((spec) => windows.get(spec.windowSeconds)!);
     return status;
+  };
+}
+
+/** Gives back a charge of units: the counters it charged, made again from what it was charged with. */
+function createGiveBack(store: LimitStore, now: () => number) {
+  const { countersOf, named, giveBack } = consumption(store);
+  return (charged: UnitsCharged): MaybePromise<void> => {
+    const { key, account, terms, units, onCredits, at } = charged;
+    const accountId = account !== null && limiting(terms!) ? account.id : null;
+    let counters = countersOf(key, accountId, terms, { cost: units, rateCost: 0, now: at });
+    if (onCredits > 0) counters = creditsInstead(counters, account!, named);
+    return giveBack(key, accountId, counters, now());
   };
 }
 
@@ -267,6 +302,7 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
   return {
     charge,
     peek,
+    giveBack: createGiveBack(limitStore, now),
     stage(ctx) {
       const { units, requests, key } = ctx;
       if (!Number.isSafeInteger(units) || units < 0) {

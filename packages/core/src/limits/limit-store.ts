@@ -44,6 +44,12 @@ export interface LimitStore {
    * and no microtask turn.
    */
   consumeNow?(counters: readonly LimitCounter[], now: number): ConsumeResult | Promise<ConsumeResult>;
+  /**
+   * Gives back each counter's `cost` (units a released hold took): a counter whose window has
+   * ended (its `resetAt` is not the one it was charged with) stays as it is, and no count goes
+   * below 0. Without it a released hold's units stay spent (under the limit, never over).
+   */
+  giveBack?(counters: readonly LimitCounter[], now: number): void | Promise<void>;
   /** Where usage metering writes by default when the key store keeps none (the same backend). */
   readonly usage?: UsageStore;
   /** Releases connections or timers the store owns; keywarden never calls it for you. */

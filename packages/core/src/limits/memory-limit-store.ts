@@ -95,8 +95,23 @@ export function createMemoryLimitStore(options: MemoryLimitStoreOptions = {}): L
     return { allowed, counts };
   }
 
+  function giveBack(list: readonly LimitCounter[], now: number): void {
+    for (const counter of list) {
+      const entry = counters.get(counter.key);
+      if (
+        counter.cost <= 0 ||
+        entry === undefined ||
+        entry.resetAt !== counter.resetAt ||
+        entry.resetAt <= now
+      )
+        continue;
+      entry.count = Math.max(0, entry.count - counter.cost);
+    }
+  }
+
   const store: LimitStore = {
     consumeNow,
+    giveBack,
     consume: async (list, now) => consumeNow(list, now),
     usage: createMemoryUsageStore(),
   };

@@ -33,6 +33,11 @@ export interface CounterSlots {
     counters: readonly PolicyCounter[],
     now: number,
   ): ConsumeResult;
+  /**
+   * Gives back each counter's `cost` to the cells of the same owners (a released hold), where the
+   * cell's window is still the one the counter names; never below 0.
+   */
+  giveBack(keyId: string, accountId: string | null, counters: readonly PolicyCounter[], now: number): void;
   /** Owners with a slot. */
   readonly size: number;
   /** Frees the slots whose windows have all ended. */
@@ -98,6 +103,18 @@ class Slots implements CounterSlots {
     if (missing !== 0) this.#claim(missing, { keyId, accountId, counters, now });
     this.#charge(counters, result);
     return { allowed, counts: result };
+  }
+
+  giveBack(keyId: string, accountId: string | null, counters: readonly PolicyCounter[], now: number): void {
+    if (counters.length > MAX_COUNTERS) throw new Error('keywarden: too many counters in one charge');
+    this.#locate(keyId, accountId, counters);
+    for (let i = 0; i < counters.length; i++) {
+      const counter = counters[i]!;
+      const cell = this.#cells[i]!;
+      if (counter.cost <= 0 || cell < 0 || this.#ends[cell] !== counter.resetAt || counter.resetAt <= now)
+        continue;
+      this.#counts[cell] = Math.max(0, this.#counts[cell]! - counter.cost);
+    }
   }
 
   sweep(now: number): void {

@@ -6,6 +6,7 @@
 import { CachedKey, type KeyView, profileAllows } from '../keys/cached-key.js';
 import type { AccessTokenClaims } from '../tokens/access-tokens.js';
 import type { CredentialKind } from './credentials.js';
+import type { Hold, ReserveOptions } from './holds.js';
 import { createIpAllowlist } from './ip-allowlist.js';
 import { storagePathAllowed } from './path-pattern.js';
 import type { KeyMetadata, Principal } from './types.js';
@@ -21,8 +22,12 @@ export interface Principals {
   ipAllowed(key: KeyView, ip: string | undefined): boolean;
 }
 
+/** What a principal's `reserve` calls: its keywarden's (one function per keywarden, shared). */
+export type Reserver = (principal: Principal, units: number, options?: ReserveOptions) => Promise<Hold>;
+
 class KeywardenPrincipal implements Principal {
   readonly #key: KeyView;
+  readonly #reserve: Reserver;
   kind: CredentialKind;
   keyId: string;
   name: string;
@@ -35,8 +40,9 @@ class KeywardenPrincipal implements Principal {
   expiresAt: Date | null;
 
   /** A key's own principal; a token's then narrows `scopes`, `paths` and `expiresAt`. */
-  constructor(kind: CredentialKind, key: KeyView) {
+  constructor(kind: CredentialKind, key: KeyView, reserve: Reserver) {
     this.#key = key;
+    this.#reserve = reserve;
     this.kind = kind;
     this.keyId = key.id;
     this.name = key.name;
@@ -47,6 +53,10 @@ class KeywardenPrincipal implements Principal {
     this.tokenId = null;
     this.metadata = key.metadata as KeyMetadata;
     this.expiresAt = key.expiresAt;
+  }
+
+  reserve(units: number, options?: ReserveOptions): Promise<Hold> {
+    return this.#reserve(this, units, options);
   }
 
   static keyOf(principal: Principal): KeyView | undefined {
@@ -74,17 +84,18 @@ export function allowsPath(principal: Pick<Principal, 'paths'>, path: string): b
   return storagePathAllowed(principal.paths, keyPaths, path);
 }
 
-export function createPrincipals(): Principals {
+/** Makes principals whose `reserve` calls `reserve`. */
+export function createPrincipals(reserve: Reserver): Principals {
   const byToken = new WeakMap<AccessTokenClaims, { key: KeyView; principal: Principal }>();
   // Allowlists of keys that are not keywarden's cached entries (another KeyManager's infos).
   const allowlists = new WeakMap<KeyView, (ip: string | undefined) => boolean>();
   return {
-    ofKey: (key, kind) => new KeywardenPrincipal(kind, key),
+    ofKey: (key, kind) => new KeywardenPrincipal(kind, key, reserve),
     ofToken(claims, key) {
       const cached = byToken.get(claims);
       if (cached?.key === key) return cached.principal;
       const granted = claims.scope === '' ? [] : claims.scope.split(' ');
-      const principal = new KeywardenPrincipal('access_token', key);
+      const principal = new KeywardenPrincipal('access_token', key, reserve);
       principal.scopes = Object.freeze(granted.filter((scope) => key.scopes.includes(scope)));
       principal.paths = Object.freeze([...claims.paths]);
       principal.expiresAt = new Date(claims.exp * 1000);

@@ -62,6 +62,8 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
     meterUnits(ctx);
     return { ok: true, headers: ctx.headers };
   });
+  // A hold's charge: metered when it is committed, not now.
+  const runReserve = createPipeline(parts.fromAccount, (ctx) => ctx);
 
   /** The scope check alone, without a request: the refusal, not reported (nothing was requested). */
   function checkRoute(principal: Principal, route: RouteRequirements | undefined): AuthError | null {
@@ -96,5 +98,12 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
     return runCharge(ctx);
   }
 
-  return { checkRoute, authorizeAgain, chargeUnits };
+  /** A hold's charge of `units`: the context it leaves (what was charged), or the refusal. */
+  async function reserveUnits(principal: Principal, units: number, request: AuthRequest = NO_REQUEST) {
+    const ctx = contextOf(request, principal, undefined);
+    ctx.units = units;
+    return runReserve(ctx);
+  }
+
+  return { checkRoute, authorizeAgain, chargeUnits, reserveUnits };
 }

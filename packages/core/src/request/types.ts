@@ -5,6 +5,7 @@ import type { VerifyFailureReason } from '../keys/key-manager.js';
 import type { JsonValue } from '../keys/key-record.js';
 import type { TokenFailureReason } from '../tokens/access-tokens.js';
 import type { CredentialKind, CredentialSource, ExtractionFailureReason, RawHeaders } from './credentials.js';
+import type { Hold, ReserveOptions } from './holds.js';
 
 /**
  * A framework-free view of one request. Adapters build it from the framework's request without
@@ -110,6 +111,27 @@ export interface Principal {
   metadata: Readonly<KeyMetadata>;
   /** When the credential stops working: the key's expiry, or the token's. */
   expiresAt: Date | null;
+  /**
+   * Reserves `units` quota units of the key (a token's: its key) and its account before
+   * expensive work, against every limit at once: commit the hold when the work is done, release
+   * it when the work failed (its units come back). Rejects with keywarden's {@link AuthError}
+   * when a limit refuses (429 `quota_exceeded`, 402 `credits_exhausted`, 503 when the counter store
+   * is down and limits fail closed), or 400 `invalid_request` for a malformed Idempotency-Key; send
+   * it as any refusal (the adapters' error handling does). See {@link Keywarden.reserve}.
+   *
+   * @example
+   * ```ts
+   * const hold = await getAuth(req).reserve(2, { idempotencyKey: req.headers['idempotency-key'] });
+   * try {
+   *   res.send(await upscale(image));
+   *   hold.commit();
+   * } catch (error) {
+   *   await hold.release();
+   *   throw error;
+   * }
+   * ```
+   */
+  reserve(units: number, options?: ReserveOptions): Promise<Hold>;
 }
 
 /** Outcome of {@link Keywarden.authenticate}. */

@@ -1,0 +1,270 @@
+// Holds: units a handler reserves before expensive work, then commits (the work was done: the
+// units stay spent and are metered) or releases (it failed: the units go back to every counter
+// they were charged to). Reserving is a handler's charge (the stages from the account check on,
+// units only), so the units count against every limit at once and nothing is over-admitted
+// while the work runs. A hold left open is released after its timeout; `close()` releases the
+// open ones.
+//
+// Idempotency: with an Idempotency-Key, the first reserve claims a marker counter of limit 1 in
+// the limit store (under the account's hash tag, or the key lineage's without one; the key's
+// SHA-256 in the name, so no client text reaches a store key) that lives 24 hours; a retry finds
+// it taken and gets a hold that charges nothing. A released hold gives its marker back, so a
+// retry of work that failed is charged then. With Redis the marker is shared: a retry on another
+// instance finds it too.
+
+import { createHash } from 'node:crypto';
+import { AuthError } from '../errors/auth-error.js';
+import type { KeywardenSettings } from '../keywarden-options.js';
+import type { Charging } from '../limits/charge.js';
+import type { LimitCounter } from '../limits/limit-store.js';
+import { integerOption } from '../util/options.js';
+import type { RequestContext } from './context.js';
+import type { Refused } from './refusals.js';
+import type { AuthRequest, Principal } from './types.js';
+
+/** How long an Idempotency-Key is remembered. */
+const IDEMPOTENCY_MS = 86_400_000;
+/** A hold neither committed nor released is released after this. */
+const DEFAULT_TIMEOUT_MS = 300_000;
+/** Idempotency-Key: 1 to 255 visible ASCII characters (what Stripe and the IETF draft accept). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Options of {@link Principal.reserve} and {@link Keywarden.reserve}. */
+export interface ReserveOptions {
+  /**
+   * The request's `Idempotency-Key` header as the framework gives it (`req.headers['idempotency-key']`):
+   * pass it on routes that opt in. A retried request with the same key within 24 hours, from the
+   * same account (or the same key, for a key without one), gets a hold that charges nothing
+   * (`reused`), unless the first was released. 1 to 255 visible ASCII characters; anything else
+   * (or the header twice) is refused with 400 `invalid_request`. Undefined: no idempotency.
+   */
+  idempotencyKey?: string | readonly string[] | undefined;
+  /** A hold neither committed nor released is released after this many ms. @default 300000 */
+  timeoutMs?: number;
+  /** The request being served, for a refusal's event (method, path, address). */
+  request?: AuthRequest;
+}
+
+/** Where a {@link Hold} stands. */
+export type HoldState = 'held' | 'committed' | 'released';
+
+/**
+ * Units reserved against every limit of a key and its account until the work they pay for is
+ * done: `commit()` when it succeeded (metered then), `release()` when it failed (given back).
+ * Once committed or released a hold stays so: later calls do nothing.
+ *
+ * @example
+ * ```ts
+ * const hold = await getAuth(req).reserve(2);
+ * try {
+ *   res.send(await upscale(image));
+ *   hold.commit();
+ * } catch (error) {
+ *   await hold.release(); // failed work costs nothing
+ *   throw error;
+ * }
+ * ```
+ */
+export interface Hold {
+  /** Units held. */
+  readonly units: number;
+  readonly state: HoldState;
+  /**
+   * True when an earlier request with the same Idempotency-Key holds (or spent) the units: this
+   * hold charged nothing, and its commit and release do nothing.
+   */
+  readonly reused: boolean;
+  /** The RateLimit headers as the reservation left them (empty when nothing was charged). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The work was done: the units stay spent, and are metered as used. */
+  commit(): void;
+  /** The work failed: the units go back to every counter they were charged to. */
+  release(): Promise<void>;
+}
+
+/** Outcome of {@link Keywarden.reserve}. */
+export type ReserveResult = { ok: true; hold: Hold } | { ok: false; error: AuthError };
+
+export interface HoldParts {
+  charging: Charging;
+  /** A handler's charge of `units` (no request counted), not metered: the context, or the refusal. */
+  charge(
+    principal: Principal,
+    units: number,
+    request: AuthRequest | undefined,
+  ): Promise<Refused | RequestContext>;
+  keyOf(principal: Principal): { lineageId: string; ownerId: string | null } | undefined;
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The one value of an Idempotency-Key header, or the refusal; undefined: none given. */
+function idempotencyKeyOf(value: ReserveOptions['idempotencyKey']): string | undefined | AuthError {
+  if (value === undefined) return undefined;
+  const one = typeof value === 'string' ? value : value.length === 1 ? value[0] : undefined;
+  if (typeof one === 'string' && IDEMPOTENCY_KEY.test(one)) return one;
+  return new AuthError(
+    'invalid_request',
+    {},
+    'Idempotency-Key must be one header of 1 to 255 visible ASCII characters',
+  );
+}
+
+/** The marker counter of an Idempotency-Key: the owner's hash tag, the key's digest, 24 hours. */
+function markerOf(key: { lineageId: string; ownerId: string | null }, idempotencyKey: string, now: number) {
+  const tag = key.ownerId === null ? key.lineageId : `a:${encodeURIComponent(key.ownerId)}`;
+  const digest = createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32);
+  return { key: `kw:{${tag}}:idem:${digest}`, limit: 1, cost: 1, resetAt: now + IDEMPOTENCY_MS };
+}
+
+/** What a hold needs of its keywarden. */
+interface HoldContext {
+  settings: KeywardenSettings;
+  charging: Charging;
+  open: Set<Hold>;
+  storeFailed(error: unknown): void;
+  dropMarker(marker: LimitCounter | null): Promise<void>;
+}
+
+/** The hold over what `ctx` charged. */
+function holdOf(
+  ctx: RequestContext,
+  held: { marker: LimitCounter | null; timeoutMs: number },
+  parts: HoldContext,
+): Hold {
+  const { marker, timeoutMs } = held;
+  const { settings, charging, open, storeFailed, dropMarker } = parts;
+  const { meter, emit, now } = settings;
+  const { key, account, terms, units, onCredits, at } = ctx;
+  let state: HoldState = 'held';
+  const settle = () => {
+    clearTimeout(timer);
+    open.delete(hold);
+  };
+  const hold: Hold = {
+    units,
+    get state() {
+      return state;
+    },
+    reused: false,
+    headers: ctx.headers,
+    commit() {
+      if (state !== 'held') return;
+      state = 'committed';
+      settle();
+      if (meter === null || units === 0 || ctx.keyId === null) return;
+      meter.admitted(ctx.keyId, units, 0, at);
+      if (account === null) return;
+      meter.accountAdmitted(account.id, units, 0, at);
+      if (onCredits > 0) meter.accountCredits(account.id, onCredits, at);
+    },
+    async release() {
+      if (state !== 'held') return;
+      state = 'released';
+      settle();
+      if (key !== null && units > 0) {
+        try {
+          await charging.giveBack({ key, account, terms, units, onCredits, at });
+        } catch (error) {
+          storeFailed(error); // the units stay spent: under the limit, never over
+        }
+      }
+      await dropMarker(marker);
+    },
+  };
+  const timer = setTimeout(() => {
+    if (state !== 'held') return;
+    emit({ type: 'hold.expired', time: new Date(now()), keyId: ctx.keyId ?? '', units, timeoutMs });
+    void hold.release();
+  }, timeoutMs);
+  timer.unref();
+  open.add(hold);
+  return hold;
+}
+
+export function createHolds(settings: KeywardenSettings, parts: HoldParts) {
+  const { limitStore, emit, now, failOpen } = settings;
+  const { charging } = parts;
+  const open = new Set<Hold>();
+
+  /** A store call that failed: reported; the caller fails closed (or open). */
+  function storeFailed(error: unknown): void {
+    emit({
+      type: 'store.error',
+      time: new Date(now()),
+      operation: 'limits',
+      message: (error as Error)?.message ?? 'error',
+    });
+  }
+
+  /** Gives a marker back (a released hold, a refused reserve): a retry is charged then. */
+  async function dropMarker(marker: LimitCounter | null): Promise<void> {
+    if (marker === null) return;
+    try {
+      await limitStore.giveBack?.([marker], now());
+    } catch (error) {
+      storeFailed(error);
+    }
+  }
+
+  function reusedHold(units: number): Hold {
+    return {
+      units,
+      state: 'committed',
+      reused: true,
+      headers: NO_HEADERS,
+      commit() {},
+      release: async () => {},
+    };
+  }
+
+  /** Claims the Idempotency-Key's marker: true when this request is the first. */
+  async function claim(marker: LimitCounter): Promise<boolean> {
+    const { allowed } = await limitStore.consume([marker], now());
+    return allowed;
+  }
+
+  async function reserve(
+    principal: Principal,
+    units: number,
+    options: ReserveOptions = {},
+  ): Promise<ReserveResult> {
+    integerOption('reserve.units', units, 0, { min: 0, max: Number.MAX_SAFE_INTEGER });
+    const timeoutMs = integerOption('reserve.timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, {
+      max: 2 ** 31 - 1,
+    });
+    const idempotencyKey = idempotencyKeyOf(options.idempotencyKey);
+    if (idempotencyKey instanceof AuthError) return { ok: false, error: idempotencyKey };
+    const key = parts.keyOf(principal);
+    let marker: LimitCounter | null = null;
+    if (idempotencyKey !== undefined && key !== undefined) {
+      marker = markerOf(key, idempotencyKey, now());
+      try {
+        if (!(await claim(marker))) return { ok: true, hold: reusedHold(units) };
+      } catch (error) {
+        storeFailed(error);
+        if (!failOpen) return { ok: false, error: new AuthError('auth_unavailable', { 'retry-after': '1' }) };
+        marker = null; // fail open: charged as a request without the header
+      }
+    }
+    const charged = await parts.charge(principal, units, options.request);
+    if ('ok' in charged) {
+      await dropMarker(marker);
+      return charged;
+    }
+    const hold = holdOf(
+      charged,
+      { marker, timeoutMs },
+      { settings, charging, open, storeFailed, dropMarker },
+    );
+    return { ok: true, hold };
+  }
+
+  return {
+    reserve,
+    /** Releases every hold still open (on shutdown: their work will not finish). */
+    async releaseAll(): Promise<void> {
+      await Promise.all([...open].map((hold) => hold.release()));
+    },
+  };
+}
