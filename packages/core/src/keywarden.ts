@@ -27,7 +27,7 @@ import { createIpCheck, createPathCheck, createScopeCheck } from './request/auth
 import { type Mode, RequestContext } from './request/context.js';
 import { createExtraction } from './request/extract.js';
 import { createHttpsGuard } from './request/guard-https.js';
-import { createHolds, type ReserveOptions, type ReserveResult } from './request/holds.js';
+import { createHolds, type Hold, type ReserveOptions, type ReserveResult } from './request/holds.js';
 import { createPipeline, type Stage, stagesFrom } from './request/pipeline.js';
 import { createPrincipals } from './request/principals.js';
 import { createRefusals } from './request/refusals.js';
@@ -43,7 +43,7 @@ import type {
 } from './request/types.js';
 import { createKeyVerification } from './request/verify-key.js';
 import { createTokenVerification } from './request/verify-token.js';
-import type { MaybePromise } from './util/maybe-promise.js';
+import { type MaybePromise, thenOrNow } from './util/maybe-promise.js';
 
 /** The request authenticator made by {@link createKeywarden}. */
 export interface Keywarden {
@@ -123,7 +123,8 @@ export interface Keywarden {
    * failed (the units come back; a hold neither is released after `timeoutMs`). A refusal is the
    * same as {@link Keywarden.chargeUnits}'s (429, 402 `credits_exhausted`, 503). With
    * `idempotencyKey`, a retry within 24 hours gets a hold that charges nothing (`reused`).
-   * `principal.reserve(units, options)` is the same, rejecting with the error.
+   * Synchronous with the memory store (without an Idempotency-Key). `principal.reserve(units,
+   * options)` is the same, throwing the error.
    *
    * @example
    * ```ts
@@ -133,7 +134,11 @@ export interface Keywarden {
    * try { await work(); hold.commit(); } catch (error) { await hold.release(); throw error; }
    * ```
    */
-  reserve(principal: Principal, units: number, options?: ReserveOptions): Promise<ReserveResult>;
+  reserve(
+    principal: Principal,
+    units: number,
+    options?: ReserveOptions,
+  ): ReserveResult | Promise<ReserveResult>;
   /**
    * Checks a route's requirements against a principal an earlier middleware already established
    * (a router-wide middleware, then a stricter route): null when met, else the refusal.
@@ -204,11 +209,9 @@ export interface Keywarden {
 export function createKeywarden(options: KeywardenOptions): Keywarden {
   const settings = resolveKeywardenOptions(options);
   const refusals = createRefusals(settings);
-  const principals = createPrincipals(async (principal, units, options) => {
-    const reserved = await holds.reserve(principal, units, options);
-    if (!reserved.ok) throw reserved.error;
-    return reserved.hold;
-  });
+  const principals = createPrincipals((principal, units, options) =>
+    thenOrNow(holds.reserve(principal, units, options), null, holdOrThrow),
+  );
   const charging = createCharging(settings, refusals);
   const verifyKey = createKeyVerification(settings, { refusals, principals });
   const verifyToken = createTokenVerification(settings, { refusals, principals });
@@ -292,6 +295,12 @@ export function createKeywarden(options: KeywardenOptions): Keywarden {
   };
   registerEmitter(keywarden, settings.emit); // the portal's audit events go where this one's go
   return keywarden;
+}
+
+/** A reserve's answer as `principal.reserve` gives it: the hold, or the refusal thrown. */
+function holdOrThrow(_: null, reserved: ReserveResult): Hold {
+  if (!reserved.ok) throw reserved.error;
+  return reserved.hold;
 }
 
 const PURGE_FIRST_MS = 60_000;

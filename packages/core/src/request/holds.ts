@@ -17,6 +17,7 @@ import { AuthError } from '../errors/auth-error.js';
 import type { KeywardenSettings } from '../keywarden-options.js';
 import type { Charging } from '../limits/charge.js';
 import type { LimitCounter } from '../limits/limit-store.js';
+import { type MaybePromise, thenOrNow } from '../util/maybe-promise.js';
 import { integerOption } from '../util/options.js';
 import type { RequestContext } from './context.js';
 import type { Refused } from './refusals.js';
@@ -92,7 +93,7 @@ export interface HoldParts {
     principal: Principal,
     units: number,
     request: AuthRequest | undefined,
-  ): Promise<Refused | RequestContext>;
+  ): MaybePromise<Refused | RequestContext>;
   keyOf(principal: Principal): { lineageId: string; ownerId: string | null } | undefined;
 }
 
@@ -117,6 +118,12 @@ function markerOf(key: { lineageId: string; ownerId: string | null }, idempotenc
   return { key: `kw:{${tag}}:idem:${digest}`, limit: 1, cost: 1, resetAt: now + IDEMPOTENCY_MS };
 }
 
+/** A hold's own settings: its Idempotency-Key's marker (null: none) and its timeout. */
+interface Held {
+  marker: LimitCounter | null;
+  timeoutMs: number;
+}
+
 /** What a hold needs of its keywarden. */
 interface HoldContext {
   settings: KeywardenSettings;
@@ -127,11 +134,7 @@ interface HoldContext {
 }
 
 /** The hold over what `ctx` charged. */
-function holdOf(
-  ctx: RequestContext,
-  held: { marker: LimitCounter | null; timeoutMs: number },
-  parts: HoldContext,
-): Hold {
+function holdOf(ctx: RequestContext, held: Held, parts: HoldContext): Hold {
   const { marker, timeoutMs } = held;
   const { settings, charging, open, storeFailed, dropMarker } = parts;
   const { meter, emit, now } = settings;
@@ -218,17 +221,44 @@ export function createHolds(settings: KeywardenSettings, parts: HoldParts) {
     };
   }
 
-  /** Claims the Idempotency-Key's marker: true when this request is the first. */
-  async function claim(marker: LimitCounter): Promise<boolean> {
-    const { allowed } = await limitStore.consume([marker], now());
-    return allowed;
+  const parts2 = { settings, charging, open, storeFailed, dropMarker };
+
+  /** What the charge answered: the hold, or the refusal (its marker given back for a retry). */
+  function settle(held: Held, charged: Refused | RequestContext): MaybePromise<ReserveResult> {
+    if (!('ok' in charged)) return { ok: true, hold: holdOf(charged, held, parts2) };
+    return held.marker === null ? charged : dropMarker(held.marker).then(() => charged);
   }
 
-  async function reserve(
+  /** A reserve with an Idempotency-Key: the marker first (a retry's is taken: charged nothing). */
+  async function reserveOnce(
+    principal: Principal,
+    units: number,
+    options: ReserveOptions & { marker: LimitCounter; timeoutMs: number },
+  ): Promise<ReserveResult> {
+    let marker: LimitCounter | null = options.marker;
+    try {
+      const { allowed } = await limitStore.consume([marker], now());
+      if (!allowed) return { ok: true, hold: reusedHold(units) };
+    } catch (error) {
+      storeFailed(error);
+      if (!failOpen) return { ok: false, error: new AuthError('auth_unavailable', { 'retry-after': '1' }) };
+      marker = null; // fail open: charged as a request without the header
+    }
+    return settle(
+      { marker, timeoutMs: options.timeoutMs },
+      await parts.charge(principal, units, options.request),
+    );
+  }
+
+  /**
+   * Holds `units`: at once when the limit store answers at once (the memory store, a request
+   * without an Idempotency-Key), so a warm reserve and commit stay synchronous.
+   */
+  function reserve(
     principal: Principal,
     units: number,
     options: ReserveOptions = {},
-  ): Promise<ReserveResult> {
+  ): MaybePromise<ReserveResult> {
     integerOption('reserve.units', units, 0, { min: 0, max: Number.MAX_SAFE_INTEGER });
     const timeoutMs = integerOption('reserve.timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, {
       max: 2 ** 31 - 1,
@@ -236,28 +266,11 @@ export function createHolds(settings: KeywardenSettings, parts: HoldParts) {
     const idempotencyKey = idempotencyKeyOf(options.idempotencyKey);
     if (idempotencyKey instanceof AuthError) return { ok: false, error: idempotencyKey };
     const key = parts.keyOf(principal);
-    let marker: LimitCounter | null = null;
     if (idempotencyKey !== undefined && key !== undefined) {
-      marker = markerOf(key, idempotencyKey, now());
-      try {
-        if (!(await claim(marker))) return { ok: true, hold: reusedHold(units) };
-      } catch (error) {
-        storeFailed(error);
-        if (!failOpen) return { ok: false, error: new AuthError('auth_unavailable', { 'retry-after': '1' }) };
-        marker = null; // fail open: charged as a request without the header
-      }
+      const marker = markerOf(key, idempotencyKey, now());
+      return reserveOnce(principal, units, { ...options, marker, timeoutMs });
     }
-    const charged = await parts.charge(principal, units, options.request);
-    if ('ok' in charged) {
-      await dropMarker(marker);
-      return charged;
-    }
-    const hold = holdOf(
-      charged,
-      { marker, timeoutMs },
-      { settings, charging, open, storeFailed, dropMarker },
-    );
-    return { ok: true, hold };
+    return thenOrNow(parts.charge(principal, units, options.request), { marker: null, timeoutMs }, settle);
   }
 
   return {

@@ -23,7 +23,11 @@ export interface Principals {
 }
 
 /** What a principal's `reserve` calls: its keywarden's (one function per keywarden, shared). */
-export type Reserver = (principal: Principal, units: number, options?: ReserveOptions) => Promise<Hold>;
+export type Reserver = (
+  principal: Principal,
+  units: number,
+  options?: ReserveOptions,
+) => Hold | Promise<Hold>;
 
 class KeywardenPrincipal implements Principal {
   readonly #key: KeyView;
@@ -55,7 +59,7 @@ class KeywardenPrincipal implements Principal {
     this.expiresAt = key.expiresAt;
   }
 
-  reserve(units: number, options?: ReserveOptions): Promise<Hold> {
+  reserve(units: number, options?: ReserveOptions): Hold | Promise<Hold> {
     return this.#reserve(this, units, options);
   }
 

@@ -99,7 +99,7 @@ export function createStackedChecks(settings: KeywardenSettings, parts: StackedP
   }
 
   /** A hold's charge of `units`: the context it leaves (what was charged), or the refusal. */
-  async function reserveUnits(principal: Principal, units: number, request: AuthRequest = NO_REQUEST) {
+  function reserveUnits(principal: Principal, units: number, request: AuthRequest = NO_REQUEST) {
     const ctx = contextOf(request, principal, undefined);
     ctx.units = units;
     return runReserve(ctx);

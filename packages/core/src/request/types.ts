@@ -114,10 +114,11 @@ export interface Principal {
   /**
    * Reserves `units` quota units of the key (a token's: its key) and its account before
    * expensive work, against every limit at once: commit the hold when the work is done, release
-   * it when the work failed (its units come back). Rejects with keywarden's {@link AuthError}
-   * when a limit refuses (429 `quota_exceeded`, 402 `credits_exhausted`, 503 when the counter store
-   * is down and limits fail closed), or 400 `invalid_request` for a malformed Idempotency-Key; send
-   * it as any refusal (the adapters' error handling does). See {@link Keywarden.reserve}.
+   * it when the work failed (its units come back). Throws (or rejects with) keywarden's
+   * {@link AuthError} when a limit refuses (429 `quota_exceeded`, 402 `credits_exhausted`, 503 when
+   * the counter store is down and limits fail closed), or 400 `invalid_request` for a malformed
+   * Idempotency-Key: send it as any refusal. Answers at once when the limit store does (memory,
+   * without an Idempotency-Key), else a promise: `await` it. See {@link Keywarden.reserve}.
    *
    * @example
    * ```ts
@@ -131,7 +132,7 @@ export interface Principal {
    * }
    * ```
    */
-  reserve(units: number, options?: ReserveOptions): Promise<Hold>;
+  reserve(units: number, options?: ReserveOptions): Hold | Promise<Hold>;
 }
 
 /** Outcome of {@link Keywarden.authenticate}. */

@@ -9,10 +9,15 @@ import {
   createKeywarden,
   createMemoryKeyStore,
   generateTokenSecret,
+  type Hold,
   type KeywardenEvent,
   type Plans,
   type Principal,
+  type ReserveResult,
 } from '../../src/index.js';
+
+/** A call that may throw at once or reject later, as a promise either way. */
+const attempt = <T>(call: () => T) => Promise.resolve().then(call);
 
 const PLANS: Plans = {
   free: { quota: { limit: 5, period: 'month' } },
@@ -61,7 +66,10 @@ describe('holds: reserve, then commit or release', () => {
     expect(first.headers.ratelimit).toMatch(/"account-quota";r=2;.*"quota";r=1;/); // 5 a month, 4 a day
     expect(await used()).toEqual({ key: 3, account: 3 });
     // Nothing is over-admitted while the work runs: 2 more do not fit the key's 4.
-    await expect(principal.reserve(2)).rejects.toMatchObject({ status: 429, code: 'quota_exceeded' });
+    await expect(attempt(() => principal.reserve(2))).rejects.toMatchObject({
+      status: 429,
+      code: 'quota_exceeded',
+    });
     await first.release();
     expect(first.state).toBe('released');
     expect(await used()).toEqual({ key: 0, account: 0 });
@@ -82,6 +90,19 @@ describe('holds: reserve, then commit or release', () => {
       429,
       'quota_exceeded',
     ]);
+  });
+
+  it('reserves and commits synchronously on the memory store (no promise), and throws a refusal at once', async () => {
+    const { keywarden, principalOf, own, used } = await setup();
+    const principal = await principalOf(own.key);
+    const hold = principal.reserve(2);
+    expect(hold).not.toBeInstanceOf(Promise);
+    (hold as Hold).commit();
+    const answer = keywarden.reserve(principal, 3);
+    expect(answer).not.toBeInstanceOf(Promise);
+    expect((answer as ReserveResult).ok).toBe(false);
+    expect(() => principal.reserve(3)).toThrow(AuthError);
+    expect(await used()).toEqual({ key: 2, account: 2 });
   });
 
   it("charges a token's key, and a key without limits reserves without counting", async () => {
@@ -126,7 +147,10 @@ describe('holds: reserve, then commit or release', () => {
     const onCredits = await principal.reserve(3);
     const credits = async () => (await keywarden.peekLimits(key.record.id))!.account!.credits;
     expect(await credits()).toEqual({ granted: 3, spent: 3, remaining: 0 });
-    await expect(principal.reserve(1)).rejects.toMatchObject({ status: 402, code: 'credits_exhausted' });
+    await expect(attempt(() => principal.reserve(1))).rejects.toMatchObject({
+      status: 402,
+      code: 'credits_exhausted',
+    });
     await onCredits.release();
     expect(await credits()).toEqual({ granted: 3, spent: 0, remaining: 3 });
   });
@@ -149,7 +173,9 @@ describe('holds: reserve, then commit or release', () => {
     expect(again.reused).toBe(false);
     expect(await used()).toEqual({ key: 3, account: 3 });
     // A refused reserve leaves its key free for the retry.
-    await expect(principal.reserve(5, { idempotencyKey: 'order-3' })).rejects.toMatchObject({ status: 429 });
+    await expect(attempt(() => principal.reserve(5, { idempotencyKey: 'order-3' }))).rejects.toMatchObject({
+      status: 429,
+    });
     expect((await principal.reserve(1, { idempotencyKey: 'order-3' })).reused).toBe(false);
   });
 
@@ -157,13 +183,15 @@ describe('holds: reserve, then commit or release', () => {
     const { principalOf, own, used } = await setup();
     const principal = await principalOf(own.key);
     for (const bad of ['', 'a b', 'é', 'x'.repeat(256), 'a\nb', ['a', 'b'], []]) {
-      const refused = await principal.reserve(1, { idempotencyKey: bad }).catch((error: unknown) => error);
+      const refused = await attempt(() => principal.reserve(1, { idempotencyKey: bad })).catch(
+        (error: unknown) => error,
+      );
       expect(refused).toBeInstanceOf(AuthError);
       expect((refused as AuthError).body).toMatchObject({ status: 400, code: 'invalid_request' });
     }
     expect((await principal.reserve(1, { idempotencyKey: 'x'.repeat(255) })).reused).toBe(false);
     expect(await used()).toEqual({ key: 1, account: 1 });
-    await expect(principal.reserve(-1)).rejects.toThrow(/reserve.units/);
-    await expect(principal.reserve(1, { timeoutMs: 0 })).rejects.toThrow(/reserve.timeoutMs/);
+    expect(() => principal.reserve(-1)).toThrow(/reserve.units/);
+    expect(() => principal.reserve(1, { timeoutMs: 0 })).toThrow(/reserve.timeoutMs/);
   });
 });
