@@ -242,6 +242,12 @@ describe('the key portal in the browser', () => {
     expect(await row.locator('td').nth(3).textContent()).toBe(today());
     expect(await row.locator('td').nth(5).textContent()).toBe('1 of 1000 this month');
     expect(await row.locator('svg').getAttribute('aria-label')).toBe('Last 30 days: 2 requests, 0 refused');
+    // The account's line and its own 30-day chart (every key of alice's account).
+    expect(await page.textContent('#account-text')).toMatch(/^Plan: free · \d+ of 50 units used this month/);
+    const accountChart = page.locator('#account-chart svg');
+    await accountChart.waitFor();
+    const total = /^Last 30 days: (\d+) requests/.exec((await accountChart.getAttribute('aria-label'))!);
+    expect(Number(total?.[1])).toBeGreaterThanOrEqual(2);
     expect(await page.content()).not.toContain(key);
     // Rotate: both keys work during the grace.
     await row.getByRole('button', { name: /^Rotate/ }).click();

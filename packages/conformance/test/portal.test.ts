@@ -436,6 +436,14 @@ describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) 
     expect((await answer(await call('nobody-with-account', 'GET', 'account'))).body).toEqual({
       account: null,
     });
+    // The account's own days (every key of it): the chart's data.
+    const daily = await answer(await call('kate', 'GET', 'account/usage?days=7'));
+    expect(daily.body.days).toHaveLength(7);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(daily.body.days.at(-1)).toEqual({ date: today, requests: 1, units: 1, refused: {} });
+    expect(daily.body.days[0]).toMatchObject({ requests: 0, units: 0 });
+    expect((await answer(await call('kate', 'GET', 'account/usage?days=91'))).status).toBe(400);
+    expect((await answer(await call('nobody-with-account', 'GET', 'account/usage'))).status).toBe(404);
     await keys.accounts.suspend('kate');
     const frozen = await create('kate', { name: 'while suspended' });
     expect([frozen.status, frozen.body.code]).toEqual([403, 'account_suspended']);

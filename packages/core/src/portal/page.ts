@@ -114,9 +114,12 @@ function showAccount({ account }) {
   const quota = account.usage && account.usage.quota;
   if (quota) parts.push(quota.used + ' of ' + quota.limit + ' units used this ' + account.quota.period + ', ' + quota.remaining + ' left');
   else if (account.quota) parts.push(account.quota.limit + ' units a ' + account.quota.period);
+  const credits = account.usage && account.usage.credits;
+  if (credits) parts.push(credits.remaining + ' of ' + credits.granted + ' prepaid credits left');
   parts.push(account.activeKeys + ' of ' + account.maxKeys + ' keys');
-  box.textContent = parts.join(' · ');
+  $('#account-text').textContent = parts.join(' · ');
   box.hidden = false;
+  api('account/usage?days=30').then((u) => $('#account-chart').replaceChildren(chart(u.days)), () => {});
 }
 async function rename(key) {
   const name = prompt('New name for ' + key.name, key.name);
@@ -178,7 +181,10 @@ export const PORTAL_PAGE = `<!doctype html>
 <main>
 <h1>API keys</h1>
 <p class="muted">Your keys for this API. A key is shown once, when it is made: keep it on your server, never in a browser or an app.</p>
-<p id="account" hidden></p>
+<section id="account" hidden aria-label="Your account">
+  <p id="account-text"></p>
+  <p class="muted">Your account's requests (and refusals) of the last 30 days, every key of it: <span id="account-chart"></span></p>
+</section>
 <p id="status" role="status" aria-live="polite"></p>
 <p id="error" role="alert"></p>
 <div id="once" class="once" hidden tabindex="-1" aria-labelledby="once-title">

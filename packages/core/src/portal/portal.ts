@@ -10,6 +10,7 @@ import type { KeyManager } from '../keys/key-manager.js';
 import { type ApiKeyInfo, boundsOf, type KeyBounds, normalizeCidr } from '../keys/key-record.js';
 import type { Keywarden } from '../keywarden.js';
 import { cidrsWithin } from '../request/ip-allowlist.js';
+import type { UsageDay } from '../usage/usage-store.js';
 import { optionsObject } from '../util/options.js';
 import { emitterOf } from './emitter.js';
 import { PORTAL_PAGE, PORTAL_PAGE_HEADERS } from './page.js';
@@ -529,21 +530,49 @@ const revoke: Run = async (ctx, { owner, id }) => {
   return { response: json(200, { record: view(revoked) }), action: 'revoke', keyId: id };
 };
 
-const usage: Run = async (ctx, { request, owner, id }) => {
-  await own(ctx, owner, id);
-  const days = new URLSearchParams(request.query ?? '').get('days') ?? '30';
+/** `days=N` (1 to 90, default 30): the UTC days ending today, as `from` and `to`. */
+function daysAsked(query: string | undefined): { from: string; to: string } {
+  const days = new URLSearchParams(query ?? '').get('days') ?? '30';
   if (!/^\d{1,2}$/.test(days) || Number(days) < 1 || Number(days) > 90)
     throw new PortalError(400, 'invalid_parameter', 'days must be a whole number from 1 to 90');
   const to = new Date().toISOString().slice(0, 10);
   const from = new Date(Date.parse(to) - (Number(days) - 1) * DAY_MS).toISOString().slice(0, 10);
-  const found = new Map((await ctx.keys.usage(id, { from, to })).map((day) => [day.day, day]));
-  const series = [];
-  for (let t = Date.parse(from); t <= Date.parse(to); t += DAY_MS) {
+  return { from, to };
+}
+
+/** One entry a day from `from` to `to`, days without usage as zeros. */
+function series(range: { from: string; to: string }, days: readonly UsageDay[]) {
+  const found = new Map(days.map((day) => [day.day, day]));
+  const out = [];
+  for (let t = Date.parse(range.from); t <= Date.parse(range.to); t += DAY_MS) {
     const date = new Date(t).toISOString().slice(0, 10);
     const day = found.get(date);
-    series.push({ date, requests: day?.requests ?? 0, units: day?.units ?? 0, refused: day?.refusals ?? {} });
+    out.push({
+      date,
+      requests: day?.requests ?? 0,
+      units: day?.units ?? 0,
+      ...(day?.credits ? { credits: day.credits } : {}),
+      refused: day?.refusals ?? {},
+    });
   }
-  return { response: json(200, { days: series }) };
+  return out;
+}
+
+const usage: Run = async (ctx, { request, owner, id }) => {
+  await own(ctx, owner, id);
+  const range = daysAsked(request.query);
+  return { response: json(200, { days: series(range, await ctx.keys.usage(id, range)) }) };
+};
+
+/**
+ * The signed-in owner's account's usage a day (every key of it, revoked ones too): requests,
+ * units, the units its credits paid, refusals. 404 for an owner without an account.
+ */
+const accountUsage: Run = async (ctx, { request }) => {
+  if (ctx.account === null) throw new PortalError(404, 'not_found', 'You have no account');
+  const range = daysAsked(request.query);
+  const days = await ctx.keys.accounts.usage(ctx.account.id, range);
+  return { response: json(200, { days: series(range, days) }) };
 };
 
 /** What the page needs to know of the policy. */
@@ -590,7 +619,10 @@ const accountOf: Run = async (ctx, { owner }) => {
         activeKeys: mine.filter((key) => active(key, now)).length,
         quota: account.quota,
         rateLimits: account.rateLimits,
-        usage: standing === null ? null : { quota: standing.quota, rateLimits: standing.rateLimits },
+        usage:
+          standing === null
+            ? null
+            : { quota: standing.quota, rateLimits: standing.rateLimits, credits: standing.credits },
       },
     }),
   };
@@ -605,6 +637,7 @@ const at =
 const ROUTES: readonly Route[] = [
   { match: at('policy'), methods: { GET: policyOf } },
   { match: at('account'), methods: { GET: accountOf } },
+  { match: at('account', 'usage'), methods: { GET: accountUsage } },
   { match: at('keys'), methods: { GET: list, POST: create } },
   { match: at('keys', null), methods: { PATCH: update } },
   { match: at('keys', null, 'rotate'), methods: { POST: rotate } },
