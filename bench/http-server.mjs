@@ -24,12 +24,15 @@ const QUOTA = { limit: 1_000_000_000_000, period: 'month' };
 /**
  * Whether a mode's keywarden counts limits, and where: null (none), 'memory' or 'redis'; with
  * `-account` in the mode, 'account-memory' or 'account-redis': the key belongs to an account
- * whose plan has a rate limit and a quota of the same sizes, charged with the key's.
+ * whose plan has a rate limit and a quota of the same sizes, charged with the key's; with
+ * `-credits`, 'credits-memory' or 'credits-redis': the same, but the account's quota (1 unit) is
+ * used up at set-up and every request is paid by its prepaid credits.
  */
 const limitsOf = (name) => {
   const own = name.slice(name.indexOf(':') + 1); // a paired name's framework prefix off
   if (!own.startsWith('keywarden-limits')) return null;
   const where = own.endsWith('-redis') ? 'redis' : 'memory';
+  if (own.includes('-credits')) return `credits-${where}`;
   return own.includes('-account') ? `account-${where}` : where;
 };
 // An API with 100 customers: keywarden holds 100 keys (its per-request cost does not depend on the
@@ -44,15 +47,21 @@ const KEY_COUNT = 100;
  */
 async function createInstance(limits) {
   const keys = createKeyManager({ store: createMemoryKeyStore(), failureThrottle: false });
-  const ofAccount = limits?.startsWith('account-') ?? false;
+  const onCredits = limits?.startsWith('credits-') ?? false;
+  const ofAccount = onCredits || (limits?.startsWith('account-') ?? false);
+  const plans = {
+    team: { rateLimits: [RATE], quota: QUOTA },
+    prepaid: { rateLimits: [RATE], quota: { limit: 1, period: 'month' }, overage: 'credits' },
+  };
   const keywarden = createKeywarden({
     keys,
     requireHttps: false,
     tokens: { secrets: [{ id: 'k1', secret: generateTokenSecret() }] },
     ...(limits?.endsWith('redis') ? { limits: { store: createRedisLimitStore({ url: redisUrl }) } } : {}),
-    ...(ofAccount ? { plans: { team: { rateLimits: [RATE], quota: QUOTA } } } : {}),
+    ...(ofAccount ? { plans } : {}),
   });
-  if (ofAccount) await keys.accounts.create({ id: 'bench-account', plan: 'team' });
+  if (ofAccount) await keys.accounts.create({ id: 'bench-account', plan: onCredits ? 'prepaid' : 'team' });
+  if (onCredits) await keys.accounts.credit('bench-account', QUOTA.limit, { reason: 'bench' });
   const settings = {
     scopes: ['images:read'],
     paths: ['/v3/files/*'],
@@ -63,6 +72,15 @@ async function createInstance(limits) {
   for (let i = 1; i < KEY_COUNT; i++)
     others.push((await keys.create({ name: `other ${i}`, ...settings })).key);
   const { key, record } = await keys.create({ name: 'bench', ...settings });
+  if (onCredits) {
+    // The account's one unit of quota goes now: every request of the run is paid by credits.
+    const spent = await keywarden.authenticate({
+      method: 'GET',
+      url: '/v3/files/a',
+      headers: { 'x-api-key': key },
+    });
+    if (!spent.ok) throw new Error(`could not spend the quota: ${spent.error.code}`);
+  }
   const allKeys = [...others.slice(0, KEY_COUNT / 2 - 1), key, ...others.slice(KEY_COUNT / 2 - 1)];
   return { keywarden, key, record, allKeys };
 }

@@ -7,13 +7,14 @@ import sharp from 'sharp';
 const root = join(import.meta.dirname, '..');
 const load = async (name) =>
   JSON.parse(await readFile(join(import.meta.dirname, 'results', `${name}.json`), 'utf8'));
-const [core, http, adversarial, warm, limits, adapters] = await Promise.all([
+const [core, http, adversarial, warm, limits, adapters, charges] = await Promise.all([
   load('core'),
   load('http'),
   load('adversarial'),
   load('warm-path'),
   load('limits-paired'),
   load('adapters-paired'),
+  load('charges'),
 ]);
 const docs = join(root, 'docs');
 await mkdir(docs, { recursive: true });
@@ -227,6 +228,30 @@ ${table(
     r.userMicrosOverRef === undefined ? '' : signed(r.userMicrosOverRef),
     r.ref ?? '',
   ]),
+)}
+
+## What each kind of charge adds, in one process
+
+\`node bench/charges.mjs\`: \`authenticateNow\` on a prebuilt request, memory limit store, each kind
+in turn within every round (${charges.rounds} rounds of ${charges.requests.toLocaleString('en')} requests), less a key without limits in
+the same round: the median of the rounds and the fastest round. Targets: key + account limits add
+at most 1.3x what the key's limits add; an account past its quota, paid by its credits, at most
+1.2x what the account within its quota adds; a hold (the request charging nothing, then
+\`reserve(1)\` and \`commit()\`) stays synchronous (the bench fails otherwise).
+
+${table(
+  ['kind', 'ns a request', 'adds (median)', 'adds (fastest)', 'vs'],
+  [
+    ['key without limits', 'none', ''],
+    ['key rate + quota', 'key', ''],
+    ['key + account rate + quota', 'account', 'key'],
+    ['account past its quota, on credits', 'credits', 'account'],
+    ['cost 0, then reserve(1) + commit', 'hold', 'account'],
+  ].map(([label, kind, versus]) => {
+    const k = charges.kinds[kind];
+    const ratio = versus ? `${(k.addsMedian / charges.kinds[versus].addsMedian).toFixed(2)}x ${versus}` : '';
+    return [label, k.ns.toFixed(0), k.addsMedian.toFixed(0), k.addsFastest.toFixed(0), ratio];
+  }),
 )}
 
 ## Express and Koa, paired in one process

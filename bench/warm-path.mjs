@@ -52,6 +52,8 @@ export const PAIRED = [
 const KEY_ROW = 'Fastify + keywarden, X-Api-Key, no limits';
 const MEMORY_ROW = 'Fastify + keywarden, X-Api-Key, rate + quota, memory';
 const REDIS_ROW = 'Fastify + keywarden, X-Api-Key, rate + quota, Redis';
+const ACCOUNT_MEMORY_ROW = 'Fastify + keywarden, X-Api-Key, key + account rate + quota, memory';
+const ACCOUNT_REDIS_ROW = 'Fastify + keywarden, X-Api-Key, key + account rate + quota, Redis';
 /** The limits set: every server of bench/http.mjs's limits rows on Fastify, in one process. */
 export const PAIRED_LIMITS = [
   PAIRED[0],
@@ -78,14 +80,28 @@ export const PAIRED_LIMITS = [
   {
     server: 'keywarden-limits-account',
     form: 'x-api-key',
-    label: 'Fastify + keywarden, X-Api-Key, key + account rate + quota, memory',
+    label: ACCOUNT_MEMORY_ROW,
     ref: MEMORY_ROW,
   },
   {
     server: 'keywarden-limits-account-redis',
     form: 'x-api-key',
-    label: 'Fastify + keywarden, X-Api-Key, key + account rate + quota, Redis',
+    label: ACCOUNT_REDIS_ROW,
     ref: REDIS_ROW,
+  },
+  // The same account past its quota, every request paid by its prepaid credits, against the
+  // account within its quota (target: credits add at most 1.2x what the quota alone adds).
+  {
+    server: 'keywarden-limits-credits',
+    form: 'x-api-key',
+    label: 'Fastify + keywarden, X-Api-Key, key + account past its quota, on credits, memory',
+    ref: ACCOUNT_MEMORY_ROW,
+  },
+  {
+    server: 'keywarden-limits-credits-redis',
+    form: 'x-api-key',
+    label: 'Fastify + keywarden, X-Api-Key, key + account past its quota, on credits, Redis',
+    ref: ACCOUNT_REDIS_ROW,
   },
 ];
 const EXPRESS = 'Express, no auth';

@@ -215,10 +215,9 @@ function createGiveBack(store: LimitStore, now: () => number) {
   };
 }
 
-export function createCharging(settings: KeywardenSettings, refusals: Refusals): Charging {
-  const { limitStore, failOpen, emit, now, rateLimitHeaders, thresholds } = settings;
-  const { countersOf, consume, named } = consumption(limitStore);
-
+/** How a charge says no: the counter store failed (503, or let through), or a limit refused (429). */
+function createLimitRefusals(settings: KeywardenSettings, refusals: Refusals) {
+  const { failOpen, emit, rateLimitHeaders } = settings;
   function storeFailed(ctx: RequestContext, error: unknown, t: number): Headers | Refused {
     emit({
       type: 'store.error',
@@ -259,6 +258,14 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     );
     return refusals.refuseWith(ctx, error, code);
   }
+  return { storeFailed, overLimit };
+}
+
+export function createCharging(settings: KeywardenSettings, refusals: Refusals): Charging {
+  const { limitStore, emit, now, rateLimitHeaders, thresholds } = settings;
+  const { countersOf, consume, named } = consumption(limitStore);
+
+  const { storeFailed, overLimit } = createLimitRefusals(settings, refusals);
 
   const parts = { consume, named, emit, refusals, rateLimitHeaders, storeFailed, overLimit, thresholds };
   const overage = createOverage(parts);
@@ -284,10 +291,37 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     const accountId = account !== null && limiting(terms!) ? account.id : null;
     if (accountId === null && !key.rateLimit && !key.quota) return NO_HEADERS;
     let counters: readonly PolicyCounter[];
-    let result: MaybePromise<ConsumeResult>;
+    let direct: MaybePromise<Headers | Refused | null> | null = null;
     try {
       counters = countersOf(key, accountId, terms, { cost, rateCost, now: t });
-      result = consume(key, accountId, counters, t);
+      // An account past its quota, paying with credits: one consume (null: charge as usual).
+      if (accountId !== null && terms!.overage === 'credits') direct = overage.direct(ctx, counters, t);
+    } catch (error) {
+      return storeFailed(ctx, error, t);
+    }
+    if (direct === null) return consumeAndDecide(ctx, counters, cost);
+    if (!(direct instanceof Promise)) return direct ?? consumeAndDecide(ctx, counters, cost);
+    return direct.then(
+      (settled) => settled ?? consumeAndDecide(ctx, counters, cost),
+      (error: unknown) => storeFailed(ctx, error, t),
+    );
+  }
+
+  /** One consume of `counters`, and what it answered: the headers, credits past the quota, or the refusal. */
+  function consumeAndDecide(
+    ctx: RequestContext,
+    counters: readonly PolicyCounter[],
+    cost: number,
+  ): MaybePromise<Headers | Refused> {
+    const t = ctx.at;
+    let result: MaybePromise<ConsumeResult>;
+    try {
+      result = consume(
+        ctx.key!,
+        ctx.account !== null && limiting(ctx.terms!) ? ctx.account.id : null,
+        counters,
+        t,
+      );
     } catch (error) {
       return storeFailed(ctx, error, t);
     }
@@ -299,10 +333,14 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
   }
 
   const peek = createPeek(limitStore, now);
+  const giveBack = createGiveBack(limitStore, now);
   return {
     charge,
     peek,
-    giveBack: createGiveBack(limitStore, now),
+    giveBack(charged) {
+      if (charged.account !== null) overage.forget(charged.account);
+      return giveBack(charged);
+    },
     stage(ctx) {
       const { units, requests, key } = ctx;
       if (!Number.isSafeInteger(units) || units < 0) {

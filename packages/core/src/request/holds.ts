@@ -118,77 +118,116 @@ function markerOf(key: { lineageId: string; ownerId: string | null }, idempotenc
   return { key: `kw:{${tag}}:idem:${digest}`, limit: 1, cost: 1, resetAt: now + IDEMPOTENCY_MS };
 }
 
-/** A hold's own settings: its Idempotency-Key's marker (null: none) and its timeout. */
-interface Held {
-  marker: LimitCounter | null;
-  timeoutMs: number;
-}
-
-/** What a hold needs of its keywarden. */
-interface HoldContext {
+/** What the holds of one keywarden share: settling, giving back, and the open ones to expire. */
+interface HoldBook {
   settings: KeywardenSettings;
   charging: Charging;
-  open: Set<Hold>;
+  /** Open holds: each one's deadline is checked by a sweep a quarter of a second. */
+  open: Set<OpenHold>;
   storeFailed(error: unknown): void;
   dropMarker(marker: LimitCounter | null): Promise<void>;
+  /** Starts the sweep, if it is not running. */
+  watch(): void;
 }
 
-/** The hold over what `ctx` charged. */
-function holdOf(ctx: RequestContext, held: Held, parts: HoldContext): Hold {
-  const { marker, timeoutMs } = held;
-  const { settings, charging, open, storeFailed, dropMarker } = parts;
-  const { meter, emit, now } = settings;
-  const { key, account, terms, units, onCredits, at } = ctx;
-  let state: HoldState = 'held';
-  const settle = () => {
-    clearTimeout(timer);
-    open.delete(hold);
-  };
-  const hold: Hold = {
-    units,
-    get state() {
-      return state;
-    },
-    reused: false,
-    headers: ctx.headers,
-    commit() {
-      if (state !== 'held') return;
-      state = 'committed';
-      settle();
-      if (meter === null || units === 0 || ctx.keyId === null) return;
-      meter.admitted(ctx.keyId, units, 0, at);
-      if (account === null) return;
-      meter.accountAdmitted(account.id, units, 0, at);
-      if (onCredits > 0) meter.accountCredits(account.id, onCredits, at);
-    },
-    async release() {
-      if (state !== 'held') return;
-      state = 'released';
-      settle();
-      if (key !== null && units > 0) {
-        try {
-          await charging.giveBack({ key, account, terms, units, onCredits, at });
-        } catch (error) {
-          storeFailed(error); // the units stay spent: under the limit, never over
-        }
+/**
+ * A hold over what a charge took (a class: a warm reserve makes one object, no closures, and no
+ * timer of its own: the book's sweep expires it).
+ */
+class OpenHold implements Hold {
+  readonly units: number;
+  readonly reused = false;
+  readonly headers: Readonly<Record<string, string>>;
+  state: HoldState = 'held';
+  /** When it is released unless settled (the keywarden clock, epoch ms). */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly #ctx: RequestContext;
+  readonly #marker: LimitCounter | null;
+  readonly #book: HoldBook;
+
+  constructor(ctx: RequestContext, held: { marker: LimitCounter | null; timeoutMs: number }, book: HoldBook) {
+    this.units = ctx.units;
+    this.headers = ctx.headers;
+    this.timeoutMs = held.timeoutMs;
+    this.deadline = ctx.at + held.timeoutMs;
+    this.#ctx = ctx;
+    this.#marker = held.marker;
+    this.#book = book;
+    book.open.add(this);
+    book.watch();
+  }
+
+  commit(): void {
+    if (this.state !== 'held') return;
+    this.state = 'committed';
+    this.#book.open.delete(this);
+    const { meter } = this.#book.settings;
+    const { keyId, account, units, onCredits, at } = this.#ctx;
+    if (meter === null || units === 0 || keyId === null) return;
+    meter.admitted(keyId, units, 0, at);
+    if (account === null) return;
+    meter.accountAdmitted(account.id, units, 0, at);
+    if (onCredits > 0) meter.accountCredits(account.id, onCredits, at);
+  }
+
+  async release(): Promise<void> {
+    if (this.state !== 'held') return;
+    this.state = 'released';
+    const book = this.#book;
+    book.open.delete(this);
+    const { key, account, terms, units, onCredits, at } = this.#ctx;
+    if (key !== null && units > 0) {
+      try {
+        await book.charging.giveBack({ key, account, terms, units, onCredits, at });
+      } catch (error) {
+        book.storeFailed(error); // the units stay spent: under the limit, never over
       }
-      await dropMarker(marker);
-    },
-  };
-  const timer = setTimeout(() => {
-    if (state !== 'held') return;
-    emit({ type: 'hold.expired', time: new Date(now()), keyId: ctx.keyId ?? '', units, timeoutMs });
-    void hold.release();
-  }, timeoutMs);
-  timer.unref();
-  open.add(hold);
-  return hold;
+    }
+    await book.dropMarker(this.#marker);
+  }
+
+  /** Released at its deadline, with an event. */
+  expire(): void {
+    const { emit, now } = this.#book.settings;
+    emit({
+      type: 'hold.expired',
+      time: new Date(now()),
+      keyId: this.#ctx.keyId ?? '',
+      units: this.units,
+      timeoutMs: this.timeoutMs,
+    });
+    void this.release();
+  }
 }
+
+/** A retry's hold (its Idempotency-Key found taken): nothing charged, nothing to settle. */
+const reusedHold = (units: number): Hold => ({
+  units,
+  state: 'committed',
+  reused: true,
+  headers: NO_HEADERS,
+  commit() {},
+  release: async () => {},
+});
+
+const SWEEP_MS = 250;
 
 export function createHolds(settings: KeywardenSettings, parts: HoldParts) {
   const { limitStore, emit, now, failOpen } = settings;
   const { charging } = parts;
-  const open = new Set<Hold>();
+  const open = new Set<OpenHold>();
+  let sweeper: NodeJS.Timeout | null = null;
+
+  /** Releases the holds past their deadline; stops once none is open (started again by the next). */
+  function sweep(): void {
+    const t = now();
+    for (const hold of open) if (hold.deadline <= t) hold.expire();
+    if (open.size === 0 && sweeper !== null) {
+      clearInterval(sweeper);
+      sweeper = null;
+    }
+  }
 
   /** A store call that failed: reported; the caller fails closed (or open). */
   function storeFailed(error: unknown): void {
@@ -210,22 +249,25 @@ export function createHolds(settings: KeywardenSettings, parts: HoldParts) {
     }
   }
 
-  function reusedHold(units: number): Hold {
-    return {
-      units,
-      state: 'committed',
-      reused: true,
-      headers: NO_HEADERS,
-      commit() {},
-      release: async () => {},
-    };
-  }
-
-  const parts2 = { settings, charging, open, storeFailed, dropMarker };
+  const book: HoldBook = {
+    settings,
+    charging,
+    open,
+    storeFailed,
+    dropMarker,
+    watch() {
+      if (sweeper !== null) return;
+      sweeper = setInterval(sweep, SWEEP_MS);
+      sweeper.unref();
+    },
+  };
 
   /** What the charge answered: the hold, or the refusal (its marker given back for a retry). */
-  function settle(held: Held, charged: Refused | RequestContext): MaybePromise<ReserveResult> {
-    if (!('ok' in charged)) return { ok: true, hold: holdOf(charged, held, parts2) };
+  function settle(
+    held: { marker: LimitCounter | null; timeoutMs: number },
+    charged: Refused | RequestContext,
+  ): MaybePromise<ReserveResult> {
+    if (!('ok' in charged)) return { ok: true, hold: new OpenHold(charged, held, book) };
     return held.marker === null ? charged : dropMarker(held.marker).then(() => charged);
   }
 
@@ -278,6 +320,7 @@ export function createHolds(settings: KeywardenSettings, parts: HoldParts) {
     /** Releases every hold still open (on shutdown: their work will not finish). */
     async releaseAll(): Promise<void> {
       await Promise.all([...open].map((hold) => hold.release()));
+      sweep(); // stops the sweep: none is open
     },
   };
 }

@@ -124,7 +124,7 @@ describe('holds: reserve, then commit or release', () => {
     const hold = await principal.reserve(2, { timeoutMs: 50 });
     const other = await principal.reserve(1);
     expect(await used()).toEqual({ key: 3, account: 3 });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await new Promise((resolve) => setTimeout(resolve, 400)); // the sweep runs four times a second
     expect(hold.state).toBe('released');
     expect(events.find((e) => e.type === 'hold.expired')).toMatchObject({
       keyId: own.record.id,
@@ -153,6 +153,25 @@ describe('holds: reserve, then commit or release', () => {
     });
     await onCredits.release();
     expect(await credits()).toEqual({ granted: 3, spent: 0, remaining: 3 });
+  });
+
+  it('charges the quota again, not credits, once a release gave quota back', async () => {
+    const { keys, keywarden, principalOf } = await setup();
+    await keys.accounts.create({ id: 'dan', plan: 'metered' });
+    await keys.accounts.credit('dan', 10, { reason: 'pack' });
+    const key = await keys.create({ name: 'k', ownerId: 'dan' });
+    const principal = await principalOf(key.key);
+    const standing = async () => {
+      const account = (await keywarden.peekLimits(key.record.id))!.account!;
+      return { quota: account.quota!.used, credits: account.credits!.spent };
+    };
+    const first = principal.reserve(2) as Hold; // the whole quota
+    (principal.reserve(1) as Hold).commit(); // on credits
+    (principal.reserve(1) as Hold).commit(); // on credits (the quota known to be used up)
+    expect(await standing()).toEqual({ quota: 2, credits: 2 });
+    await first.release();
+    (principal.reserve(1) as Hold).commit();
+    expect(await standing()).toEqual({ quota: 1, credits: 2 });
   });
 
   it('charges a retried request with the same Idempotency-Key once, and again after the first was released', async () => {
