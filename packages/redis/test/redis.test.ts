@@ -416,4 +416,50 @@ describe('usage metering on Redis', () => {
     await client.quit();
     await c.store.close();
   });
+
+  it("two instances write an account's usage per UTC day (its keys summed, a revoked one's too, credits apart); a third reads it", async () => {
+    const keyStore = createMemoryKeyStore();
+    const prefix = `accountUsage${Date.now()}:`;
+    const plans = { metered: { quota: { limit: 3, period: 'month' as const }, overage: 'credits' as const } };
+    const instance = () => {
+      const keys = createKeyManager({
+        store: keyStore,
+        hasher: createHmacHasher({ pepper: 'p'.repeat(32) }),
+      });
+      const store = createRedisLimitStore({ url: redis.url, prefix, ...patient });
+      const keywarden = createKeywarden({ keys, requireHttps: false, limits: { store }, plans });
+      return { keys, store, keywarden };
+    };
+    const [a, b] = [instance(), instance()];
+    await a.keys.accounts.create({ id: 'acme co', plan: 'metered' });
+    await a.keys.accounts.credit('acme co', 2, { reason: 'test' });
+    const first = await a.keys.create({ name: 'first', ownerId: 'acme co' });
+    const second = await a.keys.create({ name: 'second', ownerId: 'acme co' });
+    const call = (at: typeof a, key: string) =>
+      at.keywarden.authenticate({ method: 'GET', url: '/x', headers: { 'x-api-key': key } });
+    const codes = [];
+    for (const [at, key] of [
+      [a, first.key],
+      [b, second.key],
+      [a, first.key],
+      [b, second.key], // past the quota: on credits
+      [a, first.key], // on credits
+      [b, second.key], // none left: 402
+    ] as const) {
+      const result = await call(at, key);
+      codes.push(result.ok ? 'ok' : result.error.code);
+    }
+    expect(codes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'credits_exhausted']);
+    await a.keys.revoke(first.record.id); // its usage stays the account's
+    for (const { keywarden, store } of [a, b]) {
+      await keywarden.close();
+      await store.close();
+    }
+    const c = instance();
+    const today = new Date().toISOString().slice(0, 10);
+    expect(await c.keys.accounts.usage('acme co', { from: today, to: today })).toEqual([
+      { day: today, requests: 5, units: 5, credits: 2, refusals: { credits_exhausted: 1 } },
+    ]);
+    await c.store.close();
+  });
 });
