@@ -40,7 +40,11 @@ export interface ReserveOptions {
    * (or the header twice) is refused with 400 `invalid_request`. Undefined: no idempotency.
    */
   idempotencyKey?: string | readonly string[] | undefined;
-  /** A hold neither committed nor released is released after this many ms. @default 300000 */
+  /**
+   * A hold neither committed nor released is released after this many ms (within a quarter of a
+   * second), with a `hold.expired` event; a commit after that does nothing (the units went back):
+   * give work that may run long a longer timeout. @default 300000
+   */
   timeoutMs?: number;
   /** The request being served, for a refusal's event (method, path, address). */
   request?: AuthRequest;
