@@ -399,6 +399,16 @@ describe.each([
 });
 
 describe('keywarden command line', () => {
+  it('counts the keys of each kind of stored hash', async () => {
+    const file = ['--store', join(dir, 'hashes.json')];
+    expect((await cli(['keys', 'hashes', ...file, '--create'])).stdout).toBe('No keys.\n');
+    await json(['keys', 'create', '--name', 'argon', ...file], { KEYWARDEN_HASHER: 'argon2id' });
+    for (const name of ['h1', 'h2']) await json(['keys', 'create', '--name', name, ...file]);
+    expect(await json(['keys', 'hashes', ...file])).toEqual({ argon2id: 1, 'hmac-sha256': 2 });
+    const human = await cli(['keys', 'hashes', ...file]);
+    expect([human.code, human.stdout]).toEqual([0, 'argon2id     1\nhmac-sha256  2\n']);
+  });
+
   it.each([
     [['keys', 'frob'], /unknown command/],
     [['keys', 'create'], /needs --name/],

@@ -232,6 +232,28 @@ export function runKeyStoreContract(name: string, open: () => Promise<KeyStoreUn
       await store.close?.();
     });
 
+    it('replaces a hash only while it is the one named (compare and set), and another handle reads the new one', async () => {
+      const { store, reader } = await open();
+      const a = testRecord();
+      await store.insert(a);
+      expect(store.replaceHash).toBeTypeOf('function');
+      const to = '$hmac-sha256$v1$k1$' + 'ab'.repeat(32);
+      expect(await store.replaceHash!(a.id, '$argon2id$something-else', to)).toBe(false);
+      expect((await store.get(a.id))?.hash).toBe(a.hash);
+      const both = await Promise.all([
+        store.replaceHash!(a.id, a.hash, to),
+        store.replaceHash!(a.id, a.hash, to + 'x'),
+      ]);
+      expect(both.filter(Boolean)).toHaveLength(1); // one wins
+      const won = both[0] ? to : to + 'x';
+      expect((await store.get(a.id))?.hash).toBe(won);
+      expect(await store.replaceHash!('nope', a.hash, to)).toBe(false);
+      await store.close?.();
+      const again = await reader();
+      expect((await again.get(a.id))?.hash).toBe(won);
+      if (again !== store) await again.close?.();
+    });
+
     it('records lastUsedAt through touch, and never moves it back', async () => {
       const { store, reader } = await open();
       const a = testRecord();

@@ -88,6 +88,15 @@ export type KeywardenEvent =
   | { type: 'key.rotated'; time: Date; keyId: string; newKeyId: string; oldKeyExpiresAt: Date }
   | { type: 'key.revoked'; time: Date; keyId: string }
   | { type: 'key.deleted'; time: Date; keyId: string }
+  | {
+      /** A key verified by one of `earlierHashers` was hashed again with the current hasher. */
+      type: 'key.rehashed';
+      time: Date;
+      keyId: string;
+      /** The earlier hasher's id (`argon2id`), and the current one's (`hmac-sha256`). */
+      from: string;
+      to: string;
+    }
   | { type: 'account.created'; time: Date; accountId: string; plan: string }
   | { type: 'account.updated'; time: Date; accountId: string; fields: string[] }
   | {

@@ -244,6 +244,15 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
       );
       return rows[0] ? toRecord(rows[0]) : null;
     },
+    async replaceHash(id, from, to) {
+      // One statement: of two instances re-hashing the same key, one changes the row.
+      const { rowCount } = await query('UPDATE keywarden_keys SET hash = $3 WHERE id = $1 AND hash = $2', [
+        id,
+        from,
+        to,
+      ]);
+      return (rowCount ?? 0) > 0;
+    },
     async delete(id) {
       const { rowCount } = await query('DELETE FROM keywarden_keys WHERE id = $1', [id]);
       return (rowCount ?? 0) > 0;

@@ -1,9 +1,11 @@
 import {
+  createArgon2Hasher,
   createHmacHasher,
   createKeyManager,
   createKeywarden,
   DuplicateKeyIdError,
   type KeyRecord,
+  type KeywardenEvent,
 } from '@keywarden/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -194,6 +196,35 @@ describe('postgres key store', () => {
     expect(rows[0].row).not.toContain(key);
     expect(rows[0].row).not.toContain(key.slice(20, 52));
     expect((await keys.verify(key)).ok).toBe(true);
+  });
+
+  it('moves a key to another hasher once: three instances verify an argon2id key at once, one writes its HMAC hash', async () => {
+    const argon2 = () => createArgon2Hasher({ memoryCost: 1024, timeCost: 1 });
+    const hmac = () => createHmacHasher({ pepper: 'p'.repeat(32) });
+    const { key, record: made } = await createKeyManager({ store: open(), hasher: argon2() }).create({
+      name: 'moving',
+    });
+    const events: KeywardenEvent[] = [];
+    const instances = [0, 1, 2].map(() =>
+      createKeyManager({
+        store: open(),
+        hasher: hmac(),
+        earlierHashers: [argon2()],
+        onEvent: (e) => events.push(e),
+      }),
+    );
+    const results = await Promise.all(instances.map((keys) => keys.verify(key)));
+    expect(results.every((r) => r.ok)).toBe(true);
+    const hashOf = async () =>
+      (await stores[0]!.pool.query('SELECT hash FROM keywarden_keys WHERE id = $1', [made.id])).rows[0].hash;
+    for (let i = 0; i < 100 && !(await hashOf()).startsWith('$hmac-sha256$'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await hashOf()).toMatch(/^\$hmac-sha256\$/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(events.filter((e) => e.type === 'key.rehashed' && e.keyId === made.id)).toHaveLength(1);
+    // Every instance goes on verifying it (with the new hash), and an HMAC-only one too.
+    for (const keys of instances) expect((await keys.verify(key)).ok).toBe(true);
+    expect((await createKeyManager({ store: open(), hasher: hmac() }).verify(key)).ok).toBe(true);
   });
 
   it('tells other instances about a change within a second, also for plain SQL, but not for lastUsedAt', async () => {

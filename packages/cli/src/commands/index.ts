@@ -12,6 +12,7 @@ import {
 } from './accounts.js';
 import { keysCreate } from './keys-create.js';
 import { keysDelete } from './keys-delete.js';
+import { keysHashes } from './keys-hashes.js';
 import { keysList } from './keys-list.js';
 import { keysPurge } from './keys-purge.js';
 import { keysRevoke } from './keys-revoke.js';
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   keysDelete,
   keysPurge,
   keysUsage,
+  keysHashes,
   accountsCreate,
   accountsList,
   accountsShow,

@@ -3,7 +3,13 @@
 import { configError } from '../errors/config-error.js';
 import { createEventHub, type EventHandler, type EventHub } from '../events.js';
 import type { KeyStore } from '../stores/key-store.js';
-import { functionOption, integerOption, optionsObject, requiredOption } from '../util/options.js';
+import {
+  checkedOption,
+  functionOption,
+  integerOption,
+  optionsObject,
+  requiredOption,
+} from '../util/options.js';
 import { createFairQueue, type FairQueue } from './hash-queue.js';
 import { createArgon2Hasher, type Hasher } from './hashers.js';
 import { isValidKeyPrefix } from './key-format.js';
@@ -56,6 +62,14 @@ export interface KeyManagerOptions {
   store: KeyStore;
   /** Hashes new keys and verifies presented ones. @default createArgon2Hasher() */
   hasher?: Hasher;
+  /**
+   * Hashers keys were created with before `hasher` (a move from argon2id to HMAC, say): a key
+   * whose stored hash one of them recognizes verifies with it, and after that success is hashed
+   * again with `hasher` and stored (once: the store's `replaceHash` changes it only while it is
+   * still the old hash, so of several instances one writes), with a `key.rehashed` event. Keep
+   * one here until `keywarden keys hashes` counts no key of its kind. @default []
+   */
+  earlierHashers?: readonly Hasher[];
   /** Environment name to key prefix. @default { live: 'kw_live', test: 'kw_test' } */
   environments?: Record<string, string>;
   /** Environment of keys created without one. @default the first of `environments` */
@@ -88,6 +102,8 @@ export interface KeyManagerOptions {
 export interface KeyManagerSettings {
   store: KeyStore;
   hasher: Hasher;
+  /** Hashers of stored hashes that `hasher` re-hashes after a success. */
+  earlierHashers: readonly Hasher[];
   environments: Readonly<Record<string, string>>;
   prefixes: ReadonlySet<string>;
   defaultEnvironment: string;
@@ -109,6 +125,7 @@ export interface KeyManagerSettings {
 const OPTION_KEYS = [
   'store',
   'hasher',
+  'earlierHashers',
   'environments',
   'defaultEnvironment',
   'now',
@@ -185,6 +202,20 @@ function throttleOf(
   });
 }
 
+/** `earlierHashers`: a list of hashers (each with `id`, `hash` and `verify`). */
+function earlierHashersOf(value: unknown): readonly Hasher[] {
+  const isHasher = (h: unknown) =>
+    typeof h === 'object' &&
+    h !== null &&
+    typeof (h as Hasher).verify === 'function' &&
+    typeof (h as Hasher).id === 'string';
+  const list = checkedOption('earlierHashers', value as Hasher[] | undefined, [], {
+    valid: (v) => Array.isArray(v) && v.every(isHasher),
+    expected: 'an array of hashers',
+  });
+  return Object.freeze([...list]);
+}
+
 /** Checks the options once: unknown keys and bad values throw a `KeywardenConfigError`. */
 export function resolveKeyManagerOptions(options: KeyManagerOptions): KeyManagerSettings {
   requiredOption('options', options as object | undefined, (v) => typeof v === 'object', 'an object');
@@ -195,6 +226,7 @@ export function resolveKeyManagerOptions(options: KeyManagerOptions): KeyManager
   return {
     store,
     hasher: o.hasher ?? createArgon2Hasher(),
+    earlierHashers: earlierHashersOf(o.earlierHashers),
     ...environmentsOf(o),
     now,
     cache: cacheOf(o.cache),

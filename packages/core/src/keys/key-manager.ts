@@ -12,6 +12,7 @@ import { thenOrNow } from '../util/maybe-promise.js';
 import { integerOption, optionsObject } from '../util/options.js';
 import { CachedKey } from './cached-key.js';
 import { registerEntryPath } from './entry-path.js';
+import { hasherRecognizes } from './hashers.js';
 import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-options.js';
 import type { ApiKeyInfo, KeySettings } from './key-record.js';
 import { createLifecycle } from './lifecycle.js';
@@ -118,6 +119,18 @@ export interface KeyManager {
    * ```
    */
   purge(options?: { olderThanDays?: number }): Promise<number>;
+  /**
+   * How many keys each kind of stored hash holds (revoked and expired ones too), by hasher id
+   * (`argon2id`, `hmac-sha256`: a hash's `$<id>$` prefix, or what a configured hasher recognizes):
+   * during a move to another hasher (`earlierHashers`), the earlier kind's count is the keys not
+   * verified since; drop that hasher once it reaches 0.
+   *
+   * @example
+   * ```ts
+   * console.log(await keys.hashKinds()); // { argon2id: 12, 'hmac-sha256': 988 }
+   * ```
+   */
+  hashKinds(): Promise<Record<string, number>>;
   /** The days `purge` keeps revoked and expired keys by default; null when it keeps them forever. */
   readonly purgeAfterDays: number | null;
   /**
@@ -263,6 +276,16 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       for (const key of await settings.store.list())
         if (ended(key) < before && (await lifecycle.delete(key.id))) purged++;
       return purged;
+    },
+    async hashKinds() {
+      const hashers = [settings.hasher, ...settings.earlierHashers];
+      const kinds: Record<string, number> = {};
+      for (const { hash } of await settings.store.list()) {
+        const kind =
+          hashers.find((h) => hasherRecognizes(h, hash))?.id ?? /^\$([^$]+)\$/.exec(hash)?.[1] ?? 'unknown';
+        kinds[kind] = (kinds[kind] ?? 0) + 1;
+      }
+      return kinds;
     },
     usage: (keyId, range) => readUsage(manager, settings.store.usage, keyId, { now: now(), ...range }),
     verifyNow: (key, client) => thenOrNow(verifier.verifyEntryNow(key, client), verifier, publicResult),

@@ -7,7 +7,7 @@ import { secondsUntil } from '../limits/windows.js';
 import { clientPartition } from '../request/client-partition.js';
 import { CachedKey } from './cached-key.js';
 import { QueueFullError } from './hash-queue.js';
-import { hasherRecognizes } from './hashers.js';
+import { type Hasher, hasherRecognizes } from './hashers.js';
 import { keyDigest } from './key-digest.js';
 import { API_KEY_PARTS, hasApiKeyFrame, parseApiKey } from './key-format.js';
 import type { VerifyApiKeyResult, VerifyClient, VerifyFailureReason } from './key-manager.js';
@@ -49,7 +49,8 @@ export const fail = (reason: VerifyFailureReason, keyId?: string): KeyFailure =>
 
 // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the verifier's caches, flights and budgets live in one closure its small inner functions share; as object fields they would cost property loads on the request path
 export function createVerifier(settings: KeyManagerSettings, records: RecordCache): Verifier {
-  const { store, hasher, prefixes, now, throttle, hashQueue, lastUsedIntervalMs, emit } = settings;
+  const { store, hasher, earlierHashers, prefixes, now, throttle, hashQueue, lastUsedIntervalMs, emit } =
+    settings;
   const prefixList = prefixes ? Object.freeze([...prefixes]) : undefined;
   const { verifiedTtlMs, unknownTtlMs, maxUnknown } = settings.cache;
   const { rel } = records;
@@ -66,7 +67,7 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
     const kind = hash.slice(0, hash.indexOf('$', 1) + 1) || 'an unknown format';
     process.emitWarning(
       `keywarden: key ${id} was hashed as ${kind}, but this key manager verifies with ${hasher.id}; ` +
-        'every such key is refused until the hasher matches the one the keys were created with',
+        'every such key is refused until the hasher matches the one the keys were created with (or is named in earlierHashers: see the core README, "Changing the hasher")',
       { code: 'KEYWARDEN_HASH_MISMATCH' },
     );
   }
@@ -146,18 +147,45 @@ export function createVerifier(settings: KeyManagerSettings, records: RecordCach
       return fail('unknown_key', key.id);
     }
     const { entry, hash } = loaded;
-    if (!hasherRecognizes(hasher, hash)) {
+    const by = hasherOf(hash);
+    if (by === undefined) {
       mismatch(key.id, hash);
       return fail('hash_mismatch', key.id);
     }
     let match: boolean;
     try {
-      match = await hashQueue.run(lane, () => hasher.verify(hash, key.plaintext));
+      match = await hashQueue.run(lane, () => by.verify(hash, key.plaintext));
     } catch (error) {
       if (error instanceof QueueFullError) return fail('busy', key.id);
       match = false; // a hasher that throws is a hasher that did not say yes
     }
-    return match ? entry : fail('wrong_secret', key.id);
+    if (!match) return fail('wrong_secret', key.id);
+    if (by !== hasher) void rehash(key, hash, lane, by.id);
+    return entry;
+  }
+
+  /** The hasher that made a stored hash: the current one, else an earlier one; undefined: none. */
+  function hasherOf(hash: string): Hasher | undefined {
+    if (hasherRecognizes(hasher, hash)) return hasher;
+    return earlierHashers.find((earlier) => hasherRecognizes(earlier, hash));
+  }
+
+  /**
+   * A key verified by an earlier hasher, hashed again with the current one and stored in place of
+   * the old hash (only while it is still the old one: of several instances, one writes). Nothing
+   * waits for it; a failure leaves the old hash, which goes on verifying, and is tried again at the
+   * key's next cold verification.
+   */
+  async function rehash(key: ColdKey, from: string, lane: string, fromKind: string): Promise<void> {
+    if (store.replaceHash === undefined) return;
+    try {
+      const to = await hashQueue.run(lane, () => hasher.hash(key.plaintext));
+      if (!(await store.replaceHash(key.id, from, to))) return;
+      records.invalidate(key.id); // the next request reads the new hash (and verifies it once)
+      emit({ type: 'key.rehashed', time: new Date(now()), keyId: key.id, from: fromKind, to: hasher.id });
+    } catch (error) {
+      if (!(error instanceof QueueFullError)) storeError('rehash', error);
+    }
   }
 
   /**

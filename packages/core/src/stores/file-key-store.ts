@@ -447,6 +447,15 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
         return { result: cloneRecord(next), dirty: true };
       });
     },
+    replaceHash(id, from, to) {
+      // Under the file's lock, against the record as the file holds it now.
+      return mutate(({ keys }) => {
+        const record = keys.get(id);
+        if (record?.hash !== from) return { result: false, dirty: false };
+        keys.set(id, cloneRecord({ ...record, hash: to }));
+        return { result: true, dirty: true };
+      });
+    },
     delete(id) {
       return mutate(({ keys }) => {
         const existed = keys.delete(id);

@@ -25,6 +25,13 @@ export interface KeyStore {
   insert(record: KeyRecord): Promise<void>;
   /** Applies a patch and returns the new record, or null when the id does not exist. */
   update(id: string, patch: KeyRecordPatch): Promise<KeyRecord | null>;
+  /**
+   * Replaces the record's hash with `to` only while it is still `from` (compare and set); true
+   * when it did. A key manager with `earlierHashers` re-hashes a key with its current hasher
+   * through it, once, whichever instance gets there first. Without it keys hashed by an earlier
+   * hasher keep verifying with it and are never re-hashed.
+   */
+  replaceHash?(id: string, from: string, to: string): Promise<boolean>;
   /** Removes a record; false when it did not exist. */
   delete(id: string): Promise<boolean>;
   /** Records a successful use. May be batched; the verifier calls it at most once a minute per key. */

@@ -41,6 +41,12 @@ export function createMemoryKeyStore(
       records.set(id, next);
       return cloneRecord(next);
     },
+    async replaceHash(id, from, to) {
+      const record = records.get(id);
+      if (record?.hash !== from) return false;
+      record.hash = to;
+      return true;
+    },
     async delete(id) {
       return records.delete(id);
     },
