@@ -6,6 +6,7 @@ import {
   createKeyManager,
   createMemoryKeyStore,
   formatApiKey,
+  type KeyStore,
   KeywardenConfigError,
   type KeywardenEvent,
   parseApiKey,
@@ -14,6 +15,15 @@ import { fastArgon2 } from '../helpers.js';
 
 const pepper = 'p'.repeat(32);
 const hmac = () => createHmacHasher({ pepper });
+/** A key manager moving `store` from argon2id to HMAC, its events into `events`. */
+const moving = (store: KeyStore, events: KeywardenEvent[]) =>
+  createKeyManager({
+    store,
+    hasher: hmac(),
+    earlierHashers: [fastArgon2()],
+    onEvent: (event) => events.push(event),
+    failureThrottle: false,
+  });
 const until = async (check: () => Promise<boolean> | boolean) => {
   for (let i = 0; i < 200 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
 };
@@ -25,12 +35,7 @@ describe('earlierHashers: moving a live store to another hasher', () => {
     const { key, record } = await before.create({ name: 'old' });
     expect((await store.get(record.id))?.hash).toMatch(/^\$argon2id\$/);
     const events: KeywardenEvent[] = [];
-    const after = createKeyManager({
-      store,
-      hasher: hmac(),
-      earlierHashers: [fastArgon2()],
-      onEvent: (event) => events.push(event),
-    });
+    const after = moving(store, events);
     expect(await after.hashKinds()).toEqual({ argon2id: 1 });
     const first = await after.verify(key);
     expect(first.ok).toBe(true);
@@ -53,13 +58,7 @@ describe('earlierHashers: moving a live store to another hasher', () => {
     const before = createKeyManager({ store, hasher: fastArgon2() });
     const { key, record } = await before.create({ name: 'old' });
     const events: KeywardenEvent[] = [];
-    const after = createKeyManager({
-      store,
-      hasher: hmac(),
-      earlierHashers: [fastArgon2()],
-      onEvent: (event) => events.push(event),
-      failureThrottle: false,
-    });
+    const after = moving(store, events);
     // The same id, another secret, the right checksum: a well-formed wrong key.
     const parsed = parseApiKey(key);
     if (!parsed.ok) throw new Error('bad key');
@@ -77,14 +76,7 @@ describe('earlierHashers: moving a live store to another hasher', () => {
     const store = createMemoryKeyStore();
     const { key, record } = await createKeyManager({ store, hasher: fastArgon2() }).create({ name: 'old' });
     const events: KeywardenEvent[] = [];
-    const instances = [0, 1, 2].map(() =>
-      createKeyManager({
-        store,
-        hasher: hmac(),
-        earlierHashers: [fastArgon2()],
-        onEvent: (event) => events.push(event),
-      }),
-    );
+    const instances = [0, 1, 2].map(() => moving(store, events));
     const results = await Promise.all(instances.map((keys) => keys.verify(key)));
     expect(results.every((r) => r.ok)).toBe(true);
     await until(() => events.some((e) => e.type === 'key.rehashed'));
