@@ -10,6 +10,8 @@
 // for these requests, without HTTP parsing around it; 100 clients send the first requests (each
 // sends its next when the last was answered), and one warm client sends a request every
 // millisecond, each timed from when it was due, so a stalled event loop shows in its latency.
+// `HASHES=n`: the restarted key manager's maxConcurrentHashes (default 4): fewer argon2 threads
+// leave the main thread more of a small machine, and make the storm longer.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -80,7 +82,12 @@ async function storm(hasherName, size) {
   const cold = await makeKeys(store, hasher, size);
   const warm = await makeKeys(store, hasher, WARM_KEYS);
   // The restart: a new key manager (empty caches) over the same store.
-  const keys = core.createKeyManager({ store, hasher: hashers[hasherName](), failureThrottle: false });
+  const keys = core.createKeyManager({
+    store,
+    hasher: hashers[hasherName](),
+    failureThrottle: false,
+    ...(process.env.HASHES ? { maxConcurrentHashes: Number(process.env.HASHES) } : {}),
+  });
   const keywarden = core.createKeywarden({ keys, requireHttps: false, usage: false });
   for (const key of warm) if (!(await keywarden.authenticate(request(key))).ok) throw new Error('warm-up');
   const quiet = warmClient(keywarden, warm);
