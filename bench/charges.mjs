@@ -29,7 +29,6 @@ const keywarden = core.createKeywarden({
   keys,
   requireHttps: false,
   usage: false,
-  thresholds: false,
   plans: {
     team: { rateLimits: [HIGH.rateLimit], quota: HIGH.quota },
     // The quota is spent at set-up: every request is paid by credits.
