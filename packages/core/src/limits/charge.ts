@@ -299,10 +299,10 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
     } catch (error) {
       return storeFailed(ctx, error, t);
     }
-    if (direct === null) return consumeAndDecide(ctx, counters, cost);
-    if (!(direct instanceof Promise)) return direct ?? consumeAndDecide(ctx, counters, cost);
+    if (direct === null) return consumeAndDecide(ctx, counters, accountId, cost);
+    if (!(direct instanceof Promise)) return direct ?? consumeAndDecide(ctx, counters, accountId, cost);
     return direct.then(
-      (settled) => settled ?? consumeAndDecide(ctx, counters, cost),
+      (settled) => settled ?? consumeAndDecide(ctx, counters, accountId, cost),
       (error: unknown) => storeFailed(ctx, error, t),
     );
   }
@@ -311,17 +311,13 @@ export function createCharging(settings: KeywardenSettings, refusals: Refusals):
   function consumeAndDecide(
     ctx: RequestContext,
     counters: readonly PolicyCounter[],
+    accountId: string | null,
     cost: number,
   ): MaybePromise<Headers | Refused> {
     const t = ctx.at;
     let result: MaybePromise<ConsumeResult>;
     try {
-      result = consume(
-        ctx.key!,
-        ctx.account !== null && limiting(ctx.terms!) ? ctx.account.id : null,
-        counters,
-        t,
-      );
+      result = consume(ctx.key!, accountId, counters, t);
     } catch (error) {
       return storeFailed(ctx, error, t);
     }
