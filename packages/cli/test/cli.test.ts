@@ -160,6 +160,40 @@ describe.each([
     expect([gone.code, gone.stderr]).toEqual([1, `keywarden: no key with id ${record.id}\n`]);
   });
 
+  it('pages keys with --limit and --after, and streams them all with --all', async () => {
+    const owner = ['--owner', 'acct_pages'];
+    for (let i = 0; i < 5; i++) await json(['keys', 'create', '--name', `page ${i}`, ...owner, ...store()]);
+    const all = (await json(['keys', 'list', '--all', ...owner, ...store()])).map(
+      (k: { id: string }) => k.id,
+    );
+    expect(all).toHaveLength(5);
+    const paged: string[] = [];
+    let after: string[] = [];
+    for (;;) {
+      const run = await cli(['keys', 'list', '--limit', '2', ...after, ...owner, ...store(), '--json']);
+      expect(run.code).toBe(0);
+      const page = JSON.parse(run.stdout).map((k: { id: string }) => k.id);
+      paged.push(...page);
+      const next = /--after (\S+)/.exec(run.stderr)?.[1];
+      if (next === undefined) break;
+      expect(next).toBe(page.at(-1));
+      after = ['--after', next];
+    }
+    expect(paged).toEqual(all);
+    const human = await cli(['keys', 'list', '--all', ...owner, ...store()]);
+    expect(human.stdout.match(/^ID\s+NAME/gm)).toHaveLength(1);
+    for (const id of all) expect(human.stdout).toContain(id);
+    for (const bad of [
+      ['--limit', '0'],
+      ['--limit', '1001'],
+      ['--after', 'nope'],
+      ['--all', '--limit', '2'],
+    ]) {
+      const run = await cli(['keys', 'list', ...bad, ...owner, ...store()]);
+      expect([run.code, run.stdout]).toEqual([2, '']);
+    }
+  });
+
   it('manages accounts; a suspension reaches a running server within a second, and so does resuming', async () => {
     const id = `acct-${Math.random().toString(36).slice(2, 8)}`;
     const made = await json([

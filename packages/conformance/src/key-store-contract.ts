@@ -268,5 +268,51 @@ export function runKeyStoreContract(name: string, open: () => Promise<KeyStoreUn
     });
 
     accountContract(open);
+    pagingContract(open);
+  });
+}
+
+/** Pages in list order, the cursor, and counting. */
+function pagingContract(open: () => Promise<KeyStoreUnderTest>): void {
+  it('pages keys in creation order with a cursor, and counts them', async () => {
+    const { store } = await open();
+    const ownerId = `owner-${run}-pages`;
+    const at = (minute: number) => new Date(Date.UTC(2031, 0, 1, 0, minute));
+    // Inserted out of order; two share a creation time (the id breaks the tie).
+    const made = [5, 1, 3, 3, 0, 4, 2].map((minute) => testRecord({ ownerId, createdAt: at(minute) }));
+    for (const record of made) await store.insert(record);
+    const order = [...made]
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1))
+      .map((r) => r.id);
+    const seen: string[] = [];
+    let page = await store.list({ ownerId, limit: 3 });
+    while (page.length > 0) {
+      expect(page.length).toBeLessThanOrEqual(3);
+      seen.push(...page.map((r) => r.id));
+      page = await store.list({ ownerId, limit: 3, after: page.at(-1)!.id });
+    }
+    expect(seen).toEqual(order);
+    expect((await store.list({ ownerId })).map((r) => r.id)).toEqual(order);
+    // Across owners the order is the same: the two keys after the third of ours are ours.
+    expect((await store.list({ limit: 2, after: order[2]! })).map((r) => r.id)).toEqual(order.slice(3, 5));
+    for (const filter of [{ limit: 0 }, { limit: 1001 }, { limit: 1.5 }, { after: '' }, { bogus: 1 }])
+      await expect(async () => store.list(filter as never)).rejects.toThrow();
+    await expect(store.list({ ownerId, after: `x${run}gone000` })).rejects.toThrow(RangeError);
+    if (store.getMany) {
+      const many = await store.getMany([order[1]!, `x${run}gone000`, order[4]!]);
+      expect(many.map((r) => r.id).sort()).toEqual([order[1]!, order[4]!].sort());
+      expect(many.find((r) => r.id === order[4])).toEqual(made.find((r) => r.id === order[4]));
+      expect(await store.getMany([])).toEqual([]);
+    }
+    if (store.count) {
+      expect(await store.count({ ownerId })).toBe(7);
+      await store.update(order[0]!, { revokedAt: at(9) });
+      await store.update(order[1]!, { expiresAt: at(8) });
+      await store.update(order[2]!, { expiresAt: at(20) });
+      expect(await store.count({ ownerId, activeAt: at(10) })).toBe(5);
+      expect(await store.count({ ownerId: `${ownerId}-none` })).toBe(0);
+      expect(await store.count({})).toBeGreaterThanOrEqual(7);
+    }
+    await store.close?.();
   });
 }

@@ -269,6 +269,33 @@ describe.each(Object.entries(SERVERS))('the key portal on %s', (_name, factory) 
     expect((await use(alice.body.key)).status).toBe(200); // untouched
   });
 
+  it("pages the keys oldest first with a cursor that must be one of the owner's keys", async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++)
+      made.push((await keys.create({ name: `page ${i}`, ownerId: 'paula' })).record.id);
+    const seen: string[] = [];
+    let query = 'keys?limit=2';
+    for (;;) {
+      const { status, body } = await answer(await call('paula', 'GET', query));
+      expect(status).toBe(200);
+      expect(body.keys.length).toBeLessThanOrEqual(2);
+      seen.push(...body.keys.map((key: { id: string }) => key.id));
+      if (body.next === null) break;
+      expect(body.next).toBe(seen.at(-1));
+      query = `keys?limit=2&after=${body.next}`;
+    }
+    // Keys made in the same millisecond follow their ids: the operator's list order.
+    expect(seen).toEqual((await keys.list({ ownerId: 'paula' })).map((key) => key.id));
+    expect([...seen].sort()).toEqual([...made].sort());
+    expect((await answer(await call('paula', 'GET', 'keys'))).body).toMatchObject({ next: null });
+    const alices = (await create('alice', { name: 'not a cursor for paula' })).body.record.id;
+    for (const bad of ['limit=0', 'limit=101', 'limit=x', `after=${alices}`, 'after=nope', 'after='])
+      expect(await answer(await call('paula', 'GET', `keys?${bad}`))).toMatchObject({
+        status: 400,
+        body: { code: 'invalid_parameter' },
+      });
+  });
+
   it('refuses state-changing calls without the custom header or from another origin (CSRF)', async () => {
     const before = (await answer(await call('dave', 'GET', 'keys'))).body.keys.length;
     const noHeader = await fetch(`${server.base}${MOUNT}/keys`, {

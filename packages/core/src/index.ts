@@ -123,7 +123,13 @@ export type {
   StackedResult,
 } from './request/types.js';
 export { type FileKeyStore, type FileKeyStoreOptions, openFileKeyStore } from './stores/file-key-store.js';
-export { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './stores/key-store.js';
+export {
+  DuplicateKeyIdError,
+  type KeyCountFilter,
+  type KeyListFilter,
+  type KeyStore,
+  MAX_KEY_PAGE,
+} from './stores/key-store.js';
 export { createMemoryKeyStore } from './stores/memory-key-store.js';
 export {
   ACCESS_TOKEN_LIFETIME,

@@ -43,6 +43,7 @@ export {
   type KeyField,
 } from './keys/key-fields.js';
 export { MAX_MINT_BODY_BYTES } from './mint/mint-body.js';
+export { checkCountFilter, checkListFilter, unknownCursor } from './stores/key-pages.js';
 export {
   booleanOption,
   checkedOption,

@@ -7,6 +7,8 @@ import {
   type UsageStore,
 } from '@keywarden/core';
 import {
+  checkCountFilter,
+  checkListFilter,
   conflict,
   decodeStoredRecord,
   functionOption,
@@ -15,6 +17,7 @@ import {
   KEY_FIELDS,
   type KeyField,
   optionsObject,
+  unknownCursor,
 } from '@keywarden/core/integration-kit';
 import pg from 'pg';
 import { postgresAccountStore } from './accounts.js';
@@ -62,6 +65,30 @@ export interface PostgresKeyStore extends KeyStore {
 
 // Columns, their encoding and older rows all follow the core's table of key fields.
 const COLUMNS = new Map(KEY_FIELD_NAMES.map((name) => [name as string, KEY_FIELDS[name]]));
+/**
+ * The query for one page of keys in list order. The cursor is a row comparison against the
+ * cursor key's own (created_at, id), so the page is a range scan of the index in that order.
+ */
+function pageQuery(filter: KeyListFilter): [string, unknown[]] {
+  const values: unknown[] = [];
+  const where: string[] = [];
+  const { ownerId, after } = filter;
+  if (ownerId !== undefined) where.push(`owner_id = $${values.push(ownerId)}`);
+  if (after !== undefined) {
+    const id = `$${values.push(after)}`;
+    // With the owner ($1) inside the row, the comparison is a range of the (owner_id, created_at,
+    // id) index; without it the planner would walk the whole list order filtering by owner.
+    where.push(
+      ownerId === undefined
+        ? `(created_at, id) > (SELECT created_at, id FROM keywarden_keys WHERE id = ${id})`
+        : `(owner_id, created_at, id) > (SELECT $1::text, created_at, id FROM keywarden_keys WHERE id = ${id})`,
+    );
+  }
+  const limit = filter.limit === undefined ? '' : ` LIMIT $${values.push(filter.limit)}`;
+  const clause = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+  return [`SELECT * FROM keywarden_keys${clause} ORDER BY created_at, id${limit}`, values];
+}
+
 const INSERT = `INSERT INTO keywarden_keys (${KEY_FIELD_NAMES.map((name) => KEY_FIELDS[name].column).join(', ')})
   VALUES (${KEY_FIELD_NAMES.map((_, i) => `$${i + 1}`).join(', ')})`;
 
@@ -208,14 +235,31 @@ export function createPostgresKeyStore(options: PostgresKeyStoreOptions): Postgr
       const { rows } = await query('SELECT * FROM keywarden_keys WHERE id = $1', [id]);
       return rows[0] ? toRecord(rows[0]) : null;
     },
-    async list(filter: KeyListFilter = {}) {
-      const { rows } =
-        filter.ownerId === undefined
-          ? await query('SELECT * FROM keywarden_keys ORDER BY created_at, id')
-          : await query('SELECT * FROM keywarden_keys WHERE owner_id = $1 ORDER BY created_at, id', [
-              filter.ownerId,
-            ]);
+    async getMany(ids) {
+      const { rows } = await query('SELECT * FROM keywarden_keys WHERE id = ANY($1::text[])', [[...ids]]);
       return rows.map(toRecord);
+    },
+    async list(filter?: KeyListFilter) {
+      const { rows } = await query(...pageQuery(checkListFilter(filter)));
+      if (filter?.after !== undefined && rows.length === 0) {
+        // An empty page after a cursor: the end of the list, or a cursor whose key is gone.
+        const found = await query('SELECT 1 FROM keywarden_keys WHERE id = $1', [filter.after]);
+        if (found.rows.length === 0) throw unknownCursor(filter.after);
+      }
+      return rows.map(toRecord);
+    },
+    async count(filter) {
+      const { ownerId, activeAt } = checkCountFilter(filter);
+      const values: unknown[] = [];
+      const where: string[] = [];
+      if (ownerId !== undefined) where.push(`owner_id = $${values.push(ownerId)}`);
+      if (activeAt !== undefined)
+        where.push(`revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $${values.push(activeAt)})`);
+      const { rows } = await query<{ n: string }>(
+        `SELECT count(*) AS n FROM keywarden_keys${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`,
+        values,
+      );
+      return Number(rows[0]!.n);
     },
     async insert(record) {
       try {

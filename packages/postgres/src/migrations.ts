@@ -124,6 +124,20 @@ export const MIGRATIONS: readonly Migration[] = [
     // Prepaid units granted in all; what requests spent is counted with the limits.
     sql: `ALTER TABLE keywarden_accounts ADD COLUMN credits bigint NOT NULL DEFAULT 0 CHECK (credits >= 0);`,
   },
+  {
+    version: 7,
+    name: 'key pages: indexes in list order',
+    // A page of keys (all, or one owner's) is a range scan of one of these, in the list order
+    // (created_at, id), however many keys the table holds. The owner index of version 1 is a
+    // prefix of the second one. IF NOT EXISTS: on a large live table, create both with
+    // CREATE INDEX CONCURRENTLY first (it cannot run in this transaction) and this step finds them.
+    sql: `
+      CREATE INDEX IF NOT EXISTS keywarden_keys_created ON keywarden_keys (created_at, id);
+      CREATE INDEX IF NOT EXISTS keywarden_keys_owner_created ON keywarden_keys (owner_id, created_at, id)
+        WHERE owner_id IS NOT NULL;
+      DROP INDEX IF EXISTS keywarden_keys_owner_id;
+    `,
+  },
 ];
 
 /**

@@ -35,6 +35,15 @@ export interface KeyCacheOptions {
   unknownTtlMs?: number;
   /** Unknown ids remembered. A spray of random ids cannot grow memory past this. @default 10000 */
   maxUnknown?: number;
+  /**
+   * Store reads a second for records the caches miss, per process. Within it every miss is its
+   * own read; past it (a spray of random key ids, the first requests after a deploy) misses wait
+   * for the next read, at most `1 / maxStoreReadsPerSecond` s, and go together as one
+   * `getMany` of up to 1,000 ids, so a botnet's spray costs the store this many queries a second
+   * whatever its size, and no key that exists is ever refused for it. 0 reads each miss at once,
+   * unbounded; so does a store without `getMany`. @default 100
+   */
+  maxStoreReadsPerSecond?: number;
 }
 
 /**
@@ -172,6 +181,7 @@ function cacheOf(value: KeyCacheOptions | undefined): Required<KeyCacheOptions> 
     'recordTtlMs',
     'unknownTtlMs',
     'maxUnknown',
+    'maxStoreReadsPerSecond',
   ]);
   return {
     maxKeys: integerOption('cache.maxKeys', o.maxKeys, 10_000),
@@ -179,6 +189,10 @@ function cacheOf(value: KeyCacheOptions | undefined): Required<KeyCacheOptions> 
     recordTtlMs: integerOption('cache.recordTtlMs', o.recordTtlMs, 30_000, { min: 0 }),
     unknownTtlMs: integerOption('cache.unknownTtlMs', o.unknownTtlMs, 10_000, { min: 0 }),
     maxUnknown: integerOption('cache.maxUnknown', o.maxUnknown, 10_000),
+    maxStoreReadsPerSecond: integerOption('cache.maxStoreReadsPerSecond', o.maxStoreReadsPerSecond, 100, {
+      min: 0,
+      max: 1_000_000,
+    }),
   };
 }
 

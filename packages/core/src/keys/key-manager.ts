@@ -5,7 +5,8 @@
 import { createAccountCache } from '../accounts/account-cache.js';
 import { type AccountManager, createAccountManager } from '../accounts/account-manager.js';
 import type { EventHandler, KeywardenEventType } from '../events.js';
-import type { KeyListFilter } from '../stores/key-store.js';
+import { countOf, recordPages } from '../stores/key-pages.js';
+import { type KeyCountFilter, type KeyListFilter, MAX_KEY_PAGE } from '../stores/key-store.js';
 import { meteringOf } from '../usage/registry.js';
 import { accountUsageId, type UsageDay, type UsageStore, utcDay } from '../usage/usage-store.js';
 import { thenOrNow } from '../util/maybe-promise.js';
@@ -14,7 +15,7 @@ import { CachedKey } from './cached-key.js';
 import { registerEntryPath } from './entry-path.js';
 import { hasherRecognizes } from './hashers.js';
 import { type KeyManagerOptions, resolveKeyManagerOptions } from './key-manager-options.js';
-import type { ApiKeyInfo, KeySettings } from './key-record.js';
+import { type ApiKeyInfo, type KeySettings, toApiKeyInfo } from './key-record.js';
 import { createLifecycle } from './lifecycle.js';
 import { createRecordCache } from './record-cache.js';
 import { createVerifier, type EntryResult, type Verifier } from './verifier.js';
@@ -90,8 +91,39 @@ export type VerifyApiKeyResult =
 export interface KeyManager {
   /** Creates a key. The full key is in the result only: it is never stored, so show it once. */
   create(input: CreateKeyInput): Promise<CreatedApiKey>;
-  /** Lists keys (without hashes), optionally for one owner. */
+  /**
+   * Lists keys (without hashes) oldest first, optionally of one owner. With `limit` (1 to 1,000)
+   * it answers one page, and with `after` (the last id of the previous page) the next one; on
+   * PostgreSQL a page is one indexed query however many keys the store holds. Without `limit`,
+   * every key: for small stores (see {@link KeyManager.listAll} for any size).
+   *
+   * @example
+   * ```ts
+   * const page = await keys.list({ ownerId: 'acct_1', limit: 50 });
+   * const next = await keys.list({ ownerId: 'acct_1', limit: 50, after: page.at(-1)?.id });
+   * ```
+   */
   list(filter?: KeyListFilter): Promise<ApiKeyInfo[]>;
+  /**
+   * Every key (optionally of one owner) oldest first, read a page at a time (`pageSize`, default
+   * 500): the process holds one page, whatever the size of the store.
+   *
+   * @example
+   * ```ts
+   * for await (const key of keys.listAll({ ownerId: 'acct_1' })) console.log(key.id, key.name);
+   * ```
+   */
+  listAll(filter?: { ownerId?: string; pageSize?: number }): AsyncIterable<ApiKeyInfo>;
+  /**
+   * How many keys match: all, one owner's, or those active at a time (not revoked, not expired).
+   * One indexed query on PostgreSQL.
+   *
+   * @example
+   * ```ts
+   * const live = await keys.count({ ownerId: 'acct_1', activeAt: new Date() });
+   * ```
+   */
+  count(filter?: KeyCountFilter): Promise<number>;
   /** One key by its public id (without its hash); null when it does not exist. */
   get(id: string): Promise<ApiKeyInfo | null>;
   /** Changes settings; null when the key does not exist. */
@@ -223,7 +255,12 @@ export interface UsageRange {
 export function createKeyManager(options: KeyManagerOptions): KeyManager {
   const settings = resolveKeyManagerOptions(options);
   const { maxKeys, recordTtlMs } = settings.cache;
-  const records = createRecordCache(settings.store, { maxKeys, recordTtlMs, now: settings.now });
+  const records = createRecordCache(settings.store, {
+    maxKeys,
+    recordTtlMs,
+    now: settings.now,
+    readsPerSecond: settings.cache.maxStoreReadsPerSecond,
+  });
   const verifier = createVerifier(settings, records);
   const unsubscribe = settings.store.subscribe?.(verifier.invalidate);
   // The store's background failures (a bad keys file on reload, a failed batched write) become
@@ -246,9 +283,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       emit: settings.emit,
       now,
       async revokeKeysOf(ownerId) {
-        const live = (await settings.store.list({ ownerId })).filter((key) => key.revokedAt === null);
-        for (const key of live) await lifecycle.revoke(key.id);
-        return live.length;
+        let revoked = 0;
+        for await (const key of recordPages(settings.store, ownerId))
+          if (key.revokedAt === null && (await lifecycle.revoke(key.id))) revoked++;
+        return revoked;
       },
       readUsage: (accountId, range) =>
         readUsage(manager, settings.store.usage, accountUsageId(accountId), { now: now(), ...range }),
@@ -273,20 +311,27 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
           key.expiresAt?.getTime() ?? Number.POSITIVE_INFINITY,
         );
       let purged = 0;
-      for (const key of await settings.store.list())
+      for await (const key of recordPages(settings.store, undefined))
         if (ended(key) < before && (await lifecycle.delete(key.id))) purged++;
       return purged;
     },
     async hashKinds() {
       const hashers = [settings.hasher, ...settings.earlierHashers];
       const kinds: Record<string, number> = {};
-      for (const { hash } of await settings.store.list()) {
+      for await (const { hash } of recordPages(settings.store, undefined)) {
         const kind =
           hashers.find((h) => hasherRecognizes(h, hash))?.id ?? /^\$([^$]+)\$/.exec(hash)?.[1] ?? 'unknown';
         kinds[kind] = (kinds[kind] ?? 0) + 1;
       }
       return kinds;
     },
+    async *listAll(filter = {}) {
+      optionsObject('listAll', filter, ['ownerId', 'pageSize']);
+      const size = integerOption('listAll.pageSize', filter.pageSize, 500, { min: 1, max: MAX_KEY_PAGE });
+      for await (const record of recordPages(settings.store, filter.ownerId, size))
+        yield toApiKeyInfo(record);
+    },
+    count: (filter = {}) => countOf(settings.store, filter),
     usage: (keyId, range) => readUsage(manager, settings.store.usage, keyId, { now: now(), ...range }),
     verifyNow: (key, client) => thenOrNow(verifier.verifyEntryNow(key, client), verifier, publicResult),
     verify: (key, client) => Promise.resolve(manager.verifyNow(key, client)),

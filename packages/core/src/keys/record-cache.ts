@@ -8,6 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import type { KeyStore } from '../stores/key-store.js';
 import { CachedKey, createProfiles } from './cached-key.js';
+import { createStoreReader } from './store-reader.js';
 
 /** A record read from the store: its cache entry, and its hash for the cold path (not kept). */
 export interface LoadedRecord {
@@ -38,9 +39,10 @@ const SMALL = 2 ** 30;
 
 export function createRecordCache(
   store: KeyStore,
-  options: { maxKeys: number; recordTtlMs: number; now: () => number },
+  options: { maxKeys: number; recordTtlMs: number; now: () => number; readsPerSecond: number },
 ): RecordCache {
   const { maxKeys, recordTtlMs, now } = options;
+  const read = createStoreReader(store, options.readsPerSecond);
   const base = now();
   // `| 0` makes the difference a small integer while it fits in 31 bits (about 24 days): a plain
   // difference of two epoch times is a boxed number in V8 even when small (16 bytes per field).
@@ -60,7 +62,7 @@ export function createRecordCache(
       const settle = () => {
         if (flights.get(id) === flight) flights.delete(id);
       };
-      flight = store.get(id).then(
+      flight = read(id).then(
         (record) => {
           settle();
           if (!record) {

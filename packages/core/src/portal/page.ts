@@ -80,8 +80,14 @@ async function load() {
     if (error.status === 401) { $('#keys').hidden = true; $('#create').hidden = true; say('Sign in to manage your API keys.'); return; }
     return fail(error);
   }
+  $('#rows').replaceChildren();
+  const shown = showKeys(list);
+  $('#keys').hidden = false;
+  say(shown + (list.next ? '+' : '') + ' key(s).');
+  api('account').then(showAccount, () => {});
+}
+function showKeys(list) {
   const rows = $('#rows');
-  rows.replaceChildren();
   for (const key of list.keys) {
     const tr = document.createElement('tr');
     tr.dataset.id = key.id;
@@ -103,9 +109,14 @@ async function load() {
     rows.append(tr);
     api('keys/' + key.id + '/usage?days=30').then((u) => chartCell.append(chart(u.days)), () => {});
   }
-  $('#keys').hidden = false;
-  say(list.keys.length + ' key(s).');
-  api('account').then(showAccount, () => {});
+  const more = $('#more');
+  more.hidden = !list.next;
+  more.onclick = list.next ? async () => {
+    more.disabled = true;
+    try { showKeys(await api('keys?after=' + encodeURIComponent(list.next))); } catch (error) { fail(error); }
+    more.disabled = false;
+  } : null;
+  return rows.children.length;
 }
 function showAccount({ account }) {
   const box = $('#account');
@@ -203,6 +214,7 @@ export const PORTAL_PAGE = `<!doctype html>
   <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Usage</th><th scope="col">Actions</th><th scope="col">Last 30 days</th></tr></thead>
   <tbody id="rows"></tbody>
 </table>
+<button id="more" type="button" hidden>More keys</button>
 </main>
 <script type="module">${SCRIPT}</script>
 </body>

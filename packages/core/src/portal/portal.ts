@@ -385,8 +385,7 @@ function narrowed(policy: ResolvedPolicy, bounds: KeyBounds | null, body: Record
 
 /** The owner's active keys, as of now. */
 async function activeCount(keys: KeyManager, owner: string): Promise<number> {
-  const now = Date.now();
-  return (await keys.list({ ownerId: owner })).filter((key) => active(key, now)).length;
+  return keys.count({ ownerId: owner, activeAt: new Date() });
 }
 
 /**
@@ -428,9 +427,43 @@ function environmentOf(policy: ResolvedPolicy, chosen: unknown): { environment?:
   return { environment: chosen };
 }
 
-const list: Run = async (ctx, { owner }) => {
-  const mine = await ctx.keys.list({ ownerId: owner });
-  return { response: json(200, { keys: await Promise.all(mine.map((key) => withUsage(ctx, key))) }) };
+/** The portal's page of keys: 50 unless `limit` (1 to 100) says otherwise. */
+const KEYS_PAGE = 50;
+
+/**
+ * `limit=N&after=<id>`: a page of the owner's keys, oldest first. `after` must be one of the
+ * owner's own keys (another owner's id is a 400 like an unknown one, so the cursor tells nothing
+ * about keys that are not theirs).
+ */
+async function pageAsked(ctx: Context, owner: string, query: string | undefined) {
+  const params = new URLSearchParams(query ?? '');
+  const limitText = params.get('limit') ?? String(KEYS_PAGE);
+  if (!/^\d{1,3}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 100)
+    throw new PortalError(400, 'invalid_parameter', 'limit must be a whole number from 1 to 100');
+  const after = params.get('after');
+  if (after !== null) {
+    const key = ID.test(after) ? await ctx.keys.get(after) : null;
+    if (key === null || key.ownerId !== owner)
+      throw new PortalError(400, 'invalid_parameter', 'after must be the id of one of your keys');
+  }
+  return { limit: Number(limitText), after };
+}
+
+const list: Run = async (ctx, { owner, request }) => {
+  const { limit, after } = await pageAsked(ctx, owner, request.query);
+  // One more than asked tells whether another page follows.
+  const mine = await ctx.keys.list({
+    ownerId: owner,
+    limit: limit + 1,
+    ...(after === null ? {} : { after }),
+  });
+  const page = mine.slice(0, limit);
+  return {
+    response: json(200, {
+      keys: await Promise.all(page.map((key) => withUsage(ctx, key))),
+      next: mine.length > limit ? page.at(-1)!.id : null,
+    }),
+  };
 };
 
 const create: Run = async (ctx, { request, owner }) => {
@@ -602,13 +635,12 @@ const policyOf: Run = async ({ policy }) => {
 const accountOf: Run = async (ctx, { owner }) => {
   const { account } = ctx;
   if (account === null) return { response: json(200, { account: null }) };
-  const mine = await ctx.keys.list({ ownerId: owner });
-  const now = Date.now();
-  const newest = mine.at(-1);
+  // Any key of the account reads the account's counters: the oldest is one indexed row.
+  const [first] = await ctx.keys.list({ ownerId: owner, limit: 1 });
   const standing =
-    newest === undefined
+    first === undefined
       ? null
-      : ((await ctx.keywarden.peekLimits(newest.id).catch(() => null))?.account ?? null);
+      : ((await ctx.keywarden.peekLimits(first.id).catch(() => null))?.account ?? null);
   return {
     response: json(200, {
       account: {
@@ -616,7 +648,7 @@ const accountOf: Run = async (ctx, { owner }) => {
         plan: account.plan,
         status: account.status,
         maxKeys: ctx.policy.maxKeysPerOwner,
-        activeKeys: mine.filter((key) => active(key, now)).length,
+        activeKeys: await activeCount(ctx.keys, owner),
         quota: account.quota,
         rateLimits: account.rateLimits,
         usage:

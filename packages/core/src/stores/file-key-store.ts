@@ -20,6 +20,7 @@ import {
 } from '../util/options.js';
 import { type FileLockOptions, FileLockTimeoutError, withFileLock } from './file-lock.js';
 import { jsonErrorPosition } from './json-position.js';
+import { checkCountFilter, checkListFilter, countsUnder, pageOf } from './key-pages.js';
 import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';
 
 /** Options for {@link openFileKeyStore}. */
@@ -426,10 +427,14 @@ export async function openFileKeyStore(options: FileKeyStoreOptions | string): P
       const record = state.keys.get(id);
       return record ? withPendingTouch(record) : null;
     },
-    async list(filter: KeyListFilter = {}) {
-      return [...state.keys.values()]
-        .filter((record) => filter.ownerId === undefined || record.ownerId === filter.ownerId)
-        .map(withPendingTouch);
+    async list(filter?: KeyListFilter) {
+      return pageOf(state.keys.values(), checkListFilter(filter)).map(withPendingTouch);
+    },
+    async count(filter) {
+      checkCountFilter(filter);
+      let n = 0;
+      for (const record of state.keys.values()) if (countsUnder(record, filter)) n++;
+      return n;
     },
     insert(record) {
       return mutate(({ keys }) => {

@@ -19,8 +19,24 @@ import type { UsageStore } from '../usage/usage-store.js';
 export interface KeyStore {
   /** The record with this id, or null. */
   get(id: string): Promise<KeyRecord | null>;
-  /** All records, optionally of one owner, oldest first. */
+  /**
+   * The records with these ids (up to 1,000), in any order; ids that do not exist are left out.
+   * The key manager reads cache misses through it once they pass `maxStoreReadsPerSecond`
+   * (PostgreSQL: one query for them all). Without it, every miss is its own `get`: right for
+   * stores in the process's memory (the memory and file stores), whose reads cost no query.
+   */
+  getMany?(ids: readonly string[]): Promise<KeyRecord[]>;
+  /**
+   * Records in a stable order, oldest first (creation time, then id), optionally of one owner;
+   * with `limit`, one page of them, and with `after`, the page after that key. Without `limit`,
+   * every record: a full read, for small stores and tests.
+   */
   list(filter?: KeyListFilter): Promise<KeyRecord[]>;
+  /**
+   * How many records match, without reading them (PostgreSQL: one indexed query). Without it
+   * the key manager counts through pages of {@link KeyStore.list}.
+   */
+  count?(filter: KeyCountFilter): Promise<number>;
   /** Adds a record; rejects when the id already exists. */
   insert(record: KeyRecord): Promise<void>;
   /** Applies a patch and returns the new record, or null when the id does not exist. */
@@ -60,10 +76,45 @@ export interface KeyStore {
   close?(): Promise<void>;
 }
 
-/** Filter for {@link KeyStore.list}. */
+/**
+ * Filter and page for {@link KeyStore.list}. Pages follow one stable order, oldest first
+ * (creation time, then id), so a key made while a client pages through shows up on a later page
+ * and no key shows up twice.
+ *
+ * @example
+ * ```ts
+ * const first = await store.list({ ownerId: 'acct_1', limit: 100 });
+ * const second = await store.list({ ownerId: 'acct_1', limit: 100, after: first.at(-1)?.id });
+ * ```
+ */
 export interface KeyListFilter {
   /** Only this owner's keys. */
   ownerId?: string;
+  /** At most this many records, 1 to {@link MAX_KEY_PAGE}. Without it, every matching record. */
+  limit?: number;
+  /**
+   * Only records after the key with this id in the list's order: the last id of the previous
+   * page. A key id that does not exist (deleted since) is a `RangeError`: start over.
+   */
+  after?: string;
+}
+
+/** The largest page {@link KeyStore.list} answers: 1,000 records. */
+export const MAX_KEY_PAGE = 1000;
+
+/**
+ * Filter for {@link KeyStore.count}.
+ *
+ * @example
+ * ```ts
+ * const live = await store.count?.({ ownerId: 'acct_1', activeAt: new Date() });
+ * ```
+ */
+export interface KeyCountFilter {
+  /** Only this owner's keys. */
+  ownerId?: string;
+  /** Only keys active at this time: not revoked, and not expired by then. */
+  activeAt?: Date;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { AccountStore } from '../accounts/account-store.js';
 import { createMemoryAccountStore } from '../accounts/memory-account-store.js';
 import { cloneRecord, type KeyRecord } from '../keys/key-record.js';
+import { checkCountFilter, checkListFilter, countsUnder, pageOf } from './key-pages.js';
 import { DuplicateKeyIdError, type KeyListFilter, type KeyStore } from './key-store.js';
 
 /**
@@ -23,12 +24,14 @@ export function createMemoryKeyStore(
       const record = records.get(id);
       return record ? cloneRecord(record) : null;
     },
-    async list(filter: KeyListFilter = {}) {
-      const out: KeyRecord[] = [];
-      for (const record of records.values()) {
-        if (filter.ownerId === undefined || record.ownerId === filter.ownerId) out.push(cloneRecord(record));
-      }
-      return out;
+    async list(filter?: KeyListFilter) {
+      return pageOf(records.values(), checkListFilter(filter)).map(cloneRecord);
+    },
+    async count(filter) {
+      checkCountFilter(filter);
+      let n = 0;
+      for (const record of records.values()) if (countsUnder(record, filter)) n++;
+      return n;
     },
     async insert(record) {
       if (records.has(record.id)) throw new DuplicateKeyIdError(record.id);
