@@ -7,18 +7,20 @@ import sharp from 'sharp';
 const root = join(import.meta.dirname, '..');
 const load = async (name) =>
   JSON.parse(await readFile(join(import.meta.dirname, 'results', `${name}.json`), 'utf8'));
-const [core, http, adversarial, warm, limits, adapters, charges, storm, pages, spray] = await Promise.all([
-  load('core'),
-  load('http'),
-  load('adversarial'),
-  load('warm-path'),
-  load('limits-paired'),
-  load('adapters-paired'),
-  load('charges'),
-  load('deploy-storm'),
-  load('key-pages'),
-  load('spray'),
-]);
+const [core, http, adversarial, warm, limits, adapters, charges, storm, pages, spray, notify] =
+  await Promise.all([
+    load('core'),
+    load('http'),
+    load('adversarial'),
+    load('warm-path'),
+    load('limits-paired'),
+    load('adapters-paired'),
+    load('charges'),
+    load('deploy-storm'),
+    load('key-pages'),
+    load('spray'),
+    load('notify'),
+  ]);
 const docs = join(root, 'docs');
 await mkdir(docs, { recursive: true });
 
@@ -328,6 +330,31 @@ ${table(
     r.busiestSecond.toLocaleString('en'),
     `${r.realAccepted}/100`,
     r.realP99Ms.toFixed(1),
+  ]),
+)}
+
+## PostgreSQL notifications
+
+\`node bench/notify.mjs\`: one writer makes ${notify.updates.toLocaleString('en')} key changes, ${notify.parallel} at a time, while N instances (a
+store each, in the same process) listen; each change's arrival at each instance is timed from the
+start of its update. See docs/scale.md for where notifications stop scaling.
+
+${table(
+  [
+    'listening instances',
+    'key changes a second',
+    'delivered',
+    'delivery p50 (ms)',
+    'p99 (ms)',
+    'slowest (ms)',
+  ],
+  notify.rows.map((r) => [
+    String(r.listeners),
+    r.updatesPerSecond.toLocaleString('en'),
+    `${r.delivered.toLocaleString('en')}/${r.expected.toLocaleString('en')}`,
+    r.p50Ms === null ? '-' : r.p50Ms.toFixed(1),
+    r.p99Ms === null ? '-' : r.p99Ms.toFixed(1),
+    r.maxMs === null ? '-' : r.maxMs.toFixed(1),
   ]),
 )}
 
