@@ -288,6 +288,34 @@ ${table(
   ]),
 )}
 
+Over HTTP, each side in a process of its own (\`node bench/storm-http.mjs\`: a fresh Fastify server
+with keywarden, ${stormHttp.clients} clients sending the first requests from another process, and the warm client, a
+request every 5 ms, in a third), at several \`maxConcurrentHashes\`; the default is one less than
+the cores (1 to 4).
+
+${table(
+  [
+    'hasher',
+    'keys',
+    'hashes at once',
+    'all served (ms)',
+    'first requests p99 (ms)',
+    'warm p99 quiet (ms)',
+    'warm p99 during (ms)',
+    'during / quiet',
+  ],
+  stormHttp.rows.map((r) => [
+    r.hasher,
+    r.keys.toLocaleString('en'),
+    String(r.maxConcurrentHashes),
+    String(r.servedMs),
+    r.firstP99Ms.toFixed(1),
+    r.warmQuietP99Ms.toFixed(2),
+    r.warmStormP99Ms.toFixed(2),
+    `${(r.warmStormP99Ms / r.warmQuietP99Ms).toFixed(2)}x`,
+  ]),
+)}
+
 ## Listing a million keys
 
 \`node --expose-gc bench/key-pages.mjs\`: ${pages.keys.toLocaleString('en')} keys in PostgreSQL (10,000 owners of 90 keys, one

@@ -33,6 +33,8 @@ let pageKey: string;
 let offset = 0;
 let browser: Browser;
 let close: () => Promise<void>;
+/** The operator's key manager behind the example (keys made outside the portal). */
+let operatorKeys: import('@keywarden/core').KeyManager;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'keywarden-browser-'));
@@ -45,6 +47,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   key = example.demoKey;
   pageKey = example.pageKey;
+  operatorKeys = example.keys;
   close = () => app.close();
   await writeFile(join(dir, 'photo.png'), await testImage());
   browser = await chromium.launch({
@@ -313,6 +316,24 @@ describe('the key portal in the browser', () => {
     expect(elsewhere.status).toBe(403);
     expect(await download(key)).toHaveProperty('status', 200); // alice's first key still in its grace
     await alice.context.close();
+    await bob.context.close();
+  });
+  it('shows 50 keys a page and the rest behind "More keys"', async () => {
+    // Made (and revoked at once, so the plan's key limit holds) by the operator, beside bob's own.
+    for (let i = 0; i < 55; i++) {
+      const { record } = await operatorKeys.create({ name: `old ${i}`, ownerId: 'bob' });
+      await operatorKeys.revoke(record.id);
+    }
+    const total = await operatorKeys.count({ ownerId: 'bob' });
+    const bob = await signedIn('bob');
+    const { page } = bob;
+    expect(await page.locator('#rows tr').count()).toBe(50);
+    expect(await page.textContent('#status')).toContain('50+ key(s).');
+    await page.click('#more');
+    await page.waitForFunction((n) => document.querySelectorAll('#rows tr').length === n, total);
+    expect(await page.isHidden('#more')).toBe(true);
+    const ids = await page.$$eval('#rows tr', (rows) => rows.map((row) => (row as HTMLElement).dataset.id));
+    expect(ids).toEqual((await operatorKeys.list({ ownerId: 'bob' })).map((k) => k.id));
     await bob.context.close();
   });
 });

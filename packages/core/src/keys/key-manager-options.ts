@@ -1,5 +1,6 @@
 // The key manager's options, checked once into the settings its parts share.
 
+import { availableParallelism } from 'node:os';
 import { configError } from '../errors/config-error.js';
 import { createEventHub, type EventHandler, type EventHub } from '../events.js';
 import type { KeyStore } from '../stores/key-store.js';
@@ -14,6 +15,12 @@ import { createFairQueue, type FairQueue } from './hash-queue.js';
 import { createArgon2Hasher, type Hasher } from './hashers.js';
 import { isValidKeyPrefix } from './key-format.js';
 import { createVerifyThrottle, type VerifyThrottle } from './verify-throttle.js';
+
+/**
+ * Hashes at once unless told: one less than the cores (the event loop keeps one), 1 to 4. An
+ * argon2 hash is 15 ms of a core; with as many hashes as cores, warm requests wait behind them.
+ */
+const DEFAULT_CONCURRENT_HASHES = Math.max(1, Math.min(4, availableParallelism() - 1));
 
 /** Verification cache sizes and lifetimes. */
 export interface KeyCacheOptions {
@@ -89,7 +96,13 @@ export interface KeyManagerOptions {
   cache?: KeyCacheOptions;
   /** Budgets for failed verifications per client, and per key id and client; `false` turns them off. */
   failureThrottle?: FailureThrottleOptions | false;
-  /** Hash verifications running at once (argon2 uses libuv's 4 threads). @default 4 */
+  /**
+   * Hash verifications running at once, each on a thread of libuv's pool. The default leaves the
+   * event loop a core of its own: one less than the cores, at least 1 and at most 4. On 2 cores,
+   * during 1,000 first requests of argon2 keys right after a restart, warm requests' p99 rose
+   * 10.8-11.7x with 4 hashes at once and 2.3-2.7x with 1, while the storm took 8.4-9.2 s and
+   * 12.6-14.5 s (`node bench/storm-http.mjs`, two runs). @default max(1, min(4, cores - 1))
+   */
   maxConcurrentHashes?: number;
   /** Verifications waiting for a slot (served round-robin across clients); beyond it a cold key gets `busy` (503). @default 1000 */
   maxQueuedHashes?: number;
@@ -246,7 +259,7 @@ export function resolveKeyManagerOptions(options: KeyManagerOptions): KeyManager
     cache: cacheOf(o.cache),
     throttle: throttleOf(o.failureThrottle, now),
     hashQueue: createFairQueue(
-      integerOption('maxConcurrentHashes', o.maxConcurrentHashes, 4, { max: 1024 }),
+      integerOption('maxConcurrentHashes', o.maxConcurrentHashes, DEFAULT_CONCURRENT_HASHES, { max: 1024 }),
       integerOption('maxQueuedHashes', o.maxQueuedHashes, 1000, { min: 0 }),
     ),
     lastUsedIntervalMs: integerOption('lastUsedIntervalMs', o.lastUsedIntervalMs, 60_000, { min: 0 }),

@@ -1,0 +1,136 @@
+// `node bench/storm-http.mjs`: the deploy storm over HTTP, each side in a process of its own. A
+// Fastify server with keywarden starts fresh (empty caches) over a keys file of N keys; 100
+// clients in this process send each key's first request, while a warm client in another process
+// sends a request every 5 ms with keys the server verified before, each timed from when it was
+// due. Its p99 during the storm against its p99 on the quiet server (3 s each, just before) is
+// the figure of the target "warm p99 during an argon2 storm within 2x of quiet". Rows: argon2id
+// with 1,000 keys at maxConcurrentHashes 4 (the default), 2 and 1; HMAC with 10,000 keys.
+import { fork } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const core = await import(join(root, 'packages/core/dist/index.js'));
+const CLIENTS = 100;
+const WARM_KEYS = 20;
+const QUIET_MS = 3000;
+const hashers = {
+  'hmac-sha256': () => core.createHmacHasher({ pepper: 'p'.repeat(32) }),
+  argon2id: () => core.createArgon2Hasher(),
+};
+const p99 = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))];
+};
+
+/** A child process and `ask(message, type)`: sends it and resolves to the first reply of `type`. */
+function child(script, args) {
+  const proc = fork(join(import.meta.dirname, script), args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ask = (message, type) =>
+    new Promise((resolve) => {
+      const on = (reply) => {
+        if (reply.type !== type) return;
+        proc.off('message', on);
+        resolve(reply);
+      };
+      proc.on('message', on);
+      if (message) proc.send(message);
+    });
+  return { proc, ask, ready: ask(null, 'ready') };
+}
+
+async function makeKeys(path, hasherName, count) {
+  const store = await core.openFileKeyStore({ path, watch: false });
+  const keys = core.createKeyManager({ store, hasher: hashers[hasherName](), failureThrottle: false });
+  const made = [];
+  for (let i = 0; i < count; i += 200) {
+    const batch = Array.from({ length: Math.min(200, count - i) }, (_, j) =>
+      keys.create({ name: `k${i + j}` }),
+    );
+    for (const { key } of await Promise.all(batch)) made.push(key);
+  }
+  await store.close();
+  return made;
+}
+
+const get = async (base, key) => {
+  const response = await fetch(`${base}/v3/files/a.png`, { headers: { 'x-api-key': key } });
+  await response.arrayBuffer();
+  return response.status;
+};
+
+async function storm(path, hasherName, hashes, cold, warm) {
+  const server = child('storm-server.mjs', [path, hasherName, String(hashes)]);
+  const { port } = await server.ready;
+  const base = `http://127.0.0.1:${port}`;
+  for (const key of warm) if ((await get(base, key)) !== 200) throw new Error('warm-up refused');
+  const client = child('storm-warm.mjs', [base, warm.join(',')]);
+  await client.ready;
+  // A first phase warms the client (its connection, its JIT) and is thrown away.
+  await client.ask({ type: 'start' }, 'started');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await client.ask({ type: 'stop' }, 'latencies');
+  await client.ask({ type: 'start' }, 'started');
+  await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+  const quiet = (await client.ask({ type: 'stop' }, 'latencies')).latencies;
+  await client.ask({ type: 'start' }, 'started');
+  const first = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < cold.length) {
+        const key = cold[next++];
+        const t0 = performance.now();
+        const status = await get(base, key);
+        if (status !== 200) throw new Error(`a first request was refused: ${status}`);
+        first.push(performance.now() - t0);
+      }
+    }),
+  );
+  const servedMs = performance.now() - started;
+  const during = (await client.ask({ type: 'stop' }, 'latencies')).latencies;
+  client.proc.send({ type: 'exit' });
+  server.proc.send({ type: 'stop' });
+  await new Promise((resolve) => server.proc.once('exit', resolve));
+  return {
+    hasher: hasherName,
+    keys: cold.length,
+    maxConcurrentHashes: hashes,
+    servedMs: Math.round(servedMs),
+    firstP99Ms: Number(p99(first).toFixed(1)),
+    warmQuietP99Ms: Number(p99(quiet).toFixed(2)),
+    warmStormP99Ms: Number(p99(during).toFixed(2)),
+    warmRequestsDuring: during.length,
+  };
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'keywarden-storm-'));
+const rows = [];
+try {
+  for (const [hasherName, size, variants] of [
+    ['argon2id', 1000, [4, 2, 1]],
+    ['hmac-sha256', 10_000, [4]],
+  ]) {
+    const path = join(dir, `${hasherName}.json`);
+    const all = await makeKeys(path, hasherName, size + WARM_KEYS);
+    const [cold, warm] = [all.slice(0, size), all.slice(size)];
+    for (const hashes of variants) {
+      const row = await storm(path, hasherName, hashes, cold, warm);
+      rows.push(row);
+      console.log(
+        `${row.hasher}, ${row.keys.toLocaleString('en')} keys, ${hashes} hashes at once: all served in ${row.servedMs} ms, ` +
+          `first requests p99 ${row.firstP99Ms} ms; warm p99 ${row.warmStormP99Ms} ms during, ${row.warmQuietP99Ms} ms quiet ` +
+          `(${(row.warmStormP99Ms / row.warmQuietP99Ms).toFixed(2)}x)`,
+      );
+    }
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+const results = join(import.meta.dirname, 'results');
+await mkdir(results, { recursive: true });
+await writeFile(join(results, 'storm-http.json'), `${JSON.stringify({ clients: CLIENTS, rows }, null, 2)}\n`);

@@ -1,0 +1,31 @@
+// The server of bench/storm-http.mjs, in a process of its own: a Fastify app with keywarden over
+// the keys file the bench made (a fresh process: every cache empty, as after a deploy). argv:
+// keys file, hasher (hmac-sha256 | argon2id), maxConcurrentHashes. Sends 'ready' with its port.
+import './next-tick-warmup.mjs';
+import Fastify from 'fastify';
+import {
+  createArgon2Hasher,
+  createHmacHasher,
+  createKeyManager,
+  createKeywarden,
+  openFileKeyStore,
+} from '../packages/core/dist/index.js';
+import { keywardenFastify } from '../packages/fastify/dist/index.js';
+
+const [path, hasherName, hashes] = process.argv.slice(2);
+const hasher =
+  hasherName === 'argon2id' ? createArgon2Hasher() : createHmacHasher({ pepper: 'p'.repeat(32) });
+const store = await openFileKeyStore({ path, watch: false });
+const keys = createKeyManager({ store, hasher, failureThrottle: false, maxConcurrentHashes: Number(hashes) });
+const keywarden = createKeywarden({ keys, requireHttps: false, usage: false });
+const app = Fastify();
+await app.register(keywardenFastify, { keywarden });
+app.get('/v3/files/*', async () => 'ok'); // keywarden's hook guards every route
+await app.listen({ port: 0, host: '127.0.0.1' });
+process.send({ type: 'ready', port: app.server.address().port });
+process.on('message', async (message) => {
+  if (message.type === 'stop') {
+    await app.close();
+    process.exit(0);
+  }
+});
