@@ -62,15 +62,19 @@ export function createStoreReader(
       if (batch.size === MAX_BATCH) break;
     }
     if (pending.size > 0) schedule();
-    getMany!([...batch.keys()]).then(
-      (records) => {
+    // Called inside a promise: a store that throws instead of rejecting fails these reads, not the
+    // process (this runs in a timer, where a throw would be uncaught).
+    const ids = [...batch.keys()];
+    Promise.resolve()
+      .then(() => getMany!(ids))
+      .then((records) => {
         const found = new Map(records.map((record) => [record.id, record]));
         for (const [id, waiters] of batch) for (const w of waiters) w.resolve(found.get(id) ?? null);
-      },
-      (error: unknown) => {
+      })
+      .catch((error: unknown) => {
+        // Also an answer that is not a list: every read of the batch fails (a settled one stays).
         for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
-      },
-    );
+      });
   }
 
   return (id) => {

@@ -15,7 +15,7 @@ const randomText = (n: number) => [...randomBytes(n)].map((b) => ALPHABET[b % 62
 /** A memory store with a `getMany`, whose `get` and `getMany` are counted, and can fail. */
 function counted() {
   const inner = createMemoryKeyStore();
-  const calls = { get: 0, getMany: 0, ids: 0, failing: false };
+  const calls = { get: 0, getMany: 0, ids: 0, failing: false as boolean | 'throws' | 'junk' };
   const store: KeyStore = {
     ...inner,
     get(id) {
@@ -25,6 +25,8 @@ function counted() {
     getMany(ids) {
       calls.getMany++;
       calls.ids += ids.length;
+      if (calls.failing === 'throws') throw new Error('down, and says so without a promise');
+      if (calls.failing === 'junk') return Promise.resolve('not a list' as never);
       if (calls.failing) return Promise.reject(new Error('down'));
       // The memory store has no getMany (its reads cost no query): one made of its gets.
       return Promise.all(ids.map((id) => inner.get(id))).then((found) => found.filter((r) => r !== null));
@@ -97,6 +99,15 @@ describe('store reads of cache misses, bounded per process', () => {
     const results = await Promise.all(many.map((k) => keys.verify(k)));
     expect(results.map((r) => !r.ok && r.reason)).toEqual(Array(5).fill('store_unavailable'));
     expect(calls.getMany).toBeGreaterThan(0);
+    // A store that throws instead of rejecting, or answers junk, fails the batch closed, not the process.
+    for (const failing of ['throws', 'junk'] as const) {
+      calls.failing = failing;
+      const again = Array.from({ length: 3 }, () =>
+        formatApiKey(parsed.prefix, randomText(parsed.id.length), randomText(32)),
+      );
+      const answered = await Promise.all(again.map((k) => keys.verify(k)));
+      expect(answered.map((r) => !r.ok && r.reason)).toEqual(Array(3).fill('store_unavailable'));
+    }
     expect(() => createKeyManager({ store, cache: { maxStoreReadsPerSecond: -1 } })).toThrow(
       /maxStoreReadsPerSecond/,
     );
