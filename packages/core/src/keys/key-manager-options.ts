@@ -100,8 +100,9 @@ export interface KeyManagerOptions {
    * Hash verifications running at once, each on a thread of libuv's pool. The default leaves the
    * event loop a core of its own: one less than the cores, at least 1 and at most 4. On 2 cores,
    * during 1,000 first requests of argon2 keys right after a restart, warm requests' p99 rose
-   * 10.8-11.7x with 4 hashes at once and 2.3-2.7x with 1, while the storm took 8.4-9.2 s and
-   * 12.6-14.5 s (`node bench/storm-http.mjs`, two runs). @default max(1, min(4, cores - 1))
+   * 9.3-13.1x with 4 hashes at once and 2.3-3.2x with 1 (their median, about 1 ms, unmoved),
+   * while the storm took 8.4-10.4 s and 12.6-14.5 s (`node bench/storm-http.mjs`, five runs).
+   * @default max(1, min(4, cores - 1))
    */
   maxConcurrentHashes?: number;
   /** Verifications waiting for a slot (served round-robin across clients); beyond it a cold key gets `busy` (503). @default 1000 */
