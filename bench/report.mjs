@@ -293,7 +293,9 @@ with keywarden, ${stormHttp.clients} clients sending the first requests from ano
 request every 5 ms, in a third), at several \`maxConcurrentHashes\`; the default is one less than
 the cores (1 to 4). Each argon2 row is run three times (a line each): on a 2-core VM the ratio of
 one set-up moves by several times between runs, so the median is the figure. The control row
-sends HMAC keys at the argon2 storm's pace: the storm's HTTP traffic without its hashing.
+sends HMAC keys at the argon2 storm's pace: the storm's HTTP traffic without its hashing. The last
+column is the server's own event-loop delay (\`monitorEventLoopDelay\`, 1 ms resolution): how late
+its loop ran, busy or off the CPU.
 
 ${table(
   [
@@ -307,6 +309,7 @@ ${table(
     'warm p99 during (ms)',
     'during / quiet',
     'median of the runs',
+    'server loop delay p99 quiet / during (ms)',
   ],
   stormHttp.rows.flatMap((row) =>
     (row.runs ?? [row]).map((r, i) => [
@@ -320,6 +323,7 @@ ${table(
       r.warmStormP99Ms.toFixed(2),
       `${(r.warmStormP99Ms / r.warmQuietP99Ms).toFixed(2)}x`,
       i === 0 && row.medianRatio !== undefined ? `${row.medianRatio.toFixed(2)}x` : '',
+      r.loopQuietP99Ms === undefined ? '' : `${r.loopQuietP99Ms.toFixed(2)} / ${r.loopStormP99Ms.toFixed(2)}`,
     ]),
   ),
 )}

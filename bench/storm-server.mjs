@@ -2,6 +2,7 @@
 // the keys file the bench made (a fresh process: every cache empty, as after a deploy). argv:
 // keys file, hasher (hmac-sha256 | argon2id), maxConcurrentHashes. Sends 'ready' with its port.
 import './next-tick-warmup.mjs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import {
   createArgon2Hasher,
@@ -23,8 +24,21 @@ await app.register(keywardenFastify, { keywarden });
 app.get('/v3/files/*', async () => 'ok'); // keywarden's hook guards every route
 await app.listen({ port: 0, host: '127.0.0.1' });
 process.send({ type: 'ready', port: app.server.address().port });
+// The event loop's own delay (how late a 1 ms timer fires: the loop busy, or its thread off the
+// CPU), per phase: 'loop' answers the phase's p50, p99 and max in ms and starts the next.
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
 process.on('message', async (message) => {
-  if (message.type === 'stop') {
+  if (message.type === 'loop') {
+    const ms = (ns) => Number((ns / 1e6).toFixed(2));
+    process.send({
+      type: 'loop',
+      p50: ms(loop.percentile(50)),
+      p99: ms(loop.percentile(99)),
+      max: ms(loop.max),
+    });
+    loop.reset();
+  } else if (message.type === 'stop') {
     await app.close();
     process.exit(0);
   }

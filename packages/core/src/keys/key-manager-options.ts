@@ -100,7 +100,7 @@ export interface KeyManagerOptions {
    * Hash verifications running at once, each on a thread of libuv's pool. The default leaves the
    * event loop a core of its own: one less than the cores, at least 1 and at most 4. On 2 cores,
    * during 1,000 first requests of argon2 keys right after a restart, warm requests' p99 rose
-   * 9.8-12.1x with 4 hashes at once and 2.4-6.6x with 1 (medians of batches of three runs; their
+   * 9.8-12.8x with 4 hashes at once and 2.4-6.6x with 1 (medians of batches of three runs; their
    * median, about 1 ms, unmoved), while the storm took 8.2-10.4 s and 12.0-15.3 s
    * (`node bench/storm-http.mjs`).
    * @default max(1, min(4, cores - 1))
