@@ -21,6 +21,8 @@ const [core, http, adversarial, warm, limits, adapters, charges, storm, pages, s
     load('spray'),
     load('notify'),
   ]);
+// Counted by Valgrind: absent where valgrind is not installed (the bench skips it).
+const instructions = await load('charges-instructions').catch(() => null);
 const docs = join(root, 'docs');
 await mkdir(docs, { recursive: true });
 
@@ -259,6 +261,30 @@ ${table(
   }),
 )}
 
+${
+  instructions === null
+    ? ''
+    : `The same kinds in CPU instructions (\`node bench/charges-instructions.mjs\`: callgrind, ${instructions.requests.toLocaleString('en')} requests
+of each kind, one thread, fixed seeds): the figures repeat within about 1 % from one run to the next,
+where the timed ratios above move by a tenth or more. Instructions are not time; they show what a
+change does to the limits path.
+
+${table(
+  ['kind', 'instructions a request', 'adds', 'vs'],
+  [
+    ['key without limits', 'none', ''],
+    ['key rate + quota', 'key', ''],
+    ['key + account rate + quota', 'account', 'key'],
+    ['account past its quota, on credits', 'credits', 'account'],
+  ].map(([label, kind, versus]) => {
+    const per = instructions.perRequest;
+    const adds = (k) => per[k] - per.none;
+    const ratio = versus ? `${(adds(kind) / adds(versus)).toFixed(2)}x ${versus}` : '';
+    return [label, per[kind].toFixed(0), kind === 'none' ? '' : adds(kind).toFixed(0), ratio];
+  }),
+)}
+`
+}
 ## The deploy storm
 
 \`node bench/deploy-storm.mjs\`: N active keys, each used once right after a restart (a key manager
