@@ -166,8 +166,8 @@ function build(whose: Owner, limits: Limits, charge: Charge, into: PolicyCounter
  * own two stay rate, then quota, as its headers always listed them). Read-only by its type, not
  * frozen: V8 (Node 20) reads the elements of a frozen array through a generic call, not inline,
  * and every counter of every request is read by index four times over (the store, the headers,
- * the thresholds): frozen lists cost a request of a key and its account's limits about 1,700 of
- * the 7,000 CPU instructions its limits add (`node bench/charges-instructions.mjs`). The counters
+ * the thresholds): frozen lists cost a request of a key and its account's limits about 2,100 of
+ * the 7,300 CPU instructions its limits added (`node bench/charges-instructions.mjs`). The counters
  * in the list stay frozen (their fields read inline either way).
  */
 function finish(counters: PolicyCounter[], sorted = true): readonly PolicyCounter[] {
